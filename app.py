@@ -1,0 +1,24 @@
+"""Entry page: the login form, then "what is waiting for me" for the signed-in user."""
+
+import streamlit as st
+
+from lib.cases import waiting_counts
+from lib.db import read_session
+from lib.ui.login import login_form
+from lib.ui.page import setup_page
+
+page = setup_page("home")
+
+if page.actor is None:
+    st.title(page.t("app.title"))
+    st.caption(page.t("app.tagline"))
+    login_form(page.lang)
+    st.stop()
+
+st.title(page.t("home.title", name=page.actor.display_name))
+with read_session() as session:
+    tiles = waiting_counts(session, page.actor)
+columns = st.columns(min(4, len(tiles)))
+for index, (key, count) in enumerate(tiles):
+    columns[index % len(columns)].metric(page.t(key), f"{count:,}", border=True)
+st.caption(page.t("home.roles", roles="、".join(page.t("role." + r) for r in sorted(page.actor.roles))))

@@ -1,0 +1,1 @@
+"""The domain of the safe-community platform. Imports no streamlit."""

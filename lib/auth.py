@@ -1,0 +1,294 @@
+"""Users, roles, passwords, login throttling and session validity.
+
+Passwords: bcrypt over a SHA-256 digest of the exact passphrase (bcrypt alone reads only the
+first 72 bytes; nothing is stripped, so spaces at the ends count).
+Throttling: failed attempts are rows in ``login_attempt``; an account or an address with too
+many failures in the last window is refused until old failures age out.
+Sessions and cookies: valid only if issued after the user's ``tokens_valid_after``, which moves
+on logout and on password change.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+
+import bcrypt
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from lib import config
+from lib.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
+from lib.models import LoginAttempt, Role, Unit, UnitKind, User, UserRole, utcnow
+from lib.orgs import Actor, get_unit, in_subtree
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,39}$")
+PASSWORD_MIN_CHARS = 8
+PASSWORD_MAX_CHARS = 256
+DISPLAY_NAME_MAX = 60
+
+THROTTLE_WINDOW = timedelta(minutes=15)
+ACCOUNT_FAILURE_LIMIT = 5
+ADDRESS_FAILURE_LIMIT = 20
+
+# Which kind of unit each role may sit in.
+ROLE_UNIT_KINDS: dict[str, set[str]] = {
+    Role.grid_worker: {UnitKind.community},
+    Role.community_staff: {UnitKind.community},
+    Role.street_staff: {UnitKind.street},
+    Role.department_staff: {UnitKind.department},
+    Role.district_staff: {UnitKind.district},
+    Role.city_staff: {UnitKind.city},
+    Role.inspector: {UnitKind.district, UnitKind.city},
+    Role.reward_approver: {UnitKind.district, UnitKind.street},
+    Role.leader: {UnitKind.city, UnitKind.district, UnitKind.street, UnitKind.community},
+    Role.admin: {UnitKind.district, UnitKind.city},
+}
+ALL_ROLES = [r.value for r in Role]
+
+
+# ---------------------------------------------------------------- passwords
+
+
+def _prehash(password: str) -> bytes:
+    return base64.b64encode(hashlib.sha256(password.encode("utf-8")).digest())
+
+
+def hash_password(password: str) -> str:
+    return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(config.bcrypt_rounds())).decode("ascii")
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    try:
+        return bcrypt.checkpw(_prehash(password), password_hash.encode("ascii"))
+    except (ValueError, TypeError):
+        return False
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return hash_password("an unknown user never matches this")
+
+
+def validate_password(password: str) -> None:
+    if not password:
+        raise ValidationFailed("error.password_required")
+    if len(password) < PASSWORD_MIN_CHARS:
+        raise ValidationFailed("error.password_too_short", min=PASSWORD_MIN_CHARS)
+    if len(password) > PASSWORD_MAX_CHARS:
+        raise ValidationFailed("error.password_too_long", max=PASSWORD_MAX_CHARS)
+
+
+def normalise_username(username: str | None) -> str:
+    return (username or "").strip().lower()
+
+
+def validate_username(username: str) -> None:
+    if not username:
+        raise ValidationFailed("error.username_required")
+    if not USERNAME_RE.match(username):
+        raise ValidationFailed("error.username_invalid")
+
+
+# ---------------------------------------------------------------- login
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _recent_failures(session: Session, *, username: str | None = None,
+                     address: str | None = None, now: datetime) -> list[datetime]:
+    stmt = select(LoginAttempt.at).where(LoginAttempt.at > now - THROTTLE_WINDOW,
+                                         LoginAttempt.success.is_(False))
+    if username is not None:
+        stmt = stmt.where(LoginAttempt.username == username)
+        last_success = session.exec(
+            select(func.max(LoginAttempt.at)).where(LoginAttempt.username == username,
+                                                    LoginAttempt.success.is_(True))
+        ).one()
+        if last_success is not None:
+            stmt = stmt.where(LoginAttempt.at > last_success)
+    if address is not None:
+        stmt = stmt.where(LoginAttempt.address == address)
+    return [_aware(at) for at in session.exec(stmt.order_by(LoginAttempt.at.desc())).all()]
+
+
+def _check_throttle(session: Session, username: str, address: str, now: datetime) -> None:
+    for failures, limit in (
+        (_recent_failures(session, username=username, now=now), ACCOUNT_FAILURE_LIMIT),
+        (_recent_failures(session, address=address, now=now), ADDRESS_FAILURE_LIMIT),
+    ):
+        if len(failures) >= limit:
+            # Free again when the limit-th most recent failure leaves the window.
+            free_at = failures[limit - 1] + THROTTLE_WINDOW
+            minutes = max(1, int((free_at - now).total_seconds() // 60) + 1)
+            raise Throttled("error.login_throttled", minutes=minutes)
+
+
+def authenticate(session: Session, username: str | None, password: str | None,
+                 address: str | None, now: datetime | None = None) -> User:
+    """Check a login. Raises ``Throttled`` or ``ValidationFailed('error.login_failed')``.
+
+    An unknown user costs one bcrypt check like a known one, so timing tells nothing.
+    """
+    now = now or utcnow()
+    username = normalise_username(username)[:40]
+    address = (address or "unknown")[:64]
+    password = password or ""
+    if not username or not password:
+        raise ValidationFailed("error.login_missing")
+    _check_throttle(session, username, address, now)
+    user = session.exec(select(User).where(User.username == username)).first()
+    if len(password) > PASSWORD_MAX_CHARS:
+        ok = False
+        verify_password("x", _dummy_hash())
+    elif user is None or not user.active:
+        verify_password(password, _dummy_hash())
+        ok = False
+    else:
+        ok = verify_password(password, user.password_hash)
+    session.add(LoginAttempt(username=username, address=address, at=now, success=ok))
+    session.commit()
+    if not ok:
+        raise ValidationFailed("error.login_failed")
+    return user
+
+
+def session_is_valid(session: Session, username: str | None, issued_at: datetime | None) -> User | None:
+    """The user if a login issued at ``issued_at`` still holds (active, not logged out since)."""
+    if not username or issued_at is None:
+        return None
+    user = session.exec(select(User).where(User.username == normalise_username(username))).first()
+    if user is None or not user.active:
+        return None
+    if _aware(issued_at) < _aware(user.tokens_valid_after):
+        return None
+    return user
+
+
+def end_sessions(session: Session, user_id: int, now: datetime | None = None) -> None:
+    """Log the user out everywhere: every session and cookie issued before now stops working."""
+    user = session.get(User, user_id)
+    if user is not None:
+        user.tokens_valid_after = now or utcnow()
+        session.add(user)
+        session.commit()
+
+
+# ---------------------------------------------------------------- actors and permissions
+
+
+def roles_of(session: Session, user_id: int) -> frozenset[str]:
+    return frozenset(session.exec(select(UserRole.role).where(UserRole.user_id == user_id)).all())
+
+
+def load_actor(session: Session, user: User) -> Actor:
+    unit = get_unit(session, user.unit_id)
+    return Actor(id=user.id, username=user.username, display_name=user.display_name,
+                 unit_id=unit.id, unit_kind=unit.kind, unit_tier=unit.tier, unit_path=unit.path,
+                 roles=roles_of(session, user.id))
+
+
+def actor_by_username(session: Session, username: str) -> Actor:
+    user = session.exec(select(User).where(User.username == normalise_username(username))).first()
+    if user is None:
+        raise NotFound("error.user_not_found")
+    return load_actor(session, user)
+
+
+def require_role(actor: Actor, *roles: str) -> None:
+    if not actor.has(*roles):
+        raise PermissionDenied("error.forbidden")
+
+
+def check_role_fits_unit(role: str, unit: Unit) -> None:
+    if role not in ROLE_UNIT_KINDS:
+        raise ValidationFailed("error.role_unknown", role=role)
+    if unit.kind not in ROLE_UNIT_KINDS[role]:
+        raise ValidationFailed("error.role_unit_mismatch", role=role)
+
+
+# ---------------------------------------------------------------- user administration
+
+
+def _insert_user(session: Session, *, username: str, display_name: str, password: str,
+                 unit: Unit, roles: list[str], phone: str | None) -> User:
+    username = normalise_username(username)
+    validate_username(username)
+    display_name = (display_name or "").strip()
+    if not display_name:
+        raise ValidationFailed("error.display_name_required")
+    if len(display_name) > DISPLAY_NAME_MAX:
+        raise ValidationFailed("error.text_too_long", max=DISPLAY_NAME_MAX)
+    validate_password(password)
+    roles = sorted(set(roles))
+    if not roles:
+        raise ValidationFailed("error.role_required")
+    for role in roles:
+        check_role_fits_unit(role, unit)
+    if session.exec(select(User.id).where(User.username == username)).first() is not None:
+        raise ValidationFailed("error.username_taken")
+    user = User(username=username, display_name=display_name, unit_id=unit.id,
+                phone=(phone or None), password_hash=hash_password(password))
+    session.add(user)
+    session.flush()
+    for role in roles:
+        session.add(UserRole(user_id=user.id, role=role))
+    session.flush()
+    return user
+
+
+def bootstrap_user(session: Session, *, username: str, display_name: str, password: str,
+                   unit: Unit, roles: list[str], phone: str | None = None) -> User:
+    """Create a user without an acting admin (command line, demo). Same validation."""
+    return _insert_user(session, username=username, display_name=display_name, password=password,
+                        unit=unit, roles=roles, phone=phone)
+
+
+def create_user(session: Session, actor: Actor, *, username: str, display_name: str,
+                password: str, unit_id: int, roles: list[str], phone: str | None = None) -> User:
+    require_role(actor, Role.admin)
+    unit = get_unit(session, unit_id)
+    if not in_subtree(actor.unit_path, unit):
+        raise PermissionDenied("error.out_of_scope")
+    user = _insert_user(session, username=username, display_name=display_name,
+                        password=password, unit=unit, roles=roles, phone=phone)
+    session.commit()
+    return user
+
+
+def reset_password(session: Session, actor: Actor, *, user_id: int, new_password: str) -> None:
+    require_role(actor, Role.admin)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("error.user_not_found")
+    if not in_subtree(actor.unit_path, get_unit(session, user.unit_id)):
+        raise PermissionDenied("error.out_of_scope")
+    validate_password(new_password)
+    user.password_hash = hash_password(new_password)
+    user.tokens_valid_after = utcnow()
+    session.add(user)
+    session.commit()
+
+
+def list_users(session: Session, actor: Actor) -> list[dict[str, object]]:
+    """Users in the admin's subtree, with their unit and roles."""
+    require_role(actor, Role.admin)
+    rows = session.exec(
+        select(User, Unit).join(Unit, Unit.id == User.unit_id)
+        .where(Unit.path.startswith(actor.unit_path, autoescape=True))
+        .order_by(Unit.path, User.username)
+    ).all()
+    role_rows = session.exec(select(UserRole)).all()
+    roles: dict[int, list[str]] = {}
+    for row in role_rows:
+        roles.setdefault(row.user_id, []).append(row.role)
+    return [
+        {"id": user.id, "username": user.username, "display_name": user.display_name,
+         "unit": unit, "roles": sorted(roles.get(user.id, [])), "active": user.active}
+        for user, unit in rows
+    ]

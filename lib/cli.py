@@ -1,0 +1,155 @@
+"""Command line: ``python -m lib.cli COMMAND``.
+
+migrate            apply the Alembic migrations to DATABASE_URL
+load-reference     load data/*.json (categories, deadlines, org units) idempotently
+demo               demo accounts and --cases N historical cases (--if-empty: only on an empty db)
+create-user        one user with one or more roles
+list-units         the org tree with codes
+check-ledger       every case's state equals its last event's
+make-cookie-key    write a random cookie key to .streamlit/cookie_key.local if there is none
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+import time
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from lib import auth, config, demo, refdata
+from lib.cases import ledger_mismatches
+from lib.db import get_engine, read_session, write_session
+from lib.errors import DomainError
+from lib.i18n import t
+from lib.models import Case
+from lib.orgs import all_units, find_unit
+
+
+def migrate(url: str | None = None) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config(str(config.ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(config.ROOT / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", (url or config.database_url()).replace("%", "%%"))
+    command.upgrade(cfg, "head")
+
+
+def progress_bar(done: int, total: int, started: float) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    rate = done / max(time.monotonic() - started, 1e-6)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} "
+                     f"({rate:,.0f}/s)")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    engine = get_engine()
+    with write_session(engine) as session:
+        refdata.load_all(session)
+        created = demo.ensure_accounts(session)
+    print(f"demo accounts created: {created} (password: {demo.DEMO_PASSWORD})")
+    with read_session(engine) as session:
+        existing = session.exec(select(func.count()).select_from(Case)).one()
+    if args.if_empty and existing:
+        print(f"database already holds {existing:,} cases; no history generated")
+        return 0
+    started = time.monotonic()
+    with write_session(engine) as session:
+        made = demo.generate_cases(session, args.cases, seed=args.seed,
+                                   progress=lambda d, n: progress_bar(d, n, started))
+    print(f"generated {made['cases']:,} cases and {made['events']:,} events "
+          f"in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    with write_session() as session:
+        unit = find_unit(session, args.unit)
+        auth.bootstrap_user(session, username=args.username,
+                            display_name=args.display_name or args.username,
+                            password=args.password, unit=unit, roles=args.role, phone=args.phone)
+    print(f"created {args.username.strip().lower()} at {unit.name_zh} ({unit.code})")
+    return 0
+
+
+def cmd_list_units(_args: argparse.Namespace) -> int:
+    with read_session() as session:
+        for unit in all_units(session):
+            depth = unit.path.strip("/").count("/")
+            extra = f" [{unit.dept_type}]" if unit.dept_type else ""
+            print(f"{'  ' * depth}{unit.code}  {unit.name_zh} / {unit.name_en}  ({unit.kind}){extra}")
+    return 0
+
+
+def cmd_check_ledger(_args: argparse.Namespace) -> int:
+    with read_session() as session:
+        bad = ledger_mismatches(session)
+    if bad:
+        print(f"cases whose state differs from their events: {bad}")
+        return 1
+    print("ledger consistent")
+    return 0
+
+
+def cmd_make_cookie_key(_args: argparse.Namespace) -> int:
+    path = config.COOKIE_KEY_FILE
+    if path.exists() and path.read_text(encoding="utf-8").strip():
+        print(f"cookie key kept: {path}")
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+    path.chmod(0o600)
+    print(f"cookie key written: {path}")
+    return 0
+
+
+def cmd_load_reference(_args: argparse.Namespace) -> int:
+    with write_session() as session:
+        counts = refdata.load_all(session)
+    print("reference data loaded: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lib.cli", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate").set_defaults(func=lambda a: migrate() or 0)
+    sub.add_parser("load-reference").set_defaults(func=cmd_load_reference)
+    p = sub.add_parser("demo")
+    p.add_argument("--cases", type=int, default=3000)
+    p.add_argument("--seed", type=int, default=2019)
+    p.add_argument("--if-empty", action="store_true", help="generate history only if there is none")
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("create-user")
+    p.add_argument("--username", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--unit", required=True, help="unit code or name")
+    p.add_argument("--role", action="append", required=True, choices=auth.ALL_ROLES)
+    p.add_argument("--display-name")
+    p.add_argument("--phone")
+    p.set_defaults(func=cmd_create_user)
+    sub.add_parser("list-units").set_defaults(func=cmd_list_units)
+    sub.add_parser("check-ledger").set_defaults(func=cmd_check_ledger)
+    sub.add_parser("make-cookie-key").set_defaults(func=cmd_make_cookie_key)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DomainError as err:
+        print(t(err.key, "en", **err.params), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

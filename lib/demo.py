@@ -1,0 +1,433 @@
+"""The demo district: one account per role and tier, and a believable year of history.
+
+History follows the state machine in ``lib.workflow`` move by move, so every generated case's
+events agree with its state. Cases and events go in with bulk inserts in chunks, which makes a
+million cases a matter of minutes.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, text
+from sqlmodel import Session, select
+
+from lib import auth
+from lib.models import (
+    Case,
+    CaseEvent,
+    CategoryDepartmentType,
+    Category,
+    DeadlineRule,
+    Subcategory,
+    Unit,
+    UnitKind,
+    User,
+    UserRole,
+    utcnow,
+)
+from lib.workcal import add_duration
+from lib.workflow import next_state
+
+DEMO_PASSWORD = "Demo-2026!"
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    display_name: str
+    unit_code: str
+    roles: tuple[str, ...]
+
+
+# One account per role and tier. Units: 春熙路街道 (510104001) and its first community.
+DEMO_ACCOUNTS = [
+    DemoAccount("grid01", "王网格", "510104001001", ("grid_worker",)),
+    DemoAccount("community01", "李社区", "510104001001", ("community_staff",)),
+    DemoAccount("community_leader", "张书记", "510104001001", ("leader",)),
+    DemoAccount("street01", "赵街道", "510104001", ("street_staff",)),
+    DemoAccount("street_approver", "钱审核", "510104001", ("reward_approver",)),
+    DemoAccount("street_leader", "孙主任", "510104001", ("leader",)),
+    DemoAccount("dept_police", "周民警", "510104001-police", ("department_staff",)),
+    DemoAccount("dept_fire", "吴消防", "510104-fire", ("department_staff",)),
+    DemoAccount("district01", "郑区级", "510104", ("district_staff",)),
+    DemoAccount("inspector01", "冯督查", "510104", ("inspector",)),
+    DemoAccount("district_approver", "陈审批", "510104", ("reward_approver",)),
+    DemoAccount("district_leader", "褚区长", "510104", ("leader",)),
+    DemoAccount("admin", "卫管理员", "510104", ("admin",)),
+    DemoAccount("city01", "蒋市级", "510100", ("city_staff",)),
+    DemoAccount("city_leader", "沈市长", "510100", ("leader",)),
+]
+
+ROLE_OF_KIND = {
+    UnitKind.community: "community_staff",
+    UnitKind.street: "street_staff",
+    UnitKind.district: "district_staff",
+    UnitKind.city: "city_staff",
+    UnitKind.department: "department_staff",
+}
+
+
+def ensure_accounts(session: Session, password: str = DEMO_PASSWORD) -> int:
+    """Create the demo accounts and one staff account per unit (``staff_<code>``) if missing.
+
+    All demo accounts share one password hash: the demo must start fast.
+    """
+    password_hash = auth.hash_password(password)
+    units = {u.code: u for u in session.exec(select(Unit)).all()}
+    existing = set(session.exec(select(User.username)).all())
+    wanted = list(DEMO_ACCOUNTS)
+    for unit in units.values():
+        wanted.append(DemoAccount(f"staff_{unit.code}".lower().replace("-", "_"),
+                                  f"{unit.name_zh}工作人员", unit.code,
+                                  (ROLE_OF_KIND[UnitKind(unit.kind)],)))
+    created = 0
+    for account in wanted:
+        if account.username in existing or account.unit_code not in units:
+            continue
+        unit = units[account.unit_code]
+        for role in account.roles:
+            auth.check_role_fits_unit(role, unit)
+        user = User(username=account.username, display_name=account.display_name,
+                    unit_id=unit.id, password_hash=password_hash)
+        session.add(user)
+        session.flush()
+        for role in account.roles:
+            session.add(UserRole(user_id=user.id, role=role))
+        created += 1
+    session.flush()
+    return created
+
+
+# ---------------------------------------------------------------- history
+
+# Relative weight of each category by month (1..12): fire and gas peak in winter,
+# dogs and food in summer, the rest steady.
+SEASONAL = {
+    "fire": [1.6, 1.5, 1.2, 1.0, 0.8, 0.7, 0.7, 0.7, 0.8, 1.0, 1.3, 1.6],
+    "gas": [1.5, 1.4, 1.1, 0.9, 0.7, 0.6, 0.6, 0.6, 0.7, 0.9, 1.2, 1.5],
+    "dogs": [0.6, 0.6, 0.8, 1.0, 1.3, 1.5, 1.6, 1.5, 1.2, 1.0, 0.8, 0.6],
+    "food_safety": [0.7, 0.8, 0.9, 1.0, 1.2, 1.5, 1.6, 1.5, 1.2, 1.0, 0.8, 0.7],
+    "illegal_construction": [0.7, 0.6, 1.0, 1.2, 1.3, 1.2, 1.1, 1.1, 1.2, 1.1, 0.9, 0.7],
+}
+BASE_WEIGHT = {
+    "fire": 14, "power_telecom": 10, "gas": 7, "small_venues": 12, "change_of_use": 6,
+    "illegal_construction": 10, "residential_security": 9, "food_safety": 8, "dogs": 10,
+    "group_renting": 6, "vice": 2, "special_populations": 3,
+}
+SEVERITIES = (["general"] * 70) + (["major"] * 15) + (["urgent"] * 5) + (["complex"] * 10)
+SOURCES = (["resident"] * 45) + (["grid_worker"] * 35) + (["staff"] * 5) + (["hotline"] * 10) + (
+    ["inspection"] * 5)
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红梅鑫波斌宇浩凯"
+STREET_WORDS = ["东路", "西路", "南街", "北街", "巷", "路"]
+PLACES = ["号院", "号楼下", "号门口", "号小区南门", "号商铺", "号院内车棚", "号楼道"]
+
+
+@dataclass
+class _World:
+    """Everything the generator needs, read once."""
+
+    communities: list[Unit]
+    parent: dict[int, int]
+    kind: dict[int, str]
+    categories: list[Category]
+    subcategories: dict[int, list[int]]
+    dept_types: dict[int, list[str]]
+    departments: dict[tuple[int, str], int]  # (street or district id, dept type) -> unit id
+    staff_of_unit: dict[int, int]
+    rules: dict[str, DeadlineRule]
+    place: dict[int, dict[str, int]] = field(default_factory=dict)
+
+
+def _read_world(session: Session) -> _World:
+    units = session.exec(select(Unit)).all()
+    parent = {u.id: u.parent_id for u in units}
+    kind = {u.id: u.kind for u in units}
+    communities = sorted((u for u in units if u.kind == UnitKind.community), key=lambda u: u.id)
+    if not communities:
+        raise RuntimeError("no communities: load the reference data first")
+    departments = {(u.parent_id, u.dept_type): u.id for u in units if u.kind == UnitKind.department}
+    categories = list(session.exec(select(Category).order_by(Category.sort)).all())
+    subcategories: dict[int, list[int]] = {}
+    for sub in session.exec(select(Subcategory)).all():
+        subcategories.setdefault(sub.category_id, []).append(sub.id)
+    dept_types: dict[int, list[str]] = {}
+    for row in session.exec(select(CategoryDepartmentType)).all():
+        types = dept_types.setdefault(row.category_id, [])
+        (types.insert(0, row.dept_type) if row.is_lead else types.append(row.dept_type))
+    staff_of_unit: dict[int, int] = {}
+    for user_id, unit_id in session.exec(select(User.id, User.unit_id).order_by(User.id)).all():
+        staff_of_unit.setdefault(unit_id, user_id)
+    rules = {r.severity: r for r in session.exec(select(DeadlineRule)).all()}
+    world = _World(communities, parent, kind, categories, subcategories, dept_types,
+                   departments, staff_of_unit, rules)
+    for community in communities:
+        street = parent[community.id]
+        district = parent[street]
+        world.place[community.id] = {"community_id": community.id, "street_id": street,
+                                     "district_id": district, "city_id": parent[district]}
+    return world
+
+
+class _Trail:
+    """Builds one case's events, checking each move against the state machine."""
+
+    def __init__(self, case_id: int, start: datetime) -> None:
+        self.case_id = case_id
+        self.events: list[dict] = []
+        self.state: str | None = None
+        self.unit: int | None = None
+        self.at = start
+
+    def move(self, action: str, actor: int | None, *, after: timedelta, to_unit: int | None = None,
+             note: str | None = None) -> None:
+        self.at = self.at + after
+        to_state = next_state(action, self.state)
+        to_unit = to_unit if to_unit is not None else self.unit
+        self.events.append({
+            "case_id": self.case_id, "seq": len(self.events) + 1, "action": action, "at": self.at,
+            "actor_id": actor, "from_state": self.state, "to_state": to_state,
+            "from_unit_id": self.unit, "to_unit_id": to_unit, "note": note,
+        })
+        self.state, self.unit = to_state, to_unit
+
+
+def _hours(rng: random.Random, low: float, high: float) -> timedelta:
+    return timedelta(hours=rng.uniform(low, high))
+
+
+def _pick_category(rng: random.Random, world: _World, month: int) -> Category:
+    weights = [BASE_WEIGHT.get(c.key, 5) * SEASONAL.get(c.key, [1.0] * 12)[month - 1]
+               for c in world.categories]
+    return rng.choices(world.categories, weights=weights)[0]
+
+
+def _handler(world: _World, category: Category, street: int, district: int) -> int:
+    for dept_type in world.dept_types.get(category.id, []):
+        for owner in (street, district):
+            if (owner, dept_type) in world.departments:
+                return world.departments[(owner, dept_type)]
+    return street
+
+
+def _person(rng: random.Random) -> tuple[str, str]:
+    name = rng.choice(SURNAMES) + rng.choice(GIVEN) + (rng.choice(GIVEN) if rng.random() < 0.6 else "")
+    phone = rng.choice(["138", "139", "135", "186", "159", "177", "133"]) + f"{rng.randrange(10**8):08d}"
+    return name, phone
+
+
+def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: datetime,
+              now: datetime, code: str) -> tuple[dict, list[dict]]:
+    community = rng.choice(world.communities)
+    place = world.place[community.id]
+    category = _pick_category(rng, world, reported_at.month)
+    severity = rng.choice(SEVERITIES)
+    source = rng.choice(SOURCES)
+    subs = world.subcategories.get(category.id, [])
+    anonymous = source == "resident" and (category.restricted or rng.random() < 0.1)
+    name, phone = _person(rng) if source in ("resident", "hotline") and not anonymous else (None, None)
+    staff = world.staff_of_unit
+    c_id, s_id, d_id = place["community_id"], place["street_id"], place["district_id"]
+    reporter = staff.get(c_id) if source in ("grid_worker", "staff") else None
+    rule = world.rules[severity]
+
+    trail = _Trail(case_id, reported_at)
+    trail.move("report", reporter, after=timedelta(0), to_unit=c_id)
+    age_days = (now - reported_at).total_seconds() / 86400
+    # How far the story has got: old cases are mostly closed, recent ones are under way.
+    progress = min(1.0, age_days / 25.0)
+    roll = rng.random()
+    fate = "closed"
+    if roll < 0.04:
+        fate = "rejected"
+    elif roll < 0.06:
+        fate = "merged"
+    elif rng.random() > progress * 0.97 + 0.02:
+        fate = "open"
+
+    def done() -> bool:
+        return trail.at >= now or (fate == "open" and rng.random() < 0.22)
+
+    if fate in ("rejected", "merged"):
+        trail.move("reject" if fate == "rejected" else "merge", staff.get(c_id), after=_hours(rng, 0.2, 6),
+                   note="重复或不属实" if fate == "merged" else "经核实不属于受理范围")
+        return _case_row(trail, category, subs, rng, severity, source, name, phone, anonymous,
+                         reporter, place, code, reported_at, None, c_id, now), trail.events
+
+    trail.move("accept", staff.get(c_id), after=_hours(rng, 0.1, 6))
+    reached = "community"
+    tier_roll = rng.random()
+    triage_unit = c_id
+    if tier_roll < 0.30 and not done():
+        trail.move("call_up", staff.get(c_id), after=_hours(rng, 0.5, 24), to_unit=s_id,
+                   note="社区无法解决，呼叫街道")
+        reached, triage_unit = "street", s_id
+        if tier_roll < 0.08 and not done():
+            trail.move("call_up", staff.get(s_id), after=_hours(rng, 1, 48), to_unit=d_id,
+                       note="涉及多个部门，呼叫区级协调")
+            reached, triage_unit = "district", d_id
+            if tier_roll < 0.01 and not done():
+                trail.move("call_up", staff.get(d_id), after=_hours(rng, 2, 72),
+                           to_unit=place["city_id"], note="需市级协调")
+                reached, triage_unit = "city", place["city_id"]
+    handle_due = None
+    if not done():
+        self_handle = reached == "community" and rng.random() < 0.55
+        dispatched_at = trail.at
+        if self_handle:
+            trail.move("take", staff.get(c_id), after=_hours(rng, 0.1, 4))
+        else:
+            dept = _handler(world, category, s_id, d_id)
+            trail.move("dispatch", staff.get(triage_unit), after=_hours(rng, 0.1, 8), to_unit=dept)
+            if rng.random() < 0.03 and not done():
+                trail.move("return", staff.get(dept), after=_hours(rng, 1, 12), to_unit=triage_unit,
+                           note="不属于本单位职责")
+                trail.move("dispatch", staff.get(triage_unit), after=_hours(rng, 0.5, 8), to_unit=dept)
+            if not done():
+                late_sign = rng.random() < 0.04
+                trail.move("acknowledge", staff.get(dept),
+                           after=_hours(rng, 0.05, 30 if late_sign else 1.5))
+            if not done() and trail.state == "acknowledged":
+                trail.move("start", staff.get(dept), after=_hours(rng, 0.1, 6))
+        dispatched_at = trail.at
+        handle_due = add_duration(dispatched_at, rule.handle_value, rule.handle_unit)
+        hours_to_due = (handle_due - dispatched_at).total_seconds() / 3600
+        late = rng.random() < 0.05
+        work = _hours(rng, hours_to_due * 1.05, hours_to_due * 1.6) if late else \
+            _hours(rng, min(1.0, hours_to_due * 0.1), hours_to_due * 0.85)
+        handler_unit = trail.unit
+        if trail.state == "in_progress" and not done():
+            trail.move("handle", staff.get(handler_unit), after=work)
+            if rng.random() < 0.04 and not done():
+                trail.move("rework", staff.get(triage_unit), after=_hours(rng, 2, 24),
+                           to_unit=handler_unit, note="整改不到位，返工")
+                trail.move("handle", staff.get(handler_unit), after=_hours(rng, 4, 48))
+            if not done():
+                trail.move("verify", staff.get(triage_unit), after=_hours(rng, 1, 24), to_unit=c_id)
+    rating = None
+    if trail.state == "verified" and not done():
+        if name or phone:
+            rating = rng.choices(["satisfied", "basically_satisfied", "dissatisfied"],
+                                 weights=[85, 11, 4])[0]
+            trail.move("feedback", staff.get(c_id), after=_hours(rng, 2, 48), note=rating)
+            if rating == "dissatisfied" and not done():
+                trail.move("reopen", staff.get(c_id), after=_hours(rng, 0.5, 4),
+                           note="居民不满意，重新处置")
+                trail.move("handle", staff.get(c_id), after=_hours(rng, 12, 96))
+                trail.move("verify", staff.get(c_id), after=_hours(rng, 1, 24))
+                rating = rng.choices(["satisfied", "basically_satisfied", "dissatisfied"],
+                                     weights=[60, 30, 10])[0]
+                trail.move("feedback", staff.get(c_id), after=_hours(rng, 2, 48), note=rating)
+        if not done():
+            trail.move("close", staff.get(c_id), after=_hours(rng, 0.5, 24))
+    if trail.at > now:
+        # A story that would run into the future stops at its last event before now.
+        while trail.events and trail.events[-1]["at"] > now and len(trail.events) > 1:
+            trail.events.pop()
+        last = trail.events[-1]
+        trail.state, trail.unit, trail.at = last["to_state"], last["to_unit_id"], last["at"]
+        if trail.state not in ("feedback", "closed"):
+            rating = None
+    row = _case_row(trail, category, subs, rng, severity, source, name, phone, anonymous,
+                    reporter, place, code, reported_at, handle_due, triage_unit, now,
+                    reached=_reached(trail, place), rating=rating)
+    return row, trail.events
+
+
+def _reached(trail: _Trail, place: dict[str, int]) -> str:
+    called = {e["to_unit_id"] for e in trail.events if e["action"] == "call_up"}
+    for tier, key in (("city", "city_id"), ("district", "district_id"), ("street", "street_id")):
+        if place[key] in called:
+            return tier
+    return "community"
+
+
+def _case_row(trail: _Trail, category: Category, subs: list[int], rng: random.Random,
+              severity: str, source: str, name: str | None, phone: str | None, anonymous: bool,
+              reporter: int | None, place: dict[str, int], code: str, reported_at: datetime,
+              handle_due: datetime | None, triage_unit: int, now: datetime, *,
+              reached: str = "community", rating: str | None = None) -> dict:
+    closed_at = trail.at if trail.state == "closed" else None
+    handled = [e["at"] for e in trail.events if e["action"] == "handle"]
+    finished = handled[-1] if handled else (now if trail.state not in ("rejected", "merged") else None)
+    overdue = bool(handle_due and finished and finished > handle_due)
+    sub_id = rng.choice(subs) if subs else None
+    street_name = rng.choice(["红星", "东风", "新华", "人民", "光华", "锦华", "府河", "滨江"])
+    address = (f"{street_name}{rng.choice(STREET_WORDS)}{rng.randint(1, 300)}"
+               f"{rng.choice(PLACES)}")
+    return {
+        "id": trail.case_id, "code": code, "category_id": category.id, "subcategory_id": sub_id,
+        "description": f"{category.name_zh}：{address}附近发现隐患，请尽快处理。",
+        "address": address, "latitude": None, "longitude": None, "severity": severity,
+        "source": source, "reporter_name": name, "reporter_phone": phone,
+        "anonymous": anonymous, "reported_by_id": reporter, "state": trail.state,
+        **place, "unit_id": trail.unit, "reached_tier": reached, "supervised": False,
+        "overdue": overdue, "sign_due_at": None, "handle_due_at": handle_due, "rating": rating,
+        "reported_at": reported_at, "closed_at": closed_at, "updated_at": trail.at,
+        "version": len(trail.events),
+    }
+
+
+def _codes(rng: random.Random, taken: set[str]) -> Iterator[str]:
+    from lib.cases import CODE_ALPHABET, CODE_LENGTH
+
+    while True:
+        code = "".join(rng.choices(CODE_ALPHABET, k=CODE_LENGTH))
+        if code not in taken:
+            taken.add(code)
+            yield code
+
+
+def generate_cases(session: Session, count: int, *, seed: int = 2019, now: datetime | None = None,
+                   days: int = 365, chunk: int = 20_000,
+                   progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+    """Insert ``count`` cases reported over the last ``days`` days, with their events."""
+    rng = random.Random(seed)
+    now = now or utcnow()
+    world = _read_world(session)
+    first_id = (session.exec(select(func.max(Case.id))).one() or 0) + 1
+    first_event_id = (session.exec(select(func.max(CaseEvent.id))).one() or 0) + 1
+    taken = set(session.exec(select(Case.code)).all())
+    codes = _codes(rng, taken)
+    span = days * 86400
+    # Reports cluster in working hours: draw a day, then an hour of the day.
+    offsets = sorted(rng.random() * span for _ in range(count))
+    start = now - timedelta(days=days)
+    made_cases = made_events = 0
+    event_id = first_event_id
+    conn = session.connection()
+    for begin in range(0, count, chunk):
+        case_rows, event_rows = [], []
+        for i in range(begin, min(count, begin + chunk)):
+            day_start = (start + timedelta(seconds=offsets[i])).replace(hour=0, minute=0, second=0,
+                                                                       microsecond=0)
+            hour = rng.choices(range(24), weights=_HOUR_WEIGHTS)[0]
+            reported_at = day_start + timedelta(hours=hour, minutes=rng.randrange(60),
+                                                seconds=rng.randrange(60))
+            if reported_at >= now:
+                reported_at = now - timedelta(minutes=rng.randrange(1, 600))
+            row, events = _one_case(rng, world, first_id + i, reported_at, now, next(codes))
+            for event in events:
+                event["id"] = event_id
+                event_id += 1
+            case_rows.append(row)
+            event_rows.extend(events)
+        conn.execute(insert(Case.__table__), case_rows)
+        conn.execute(insert(CaseEvent.__table__), event_rows)
+        made_cases += len(case_rows)
+        made_events += len(event_rows)
+        if progress:
+            progress(made_cases, count)
+    if session.get_bind().dialect.name == "postgresql":
+        for table in ("case", "case_event"):
+            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
+                              f"(SELECT COALESCE(MAX(id), 1) FROM \"{table}\"))"))
+    return {"cases": made_cases, "events": made_events}
+
+
+# Reports by hour of day (China time is UTC+8; the weights are for UTC hours 0..23).
+_HOUR_WEIGHTS = [9, 10, 10, 9, 8, 7, 8, 8, 9, 9, 8, 6, 4, 3, 2, 1, 1, 1, 1, 1, 2, 3, 5, 7]

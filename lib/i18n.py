@@ -1,0 +1,35 @@
+"""The translation catalog (``data/i18n/*.json``): Chinese first, English beside it."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from lib.config import DATA_DIR
+
+LANGUAGES = ("zh", "en")
+DEFAULT_LANGUAGE = "zh"
+
+
+@lru_cache(maxsize=4)
+def catalog(lang: str) -> dict[str, str]:
+    path = DATA_DIR / "i18n" / f"{lang}.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def t(key: str, lang: str = DEFAULT_LANGUAGE, **params: object) -> str:
+    """The text for ``key``; falls back to Chinese, then to the key itself."""
+    if lang not in LANGUAGES:
+        lang = DEFAULT_LANGUAGE
+    text = catalog(lang).get(key) or catalog(DEFAULT_LANGUAGE).get(key) or key
+    if params:
+        try:
+            return text.format(**params)
+        except (KeyError, IndexError, ValueError):
+            return text
+    return text
+
+
+def name(row: object, lang: str) -> str:
+    """The localised name of a row with ``name_zh``/``name_en``."""
+    return getattr(row, "name_en" if lang == "en" else "name_zh")

@@ -1,0 +1,331 @@
+"""The whole schema in one place: org units, categories, deadlines, users, cases and the ledger.
+
+Alembic migrations in ``migrations/`` own the database; these classes describe it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import StrEnum
+
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    """Aware UTC; SQLModel stores it as UTC on both databases and returns it aware."""
+    return datetime.now(timezone.utc)
+
+
+class Tier(StrEnum):
+    city = "city"
+    district = "district"
+    street = "street"
+    community = "community"
+
+
+TIER_ORDER = [Tier.community, Tier.street, Tier.district, Tier.city]
+
+
+class UnitKind(StrEnum):
+    city = "city"
+    district = "district"
+    street = "street"
+    community = "community"
+    department = "department"
+
+
+class Role(StrEnum):
+    grid_worker = "grid_worker"
+    community_staff = "community_staff"
+    street_staff = "street_staff"
+    department_staff = "department_staff"
+    district_staff = "district_staff"
+    city_staff = "city_staff"
+    inspector = "inspector"
+    reward_approver = "reward_approver"
+    leader = "leader"
+    admin = "admin"
+
+
+class Severity(StrEnum):
+    urgent = "urgent"
+    major = "major"
+    general = "general"
+    complex = "complex"
+
+
+class Source(StrEnum):
+    resident = "resident"
+    grid_worker = "grid_worker"
+    staff = "staff"
+    hotline = "hotline"
+    inspection = "inspection"
+
+
+class Rating(StrEnum):
+    satisfied = "satisfied"
+    basically_satisfied = "basically_satisfied"
+    dissatisfied = "dissatisfied"
+
+
+# ---------------------------------------------------------------- org and reference data
+
+
+class Unit(SQLModel, table=True):
+    """An org unit: city, district, street, community (the four tiers) or a department.
+
+    ``path`` is the chain of ancestor ids, e.g. ``/1/2/9/``, for subtree look-ups.
+    A department's ``tier`` is the tier of the unit it is attached to.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True)
+    kind: str = Field(max_length=16)
+    tier: str = Field(max_length=16)
+    parent_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
+    path: str = Field(default="", max_length=200, index=True)
+    name_zh: str = Field(max_length=100)
+    name_en: str = Field(max_length=100)
+    dept_type: str | None = Field(default=None, max_length=40, foreign_key="department_type.key")
+    active: bool = True
+
+
+class DepartmentType(SQLModel, table=True):
+    __tablename__ = "department_type"
+
+    key: str = Field(primary_key=True, max_length=40)
+    name_zh: str = Field(max_length=100)
+    name_en: str = Field(max_length=100)
+
+
+class Category(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=40, unique=True)
+    name_zh: str = Field(max_length=100)
+    name_en: str = Field(max_length=100)
+    sort: int = 0
+    restricted: bool = False
+    lead_dept_type: str | None = Field(default=None, max_length=40, foreign_key="department_type.key")
+    active: bool = True
+
+
+class Subcategory(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("category_id", "key", name="uq_subcategory_category_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    category_id: int = Field(foreign_key="category.id", index=True)
+    key: str = Field(max_length=40)
+    name_zh: str = Field(max_length=200)
+    name_en: str = Field(max_length=200)
+    sort: int = 0
+    active: bool = True
+
+
+class CategoryDepartmentType(SQLModel, table=True):
+    """Which department types own a category; ``is_lead`` marks the default lead (主办)."""
+
+    __tablename__ = "category_department_type"
+
+    category_id: int = Field(foreign_key="category.id", primary_key=True)
+    dept_type: str = Field(foreign_key="department_type.key", primary_key=True, max_length=40)
+    is_lead: bool = False
+
+
+class DepartmentCategory(SQLModel, table=True):
+    """The categories one department unit handles."""
+
+    __tablename__ = "department_category"
+
+    unit_id: int = Field(foreign_key="unit.id", primary_key=True)
+    category_id: int = Field(foreign_key="category.id", primary_key=True)
+
+
+class DeadlineRule(SQLModel, table=True):
+    """Deadlines by severity (domain.md §3). Units: minutes, hours, working_days."""
+
+    __tablename__ = "deadline_rule"
+
+    severity: str = Field(primary_key=True, max_length=16)
+    name_zh: str = Field(max_length=20)
+    name_en: str = Field(max_length=20)
+    sort: int = 0
+    sign_for_value: int
+    sign_for_unit: str = Field(max_length=16)
+    handle_value: int
+    handle_unit: str = Field(max_length=16)
+    answer_call_value: int
+    answer_call_unit: str = Field(max_length=16)
+
+
+class Setting(SQLModel, table=True):
+    key: str = Field(primary_key=True, max_length=60)
+    value: str = Field(max_length=2000)
+
+
+# ---------------------------------------------------------------- people
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=40, unique=True)
+    display_name: str = Field(max_length=60)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    phone: str | None = Field(default=None, max_length=20)
+    password_hash: str = Field(max_length=200)
+    active: bool = True
+    # Sessions and cookies issued before this moment no longer log in (logout, password change).
+    tokens_valid_after: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class UserRole(SQLModel, table=True):
+    __tablename__ = "user_role"
+
+    user_id: int = Field(foreign_key="app_user.id", primary_key=True)
+    role: str = Field(primary_key=True, max_length=30)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """One login attempt, for throttling per account and per address."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (
+        Index("ix_login_attempt_username_at", "username", "at"),
+        Index("ix_login_attempt_address_at", "address", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=40)
+    address: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow)
+    success: bool = False
+
+
+# ---------------------------------------------------------------- cases and the ledger
+
+
+class CaseState(StrEnum):
+    reported = "reported"
+    accepted = "accepted"
+    rejected = "rejected"
+    merged = "merged"
+    dispatched = "dispatched"
+    acknowledged = "acknowledged"
+    in_progress = "in_progress"
+    handled = "handled"
+    verified = "verified"
+    feedback = "feedback"
+    closed = "closed"
+    parked = "parked"
+
+
+FINAL_STATES = {CaseState.rejected, CaseState.merged, CaseState.closed}
+
+_case_version = Column("version", Integer, nullable=False, default=1)
+
+
+class Case(SQLModel, table=True):
+    """One reported problem. Its state always equals the ``to_state`` of its last event.
+
+    ``community_id``/``street_id``/``district_id``/``city_id`` are the case's place in the org
+    tree, copied at intake so that scope filters are one indexed equality.
+    """
+
+    __tablename__ = "case"
+    __table_args__ = (
+        Index("ix_case_community_state", "community_id", "state"),
+        Index("ix_case_street_state", "street_id", "state"),
+        Index("ix_case_district_state", "district_id", "state"),
+        Index("ix_case_unit_state", "unit_id", "state"),
+        Index("ix_case_reported_at", "reported_at"),
+    )
+    __mapper_args__ = {"version_id_col": _case_version}
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=16, unique=True)
+    category_id: int = Field(foreign_key="category.id", index=True)
+    subcategory_id: int | None = Field(default=None, foreign_key="subcategory.id")
+    description: str = Field(max_length=2000)
+    address: str = Field(max_length=200)
+    latitude: float | None = None
+    longitude: float | None = None
+    severity: str = Field(max_length=16)
+    source: str = Field(max_length=16)
+    reporter_name: str | None = Field(default=None, max_length=60)
+    reporter_phone: str | None = Field(default=None, max_length=20, index=True)
+    anonymous: bool = False
+    reported_by_id: int | None = Field(default=None, foreign_key="app_user.id")
+    state: str = Field(max_length=16)
+    community_id: int = Field(foreign_key="unit.id")
+    street_id: int = Field(foreign_key="unit.id")
+    district_id: int = Field(foreign_key="unit.id")
+    city_id: int = Field(foreign_key="unit.id")
+    # The unit that must act next (triaging tier or handling department).
+    unit_id: int = Field(foreign_key="unit.id")
+    # Highest tier the case reached: community, street, district or city.
+    reached_tier: str = Field(default=Tier.community, max_length=16)
+    supervised: bool = False
+    overdue: bool = False
+    sign_due_at: datetime | None = None
+    handle_due_at: datetime | None = None
+    rating: str | None = Field(default=None, max_length=24)
+    reported_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+    version: int = Field(default=1, sa_column=_case_version)
+
+
+class CaseEvent(SQLModel, table=True):
+    """One move of a case: append-only, enforced by the database (see the first migration).
+
+    ``seq`` numbers the events of one case 1, 2, 3 … with no gap; the unique key on
+    (case_id, seq) makes a duplicate move impossible.
+    """
+
+    __tablename__ = "case_event"
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_event_case_id_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id")
+    seq: int
+    action: str = Field(max_length=24)
+    at: datetime = Field(default_factory=utcnow)
+    actor_id: int | None = Field(default=None, foreign_key="app_user.id")
+    from_state: str | None = Field(default=None, max_length=16)
+    to_state: str = Field(max_length=16)
+    from_unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    to_unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class Attachment(SQLModel, table=True):
+    """A photo on a report or on a result, stored re-encoded (no EXIF)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    event_id: int | None = Field(default=None, foreign_key="case_event.id")
+    kind: str = Field(default="report", max_length=16)
+    mime: str = Field(max_length=40)
+    size: int
+    sha256: str = Field(max_length=64)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,1 @@
+"""Streamlit helpers shared by pages: page guard, login, sidebar menu."""

@@ -1,0 +1,175 @@
+"""Login around streamlit-authenticator.
+
+The library draws the form and keeps the cookie; two of its seams are replaced so that its
+gaps are closed (architecture.md, security.md):
+
+- the credential check goes to ``lib.auth.authenticate``: users from the database, the exact
+  passphrase (the library strips spaces), throttling per account and address, equal timing for
+  unknown users;
+- the cookie is decoded here: a tampered token (``alg: none``, bad signature, garbage) is
+  "not logged in", never an error, and a token issued before the user's last logout or password
+  change is refused.
+
+Session keys: the library's ``authentication_status``/``username``/``name``, and our
+``auth_login_at`` (when this session's login was issued) and ``auth_error`` (message key).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import jwt
+import streamlit as st
+import streamlit_authenticator as stauth
+
+from lib import auth, config
+from lib.db import read_session, write_session
+from lib.errors import DomainError
+from lib.i18n import t
+from lib.orgs import Actor
+
+AUTH_KEYS = ("authentication_status", "username", "name", "email", "roles")
+
+
+def default_language() -> str:
+    return config.default_language()
+
+
+def _client_address() -> str:
+    try:
+        address = st.context.ip_address
+    except Exception:  # noqa: BLE001  (no request context, e.g. AppTest)
+        address = None
+    return address if isinstance(address, str) and address else "unknown"
+
+
+def _mark_logged_in(user_id: int, username: str, name: str, issued_at: datetime) -> None:
+    st.session_state["authentication_status"] = True
+    st.session_state["username"] = username
+    st.session_state["name"] = name
+    st.session_state["auth_login_at"] = issued_at
+    st.session_state["auth_user_id"] = user_id
+    st.session_state.pop("auth_error", None)
+
+
+def _check_login(username: str | None = None, password: str | None = None, *_args: Any,
+                 token: dict | None = None, **_kwargs: Any) -> bool | None:
+    """Replaces the library controller's ``login``: it receives the raw form values."""
+    if token is not None:
+        with read_session() as session:
+            user = auth.session_is_valid(session, token.get("username"), token.get("issued_at"))
+        if user is not None:
+            _mark_logged_in(user.id, user.username, user.display_name, token["issued_at"])
+        return None
+    try:
+        with write_session() as session:
+            user = auth.authenticate(session, username, password, _client_address())
+    except DomainError as err:
+        st.session_state["authentication_status"] = False
+        st.session_state["auth_error"] = (err.key, err.params)
+        return False
+    _mark_logged_in(user.id, user.username, user.display_name, datetime.now(timezone.utc))
+    # The library sets the cookie now, but the rerun that follows may drop that component
+    # before the browser runs it; set it again on the next run too.
+    st.session_state["auth_set_cookie"] = True
+    return True
+
+
+def decode_cookie(raw: str | None, key: str, expiry_days: float,
+                  now: float | None = None) -> dict | None:
+    """The payload of a login cookie we issued, or None for anything else."""
+    if not raw or len(raw) > 4096:
+        return None
+    try:
+        payload = jwt.decode(raw, key, algorithms=["HS256"])
+    except Exception:  # noqa: BLE001  (every malformed token is simply "not logged in")
+        return None
+    username, exp = payload.get("username"), payload.get("exp_date")
+    if not isinstance(username, str) or not isinstance(exp, (int, float)):
+        return None
+    now = time.time() if now is None else now
+    if exp <= now:
+        return None
+    issued = datetime.fromtimestamp(exp - expiry_days * 86400, tz=timezone.utc)
+    return {"username": username, "exp_date": exp, "issued_at": issued}
+
+
+def _get_cookie() -> dict | None:
+    if st.session_state.get("logout"):
+        return None
+    try:
+        raw = st.context.cookies.get(config.cookie_name())
+    except Exception:  # noqa: BLE001
+        raw = None
+    return decode_cookie(raw, config.cookie_key(), config.cookie_expiry_days())
+
+
+def authenticator() -> stauth.Authenticate:
+    """Built once per script run (it renders the cookie component)."""
+    instance = stauth.Authenticate(
+        {"usernames": {}}, cookie_name=config.cookie_name(), cookie_key=config.cookie_key(),
+        cookie_expiry_days=config.cookie_expiry_days(), auto_hash=False, login_sleep_time=0,
+    )
+    instance.authentication_controller.login = _check_login
+    instance.cookie_controller.get_cookie = _get_cookie
+    return instance
+
+
+def current_actor() -> Actor | None:
+    """Restore the login from the cookie and return the actor, or None.
+
+    A session whose login was issued before the user's last logout or password change, or
+    whose user is gone or inactive, is logged out here.
+    """
+    instance = authenticator()
+    st.session_state["_authenticator"] = instance
+    instance.login(location="unrendered")
+    if not st.session_state.get("authentication_status"):
+        return None
+    if st.session_state.pop("auth_set_cookie", False):
+        instance.cookie_controller.set_cookie()
+    with read_session() as session:
+        user = auth.session_is_valid(session, st.session_state.get("username"),
+                                     st.session_state.get("auth_login_at"))
+        if user is None:
+            _clear()
+            return None
+        return auth.load_actor(session, user)
+
+
+def _clear() -> None:
+    for key in AUTH_KEYS:
+        st.session_state[key] = None
+    for key in ("auth_login_at", "auth_user_id"):
+        st.session_state.pop(key, None)
+
+
+def login_form(lang: str) -> None:
+    """The login form (drawn by the library, labels from our catalog) and its error message."""
+    instance = st.session_state.get("_authenticator") or authenticator()
+    instance.login(location="main", fields={
+        "Form name": t("login.title", lang), "Username": t("login.username", lang),
+        "Password": t("login.password", lang), "Login": t("login.submit", lang),
+    })
+    error = st.session_state.get("auth_error")
+    if error and not st.session_state.get("authentication_status"):
+        key, params = error
+        st.error(t(key, lang, **params))
+    if st.session_state.get("authentication_status"):
+        st.rerun()
+
+
+def logout(actor: Actor) -> None:
+    """End every session of this user (server side), then drop the cookie and session keys."""
+    with write_session() as session:
+        auth.end_sessions(session, actor.id)
+    instance = st.session_state.get("_authenticator")
+    if instance is not None:
+        try:
+            instance.logout(location="unrendered")
+        except Exception:  # noqa: BLE001  (already logged out in the library's view)
+            pass
+    _clear()
+    st.session_state["logout"] = True

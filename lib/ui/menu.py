@@ -1,0 +1,36 @@
+"""The pages of the app and who may open them. The sidebar menu and the page guard read this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lib.models import Role
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    key: str
+    path: str
+    icon: str
+    roles: frozenset[str] | None  # None: any logged-in user
+    public: bool = False
+
+
+PAGES: list[PageSpec] = [
+    PageSpec("home", "app.py", ":material/home:", None, public=True),
+    PageSpec("admin_users", "pages/admin_users.py", ":material/group:", frozenset({Role.admin})),
+    PageSpec("admin_org", "pages/admin_org.py", ":material/account_tree:", frozenset({Role.admin})),
+    PageSpec("admin_categories", "pages/admin_categories.py", ":material/category:",
+             frozenset({Role.admin})),
+]
+
+PAGE_BY_KEY = {p.key: p for p in PAGES}
+
+
+def allowed(spec: PageSpec, roles: frozenset[str] | None) -> bool:
+    """Whether a user with ``roles`` (None: not logged in) may open the page."""
+    if spec.public:
+        return True
+    if roles is None:
+        return False
+    return spec.roles is None or bool(spec.roles & roles)

@@ -1,0 +1,81 @@
+"""The one call at the top of every page: ``page = setup_page("key")``.
+
+It sets the page config, picks the language, restores the login from the cookie, checks that
+the session still holds, draws our role-based sidebar menu and stops with a clear message when
+the user may not see the page. lib checks permissions again on every call; this only keeps
+people away from pages that would refuse them anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import streamlit as st
+
+from lib.db import read_session
+from lib.i18n import LANGUAGES, t
+from lib.orgs import Actor, get_unit
+from lib.ui import login
+from lib.ui.menu import PAGE_BY_KEY, PAGES, allowed
+
+LANGUAGE_LABELS = {"zh": "中文", "en": "English"}
+
+
+@dataclass(frozen=True)
+class Page:
+    key: str
+    lang: str
+    actor: Actor | None
+
+    def t(self, key: str, **params: object) -> str:
+        return t(key, self.lang, **params)
+
+
+def current_language() -> str:
+    if "lang" not in st.session_state:
+        from_url = st.query_params.get("lang")
+        st.session_state["lang"] = from_url if from_url in LANGUAGES else login.default_language()
+    return st.session_state["lang"]
+
+
+def setup_page(key: str) -> Page:
+    spec = PAGE_BY_KEY[key]
+    lang = current_language()
+    st.set_page_config(page_title=f"{t('page.' + key, lang)} · {t('app.title', lang)}",
+                       page_icon="🛡️", layout="wide")
+    actor = login.current_actor()
+    page = Page(key=key, lang=lang, actor=actor)
+    _sidebar(page)
+    if not allowed(spec, actor.roles if actor else None):
+        if actor is None:
+            st.warning(page.t("guard.login_required"))
+            st.page_link("app.py", label=page.t("guard.go_login"), icon=":material/login:")
+        else:
+            st.error(page.t("guard.forbidden"))
+        st.stop()
+    return page
+
+
+def _sidebar(page: Page) -> None:
+    with st.sidebar:
+        st.markdown(f"### {page.t('app.title')}")
+        choice = st.selectbox(page.t("sidebar.language"), LANGUAGES,
+                              index=LANGUAGES.index(page.lang),
+                              format_func=lambda code: LANGUAGE_LABELS[code], key="sidebar_lang")
+        if choice != page.lang:
+            st.session_state["lang"] = choice
+            st.rerun()
+        if page.actor is None:
+            return
+        with read_session() as session:
+            unit = get_unit(session, page.actor.unit_id)
+        st.caption(page.t("sidebar.signed_in_as", name=page.actor.display_name,
+                          unit=unit.name_en if page.lang == "en" else unit.name_zh))
+        for spec in PAGES:
+            if spec.public and spec.key != "home":
+                continue
+            if allowed(spec, page.actor.roles):
+                st.page_link(spec.path, label=page.t("page." + spec.key), icon=spec.icon)
+        if st.button(page.t("sidebar.logout"), key="sidebar_logout", icon=":material/logout:"):
+            login.logout(page.actor)
+            st.switch_page("app.py")
+

@@ -1,0 +1,91 @@
+"""Working days on mainland China's calendar: statutory holidays and make-up working days (调休).
+
+The ``chinesecalendar`` package knows the years the State Council has published. For a year it
+does not know, the rule falls back to Monday–Friday less the fixed-date holidays (1 January,
+1 May, 1–3 October; the lunar ones move and cannot be guessed), and an admin may override single days in
+``data/calendar_overrides.json`` (``{"2031-10-01": "holiday", "2031-10-11": "workday"}``).
+Nothing here raises for an unknown year.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import chinese_calendar
+
+from lib.config import DATA_DIR
+
+CHINA_TZ = timezone(timedelta(hours=8), "CST")
+FIXED_HOLIDAYS = {(1, 1), (5, 1), (10, 1), (10, 2), (10, 3)}
+OVERRIDES_FILE = DATA_DIR / "calendar_overrides.json"
+
+
+def load_overrides(path: Path = OVERRIDES_FILE) -> dict[date, bool]:
+    if not path.exists():
+        return {}
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return {date.fromisoformat(day): kind == "workday" for day, kind in raw.items()}
+
+
+def is_workday(day: date, overrides: dict[date, bool] | None = None) -> bool:
+    overrides = _default_overrides() if overrides is None else overrides
+    if day in overrides:
+        return overrides[day]
+    try:
+        return chinese_calendar.is_workday(day)
+    except (NotImplementedError, ValueError):
+        return day.weekday() < 5 and (day.month, day.day) not in FIXED_HOLIDAYS
+
+
+@lru_cache(maxsize=1)
+def _default_overrides() -> dict[date, bool]:
+    return load_overrides()
+
+
+@lru_cache(maxsize=64)
+def _workdays_of_year(year: int) -> tuple[date, ...]:
+    day, end = date(year, 1, 1), date(year + 1, 1, 1)
+    days = []
+    while day < end:
+        if is_workday(day):
+            days.append(day)
+        day += timedelta(days=1)
+    return tuple(days)
+
+
+def add_working_days(start: datetime, count: int) -> datetime:
+    """The same time of day ``count`` working days after ``start``'s day (China time)."""
+    if count <= 0:
+        return start
+    original_tz = start.tzinfo
+    if original_tz is not None:
+        start = start.astimezone(CHINA_TZ)
+    day = start.date()
+    year = day.year
+    days = _workdays_of_year(year)
+    index = bisect.bisect_right(days, day)
+    remaining = count
+    while True:
+        available = len(days) - index
+        if remaining <= available:
+            target = datetime.combine(days[index + remaining - 1], start.timetz())
+            return target.astimezone(original_tz) if original_tz is not None else target
+        remaining -= available
+        year += 1
+        days = _workdays_of_year(year)
+        index = 0
+
+
+def add_duration(start: datetime, value: int, unit: str) -> datetime:
+    """``start`` plus a deadline rule's duration (minutes, hours or working_days)."""
+    if unit == "minutes":
+        return start + timedelta(minutes=value)
+    if unit == "hours":
+        return start + timedelta(hours=value)
+    if unit == "working_days":
+        return add_working_days(start, value)
+    raise ValueError(f"unknown duration unit {unit!r}")
