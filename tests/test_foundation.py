@@ -1,0 +1,295 @@
+"""The foundation in lib: reference data, org scope, users and login, cases and the ledger.
+
+Every test runs on SQLite and on PostgreSQL (skipped with a reason where no server answers).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, text
+from sqlalchemy.exc import DatabaseError
+from sqlmodel import select
+
+from lib import auth, demo, refdata
+from lib.cases import create_case, events_of, get_case, ledger_mismatches, waiting_counts
+from lib.db import read_session, write_session
+from lib.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
+from lib.models import Case, CaseEvent, Category, Subcategory, Unit, User, utcnow
+from lib.orgs import find_unit
+from lib.workflow import replay
+
+
+def actor(session, username):
+    return auth.actor_by_username(session, username)
+
+
+# ---------------------------------------------------------------- reference data
+
+
+def test_reference_data_has_twelve_categories_with_subcategories_and_lead(db):
+    with read_session(db) as s:
+        cats = s.exec(select(Category)).all()
+        assert len(cats) == 12
+        assert all(c.lead_dept_type for c in cats)
+        assert {c.key for c in cats if c.restricted} == {"vice", "special_populations"}
+        assert s.exec(select(func.count()).select_from(Subcategory)).one() == 42
+
+
+def test_loading_reference_data_twice_changes_nothing(db):
+    with read_session(db) as s:
+        before = [(u.id, u.code, u.path) for u in s.exec(select(Unit).order_by(Unit.id)).all()]
+    with write_session(db) as s:
+        refdata.load_all(s)
+    with read_session(db) as s:
+        after = [(u.id, u.code, u.path) for u in s.exec(select(Unit).order_by(Unit.id)).all()]
+    assert before == after
+    tiers = {u[1]: u for u in after}
+    assert len([c for c in tiers if len(c) == 12 and c.isdigit()]) == 48  # communities
+
+
+def test_org_tree_has_four_tiers_and_departments(db):
+    with read_session(db) as s:
+        kinds = {k: n for k, n in s.exec(select(Unit.kind, func.count()).group_by(Unit.kind)).all()}
+    assert kinds == {"city": 1, "district": 1, "street": 6, "community": 48, "department": 40}
+
+
+# ---------------------------------------------------------------- users and login
+
+
+def test_demo_accounts_cover_every_role(db):
+    with read_session(db) as s:
+        roles = set()
+        for account in demo.DEMO_ACCOUNTS:
+            roles |= actor(s, account.username).roles
+    assert roles == set(auth.ALL_ROLES)
+
+
+def test_login_with_demo_password_and_refusals_are_uniform(db):
+    with write_session(db) as s:
+        assert auth.authenticate(s, "admin", demo.DEMO_PASSWORD, "10.0.0.1").username == "admin"
+        for username, password in [("admin", "wrong-password"), ("nobody", "whatever-pass"),
+                                   ("admin", "x" * 10_000)]:
+            with pytest.raises(ValidationFailed) as err:
+                auth.authenticate(s, username, password, "10.0.0.1")
+            assert err.value.key == "error.login_failed"
+        for username, password in [("", "pw"), ("admin", ""), (None, None)]:
+            with pytest.raises(ValidationFailed) as err:
+                auth.authenticate(s, username, password, "10.0.0.1")
+            assert err.value.key == "error.login_missing"
+
+
+@pytest.mark.parametrize("passphrase", [
+    "correct horse battery staple " * 2 + "!!!!!!",   # 64 characters
+    "平安社区建设长效机制口令",                           # Chinese, 36 bytes
+    "  spaces at both ends  ",
+])
+def test_long_chinese_and_spaced_passphrases_work_exactly(db, passphrase):
+    with write_session(db) as s:
+        unit = find_unit(s, "510104001001")
+        auth.bootstrap_user(s, username="pass_user", display_name="口令测试", password=passphrase,
+                            unit=unit, roles=["grid_worker"])
+    with write_session(db) as s:
+        assert auth.authenticate(s, "pass_user", passphrase, "a").username == "pass_user"
+        with pytest.raises(ValidationFailed):
+            auth.authenticate(s, "pass_user", passphrase.strip() + "x", "a")
+        if passphrase != passphrase.strip():
+            with pytest.raises(ValidationFailed):
+                auth.authenticate(s, "pass_user", passphrase.strip(), "a")
+
+
+def test_bcrypt_72_byte_limit_does_not_truncate():
+    base = "a" * 80
+    hashed = auth.hash_password(base + "1")
+    assert auth.verify_password(base + "1", hashed)
+    assert not auth.verify_password(base + "2", hashed)
+
+
+def test_failed_logins_are_throttled_per_account_and_decay(db):
+    now = utcnow()
+    with write_session(db) as s:
+        for i in range(auth.ACCOUNT_FAILURE_LIMIT):
+            with pytest.raises(ValidationFailed):
+                auth.authenticate(s, "admin", "bad-password", f"addr{i}", now=now)
+        with pytest.raises(Throttled):
+            auth.authenticate(s, "admin", demo.DEMO_PASSWORD, "other", now=now)
+        later = now + auth.THROTTLE_WINDOW + timedelta(seconds=1)
+        assert auth.authenticate(s, "admin", demo.DEMO_PASSWORD, "other", now=later)
+
+
+def test_failed_logins_are_throttled_per_address(db):
+    now = utcnow()
+    with write_session(db) as s:
+        for i in range(auth.ADDRESS_FAILURE_LIMIT):
+            with pytest.raises(ValidationFailed):
+                auth.authenticate(s, f"user{i}", "bad-password", "192.0.2.7", now=now)
+        with pytest.raises(Throttled):
+            auth.authenticate(s, "admin", demo.DEMO_PASSWORD, "192.0.2.7", now=now)
+        assert auth.authenticate(s, "admin", demo.DEMO_PASSWORD, "192.0.2.8", now=now)
+
+
+def test_logout_and_password_change_end_earlier_sessions(db):
+    with write_session(db) as s:
+        user = s.exec(select(User).where(User.username == "street01")).one()
+        issued = utcnow() - timedelta(seconds=10)
+        assert auth.session_is_valid(s, "street01", issued)
+        auth.end_sessions(s, user.id, now=issued + timedelta(seconds=1))
+        assert auth.session_is_valid(s, "street01", issued) is None
+        assert auth.session_is_valid(s, "street01", issued + timedelta(seconds=2))
+        admin = actor(s, "admin")
+        later = utcnow() + timedelta(seconds=5)
+        auth.reset_password(s, admin, user_id=user.id, new_password="a-new-passphrase")
+        assert auth.session_is_valid(s, "street01", issued + timedelta(seconds=2)) is None
+        assert auth.session_is_valid(s, "street01", later)
+
+
+@pytest.mark.parametrize("username,display,password,roles,key", [
+    ("", "名", "long-enough-pw", ["grid_worker"], "error.username_required"),
+    ("x" * 41, "名", "long-enough-pw", ["grid_worker"], "error.username_invalid"),
+    ("bad name!", "名", "long-enough-pw", ["grid_worker"], "error.username_invalid"),
+    ("okname", "", "long-enough-pw", ["grid_worker"], "error.display_name_required"),
+    ("okname", "名" * 61, "long-enough-pw", ["grid_worker"], "error.text_too_long"),
+    ("okname", "名", "short", ["grid_worker"], "error.password_too_short"),
+    ("okname", "名", "p" * 257, ["grid_worker"], "error.password_too_long"),
+    ("okname", "名", "long-enough-pw", [], "error.role_required"),
+    ("okname", "名", "long-enough-pw", ["street_staff"], "error.role_unit_mismatch"),
+    ("admin", "名", "long-enough-pw", ["grid_worker"], "error.username_taken"),
+])
+def test_bad_user_creation_is_refused_and_changes_nothing(db, username, display, password, roles, key):
+    with write_session(db) as s:
+        before = s.exec(select(func.count()).select_from(User)).one()
+        unit = find_unit(s, "510104001001")
+        with pytest.raises(ValidationFailed) as err:
+            auth.create_user(s, actor(s, "admin"), username=username, display_name=display,
+                             password=password, unit_id=unit.id, roles=roles)
+        assert err.value.key == key
+        s.rollback()
+        assert s.exec(select(func.count()).select_from(User)).one() == before
+
+
+def test_only_admins_create_users_and_only_in_their_subtree(db):
+    with write_session(db) as s:
+        unit = find_unit(s, "510104001001")
+        with pytest.raises(PermissionDenied):
+            auth.create_user(s, actor(s, "street01"), username="new1", display_name="新",
+                             password="long-enough-pw", unit_id=unit.id, roles=["grid_worker"])
+        city = find_unit(s, "510100")
+        with pytest.raises(PermissionDenied):
+            auth.create_user(s, actor(s, "admin"), username="new2", display_name="新",
+                             password="long-enough-pw", unit_id=city.id, roles=["city_staff"])
+        user = auth.create_user(s, actor(s, "admin"), username=" New3 ", display_name="新",
+                                password="long-enough-pw", unit_id=unit.id,
+                                roles=["grid_worker", "community_staff"])
+        assert user.username == "new3"
+        assert actor(s, "new3").roles == {"grid_worker", "community_staff"}
+        with pytest.raises(PermissionDenied):
+            auth.list_users(s, actor(s, "grid01"))
+        assert any(u["username"] == "new3" for u in auth.list_users(s, actor(s, "admin")))
+
+
+# ---------------------------------------------------------------- cases, scope and ledger
+
+
+def _report(s, who, community_code, **extra):
+    category = s.exec(select(Category).where(Category.key == "fire")).one()
+    unit = find_unit(s, community_code)
+    return create_case(s, actor=who, category_id=category.id, subcategory_id=None,
+                       description=extra.pop("description", "消防通道被堵"),
+                       address="红星路1号", community_id=unit.id, **extra)
+
+
+def test_a_new_case_has_its_first_event_and_a_tracking_code(db):
+    with write_session(db) as s:
+        case = _report(s, None, "510104001001", reporter_phone="13812345678")
+    with read_session(db) as s:
+        events = events_of(s, case.id)
+        assert [(e.seq, e.action, e.to_state) for e in events] == [(1, "report", "reported")]
+        assert len(case.code) == 10 and case.street_id and case.district_id and case.city_id
+        assert ledger_mismatches(s) == []
+
+
+def test_case_text_limits_are_enforced_in_lib(db):
+    with write_session(db) as s:
+        with pytest.raises(ValidationFailed) as err:
+            _report(s, None, "510104001001", description="长" * 2001)
+        assert err.value.key == "error.text_too_long"
+        with pytest.raises(ValidationFailed):
+            _report(s, None, "510104001001", description="   ")
+
+
+def test_community_user_never_sees_another_communitys_cases(db):
+    with write_session(db) as s:
+        mine = _report(s, None, "510104001001")
+        other = _report(s, None, "510104001002")
+        elsewhere = _report(s, None, "510104002001")
+    with read_session(db) as s:
+        community = actor(s, "community01")
+        assert get_case(s, community, mine.id).id == mine.id
+        with pytest.raises(NotFound):
+            get_case(s, community, other.id)
+        street = actor(s, "street01")
+        assert get_case(s, street, other.id).id == other.id
+        with pytest.raises(NotFound):
+            get_case(s, street, elsewhere.id)
+        assert get_case(s, actor(s, "district01"), elsewhere.id)
+
+
+def test_staff_cannot_report_outside_their_scope(db):
+    with write_session(db) as s:
+        with pytest.raises(PermissionDenied):
+            _report(s, actor(s, "grid01"), "510104002001", source="grid_worker")
+        with pytest.raises(PermissionDenied):
+            _report(s, actor(s, "admin"), "510104001001", source="staff")
+
+
+def test_event_table_rejects_update_and_delete(db):
+    with write_session(db) as s:
+        _report(s, None, "510104001001")
+    for statement in ("UPDATE case_event SET note = 'x'", "DELETE FROM case_event"):
+        with pytest.raises(DatabaseError):
+            with db.begin() as conn:
+                conn.execute(text(statement))
+    with read_session(db) as s:
+        assert s.exec(select(func.count()).select_from(CaseEvent)).one() == 1
+
+
+def test_demo_history_agrees_with_the_state_machine(db):
+    with write_session(db) as s:
+        made = demo.generate_cases(s, 400, seed=7)
+    assert made["cases"] == 400 and made["events"] > 1200
+    with read_session(db) as s:
+        assert ledger_mismatches(s) == []
+        cases = {c.id: c for c in s.exec(select(Case)).all()}
+        trails: dict[int, list] = {}
+        for e in s.exec(select(CaseEvent).order_by(CaseEvent.case_id, CaseEvent.seq)).all():
+            trails.setdefault(e.case_id, []).append(e)
+        for case_id, trail in trails.items():
+            assert [e.seq for e in trail] == list(range(1, len(trail) + 1))
+            assert replay([(e.action, e.from_state, e.to_state) for e in trail]) == cases[case_id].state
+        states = {c.state for c in cases.values()}
+        tiers = {c.reached_tier for c in cases.values()}
+        closed = [c for c in cases.values() if c.state == "closed"]
+        assert "closed" in states and len(states) >= 4
+        assert {"community", "street"} <= tiers
+        community_share = sum(c.reached_tier == "community" for c in closed) / len(closed)
+        assert community_share > 0.5
+
+
+def test_demo_history_is_reproducible_with_a_seed(db):
+    with write_session(db) as s:
+        demo.generate_cases(s, 50, seed=11)
+        first = [(c.category_id, c.state) for c in s.exec(select(Case).order_by(Case.id)).all()]
+    assert len(first) == 50
+
+
+def test_home_counts_reflect_what_waits_for_each_role(db):
+    with write_session(db) as s:
+        _report(s, None, "510104001001")
+        _report(s, None, "510104001001")
+    with read_session(db) as s:
+        tiles = dict(waiting_counts(s, actor(s, "community01")))
+        assert tiles["home.to_triage"] == 2 and tiles["home.open_in_scope"] == 2
+        assert dict(waiting_counts(s, actor(s, "dept_police")))["home.work_orders"] == 0
+        assert dict(waiting_counts(s, actor(s, "street01")))["home.open_in_scope"] == 2
+        assert dict(waiting_counts(s, actor(s, "city_leader")))["home.open_in_scope"] == 2
