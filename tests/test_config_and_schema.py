@@ -1,0 +1,121 @@
+"""Serving config, cookie key rules, tampered cookies, the catalog, and migrations."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import tomllib
+from pathlib import Path
+
+import jwt
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine
+
+from lib import config
+from lib.i18n import catalog
+from lib.ui.login import decode_cookie
+from tests.conftest import PG_URL, postgres_available, reset_postgres
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "k" * 48
+
+
+def test_streamlit_config_keeps_protections_on():
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert cfg["server"]["enableXsrfProtection"] is True
+    assert cfg["server"]["enableCORS"] is True
+    assert cfg["server"]["maxUploadSize"] <= 10
+    assert cfg["client"]["showErrorDetails"] == "none"
+    assert cfg["client"]["disableDataExport"] is True
+    assert cfg["client"]["showSidebarNavigation"] is False
+    assert cfg["browser"]["gatherUsageStats"] is False
+
+
+@pytest.mark.parametrize("key", ["", "some_key", "short-key", "x" * 31])
+def test_app_refuses_default_or_short_cookie_key(monkeypatch, key):
+    monkeypatch.setenv("COOKIE_KEY", key)
+    monkeypatch.setattr(config, "COOKIE_KEY_FILE", ROOT / "no-such-file")
+    with pytest.raises(config.ConfigError):
+        config.cookie_key()
+
+
+def test_a_long_random_cookie_key_is_accepted(monkeypatch):
+    monkeypatch.setenv("COOKIE_KEY", KEY)
+    assert config.cookie_key() == KEY
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("token", [
+    _b64({"alg": "none", "typ": "JWT"}) + "." + _b64({"username": "admin", "exp_date": 9e9}) + ".",
+    jwt.encode({"username": "admin", "exp_date": 9e9}, "some_key", algorithm="HS256"),
+    jwt.encode({"username": "admin", "exp_date": 9e9}, KEY, algorithm="HS512"),
+    jwt.encode({"username": "admin", "exp_date": time.time() - 10}, KEY, algorithm="HS256"),
+    jwt.encode({"username": 5, "exp_date": 9e9}, KEY, algorithm="HS256"),
+    "garbage", "a.b.c", "", "\u202e" * 10, "x" * 10_000,
+])
+def test_tampered_or_expired_cookie_means_logged_out(token):
+    assert decode_cookie(token, KEY, 7) is None
+
+
+def test_a_good_cookie_decodes_with_its_issue_time():
+    exp = time.time() + 7 * 86400
+    payload = decode_cookie(jwt.encode({"username": "admin", "exp_date": exp}, KEY,
+                                       algorithm="HS256"), KEY, 7)
+    assert payload["username"] == "admin"
+    assert abs(payload["issued_at"].timestamp() - (exp - 7 * 86400)) < 1
+
+
+def test_both_languages_have_every_key_and_the_same_placeholders():
+    zh, en = catalog("zh"), catalog("en")
+    assert set(zh) == set(en)
+    for key in zh:
+        assert set(re.findall(r"{(\w+)}", zh[key])) == set(re.findall(r"{(\w+)}", en[key])), key
+
+
+def test_every_catalog_key_used_in_code_exists():
+    used = set()
+    for path in [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("lib/**/*.py")]:
+        used |= set(re.findall(r'"((?:error|home|guard|login|users|org|categories|sidebar|app)'
+                               r'\.[a-z_]+)"', path.read_text()))
+    used -= {"app.py", "categories.json"}  # file names, not keys
+    assert used, "no keys found"
+    assert used <= set(catalog("zh")), used - set(catalog("zh"))
+
+
+def _alembic(url: str) -> Config:
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url)
+    return cfg
+
+
+def test_migrations_on_empty_sqlite_then_no_drift(tmp_path):
+    cfg = _alembic(f"sqlite:///{tmp_path / 'empty.db'}")
+    command.upgrade(cfg, "head")
+    command.check(cfg)
+    command.downgrade(cfg, "base")
+    command.upgrade(cfg, "head")
+
+
+def test_migrations_on_empty_postgres_then_no_drift():
+    reason = postgres_available()
+    if reason:
+        pytest.skip(reason)
+    reset_postgres(PG_URL)
+    import tests.conftest as shared
+
+    shared._pg_migrated = False  # the shared fixture must migrate again after this
+    cfg = _alembic(PG_URL)
+    command.upgrade(cfg, "head")
+    command.check(cfg)
+    engine = create_engine(PG_URL)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("select version_num from alembic_version").scalar() == "0001"
+    engine.dispose()

@@ -1,0 +1,118 @@
+"""Pages through Streamlit's AppTest: each page as anonymous and as each demo role."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lib import demo
+from lib.ui.menu import PAGES, allowed
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+ALL_PAGES = [p for p in PAGES if p.key != "home"]
+REFUSED_ANON = "请先登录后再访问此页面。"
+REFUSED_ROLE = "您没有访问此页面的权限。"
+
+
+def open_app() -> AppTest:
+    return AppTest.from_file(str(APP), default_timeout=30).run()
+
+
+def logged_in(username: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = username
+    at.session_state["auth_login_at"] = datetime.now(timezone.utc)
+    return at.run()
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("title", "warning", "error", "markdown", "caption")
+             for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_anonymous_sees_the_chinese_login_form(sqlite_db):
+    at = open_app()
+    assert not at.exception
+    assert at.title[0].value == "平安社区建设信息平台"
+    assert [t.label for t in at.text_input] == ["用户名", "密码"]
+
+
+@pytest.mark.parametrize("spec", ALL_PAGES, ids=lambda p: p.key)
+def test_anonymous_is_refused_every_staff_page(sqlite_db, spec):
+    at = open_app().switch_page(spec.path).run()
+    assert not at.exception
+    assert REFUSED_ANON in texts(at)
+
+
+@pytest.mark.parametrize("account", demo.DEMO_ACCOUNTS, ids=lambda a: a.username)
+def test_each_role_sees_home_and_only_its_pages(sqlite_db, account):
+    at = logged_in(account.username)
+    assert not at.exception
+    assert account.display_name in at.title[0].value
+    assert len(at.metric) >= 3
+    for spec in ALL_PAGES:
+        at.switch_page(spec.path).run()
+        assert not at.exception, (spec.key, at.exception)
+        shown = texts(at)
+        if allowed(spec, frozenset(account.roles)):
+            assert REFUSED_ROLE not in shown and REFUSED_ANON not in shown
+            assert at.title[0].value
+        else:
+            assert REFUSED_ROLE in shown
+
+
+@pytest.mark.parametrize("username,password,message", [
+    ("", "", "请输入用户名和密码。"),
+    ("admin", "wrong-password", "用户名或密码错误。"),
+    ("no_such_user", "wrong-password", "用户名或密码错误。"),
+    ("a" * 500, "b" * 5000, "用户名或密码错误。"),
+])
+def test_bad_login_shows_a_clear_message(sqlite_db, username, password, message):
+    at = open_app()
+    at.text_input[0].input(username)
+    at.text_input[1].input(password)
+    at.button[0].click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [message]
+    assert not at.session_state["authentication_status"]
+
+
+def test_demo_login_reaches_home(sqlite_db):
+    at = open_app()
+    at.text_input[0].input("community01")
+    at.text_input[1].input(demo.DEMO_PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.title[0].value == "李社区，您好"
+    assert "待研判" in [m.label for m in at.metric]
+
+
+def test_english_switch_translates_the_page(sqlite_db):
+    at = logged_in("admin")
+    at.selectbox(key="sidebar_lang").set_value("en").run()
+    assert not at.exception
+    assert at.title[0].value.startswith("Hello")
+
+
+def test_admin_creates_a_user_and_bad_input_changes_nothing(sqlite_db):
+    at = logged_in("admin").switch_page("pages/admin_users.py").run()
+    count_before = at.caption[-1].value if at.caption else ""
+    form_inputs = at.text_input
+    form_inputs[0].input("x")  # too short
+    form_inputs[1].input("新同事")
+    form_inputs[2].input("long-enough-pw")
+    at.multiselect[0].set_value(["grid_worker"])
+    at.button(key="FormSubmitter:admin_users_create-创建").click().run()
+    assert not at.exception
+    assert any("用户名须为" in e.value for e in at.error)
+    at.text_input[0].input("new_grid")
+    at.button(key="FormSubmitter:admin_users_create-创建").click().run()
+    assert not at.exception
+    # The selected unit is the admin's own district: a grid worker does not fit there.
+    assert any("层级不符" in e.value for e in at.error)
+    assert count_before
