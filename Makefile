@@ -23,6 +23,7 @@ run: setup
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
 test: venv
+	$(VENV)/bin/ruff check lib pages app.py tests
 	$(PY) -m pytest -q
 
 lint: venv

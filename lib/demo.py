@@ -20,8 +20,8 @@ from lib import auth
 from lib.models import (
     Case,
     CaseEvent,
-    CategoryDepartmentType,
     Category,
+    CategoryDepartmentType,
     DeadlineRule,
     Subcategory,
     Unit,
@@ -122,7 +122,8 @@ BASE_WEIGHT = {
 SEVERITIES = (["general"] * 70) + (["major"] * 15) + (["urgent"] * 5) + (["complex"] * 10)
 SOURCES = (["resident"] * 45) + (["grid_worker"] * 35) + (["staff"] * 5) + (["hotline"] * 10) + (
     ["inspection"] * 5)
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许"
+            "韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢")
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红梅鑫波斌宇浩凯"
 STREET_WORDS = ["东路", "西路", "南街", "北街", "巷", "路"]
 PLACES = ["号院", "号楼下", "号门口", "号小区南门", "号商铺", "号院内车棚", "号楼道"]

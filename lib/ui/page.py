@@ -9,6 +9,7 @@ people away from pages that would refuse them anyway.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import streamlit as st
 
 from lib.db import read_session
