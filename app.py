@@ -6,6 +6,7 @@ from lib.cases import waiting_counts
 from lib.db import read_session
 from lib.ui.login import login_form
 from lib.ui.page import setup_page
+from lib.ui.text import md_escape
 
 page = setup_page("home")
 
@@ -15,7 +16,7 @@ if page.actor is None:
     login_form(page.lang)
     st.stop()
 
-st.title(page.t("home.title", name=page.actor.display_name))
+st.title(page.t("home.title", name=md_escape(page.actor.display_name)))
 with read_session() as session:
     tiles = waiting_counts(session, page.actor)
 columns = st.columns(min(4, len(tiles)))

@@ -18,6 +18,7 @@ from functools import lru_cache
 
 import bcrypt
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from lib import config
@@ -235,7 +236,11 @@ def _insert_user(session: Session, *, username: str, display_name: str, password
     user = User(username=username, display_name=display_name, unit_id=unit.id,
                 phone=(phone or None), password_hash=hash_password(password))
     session.add(user)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as err:  # the same name created at the same moment elsewhere
+        session.rollback()
+        raise ValidationFailed("error.username_taken") from err
     for role in roles:
         session.add(UserRole(user_id=user.id, role=role))
     session.flush()

@@ -26,7 +26,7 @@ from lib.models import (
     UnitKind,
     utcnow,
 )
-from lib.orgs import Actor, case_scope, get_unit, in_subtree, place_of_community
+from lib.orgs import Actor, case_scope, in_subtree, place_of_community
 from lib.workflow import OPEN_STATES, next_state
 
 # No 0/O, 1/I/L, 2/Z, 5/S: easy to read out over the phone.
@@ -180,12 +180,3 @@ def waiting_counts(session: Session, actor: Actor, now: datetime | None = None) 
                                                    Case.state == CaseState.closed,
                                                    Case.closed_at >= month_start)))
     return tiles
-
-
-def unit_label(session: Session, unit_id: int, lang: str) -> str:
-    unit = get_unit(session, unit_id)
-    return unit.name_en if lang == "en" else unit.name_zh
-
-
-__all__ = ["create_case", "append_event", "get_case", "events_of", "ledger_mismatches",
-           "waiting_counts", "new_tracking_code", "NotFound", "get_unit"]

@@ -8,6 +8,7 @@ from lib.db import read_session, write_session
 from lib.errors import DomainError
 from lib.orgs import get_unit, subtree
 from lib.ui.page import setup_page
+from lib.ui.text import md_escape
 
 page = setup_page("admin_users")
 st.title(page.t("page.admin_users"))
@@ -45,7 +46,7 @@ with left, st.form("admin_users_create", clear_on_submit=False):
                 auth.create_user(session, page.actor, username=username,
                                  display_name=display_name, password=password,
                                  unit_id=unit.id, roles=roles)
-            st.success(page.t("users.created", username=username.strip().lower()))
+            st.success(page.t("users.created", username=md_escape(username.strip().lower())))
         except DomainError as err:
             st.error(page.t(err.key, **err.params))
 
@@ -59,6 +60,6 @@ with right, st.form("admin_users_reset", clear_on_submit=True):
             with write_session() as session:
                 auth.reset_password(session, page.actor, user_id=target["id"],
                                     new_password=new_password)
-            st.success(page.t("users.reset_done", username=target["username"]))
+            st.success(page.t("users.reset_done", username=md_escape(target["username"])))
         except DomainError as err:
             st.error(page.t(err.key, **err.params))

@@ -116,3 +116,21 @@ def test_admin_creates_a_user_and_bad_input_changes_nothing(sqlite_db):
     # The selected unit is the admin's own district: a grid worker does not fit there.
     assert any("层级不符" in e.value for e in at.error)
     assert count_before
+
+
+def test_markdown_and_html_in_a_display_name_render_as_text(sqlite_db):
+    from sqlmodel import select
+
+    from lib.db import write_session
+    from lib.models import User
+
+    hostile = "[点我](javascript:alert(1)) ![x](http://127.0.0.1:9/x.png) <b>粗</b>\u202e"
+    with write_session(sqlite_db) as s:
+        user = s.exec(select(User).where(User.username == "community01")).one()
+        user.display_name = hostile
+        s.add(user)
+    at = logged_in("community01")
+    assert not at.exception
+    title = at.title[0].value
+    assert "\\[点我\\]\\(javascript\\:alert\\(1\\)\\)" in title
+    assert "\\!\\[x\\]" in title and "\\<b\\>" in title and "\u202e" not in title

@@ -17,6 +17,7 @@ from lib.i18n import LANGUAGES, t
 from lib.orgs import Actor, get_unit
 from lib.ui import login
 from lib.ui.menu import PAGE_BY_KEY, PAGES, allowed
+from lib.ui.text import md_escape
 
 LANGUAGE_LABELS = {"zh": "中文", "en": "English"}
 
@@ -69,7 +70,7 @@ def _sidebar(page: Page) -> None:
             return
         with read_session() as session:
             unit = get_unit(session, page.actor.unit_id)
-        st.caption(page.t("sidebar.signed_in_as", name=page.actor.display_name,
+        st.caption(page.t("sidebar.signed_in_as", name=md_escape(page.actor.display_name),
                           unit=unit.name_en if page.lang == "en" else unit.name_zh))
         for spec in PAGES:
             if spec.public and spec.key != "home":
