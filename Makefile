@@ -20,6 +20,7 @@ setup: venv
 	$(PY) -m lib.cli demo --cases $(CASES) --if-empty
 
 run: setup
+	$(PY) -m lib.cli check-config
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
 test: venv

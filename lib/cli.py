@@ -7,6 +7,7 @@ create-user        one user with one or more roles
 list-units         the org tree with codes
 check-ledger       every case's state equals its last event's
 make-cookie-key    write a random cookie key to .streamlit/cookie_key.local if there is none
+check-config       exit 1 with a message if the configuration is unsafe (cookie key)
 """
 
 from __future__ import annotations
@@ -110,6 +111,17 @@ def cmd_make_cookie_key(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_config(_args: argparse.Namespace) -> int:
+    """Refuse to start with a missing, published or short cookie key."""
+    try:
+        config.cookie_key()
+    except config.ConfigError as err:
+        print(f"configuration error: {err}", file=sys.stderr)
+        return 1
+    print("configuration ok")
+    return 0
+
+
 def cmd_load_reference(_args: argparse.Namespace) -> int:
     with write_session() as session:
         counts = refdata.load_all(session)
@@ -139,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list-units").set_defaults(func=cmd_list_units)
     sub.add_parser("check-ledger").set_defaults(func=cmd_check_ledger)
     sub.add_parser("make-cookie-key").set_defaults(func=cmd_make_cookie_key)
+    sub.add_parser("check-config").set_defaults(func=cmd_check_config)
     return parser
 
 

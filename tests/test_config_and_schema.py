@@ -119,3 +119,21 @@ def test_migrations_on_empty_postgres_then_no_drift():
     with engine.connect() as conn:
         assert conn.exec_driver_sql("select version_num from alembic_version").scalar() == "0001"
     engine.dispose()
+
+
+def test_cli_check_config_refuses_a_short_key(monkeypatch, capsys):
+    from lib.cli import main
+
+    monkeypatch.setenv("COOKIE_KEY", "too-short")
+    assert main(["check-config"]) == 1
+    assert "at least 32 bytes" in capsys.readouterr().err
+
+
+def test_pages_refuse_to_run_with_the_library_default_key(sqlite_db, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("COOKIE_KEY", "some_key")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+    assert not at.exception
+    assert "拒绝启动" in at.error[0].value
+    assert not at.text_input  # no login form

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from lib.config import ConfigError
 from lib.db import read_session
 from lib.i18n import LANGUAGES, t
 from lib.orgs import Actor, get_unit
@@ -44,7 +45,11 @@ def setup_page(key: str) -> Page:
     lang = current_language()
     st.set_page_config(page_title=f"{t('page.' + key, lang)} · {t('app.title', lang)}",
                        page_icon="🛡️", layout="wide")
-    actor = login.current_actor()
+    try:
+        actor = login.current_actor()
+    except ConfigError as err:
+        st.error(t("error.config", lang, detail=str(err)))
+        st.stop()
     page = Page(key=key, lang=lang, actor=actor)
     _sidebar(page)
     if not allowed(spec, actor.roles if actor else None):
