@@ -252,9 +252,10 @@ class Case(SQLModel, table=True):
 
     __tablename__ = "case"
     __table_args__ = (
-        Index("ix_case_community_state", "community_id", "state"),
-        Index("ix_case_street_state", "street_id", "state"),
-        Index("ix_case_district_state", "district_id", "state"),
+        Index("ix_case_community_state", "community_id", "state", "closed_at"),
+        Index("ix_case_street_state", "street_id", "state", "closed_at"),
+        Index("ix_case_district_state", "district_id", "state", "closed_at"),
+        Index("ix_case_city_state", "city_id", "state", "closed_at"),
         Index("ix_case_unit_state", "unit_id", "state"),
         Index("ix_case_reported_at", "reported_at"),
     )

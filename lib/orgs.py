@@ -106,12 +106,12 @@ _SCOPE_COLUMN = {
 def case_scope(actor: Actor) -> ColumnElement[bool]:
     """SQL condition: the cases this actor's unit may see.
 
-    A tier unit sees the cases of the communities below it, and anything it is responsible for;
-    a department sees what is currently with it.
+    A tier unit sees the cases of the communities below it (a case with a tier unit is always
+    inside that unit's subtree, so one indexed equality suffices); a department sees what is
+    currently with it.
     """
-    own = Case.unit_id == actor.unit_id
     column = _SCOPE_COLUMN.get(UnitKind(actor.unit_kind))
-    return own if column is None else or_(column == actor.unit_id, own)
+    return Case.unit_id == actor.unit_id if column is None else column == actor.unit_id
 
 
 def tree_rows(session: Session, actor: Actor) -> list[dict[str, object]]:

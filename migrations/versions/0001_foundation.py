@@ -180,11 +180,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('case', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_case_category_id'), ['category_id'], unique=False)
-        batch_op.create_index('ix_case_community_state', ['community_id', 'state'], unique=False)
-        batch_op.create_index('ix_case_district_state', ['district_id', 'state'], unique=False)
+        batch_op.create_index('ix_case_city_state', ['city_id', 'state', 'closed_at'], unique=False)
+        batch_op.create_index('ix_case_community_state', ['community_id', 'state', 'closed_at'], unique=False)
+        batch_op.create_index('ix_case_district_state', ['district_id', 'state', 'closed_at'], unique=False)
         batch_op.create_index('ix_case_reported_at', ['reported_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_case_reporter_phone'), ['reporter_phone'], unique=False)
-        batch_op.create_index('ix_case_street_state', ['street_id', 'state'], unique=False)
+        batch_op.create_index('ix_case_street_state', ['street_id', 'state', 'closed_at'], unique=False)
         batch_op.create_index('ix_case_unit_state', ['unit_id', 'state'], unique=False)
 
     op.create_table('user_role',
@@ -276,6 +277,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_case_reported_at')
         batch_op.drop_index('ix_case_district_state')
         batch_op.drop_index('ix_case_community_state')
+        batch_op.drop_index('ix_case_city_state')
         batch_op.drop_index(batch_op.f('ix_case_category_id'))
 
     op.drop_table('case')
