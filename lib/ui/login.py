@@ -126,6 +126,9 @@ def current_actor() -> Actor | None:
     instance = authenticator()
     st.session_state["_authenticator"] = instance
     instance.login(location="unrendered")
+    if st.session_state.pop("auth_delete_cookie", False):
+        # Logout's own delete may be dropped by the page switch that follows it.
+        instance.cookie_controller.delete_cookie()
     if not st.session_state.get("authentication_status"):
         return None
     if st.session_state.pop("auth_set_cookie", False):
@@ -173,3 +176,4 @@ def logout(actor: Actor) -> None:
             pass
     _clear()
     st.session_state["logout"] = True
+    st.session_state["auth_delete_cookie"] = True
