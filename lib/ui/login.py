@@ -170,10 +170,10 @@ def logout(actor: Actor) -> None:
         auth.end_sessions(session, actor.id)
     instance = st.session_state.get("_authenticator")
     if instance is not None:
-        try:
-            instance.logout(location="unrendered")
-        except Exception:  # noqa: BLE001  (already logged out in the library's view)
-            pass
+        # Only the library's session state here: the cookie is deleted on the next run
+        # (``auth_delete_cookie``), because the page switch after logout would drop a delete
+        # rendered now, and an identical delete rendered twice is not run again by the browser.
+        instance.authentication_controller.logout()
     _clear()
     st.session_state["logout"] = True
     st.session_state["auth_delete_cookie"] = True
