@@ -135,7 +135,6 @@ class _World:
 
     communities: list[Unit]
     parent: dict[int, int]
-    kind: dict[int, str]
     categories: list[Category]
     subcategories: dict[int, list[int]]
     dept_types: dict[int, list[str]]
@@ -149,7 +148,6 @@ class _World:
 def _read_world(session: Session) -> _World:
     units = session.exec(select(Unit)).all()
     parent = {u.id: u.parent_id for u in units}
-    kind = {u.id: u.kind for u in units}
     communities = sorted((u for u in units if u.kind == UnitKind.community), key=lambda u: u.id)
     if not communities:
         raise RuntimeError("no communities: load the reference data first")
@@ -166,7 +164,7 @@ def _read_world(session: Session) -> _World:
     for user_id, unit_id in session.exec(select(User.id, User.unit_id).order_by(User.id)).all():
         staff_of_unit.setdefault(unit_id, user_id)
     rules = {r.severity: r for r in session.exec(select(DeadlineRule)).all()}
-    world = _World(communities, parent, kind, categories, subcategories, dept_types,
+    world = _World(communities, parent, categories, subcategories, dept_types,
                    departments, staff_of_unit, rules)
     for month in range(12):
         weights = [BASE_WEIGHT.get(c.key, 5) * SEASONAL.get(c.key, [1.0] * 12)[month]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, select
 
-from lib.errors import NotFound, ValidationFailed
-from lib.models import Case, Unit, UnitKind
+from lib.errors import NotFound, PermissionDenied, ValidationFailed
+from lib.models import Case, Role, Unit, UnitKind, User
 
 
 @dataclass(frozen=True)
@@ -116,17 +116,11 @@ def case_scope(actor: Actor) -> ColumnElement[bool]:
 
 def tree_rows(session: Session, actor: Actor) -> list[dict[str, object]]:
     """The org tree below the actor's unit, one row per unit with its depth and user count."""
-    from lib.models import Role, User  # local: models imports nothing from here
-
     if not actor.has(Role.admin, Role.leader):
-        from lib.errors import PermissionDenied
-
         raise PermissionDenied("error.forbidden")
     root = get_unit(session, actor.unit_id)
     units = subtree(session, root)
-    counts: dict[int, int] = {}
-    for unit_id in session.exec(select(User.unit_id)).all():
-        counts[unit_id] = counts.get(unit_id, 0) + 1
+    counts = dict(session.exec(select(User.unit_id, func.count()).group_by(User.unit_id)).all())
     base = root.path.count("/")
     return [{"unit": u, "depth": u.path.count("/") - base, "users": counts.get(u.id, 0)}
             for u in units]

@@ -16,21 +16,17 @@ with read_session() as session:
     rules = deadline_rules(session)
 
 
-def name(row) -> str:  # noqa: ANN001
-    return row.name_en if page.lang == "en" else row.name_zh
-
-
 for number, item in enumerate(overview, start=1):
     category = item["category"]
-    title = f"{number}. {name(category)}"
+    title = f"{number}. {page.name(category)}"
     if category.restricted:
         title += f" · {page.t('categories.restricted')}"
     with st.expander(title):
-        owners = [name(d) + (f" ({page.t('categories.lead')})" if lead else "")
+        owners = [page.name(d) + (f" ({page.t('categories.lead')})" if lead else "")
                   for d, lead in item["departments"]]
         st.text(page.t("categories.departments") + ": " + "、".join(owners))
         st.dataframe(pd.DataFrame({page.t("categories.subcategory"):
-                                   [name(s) for s in item["subcategories"]]}),
+                                   [page.name(s) for s in item["subcategories"]]}),
                      hide_index=True, width="stretch")
 
 st.subheader(page.t("categories.deadlines"))
@@ -41,7 +37,7 @@ def duration(value: int, unit: str) -> str:
 
 
 st.dataframe(pd.DataFrame([{
-    page.t("categories.severity"): name(r),
+    page.t("categories.severity"): page.name(r),
     page.t("categories.sign_for"): duration(r.sign_for_value, r.sign_for_unit),
     page.t("categories.handle_by"): duration(r.handle_value, r.handle_unit),
     page.t("categories.answer_call"): duration(r.answer_call_value, r.answer_call_unit),

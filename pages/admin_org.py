@@ -15,22 +15,18 @@ with read_session() as session:
     rows = tree_rows(session, page.actor)
 
 
-def label(unit) -> str:  # noqa: ANN001
-    return unit.name_en if page.lang == "en" else unit.name_zh
-
-
 frame = pd.DataFrame([{
-    page.t("org.unit"): "\u3000" * row["depth"] + label(row["unit"]),
+    page.t("org.unit"): "\u3000" * row["depth"] + page.name(row["unit"]),
     page.t("org.code"): row["unit"].code,
     page.t("org.kind"): page.t("kind." + row["unit"].kind),
     page.t("org.users"): row["users"],
 } for row in rows])
-tiers = [r for r in rows if r["unit"].kind != "department"]
+tiers = [r["unit"] for r in rows if r["unit"].kind != "department"]
+ids = {unit.id for unit in tiers}
 chart = px.sunburst(
-    names=[label(r["unit"]) for r in tiers],
-    parents=[""] + [next((label(p["unit"]) for p in tiers if p["unit"].id == r["unit"].parent_id), "")
-                    for r in tiers[1:]],
-    ids=None,
+    ids=[str(unit.id) for unit in tiers],
+    names=[page.name(unit) for unit in tiers],
+    parents=[str(unit.parent_id) if unit.parent_id in ids else "" for unit in tiers],
 )
 chart.update_layout(margin={"t": 10, "l": 10, "r": 10, "b": 10}, height=420)
 left, right = st.columns([3, 2])

@@ -19,7 +19,7 @@ with read_session() as session:
 
 
 def unit_name(unit) -> str:  # noqa: ANN001
-    return f"{unit.name_en if page.lang == 'en' else unit.name_zh} ({unit.code})"
+    return f"{page.name(unit)} ({unit.code})"
 
 
 frame = pd.DataFrame([{

@@ -33,10 +33,6 @@ from lib.orgs import Actor
 AUTH_KEYS = ("authentication_status", "username", "name", "email", "roles")
 
 
-def default_language() -> str:
-    return config.default_language()
-
-
 def _client_address() -> str:
     try:
         address = st.context.ip_address

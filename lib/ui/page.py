@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from lib import config
 from lib.config import ConfigError
 from lib.db import read_session
-from lib.i18n import LANGUAGES, t
+from lib.i18n import LANGUAGES, name, t
 from lib.orgs import Actor, get_unit
 from lib.ui import login
 from lib.ui.menu import PAGE_BY_KEY, PAGES, allowed
@@ -32,11 +33,15 @@ class Page:
     def t(self, key: str, **params: object) -> str:
         return t(key, self.lang, **params)
 
+    def name(self, row: object) -> str:
+        """The row's ``name_zh`` or ``name_en``, by the page's language."""
+        return name(row, self.lang)
+
 
 def current_language() -> str:
     if "lang" not in st.session_state:
         from_url = st.query_params.get("lang")
-        st.session_state["lang"] = from_url if from_url in LANGUAGES else login.default_language()
+        st.session_state["lang"] = from_url if from_url in LANGUAGES else config.default_language()
     return st.session_state["lang"]
 
 
@@ -76,7 +81,7 @@ def _sidebar(page: Page) -> None:
         with read_session() as session:
             unit = get_unit(session, page.actor.unit_id)
         st.caption(page.t("sidebar.signed_in_as", name=md_escape(page.actor.display_name),
-                          unit=unit.name_en if page.lang == "en" else unit.name_zh))
+                          unit=page.name(unit)))
         for spec in PAGES:
             if spec.public and spec.key != "home":
                 continue
