@@ -13,6 +13,9 @@ page = setup_page("home")
 if page.actor is None:
     st.title(page.t("app.title"))
     st.caption(page.t("app.tagline"))
+    left, right = st.columns(2)
+    left.page_link("pages/report.py", label=page.t("home.report_link"), icon=":material/campaign:")
+    right.page_link("pages/track.py", label=page.t("home.track_link"), icon=":material/search:")
     login_form(page.lang)
     st.stop()
 

@@ -47,6 +47,7 @@ ROLE_UNIT_KINDS: dict[str, set[str]] = {
     Role.reward_approver: {UnitKind.district, UnitKind.street},
     Role.leader: {UnitKind.city, UnitKind.district, UnitKind.street, UnitKind.community},
     Role.admin: {UnitKind.district, UnitKind.city},
+    Role.sensitive_viewer: {UnitKind.district, UnitKind.city},
 }
 ALL_ROLES = [r.value for r in Role]
 

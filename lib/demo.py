@@ -8,6 +8,7 @@ million cases a matter of minutes.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ DEMO_ACCOUNTS = [
     DemoAccount("inspector01", "冯督查", "510104", ("inspector",)),
     DemoAccount("district_approver", "陈审批", "510104", ("reward_approver",)),
     DemoAccount("district_leader", "褚区长", "510104", ("leader",)),
+    DemoAccount("district_privacy", "何保密", "510104", ("district_staff", "sensitive_viewer")),
     DemoAccount("admin", "卫管理员", "510104", ("admin",)),
     DemoAccount("city01", "蒋市级", "510100", ("city_staff",)),
     DemoAccount("city_leader", "沈市长", "510100", ("leader",)),
@@ -197,6 +199,7 @@ class _Trail:
             "case_id": self.case_id, "seq": len(self.events) + 1, "action": action, "at": self.at,
             "actor_id": actor, "from_state": self.state, "to_state": to_state,
             "from_unit_id": self.unit, "to_unit_id": to_unit, "note": note,
+            "detail": json.dumps({"rating": note}) if action == "feedback" else None,
         })
         self.state, self.unit = to_state, to_unit
 
@@ -224,8 +227,9 @@ def _person(rng: random.Random) -> tuple[str, str]:
 
 
 def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: datetime,
-              now: datetime, code: str) -> tuple[dict, list[dict]]:
-    community = rng.choice(world.communities)
+              now: datetime, code: str, *, community: Unit | None = None,
+              force_open: bool = False) -> tuple[dict, list[dict]]:
+    community = community or rng.choice(world.communities)
     place = world.place[community.id]
     category = _pick_category(rng, world, reported_at.month)
     severity = rng.choice(SEVERITIES)
@@ -249,7 +253,9 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
         fate = "rejected"
     elif roll < 0.06:
         fate = "merged"
-    elif rng.random() > progress * 0.97 + 0.02:
+    elif force_open or rng.random() > progress * 0.97 + 0.02:
+        fate = "open"
+    if force_open:
         fate = "open"
 
     def done() -> bool:
@@ -258,14 +264,19 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
     if fate in ("rejected", "merged"):
         trail.move("reject" if fate == "rejected" else "merge", staff.get(c_id), after=_hours(rng, 0.2, 6),
                    note="重复或不属实" if fate == "merged" else "经核实不属于受理范围")
-        return _case_row(trail, category, subs, rng, severity, source, name, phone, anonymous,
-                         reporter, place, code, reported_at, None, c_id, now), trail.events
+        row = _case_row(trail, category, subs, rng, severity, source, name, phone, anonymous,
+                        reporter, place, code, reported_at, None, c_id, now)
+        row.update(_deadlines_and_orders(trail, rule, row, now))
+        return row, trail.events
 
     trail.move("accept", staff.get(c_id), after=_hours(rng, 0.1, 6))
     reached = "community"
     tier_roll = rng.random()
     triage_unit = c_id
-    if tier_roll < 0.30 and not done():
+
+    # A community handles about half itself (小事不出村社) and calls its street for the rest;
+    # departments are dispatched from the street up.
+    if tier_roll < 0.48 and not done():
         trail.move("call_up", staff.get(c_id), after=_hours(rng, 0.5, 24), to_unit=s_id,
                    note="社区无法解决，呼叫街道")
         reached, triage_unit = "street", s_id
@@ -278,39 +289,48 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
                            to_unit=place["city_id"], note="需市级协调")
                 reached, triage_unit = "city", place["city_id"]
     handle_due = None
+    handler_unit = None
+    orders: list[dict] = []
     if not done():
-        self_handle = reached == "community" and rng.random() < 0.55
-        dispatched_at = trail.at
-        if self_handle:
+        if reached == "community":
             trail.move("take", staff.get(c_id), after=_hours(rng, 0.1, 4))
+            handler_unit = c_id
         else:
             dept = _handler(world, category, s_id, d_id)
+            handler_unit = dept
             trail.move("dispatch", staff.get(triage_unit), after=_hours(rng, 0.1, 8), to_unit=dept)
+            orders.append(_order(case_id, dept, triage_unit, trail.at, rule))
             if rng.random() < 0.03 and not done():
                 trail.move("return", staff.get(dept), after=_hours(rng, 1, 12), to_unit=triage_unit,
                            note="不属于本单位职责")
+                orders[-1]["state"] = "returned"
                 trail.move("dispatch", staff.get(triage_unit), after=_hours(rng, 0.5, 8), to_unit=dept)
+                orders.append(_order(case_id, dept, triage_unit, trail.at, rule))
             if not done():
                 late_sign = rng.random() < 0.04
                 trail.move("acknowledge", staff.get(dept),
                            after=_hours(rng, 0.05, 30 if late_sign else 1.5))
+                orders[-1].update(state="acknowledged", signed_at=trail.at)
             if not done() and trail.state == "acknowledged":
                 trail.move("start", staff.get(dept), after=_hours(rng, 0.1, 6))
         dispatched_at = trail.at
         handle_due = add_duration(dispatched_at, rule.handle_value, rule.handle_unit)
+        if orders:
+            orders[-1]["handle_due_at"] = handle_due
         hours_to_due = (handle_due - dispatched_at).total_seconds() / 3600
         late = rng.random() < 0.05
         work = _hours(rng, hours_to_due * 1.05, hours_to_due * 1.6) if late else \
             _hours(rng, min(1.0, hours_to_due * 0.1), hours_to_due * 0.85)
-        handler_unit = trail.unit
         if trail.state == "in_progress" and not done():
-            trail.move("handle", staff.get(handler_unit), after=work)
+            trail.move("handle", staff.get(handler_unit), after=work, to_unit=c_id)
+            if orders:
+                orders[-1].update(state="handled", handled_at=trail.at)
             if rng.random() < 0.04 and not done():
-                trail.move("rework", staff.get(triage_unit), after=_hours(rng, 2, 24),
+                trail.move("rework", staff.get(c_id), after=_hours(rng, 2, 24),
                            to_unit=handler_unit, note="整改不到位，返工")
-                trail.move("handle", staff.get(handler_unit), after=_hours(rng, 4, 48))
+                trail.move("handle", staff.get(handler_unit), after=_hours(rng, 4, 48), to_unit=c_id)
             if not done():
-                trail.move("verify", staff.get(triage_unit), after=_hours(rng, 1, 24), to_unit=c_id)
+                trail.move("verify", staff.get(c_id), after=_hours(rng, 1, 24), to_unit=c_id)
     rating = None
     if trail.state == "verified" and not done():
         if name or phone:
@@ -319,8 +339,8 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
             trail.move("feedback", staff.get(c_id), after=_hours(rng, 2, 48), note=rating)
             if rating == "dissatisfied" and not done():
                 trail.move("reopen", staff.get(c_id), after=_hours(rng, 0.5, 4),
-                           note="居民不满意，重新处置")
-                trail.move("handle", staff.get(c_id), after=_hours(rng, 12, 96))
+                           to_unit=handler_unit, note="居民不满意，重新处置")
+                trail.move("handle", staff.get(handler_unit), after=_hours(rng, 12, 96), to_unit=c_id)
                 trail.move("verify", staff.get(c_id), after=_hours(rng, 1, 24))
                 rating = rng.choices(["satisfied", "basically_satisfied", "dissatisfied"],
                                      weights=[60, 30, 10])[0]
@@ -336,9 +356,67 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
         if trail.state not in ("feedback", "closed"):
             rating = None
     row = _case_row(trail, category, subs, rng, severity, source, name, phone, anonymous,
-                    reporter, place, code, reported_at, handle_due, triage_unit, now,
+                    reporter, place, code, reported_at, None, c_id, now,
                     reached=_reached(trail, place), rating=rating)
+    row.update(_deadlines_and_orders(trail, rule, row, now))
     return row, trail.events
+
+
+def _order(case_id: int, dept: int, by: int, at: datetime, rule: DeadlineRule) -> dict:
+    return {"case_id": case_id, "unit_id": dept, "lead": True, "state": "dispatched",
+            "dispatched_by_id": by,
+            "sign_due_at": add_duration(at, rule.sign_for_value, rule.sign_for_unit),
+            "handle_due_at": add_duration(at, rule.handle_value, rule.handle_unit),
+            "created_at": at, "signed_at": None, "handled_at": None}
+
+
+def _deadlines_and_orders(trail: _Trail, rule: DeadlineRule, row: dict, now: datetime) -> dict:
+    """Owner, handler, deadlines, overdue and work orders as the final trail leaves them."""
+    owner, handler = row["community_id"], None
+    sign_due = add_duration(trail.events[0]["at"], rule.sign_for_value, rule.sign_for_unit)
+    handle_due = None
+    finished = None
+    orders: list[dict] = []
+    for e in trail.events:
+        action, at = e["action"], e["at"]
+        if action == "call_up":
+            owner = e["to_unit_id"]
+            sign_due = add_duration(at, rule.answer_call_value, rule.answer_call_unit)
+        elif action in ("accept",):
+            sign_due = None
+        elif action == "take":
+            handler, sign_due = owner, None
+            handle_due = add_duration(at, rule.handle_value, rule.handle_unit)
+        elif action == "dispatch":
+            handler = e["to_unit_id"]
+            orders.append(_order(row["id"], handler, owner, at, rule))
+            sign_due, handle_due = orders[-1]["sign_due_at"], orders[-1]["handle_due_at"]
+        elif action == "return":
+            orders[-1]["state"] = "returned"
+            handler = sign_due = handle_due = None
+        elif action == "acknowledge":
+            orders[-1].update(state="acknowledged", signed_at=at)
+            sign_due = None
+        elif action == "handle":
+            finished = at
+            if orders and orders[-1]["state"] == "acknowledged":
+                orders[-1].update(state="handled", handled_at=at)
+        elif action in ("rework", "reopen"):
+            if orders and orders[-1]["state"] == "handled":
+                orders[-1].update(state="acknowledged", handled_at=None)
+            if action == "reopen":
+                handle_due = add_duration(at, rule.handle_value, rule.handle_unit)
+            finished = None
+        elif action in ("reject", "merge"):
+            sign_due = None
+    state = trail.state
+    if state not in ("reported", "accepted", "dispatched"):
+        sign_due = None
+    late_handle = bool(handle_due and (finished or now) > handle_due)
+    overdue = (state in ("reported", "accepted", "dispatched") and sign_due is not None
+               and sign_due < now) or (late_handle and state not in ("rejected", "merged", "parked"))
+    return {"owner_id": owner, "handler_id": handler, "sign_due_at": sign_due,
+            "handle_due_at": handle_due, "overdue": bool(overdue), "_orders": orders}
 
 
 def _reached(trail: _Trail, place: dict[str, int]) -> str:
@@ -387,11 +465,21 @@ def _codes(rng: random.Random, taken: set[str]) -> Iterator[str]:
 
 def generate_cases(session: Session, count: int, *, seed: int = 2019, now: datetime | None = None,
                    days: int = 365, chunk: int = 20_000,
-                   progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
-    """Insert ``count`` cases reported over the last ``days`` days, with their events."""
+                   progress: Callable[[int, int], None] | None = None,
+                   community_code: str | None = None, force_open: bool = False) -> dict[str, int]:
+    """Insert ``count`` cases reported over the last ``days`` days, with their events.
+
+    ``community_code`` puts them all in one community; ``force_open`` leaves every story
+    unfinished (the benchmark's community with a long queue).
+    """
     rng = random.Random(seed)
     now = now or utcnow()
     world = _read_world(session)
+    community = None
+    if community_code is not None:
+        community = next((c for c in world.communities if c.code == community_code), None)
+        if community is None:
+            raise ValueError(f"no community {community_code}")
     first_id = (session.exec(select(func.max(Case.id))).one() or 0) + 1
     first_event_id = (session.exec(select(func.max(CaseEvent.id))).one() or 0) + 1
     taken = set(session.exec(select(Case.code)).all())
@@ -404,7 +492,7 @@ def generate_cases(session: Session, count: int, *, seed: int = 2019, now: datet
     event_id = first_event_id
     conn = session.connection()
     for begin in range(0, count, chunk):
-        case_rows, event_rows = [], []
+        case_rows, event_rows, order_rows = [], [], []
         for i in range(begin, min(count, begin + chunk)):
             day_start = (start + timedelta(seconds=offsets[i])).replace(hour=0, minute=0, second=0,
                                                                        microsecond=0)
@@ -413,20 +501,23 @@ def generate_cases(session: Session, count: int, *, seed: int = 2019, now: datet
                                                 seconds=rng.randrange(60))
             if reported_at >= now:
                 reported_at = now - timedelta(minutes=rng.randrange(1, 600))
-            row, events = _one_case(rng, world, first_id + i, reported_at, now, next(codes))
+            row, events = _one_case(rng, world, first_id + i, reported_at, now, next(codes),
+                                    community=community, force_open=force_open)
             for event in events:
                 event["id"] = event_id
                 event_id += 1
+            order_rows.extend(row.pop("_orders"))
             case_rows.append(row)
             event_rows.extend(events)
         _bulk_insert(conn, "case", case_rows)
         _bulk_insert(conn, "case_event", event_rows)
+        _bulk_insert(conn, "work_order", order_rows)
         made_cases += len(case_rows)
         made_events += len(event_rows)
         if progress:
             progress(made_cases, count)
     if session.get_bind().dialect.name == "postgresql":
-        for table in ("case", "case_event"):
+        for table in ("case", "case_event", "work_order"):
             conn.execute(text(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
                               f"(SELECT COALESCE(MAX(id), 1) FROM \"{table}\"))"))
     return {"cases": made_cases, "events": made_events}

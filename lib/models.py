@@ -62,6 +62,8 @@ class Role(StrEnum):
     reward_approver = "reward_approver"
     leader = "leader"
     admin = "admin"
+    # District staff with the explicit permission to see reporters of restricted categories.
+    sensitive_viewer = "sensitive_viewer"
 
 
 class Severity(StrEnum):
@@ -122,6 +124,7 @@ class Category(SQLModel, table=True):
     name_en: str = Field(max_length=100)
     sort: int = 0
     restricted: bool = False
+    allow_anonymous: bool = False
     lead_dept_type: str | None = Field(default=None, max_length=40, foreign_key="department_type.key")
     active: bool = True
 
@@ -257,7 +260,12 @@ class Case(SQLModel, table=True):
         Index("ix_case_district_state", "district_id", "state", "closed_at"),
         Index("ix_case_city_state", "city_id", "state", "closed_at"),
         Index("ix_case_unit_state", "unit_id", "state"),
+        Index("ix_case_owner_state", "owner_id", "state"),
         Index("ix_case_reported_at", "reported_at"),
+        # The tick's "what just went overdue" and the overdue counts read only this index.
+        Index("ix_case_overdue_state", "overdue", "state", "sign_due_at", "handle_due_at"),
+        Index("ix_case_dup", "community_id", "category_id", "reported_at"),
+        Index("uq_case_submit_key", "submit_key", unique=True),
     )
     __mapper_args__ = {"version_id_col": _case_version}
 
@@ -280,8 +288,17 @@ class Case(SQLModel, table=True):
     street_id: int = Field(foreign_key="unit.id")
     district_id: int = Field(foreign_key="unit.id")
     city_id: int = Field(foreign_key="unit.id")
-    # The unit that must act next (triaging tier or handling department).
+    # The unit that must act next (triaging tier, handling department, or the community
+    # for verification and call-back).
     unit_id: int = Field(foreign_key="unit.id")
+    # The tier unit that owns the case: triages, dispatches, extends, parks. Moves on call-up.
+    owner_id: int | None = Field(default=None, foreign_key="unit.id")
+    # The unit that handles it: the lead department, or the owner itself (小事不出村社).
+    handler_id: int | None = Field(default=None, foreign_key="unit.id")
+    merged_into_id: int | None = Field(default=None, foreign_key="case.id")
+    review_at: datetime | None = None  # a parked case's review date
+    # One submitted form makes one case: a double click or a rerun finds this key taken.
+    submit_key: str | None = Field(default=None, max_length=40)
     # Highest tier the case reached: community, street, district or city.
     reached_tier: str = Field(default=Tier.community, max_length=16)
     supervised: bool = False
@@ -316,6 +333,8 @@ class CaseEvent(SQLModel, table=True):
     from_unit_id: int | None = Field(default=None, foreign_key="unit.id")
     to_unit_id: int | None = Field(default=None, foreign_key="unit.id")
     note: str | None = Field(default=None, max_length=2000)
+    # Structured facts of the move as JSON (rating, new deadline, departments), for the timeline.
+    detail: str | None = Field(default=None, max_length=1000)
 
 
 class Attachment(SQLModel, table=True):
@@ -330,3 +349,61 @@ class Attachment(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class WorkOrderState(StrEnum):
+    dispatched = "dispatched"
+    acknowledged = "acknowledged"
+    handled = "handled"
+    returned = "returned"
+    cancelled = "cancelled"
+
+
+class WorkOrder(SQLModel, table=True):
+    """A dispatch (派单) to one department: the lead (主办) or a co-handler (协办).
+
+    The case's state follows the lead order; co-handlers sign for and report on their own order.
+    """
+
+    __tablename__ = "work_order"
+    __table_args__ = (Index("ix_work_order_unit_state", "unit_id", "state"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    unit_id: int = Field(foreign_key="unit.id")
+    lead: bool = False
+    state: str = Field(default=WorkOrderState.dispatched, max_length=16)
+    dispatched_by_id: int | None = Field(default=None, foreign_key="unit.id")
+    sign_due_at: datetime | None = None
+    handle_due_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    signed_at: datetime | None = None
+    handled_at: datetime | None = None
+
+
+class IntakeAttempt(SQLModel, table=True):
+    """One public report, for rate limits per phone and per network address."""
+
+    __tablename__ = "intake_attempt"
+    __table_args__ = (
+        Index("ix_intake_attempt_phone_at", "phone", "at"),
+        Index("ix_intake_attempt_address_at", "address", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone: str | None = Field(default=None, max_length=20)
+    address: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class AccessLog(SQLModel, table=True):
+    """Who saw the personal data of a restricted-category case, and when (PIPL Art. 28)."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (Index("ix_access_log_case_at", "case_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id")
+    case_id: int = Field(foreign_key="case.id")
+    at: datetime = Field(default_factory=utcnow)
+    what: str = Field(max_length=40)

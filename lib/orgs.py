@@ -107,11 +107,16 @@ def case_scope(actor: Actor) -> ColumnElement[bool]:
     """SQL condition: the cases this actor's unit may see.
 
     A tier unit sees the cases of the communities below it (a case with a tier unit is always
-    inside that unit's subtree, so one indexed equality suffices); a department sees what is
-    currently with it.
+    inside that unit's subtree, so one indexed equality suffices); a department sees the cases
+    it holds or has had a work order on.
     """
     column = _SCOPE_COLUMN.get(UnitKind(actor.unit_kind))
-    return Case.unit_id == actor.unit_id if column is None else column == actor.unit_id
+    if column is not None:
+        return column == actor.unit_id
+    from lib.models import WorkOrder
+
+    return or_(Case.unit_id == actor.unit_id, Case.handler_id == actor.unit_id,
+               Case.id.in_(select(WorkOrder.case_id).where(WorkOrder.unit_id == actor.unit_id)))
 
 
 def tree_rows(session: Session, actor: Actor) -> list[dict[str, object]]:

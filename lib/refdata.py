@@ -40,6 +40,9 @@ def load_all(session: Session, data_dir: Path = DATA_DIR) -> dict[str, int]:
         "units": load_units(session, _read("org_units.json", data_dir)),
     }
     link_departments_to_categories(session)
+    from lib.settings import load_defaults
+
+    counts["settings"] = load_defaults(session)
     return counts
 
 
@@ -71,6 +74,7 @@ def load_categories(session: Session, rows: list[dict[str, Any]]) -> int:
         category = _upsert(session, Category, {"key": row["key"]}, {
             "name_zh": row["name_zh"], "name_en": row["name_en"], "sort": sort,
             "restricted": bool(row.get("restricted", False)),
+            "allow_anonymous": bool(row.get("allow_anonymous", row.get("restricted", False))),
             "lead_dept_type": departments[0] if departments else None,
         })
         for sub_sort, sub in enumerate(row.get("subcategories", []), start=1):

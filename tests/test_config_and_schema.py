@@ -82,11 +82,27 @@ def test_both_languages_have_every_key_and_the_same_placeholders():
 def test_every_catalog_key_used_in_code_exists():
     used = set()
     for path in [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("lib/**/*.py")]:
-        used |= set(re.findall(r'"((?:error|home|guard|login|users|org|categories|sidebar|app)'
-                               r'\.[a-z_]+)"', path.read_text()))
-    used -= {"app.py", "categories.json"}  # file names, not keys
+        used |= set(re.findall(r'"((?:error|home|guard|login|users|org|categories|sidebar|app|case|'
+                               r'queue|report|track|ledger|order|timeline|time|page|deadline)'
+                               r'\.[a-z_.]+[a-z])"', path.read_text()))
+    used -= {"app.py", "categories.json", "case.id"}  # file and column names, not keys
     assert used, "no keys found"
     assert used <= set(catalog("zh")), used - set(catalog("zh"))
+
+
+def test_every_state_action_and_enum_has_a_label():
+    from lib.ledger import COLUMNS
+    from lib.models import CaseState, Rating, Severity, Source, WorkOrderState
+    from lib.queue import ACTION_TABS
+    from lib.workflow import MOVES
+
+    wanted = {f"state.{s}" for s in CaseState} | {f"public_state.{s}" for s in CaseState}
+    wanted |= {f"action.{a}" for a in MOVES} | {f"note.{a}" for a in MOVES if a != "report"}
+    wanted |= {f"severity.{s}" for s in Severity} | {f"source.{s}" for s in Source}
+    wanted |= {f"rating.{r}" for r in Rating} | {f"order_state.{s}" for s in WorkOrderState}
+    wanted |= {f"queue.tab.{t}" for t in (*ACTION_TABS, "overdue", "supervised")}
+    wanted |= {f"ledger.col.{c}" for c in COLUMNS} | {"public_state.received"}
+    assert wanted <= set(catalog("zh")), wanted - set(catalog("zh"))
 
 
 def _alembic(url: str) -> Config:
@@ -117,7 +133,7 @@ def test_migrations_on_empty_postgres_then_no_drift():
     command.check(cfg)
     engine = create_engine(PG_URL)
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("select version_num from alembic_version").scalar() == "0001"
+        assert conn.exec_driver_sql("select version_num from alembic_version").scalar() == "0002"
     engine.dispose()
 
 

@@ -194,7 +194,9 @@ def _report(s, who, community_code, **extra):
     unit = find_unit(s, community_code)
     return create_case(s, actor=who, category_id=category.id, subcategory_id=None,
                        description=extra.pop("description", "消防通道被堵"),
-                       address="红星路1号", community_id=unit.id, **extra)
+                       address="红星路1号", community_id=unit.id,
+                       reporter_phone=extra.pop("reporter_phone", None if who else "13800001111"),
+                       **extra)
 
 
 def test_a_new_case_has_its_first_event_and_a_tracking_code(db):
@@ -287,7 +289,7 @@ def test_home_counts_reflect_what_waits_for_each_role(db):
         _report(s, None, "510104001001")
     with read_session(db) as s:
         tiles = dict(waiting_counts(s, actor(s, "community01")))
-        assert tiles["home.to_triage"] == 2 and tiles["home.open_in_scope"] == 2
-        assert dict(waiting_counts(s, actor(s, "dept_police")))["home.work_orders"] == 0
+        assert tiles["queue.tab.triage"] == 2 and tiles["home.open_in_scope"] == 2
+        assert dict(waiting_counts(s, actor(s, "dept_police")))["queue.tab.orders"] == 0
         assert dict(waiting_counts(s, actor(s, "street01")))["home.open_in_scope"] == 2
         assert dict(waiting_counts(s, actor(s, "city_leader")))["home.open_in_scope"] == 2

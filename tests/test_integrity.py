@@ -27,7 +27,8 @@ def test_a_stale_write_to_a_case_is_refused_not_lost(db):
         category = s.exec(select(Category)).first()
         community = s.exec(select(Unit).where(Unit.kind == "community")).first()
         case_id = create_case(s, actor=None, category_id=category.id, subcategory_id=None,
-                              description="楼道堆放杂物", address="1号", community_id=community.id).id
+                              description="楼道堆放杂物", address="1号", community_id=community.id,
+                              reporter_phone="13800001111").id
     # Two staff open the case; each page holds what it read, then writes with BEGIN IMMEDIATE.
     with read_session(db) as s:
         mine = s.get(Case, case_id)

@@ -13,6 +13,8 @@ from lib.ui.menu import PAGES, allowed
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 ALL_PAGES = [p for p in PAGES if p.key != "home"]
+STAFF_PAGES = [p for p in ALL_PAGES if not p.public]
+PUBLIC_PAGES = [p for p in ALL_PAGES if p.public]
 REFUSED_ANON = "请先登录后再访问此页面。"
 REFUSED_ROLE = "您没有访问此页面的权限。"
 
@@ -42,7 +44,14 @@ def test_anonymous_sees_the_chinese_login_form(sqlite_db):
     assert [t.label for t in at.text_input] == ["用户名", "密码"]
 
 
-@pytest.mark.parametrize("spec", ALL_PAGES, ids=lambda p: p.key)
+@pytest.mark.parametrize("spec", PUBLIC_PAGES, ids=lambda p: p.key)
+def test_anonymous_opens_the_public_pages(sqlite_db, spec):
+    at = open_app().switch_page(spec.path).run()
+    assert not at.exception
+    assert REFUSED_ANON not in texts(at) and at.title[0].value
+
+
+@pytest.mark.parametrize("spec", STAFF_PAGES, ids=lambda p: p.key)
 def test_anonymous_is_refused_every_staff_page(sqlite_db, spec):
     at = open_app().switch_page(spec.path).run()
     assert not at.exception

@@ -33,7 +33,7 @@ from lib.orgs import Actor
 AUTH_KEYS = ("authentication_status", "username", "name", "email", "roles")
 
 
-def _client_address() -> str:
+def client_address() -> str:
     try:
         address = st.context.ip_address
     except Exception:  # noqa: BLE001  (no request context, e.g. AppTest)
@@ -61,7 +61,7 @@ def _check_login(username: str | None = None, password: str | None = None, *_arg
         return None
     try:
         with write_session() as session:
-            user = auth.authenticate(session, username, password, _client_address())
+            user = auth.authenticate(session, username, password, client_address())
     except DomainError as err:
         st.session_state["authentication_status"] = False
         st.session_state["auth_error"] = (err.key, err.params)

@@ -17,6 +17,7 @@ from lib.config import ConfigError
 from lib.db import read_session
 from lib.i18n import LANGUAGES, name, t
 from lib.orgs import Actor, get_unit
+from lib.queue import waiting_total
 from lib.ui import login
 from lib.ui.menu import PAGE_BY_KEY, PAGES, allowed
 from lib.ui.text import md_escape
@@ -77,16 +78,23 @@ def _sidebar(page: Page) -> None:
             st.session_state["lang"] = choice
             st.rerun()
         if page.actor is None:
+            for spec in PAGES:
+                if spec.public:
+                    st.page_link(spec.path, label=page.t("page." + spec.key), icon=spec.icon)
             return
         with read_session() as session:
             unit = get_unit(session, page.actor.unit_id)
+            waiting = waiting_total(session, page.actor)
         st.caption(page.t("sidebar.signed_in_as", name=md_escape(page.actor.display_name),
                           unit=page.name(unit)))
         for spec in PAGES:
-            if spec.public and spec.key != "home":
+            if (spec.public and spec.key != "home") or not spec.in_menu:
                 continue
             if allowed(spec, page.actor.roles):
-                st.page_link(spec.path, label=page.t("page." + spec.key), icon=spec.icon)
+                label = page.t("page." + spec.key)
+                if spec.key == "queue":
+                    label = page.t("sidebar.queue_count", label=label, count=waiting)
+                st.page_link(spec.path, label=label, icon=spec.icon)
         if st.button(page.t("sidebar.logout"), key="sidebar_logout", icon=":material/logout:"):
             login.logout(page.actor)
             st.switch_page("app.py")

@@ -13,3 +13,9 @@ def md_escape(text: str | None) -> str:
     links, images and tags in user text render as the characters typed."""
     text = _INVISIBLE.sub("", text or "")
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text).replace("\n", " ")
+
+
+def plain(text: str | None) -> str:
+    """User text for ``st.text`` and table cells: shown as typed, minus direction overrides
+    (U+202E and friends would let a reporter make text read backwards)."""
+    return _INVISIBLE.sub("", text or "")

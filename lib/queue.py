@@ -1,0 +1,194 @@
+"""Per-tier queues: what my unit must act on, in tabs, sorted by deadline, with filters.
+
+Tabs: triage (a community's new reports), calls (cases called up to a street, district or
+city), orders (a department's work orders, lead or co-handling), handling (cases a tier unit
+handles itself), verify (on-site check, call-back and closure), overdue and supervised (in my
+area). Rows carry no personal data, so nothing needs masking before it reaches a table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, select
+
+from lib.errors import PermissionDenied
+from lib.models import Case, CaseState, Role, UnitKind, WorkOrder, WorkOrderState
+from lib.orgs import Actor, case_scope
+from lib.workflow import OPEN_STATES
+
+S = CaseState
+PAGE_SIZE = 50
+TEXT_MAX = 100
+QUEUE_ROLES = (Role.community_staff, Role.grid_worker, Role.street_staff, Role.district_staff,
+               Role.city_staff, Role.department_staff)
+OPEN_ORDER = (WorkOrderState.dispatched, WorkOrderState.acknowledged)
+
+
+def tabs_for(actor: Actor) -> list[str]:
+    if actor.unit_kind == UnitKind.department:
+        return ["orders", "overdue", "supervised"]
+    if actor.unit_kind == UnitKind.community:
+        return ["triage", "handling", "verify", "overdue", "supervised"]
+    return ["calls", "handling", "verify", "overdue", "supervised"]
+
+
+ACTION_TABS = ("triage", "calls", "orders", "handling", "verify")
+
+
+def _tab_condition(actor: Actor, tab: str):  # noqa: ANN202
+    me = actor.unit_id
+    if tab == "triage":
+        return (Case.unit_id == me) & Case.state.in_([S.reported, S.accepted])
+    if tab == "calls":
+        return (Case.unit_id == me) & Case.state.in_([S.reported, S.accepted])
+    if tab == "orders":
+        return Case.id.in_(select(WorkOrder.case_id).where(WorkOrder.unit_id == me,
+                                                           WorkOrder.state.in_(OPEN_ORDER)))
+    if tab == "handling":
+        return (Case.unit_id == me) & Case.state.in_([S.in_progress])
+    if tab == "verify":
+        return (Case.unit_id == me) & Case.state.in_([S.handled, S.verified, S.feedback])
+    open_states = sorted(OPEN_STATES)
+    if tab == "overdue":
+        return case_scope(actor) & Case.overdue.is_(True) & Case.state.in_(open_states)
+    if tab == "supervised":
+        return case_scope(actor) & Case.supervised.is_(True) & Case.state.in_(open_states)
+    raise ValueError(tab)
+
+
+@dataclass(frozen=True)
+class Filters:
+    category_id: int | None = None
+    community_id: int | None = None
+    state: str | None = None
+    severity: str | None = None
+    text: str = ""
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern that matches ``text`` literally (``%`` and ``_`` are not wildcards)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def filter_conditions(filters: Filters) -> list:
+    conditions = []
+    if filters.category_id is not None:
+        conditions.append(Case.category_id == filters.category_id)
+    if filters.community_id is not None:
+        conditions.append(Case.community_id == filters.community_id)
+    if filters.state:
+        conditions.append(Case.state == filters.state)
+    if filters.severity:
+        conditions.append(Case.severity == filters.severity)
+    text = (filters.text or "").strip()[:TEXT_MAX]
+    if text:
+        pattern = like_pattern(text)
+        conditions.append(or_(Case.code.like(pattern, escape="\\"),
+                              Case.address.like(pattern, escape="\\"),
+                              Case.description.like(pattern, escape="\\")))
+    return conditions
+
+
+def _check(actor: Actor) -> None:
+    if not actor.has(*QUEUE_ROLES):
+        raise PermissionDenied("error.forbidden")
+
+
+def tab_counts(session: Session, actor: Actor) -> list[tuple[str, int]]:
+    if not actor.has(*QUEUE_ROLES):
+        return []
+    return [(tab, session.exec(select(func.count()).select_from(Case)
+                               .where(_tab_condition(actor, tab))).one())
+            for tab in tabs_for(actor)]
+
+
+def waiting_total(session: Session, actor: Actor) -> int:
+    """The number beside the queue in the menu: what waits in the action tabs."""
+    return sum(n for tab, n in tab_counts(session, actor) if tab in ACTION_TABS)
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    id: int
+    code: str
+    category_id: int
+    subcategory_id: int | None
+    community_id: int
+    address: str
+    severity: str
+    state: str
+    due_at: datetime | None
+    overdue: bool
+    supervised: bool
+    reported_at: datetime
+    version: int
+
+
+def queue_rows(session: Session, actor: Actor, tab: str, filters: Filters = Filters(), *,
+               page: int = 0, page_size: int = PAGE_SIZE) -> tuple[list[QueueRow], int]:
+    """One page of a tab, sorted by deadline (none last), and the tab's filtered total."""
+    _check(actor)
+    if tab not in tabs_for(actor):
+        raise PermissionDenied("error.forbidden")
+    conditions = [_tab_condition(actor, tab), *filter_conditions(filters)]
+    total = session.exec(select(func.count()).select_from(Case).where(*conditions)).one()
+    due = func.coalesce(Case.sign_due_at, Case.handle_due_at)
+    rows = session.exec(
+        select(Case.id, Case.code, Case.category_id, Case.subcategory_id, Case.community_id,
+               Case.address, Case.severity, Case.state, due.label("due"), Case.overdue,
+               Case.supervised, Case.reported_at, Case.version)
+        .where(*conditions)
+        .order_by(Case.supervised.desc(), due.is_(None), due, Case.reported_at)
+        .offset(max(page, 0) * page_size).limit(page_size)).all()
+    return [QueueRow(*row) for row in rows], total
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    categories: list
+    communities: list
+
+
+def filter_options(session: Session, actor: Actor) -> FilterOptions:
+    from lib.models import Category, Unit
+
+    categories = list(session.exec(select(Category).order_by(Category.sort)).all())
+    if actor.unit_kind == UnitKind.department:
+        communities: list = []
+    else:
+        communities = list(session.exec(select(Unit).where(
+            Unit.kind == UnitKind.community,
+            Unit.path.startswith(actor.unit_path, autoescape=True)).order_by(Unit.code)).all())
+    return FilterOptions(categories, communities)
+
+
+def names_for(session: Session, rows: list[QueueRow]) -> dict[tuple[str, int], object]:
+    """Category and community rows for a page of queue rows, keyed ("category"|"unit", id)."""
+    from lib.models import Category, Unit
+
+    out: dict[tuple[str, int], object] = {}
+    category_ids = {r.category_id for r in rows}
+    unit_ids = {r.community_id for r in rows}
+    if category_ids:
+        for c in session.exec(select(Category).where(Category.id.in_(category_ids))).all():
+            out[("category", c.id)] = c
+    if unit_ids:
+        for u in session.exec(select(Unit).where(Unit.id.in_(unit_ids))).all():
+            out[("unit", u.id)] = u
+    return out
+
+
+def row_status(row: QueueRow, now: datetime) -> str | None:
+    from lib.deadlines import DUE_SOON, HANDLE_STATES, SIGN_STATES
+
+    if row.state not in SIGN_STATES + HANDLE_STATES:
+        return None
+    if row.overdue or (row.due_at is not None and row.due_at < now):
+        return "overdue"
+    if row.due_at is None:
+        return None
+    return "due_soon" if row.due_at - now < DUE_SOON else "on_time"

@@ -1,0 +1,42 @@
+"""Tunable numbers kept in the ``setting`` table, with defaults from ``data/settings.json``.
+
+Loading the file adds missing keys only: a value an administrator changed in the database
+stays. ``auto_call_up_hours.<tier>`` is the grace after a deadline before the tick calls an
+overdue case up from that tier (0: off).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from sqlmodel import Session
+
+from lib.config import ROOT
+from lib.models import Setting
+
+SETTINGS_FILE = ROOT / "data" / "settings.json"
+
+
+@lru_cache(maxsize=1)
+def defaults() -> dict[str, str]:
+    return json.loads(SETTINGS_FILE.read_text(encoding="utf-8"))
+
+
+def load_defaults(session: Session) -> int:
+    added = 0
+    for key, value in defaults().items():
+        if session.get(Setting, key) is None:
+            session.add(Setting(key=key, value=str(value)))
+            added += 1
+    session.flush()
+    return added
+
+
+def get_int(session: Session, key: str) -> int:
+    row = session.get(Setting, key)
+    raw = row.value if row is not None else defaults().get(key, "0")
+    try:
+        return int(raw)
+    except ValueError:
+        return int(defaults().get(key, "0"))

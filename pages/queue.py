@@ -1,0 +1,87 @@
+"""Queue: what my unit must act on, in tabs, sorted by deadline, with filters."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+import streamlit as st
+
+from lib import queue
+from lib.db import read_session
+from lib.deadlines import maybe_tick
+from lib.models import CaseState, Severity
+from lib.ui.cards import STATUS_ICON, local_time
+from lib.ui.page import setup_page
+from lib.ui.text import plain
+
+page = setup_page("queue")
+st.title(page.t("page.queue"))
+maybe_tick()
+
+with read_session() as session:
+    counts = dict(queue.tab_counts(session, page.actor))
+    options = queue.filter_options(session, page.actor)
+
+tabs = queue.tabs_for(page.actor)
+tab = st.segmented_control(page.t("queue.tabs"), tabs, default=tabs[0], key="queue_tab",
+                           format_func=lambda k: f"{page.t('queue.tab.' + k)} ({counts.get(k, 0):,})",
+                           label_visibility="collapsed") or tabs[0]
+
+with st.expander(page.t("queue.filters"), icon=":material/filter_list:"):
+    cols = st.columns(5)
+    category = cols[0].selectbox(page.t("queue.category"), [None] + options.categories,
+                                 format_func=lambda c: page.t("queue.all") if c is None else page.name(c),
+                                 key="queue_category")
+    community = cols[1].selectbox(page.t("queue.community"), [None] + options.communities,
+                                  format_func=lambda c: page.t("queue.all") if c is None else page.name(c),
+                                  key="queue_community")
+    state = cols[2].selectbox(page.t("queue.state"), [None] + [s.value for s in CaseState],
+                              format_func=lambda s: page.t("queue.all") if s is None
+                              else page.t("state." + s), key="queue_state")
+    severity = cols[3].selectbox(page.t("queue.severity"), [None] + [s.value for s in Severity],
+                                 format_func=lambda s: page.t("queue.all") if s is None
+                                 else page.t("severity." + s), key="queue_severity")
+    text = cols[4].text_input(page.t("queue.text"), max_chars=queue.TEXT_MAX, key="queue_text")
+
+filters = queue.Filters(category_id=category.id if category else None,
+                        community_id=community.id if community else None,
+                        state=state, severity=severity, text=text)
+signature = (tab, filters)
+if st.session_state.get("queue_signature") != signature:
+    st.session_state["queue_signature"] = signature
+    st.session_state["queue_page"] = 0
+page_no = st.session_state.get("queue_page", 0)
+with read_session() as session:
+    rows, total = queue.queue_rows(session, page.actor, tab, filters, page=page_no)
+    names = queue.names_for(session, rows)
+
+now = datetime.now(timezone.utc)
+st.caption(page.t("queue.showing", shown=len(rows), total=total))
+if not rows:
+    st.info(page.t("queue.empty"))
+    st.stop()
+
+frame = pd.DataFrame([{
+    page.t("queue.col.status"): STATUS_ICON.get(queue.row_status(r, now), "⚪"),
+    page.t("queue.col.code"): r.code + (" ★" if r.supervised else ""),
+    page.t("queue.col.category"): page.name(names[("category", r.category_id)]),
+    page.t("queue.col.community"): page.name(names[("unit", r.community_id)]),
+    page.t("queue.col.address"): plain(r.address),
+    page.t("queue.col.severity"): page.t("severity." + r.severity),
+    page.t("queue.col.state"): page.t("state." + r.state),
+    page.t("queue.col.due"): local_time(r.due_at),
+} for r in rows])
+selection = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun",
+                         selection_mode="single-row", key="queue_table")
+st.caption(page.t("queue.legend"))
+pages = max(1, -(-total // queue.PAGE_SIZE))
+if pages > 1:
+    chosen = st.number_input(page.t("queue.page", pages=pages), min_value=1, max_value=pages,
+                             value=page_no + 1, step=1)
+    if chosen - 1 != page_no:
+        st.session_state["queue_page"] = int(chosen) - 1
+        st.rerun()
+picked = selection.selection.rows if selection else []
+if picked:
+    st.switch_page("pages/case.py", query_params={"id": str(rows[picked[0]].id)})
