@@ -8,11 +8,14 @@ list-units         the org tree with codes
 check-ledger       every case's state equals its last event's
 make-cookie-key    write a random cookie key to .streamlit/cookie_key.local if there is none
 check-config       exit 1 with a message if the configuration is unsafe (cookie key)
+tick               mark overdue cases, call up where a tier's settings say so (cron: every minute)
+bench              build or reuse a demo database of --cases N and print timings as JSON
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
 import sys
 import time
@@ -129,6 +132,24 @@ def cmd_load_reference(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tick(_args: argparse.Namespace) -> int:
+    from lib.deadlines import tick
+
+    with write_session() as session:
+        result = tick(session)
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from lib import bench
+
+    result = bench.run(args.cases, args.db, url=args.url, writers=args.writers,
+                       per_writer=args.per_writer)
+    print(json.dumps(result, ensure_ascii=False))
+    return 0 if result.get("intake_lost") == 0 and result.get("intake_saturated_lost") == 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lib.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -152,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check-ledger").set_defaults(func=cmd_check_ledger)
     sub.add_parser("make-cookie-key").set_defaults(func=cmd_make_cookie_key)
     sub.add_parser("check-config").set_defaults(func=cmd_check_config)
+    sub.add_parser("tick").set_defaults(func=cmd_tick)
+    p = sub.add_parser("bench")
+    p.add_argument("--cases", type=int, default=1_000_000)
+    p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    p.add_argument("--url", help="database URL (default: data/bench-N.db or database bench_N)")
+    p.add_argument("--writers", type=int, default=8)
+    p.add_argument("--per-writer", type=int, default=50)
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

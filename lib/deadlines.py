@@ -27,10 +27,16 @@ DUE_SOON = timedelta(hours=4)
 
 def due(session: Session, severity: str, kind: str, start: datetime) -> datetime:
     """``kind``: sign_for, handle or answer_call."""
-    rule = session.get(DeadlineRule, severity) or session.get(DeadlineRule, "general")
-    if rule is None:
-        return add_duration(start, 1, "working_days")
-    return add_duration(start, getattr(rule, f"{kind}_value"), getattr(rule, f"{kind}_unit"))
+    from lib.refcache import cached
+
+    def load() -> tuple[int, str]:
+        rule = session.get(DeadlineRule, severity) or session.get(DeadlineRule, "general")
+        if rule is None:
+            return 1, "working_days"
+        return getattr(rule, f"{kind}_value"), getattr(rule, f"{kind}_unit")
+
+    value, unit = cached(session, "deadline", (severity, kind), load)
+    return add_duration(start, value, unit)
 
 
 def current_due(case: Case) -> datetime | None:
@@ -91,8 +97,10 @@ _last_tick = 0.0
 _tick_lock = threading.Lock()
 
 
-def maybe_tick(engine: Engine | None = None, every_seconds: float = 60.0) -> dict[str, int] | None:
-    """Run the tick if this process has not run it in the last minute (queue pages call this)."""
+def maybe_tick(engine: Engine | None = None, every_seconds: float = 60.0,
+               limit: int = 100) -> dict[str, int] | None:
+    """Run the tick if this process has not run it in the last minute (queue pages call this
+    through ``tick_in_background``, so nobody waits for it)."""
     global _last_tick
     from lib.db import write_session
 
@@ -100,8 +108,27 @@ def maybe_tick(engine: Engine | None = None, every_seconds: float = 60.0) -> dic
         return None
     try:
         with write_session(engine) as session:
-            result = tick(session)
+            result = tick(session, limit=limit)
         _last_tick = time.monotonic()
         return result
     finally:
         _tick_lock.release()
+
+
+def tick_in_background(engine: Engine | None = None) -> None:
+    """Start ``maybe_tick`` on a thread if a minute has passed; returns at once."""
+    if time.monotonic() - _last_tick < 60.0:
+        return
+    from lib.db import get_engine
+
+    engine = engine or get_engine()
+    threading.Thread(target=_quiet_tick, args=(engine,), daemon=True, name="tick").start()
+
+
+def _quiet_tick(engine: Engine) -> None:
+    import logging
+
+    try:
+        maybe_tick(engine)
+    except Exception:  # noqa: BLE001  (a failed tick is retried next minute; the page is fine)
+        logging.getLogger(__name__).exception("tick failed")

@@ -43,6 +43,9 @@ def load_all(session: Session, data_dir: Path = DATA_DIR) -> dict[str, int]:
     from lib.settings import load_defaults
 
     counts["settings"] = load_defaults(session)
+    from lib.refcache import clear
+
+    clear()
     return counts
 
 

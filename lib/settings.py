@@ -34,9 +34,14 @@ def load_defaults(session: Session) -> int:
 
 
 def get_int(session: Session, key: str) -> int:
-    row = session.get(Setting, key)
-    raw = row.value if row is not None else defaults().get(key, "0")
-    try:
-        return int(raw)
-    except ValueError:
-        return int(defaults().get(key, "0"))
+    from lib.refcache import cached
+
+    def load() -> int:
+        row = session.get(Setting, key)
+        raw = row.value if row is not None else defaults().get(key, "0")
+        try:
+            return int(raw)
+        except ValueError:
+            return int(defaults().get(key, "0"))
+
+    return cached(session, "setting", key, load)

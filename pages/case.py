@@ -59,12 +59,14 @@ def unit_name(unit_id: int | None) -> str:
 
 
 st.title(f"{case.code} · {page.name(detail.category)}")
-head = st.columns([2, 1, 1, 1])
-head[0].metric(page.t("case.state"), page.t("state." + case.state), border=True)
-head[1].metric(page.t("case.severity"), page.t("severity." + case.severity), border=True)
-head[2].metric(page.t("case.waiting_at"), unit_name(case.unit_id), border=True)
+head = st.columns(4, border=True)
+for column, label, value in ((head[0], "case.state", page.t("state." + case.state)),
+                             (head[1], "case.severity", page.t("severity." + case.severity)),
+                             (head[2], "case.waiting_at", unit_name(case.unit_id)),
+                             (head[3], "case.deadline", local_time(detail.deadline) or "—")):
+    column.caption(page.t(label))
+    column.markdown(f"**{md_escape(value)}**")
 with head[3]:
-    st.metric(page.t("case.deadline"), local_time(detail.deadline) or "—", border=True)
     if detail.deadline:
         st.caption(countdown(page, detail.deadline, datetime.now(CHINA_TZ)))
     status_badge(page, detail.status)

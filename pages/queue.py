@@ -9,7 +9,7 @@ import streamlit as st
 
 from lib import queue
 from lib.db import read_session
-from lib.deadlines import maybe_tick
+from lib.deadlines import tick_in_background
 from lib.models import CaseState, Severity
 from lib.ui.cards import STATUS_ICON, local_time
 from lib.ui.page import setup_page
@@ -17,7 +17,7 @@ from lib.ui.text import plain
 
 page = setup_page("queue")
 st.title(page.t("page.queue"))
-maybe_tick()
+tick_in_background()
 
 with read_session() as session:
     counts = dict(queue.tab_counts(session, page.actor))

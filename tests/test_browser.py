@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -35,6 +36,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+class _Base(str):
+    """The server's base URL, which also knows its database."""
+
+    db_url: str
+
+
 @pytest.fixture(scope="module")
 def browser_server(tmp_path_factory):
     """A migrated demo database and a Streamlit server on it; yields the base URL."""
@@ -50,7 +57,8 @@ def browser_server(tmp_path_factory):
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    base = _Base(f"http://127.0.0.1:{port}")
+    base.db_url = env["DATABASE_URL"]
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -154,3 +162,130 @@ def test_non_admin_is_refused_admin_page(browser_server, browser_context):
     expect(page.get_by_text("您没有访问此页面的权限。")).to_be_visible(timeout=WAIT)
     expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
     page.close()
+
+
+# ---------------------------------------------------------------- the closed loop, end to end
+
+
+def _db(base_env_url: str):  # noqa: ANN202
+    import sqlite3
+
+    return sqlite3.connect(base_env_url.removeprefix("sqlite:///"))
+
+
+def _staff_page(browser, base: str, username: str):  # noqa: ANN001, ANN202
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    _log_in(page, base, username)
+    expect(page.get_by_text("您好").first).to_be_visible(timeout=WAIT)
+    _wait_for_cookie(context)
+    return context, page
+
+
+def _act(page, db, case_id: int, label: str, note: str | None = None, photo: Path | None = None) -> None:
+    """Open the action's small form on the case page, fill it, submit, and wait until the case
+    in the database has moved on."""
+    before = db.execute('select version from "case" where id=?', (case_id,)).fetchone()[0]
+    form = page.get_by_test_id("stExpander").filter(has=page.locator("summary", has_text=label)).first
+    expect(form).to_be_visible(timeout=WAIT)
+    button = form.get_by_test_id("stFormSubmitButton").get_by_role("button")
+    if form.locator("details").get_attribute("open") is None:
+        form.locator("summary").click()
+    expect(button).to_be_visible(timeout=WAIT)
+    if note:
+        form.get_by_role("textbox").last.fill(note)
+    if photo:
+        form.locator("input[type=file]").set_input_files(str(photo))
+        expect(form.get_by_text(photo.name)).to_be_visible(timeout=WAIT)
+    button.click()
+    deadline = time.monotonic() + 20
+    while db.execute('select version from "case" where id=?', (case_id,)).fetchone()[0] == before:
+        assert time.monotonic() < deadline, f"{label!r} did not move the case"
+        time.sleep(0.2)
+    expect(page.get_by_text("已办理。")).to_be_visible(timeout=WAIT)
+
+
+def test_a_report_goes_round_the_whole_loop(browser_server, browser_chromium, tmp_path):
+    """A resident reports with a photo and gets a code; community staff accept and call the
+    street; street staff dispatch to a department; the department signs for it and records the
+    result with a photo; community staff verify and record the call-back and close it; the
+    resident sees it closed on the tracking page and rates it."""
+    from PIL import Image
+
+    photo = tmp_path / "hazard.jpg"
+    Image.new("RGB", (320, 240), "orange").save(photo)
+    db = _db(browser_server.db_url)
+
+    resident = browser_chromium.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = resident.new_page()
+    page.goto(browser_server + "/report")
+    expect(page.get_by_role("heading", name="隐患上报").first).to_be_visible(timeout=WAIT)
+    page.get_by_label("问题描述 *").fill("3栋一楼楼道堆满纸箱，消防通道被堵")
+    page.get_by_label("详细地址 *").fill("红星路一段35号院3栋")
+    page.get_by_label("联系电话 *（用于查询和回访，不会公开）").fill("13812345678")
+    page.locator("input[type=file]").set_input_files(str(photo))
+    expect(page.get_by_text(photo.name)).to_be_visible(timeout=WAIT)
+    page.get_by_test_id("stFormSubmitButton").get_by_role("button").click()
+    expect(page.get_by_text("已收到，谢谢！")).to_be_visible(timeout=WAIT)
+    code = re.search(r"查询码: ?([A-Z0-9]{10})", page.inner_text("body")).group(1)
+    case_id, state = db.execute('select id, state from "case" where code=?', (code,)).fetchone()
+    assert state == "reported"
+    assert db.execute("select count(*) from attachment where case_id=?", (case_id,)).fetchone()[0] == 1
+
+    context, staff = _staff_page(browser_chromium, browser_server, "community01")
+    staff.get_by_test_id("stSidebar").get_by_role("link", name=re.compile("待办队列")).click()
+    expect(staff.get_by_role("heading", name="待办队列").first).to_be_visible(timeout=WAIT)
+    staff.get_by_text("筛选").click()
+    staff.get_by_label("搜索（编号、地址、描述）").fill(code)
+    staff.keyboard.press("Enter")
+    expect(staff.get_by_text("显示 1 件，共 1 件")).to_be_visible(timeout=WAIT)
+    grid = staff.get_by_test_id("stDataFrame").first.bounding_box()
+    staff.mouse.click(grid["x"] + 20, grid["y"] + 35 + 17)  # the first row under the header
+    expect(staff.get_by_role("heading", name=re.compile(code)).first).to_be_visible(timeout=WAIT)
+    _act(staff, db, case_id, "受理")
+    _act(staff, db, case_id, "呼叫上级", note="涉及多个单位，请街道协调")
+    context.close()
+
+    context, staff = _staff_page(browser_chromium, browser_server, "street01")
+    staff.goto(f"{browser_server}/case?id={case_id}")
+    _act(staff, db, case_id, "派单")
+    lead = db.execute('select u.code from "case" c join unit u on u.id = c.handler_id where c.id=?',
+                      (case_id,)).fetchone()[0]
+    context.close()
+
+    context, staff = _staff_page(browser_chromium, browser_server,
+                                 "staff_" + lead.lower().replace("-", "_"))
+    staff.goto(f"{browser_server}/case?id={case_id}")
+    _act(staff, db, case_id, "签收")
+    _act(staff, db, case_id, "开始处置")
+    _act(staff, db, case_id, "处置完毕", note="已清理楼道杂物，通道畅通", photo=photo)
+    context.close()
+
+    context, staff = _staff_page(browser_chromium, browser_server, "community01")
+    staff.goto(f"{browser_server}/case?id={case_id}")
+    _act(staff, db, case_id, "核查通过")
+    _act(staff, db, case_id, "回访", note="电话回访，居民认可")
+    _act(staff, db, case_id, "办结")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    staff.screenshot(path=str(ARTIFACTS / "case.png"))
+    context.close()
+    actions = [row[0] for row in db.execute(
+        "select action from case_event where case_id=? order by seq", (case_id,))]
+    assert actions == ["report", "accept", "call_up", "dispatch", "acknowledge", "start", "handle",
+                       "verify", "feedback", "close"]
+
+    page.goto(browser_server + "/track")
+    page.get_by_label("查询码").fill(code)
+    page.get_by_label("电话后四位（匿名上报可不填）").fill("5678")
+    page.get_by_role("button", name="查询").click()
+    expect(page.get_by_text("已办结").first).to_be_visible(timeout=WAIT)
+    expect(page.get_by_text("周民警")).to_have_count(0)
+    expect(page.get_by_text("13812345678")).to_have_count(0)
+    page.get_by_text("满意", exact=True).click()
+    page.get_by_role("button", name="提交评价").click()
+    expect(page.get_by_text("感谢您的评价！")).to_be_visible(timeout=WAIT)
+    page.screenshot(path=str(ARTIFACTS / "track.png"))
+    assert db.execute('select state, rating from "case" where id=?', (case_id,)).fetchone() == (
+        "closed", "satisfied")
+    resident.close()
+    db.close()

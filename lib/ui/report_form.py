@@ -117,4 +117,5 @@ def report_form(page: Page, *, staff: bool) -> None:
         st.error(page.t(err.key, **{k: md_escape(str(v)) for k, v in err.params.items()}))
         return
     st.session_state[done_key] = case.code
+    st.session_state["track_code"] = case.code  # the tracking page opens with it filled in
     st.rerun()

@@ -1,0 +1,257 @@
+"""The benchmark behind ``make bench``: build (or reuse) a demo database of N cases, then time
+what users wait for. Prints one JSON object so that runs can be compared over time.
+
+Figures: the queue page's first screen and the case page, rendered by Streamlit's AppTest as a
+community user whose community has ``HOT_OPEN`` open cases; the same reads in lib alone;
+public intake latency with concurrent writers (and how many reports were lost: must be 0); the
+home-page counts of a district user; one tick.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, text
+from sqlmodel import select
+
+from lib import cases, config, demo, refdata
+from lib.auth import actor_by_username
+from lib.db import get_engine, read_session, write_session
+from lib.deadlines import tick
+from lib.models import Case, Category, Unit
+from lib.queue import queue_rows, tab_counts
+from lib.workflow import OPEN_STATES
+
+HOT_COMMUNITY = "510104001001"  # community01's community
+HOT_USER = "community01"
+HOT_OPEN = 10_000
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+def database_url(db: str, cases_wanted: int, url: str | None = None) -> str:
+    if url:
+        return url
+    if db == "sqlite":
+        return f"sqlite:///{config.ROOT / 'data' / f'bench-{cases_wanted}.db'}"
+    name = f"bench_{cases_wanted}"
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"{PG_SERVER}/{name}"
+
+
+def _log(message: str) -> None:
+    print(message, file=__import__("sys").stderr, flush=True)
+
+
+def prepare(url: str, cases_wanted: int, seed: int = 2019) -> dict[str, float]:
+    """Migrate, load reference data and accounts, fill up to N cases with a hot community."""
+    from lib.cli import migrate, progress_bar
+
+    migrate(url)
+    engine = get_engine(url)
+    with write_session(engine) as session:
+        refdata.load_all(session)
+        demo.ensure_accounts(session)
+        existing = session.exec(select(func.count()).select_from(Case)).one()
+        hot = session.exec(select(Unit).where(Unit.code == HOT_COMMUNITY)).one()
+        hot_open = session.exec(select(func.count()).select_from(Case).where(
+            Case.community_id == hot.id, Case.state.in_(sorted(OPEN_STATES)))).one()
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    # First the community with a long queue (only on big runs), then the rest up to N.
+    round_no = 0
+    while cases_wanted >= HOT_OPEN * 5 and hot_open < HOT_OPEN and round_no < 5:
+        top_up = int((HOT_OPEN - hot_open) * 1.1) + 10
+        _log(f"adding {top_up:,} open cases to {HOT_COMMUNITY}")
+        with write_session(engine) as session:
+            demo.generate_cases(session, top_up, seed=seed + 1 + round_no, days=20,
+                                community_code=HOT_COMMUNITY, force_open=True,
+                                progress=lambda d, n: progress_bar(d, n, started))
+            hot_open = session.exec(select(func.count()).select_from(Case).where(
+                Case.community_id == hot.id, Case.state.in_(sorted(OPEN_STATES)))).one()
+        round_no += 1
+    with read_session(engine) as session:
+        existing = session.exec(select(func.count()).select_from(Case)).one()
+    general = max(0, cases_wanted - existing)
+    if general:
+        _log(f"generating {general:,} cases")
+        with write_session(engine) as session:
+            demo.generate_cases(session, general, seed=seed,
+                                progress=lambda d, n: progress_bar(d, n, started))
+    if time.monotonic() - started > 1:
+        timings["generate_s"] = round(time.monotonic() - started, 1)
+    return timings
+
+
+def _median_ms(fn, runs: int) -> float:  # noqa: ANN001
+    fn()  # warm-up: imports, caches, connection pool
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(samples), 1)
+
+
+def _apptest(url: str, username: str):  # noqa: ANN202
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["DATABASE_URL"] = url
+    at = AppTest.from_file(str(config.ROOT / "app.py"), default_timeout=120)
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = username
+    at.session_state["auth_login_at"] = datetime.now(timezone.utc)
+    return at.run()
+
+
+def page_timings(url: str, runs: int = 5) -> dict[str, float]:
+    engine = get_engine(url)
+    with read_session(engine) as session:
+        actor = actor_by_username(session, HOT_USER)
+        district = actor_by_username(session, "district01")
+        open_cases = session.exec(select(func.count()).select_from(Case).where(
+            Case.community_id == actor.unit_id, Case.state.in_(sorted(OPEN_STATES)))).one()
+        # The case with the longest timeline among the community's open cases.
+        busy = session.exec(select(Case.id).where(Case.community_id == actor.unit_id,
+                                                  Case.state.in_(sorted(OPEN_STATES)))
+                            .order_by(Case.version.desc()).limit(1)).first()
+    at = _apptest(url, HOT_USER)
+    if at.exception:
+        raise RuntimeError(f"home page failed: {at.exception}")
+
+    def queue_page() -> None:
+        at.switch_page("pages/queue.py").run()
+        if at.exception:
+            raise RuntimeError(f"queue page failed: {at.exception}")
+
+    def case_page() -> None:
+        at.session_state["case_id"] = busy
+        at.switch_page("pages/case.py").run()
+        if at.exception:
+            raise RuntimeError(f"case page failed: {at.exception}")
+
+    def queue_lib() -> None:
+        with read_session(engine) as session:
+            tab_counts(session, actor)
+            queue_rows(session, actor, "triage")
+
+    def case_lib() -> None:
+        cases.case_detail(actor, busy, engine=engine)
+
+    def home_district() -> None:
+        with read_session(engine) as session:
+            cases.waiting_counts(session, district)
+
+    return {
+        "hot_community_open_cases": open_cases,
+        "queue_first_screen_ms": _median_ms(queue_page, runs),
+        "case_page_ms": _median_ms(case_page, runs),
+        "queue_lib_ms": _median_ms(queue_lib, runs),
+        "case_lib_ms": _median_ms(case_lib, runs),
+        "home_counts_district_ms": _median_ms(home_district, runs),
+    }
+
+
+def intake_timings(url: str, writers: int = 8, per_writer: int = 50, interval_ms: float = 0,
+                   prefix: str = "intake") -> dict[str, float]:
+    """``writers`` threads, each submitting ``per_writer`` public reports: one every
+    ``interval_ms`` (with jitter), or back to back when 0 (saturation)."""
+    import random
+
+    engine = get_engine(url)
+    with read_session(engine) as session:
+        category = session.exec(select(Category).where(Category.key == "fire")).one()
+        community = session.exec(select(Unit).where(Unit.code == HOT_COMMUNITY)).one()
+    run_id = uuid.uuid4().hex[:12]
+    run_no = int(run_id[:6], 16) % 1000  # phones differ per run: the per-phone limit stays real
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(writers)
+
+    def writer(index: int) -> None:
+        rng = random.Random(index)
+        barrier.wait()
+        begin = time.perf_counter()
+        for n in range(per_writer):
+            if interval_ms:
+                slot = begin + (n + rng.random()) * interval_ms / 1000
+                time.sleep(max(0.0, slot - time.perf_counter()))
+            report = cases.Report(category_id=category.id, community_id=community.id,
+                                  description=f"基准测试上报 {run_id} {index}-{n}",
+                                  address=f"基准路{index}号",
+                                  reporter_phone=f"19{run_no:03d}{index % 10}{n:05d}")
+            started = time.perf_counter()
+            try:
+                cases.submit(engine, actor=None, report=report,
+                             submit_key=f"bench-{run_id}-{index}-{n}",
+                             client_address=f"bench-{run_id}-{index}-{n}")
+            except Exception as err:  # noqa: BLE001  (counted and reported, never hidden)
+                with lock:
+                    errors.append(f"{type(err).__name__}: {err}")
+                continue
+            with lock:
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(writers)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    with read_session(engine) as session:
+        stored = session.exec(select(func.count()).select_from(Case).where(
+            Case.submit_key.like(f"bench-{run_id}-%"))).one()
+    latencies.sort()
+    expected = writers * per_writer
+    figures = {
+        "writers": writers,
+        "reports": expected,
+        "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "p99_ms": round(latencies[max(0, int(len(latencies) * 0.99) - 1)], 1) if latencies else None,
+        "per_s": round(len(latencies) / elapsed, 1),
+        "errors": len(errors),
+        "lost": expected - stored,
+    }
+    if errors:
+        figures["first_error"] = errors[0]
+    return {f"{prefix}_{k}": v for k, v in figures.items()}
+
+
+def tick_timing(url: str) -> dict[str, float]:
+    engine = get_engine(url)
+    started = time.perf_counter()
+    with write_session(engine) as session:
+        result = tick(session)
+    return {"tick_ms": round((time.perf_counter() - started) * 1000, 1),
+            "tick_marked_overdue": result["marked_overdue"], "tick_called_up": result["called_up"]}
+
+
+def run(cases_wanted: int, db: str, url: str | None = None, writers: int = 8,
+        per_writer: int = 50) -> dict[str, object]:
+    url = database_url(db, cases_wanted, url)
+    result: dict[str, object] = {"cases": cases_wanted, "db": db}
+    result.update(prepare(url, cases_wanted))
+    with read_session(get_engine(url)) as session:
+        result["cases"] = session.exec(select(func.count()).select_from(Case)).one()
+    result.update(tick_timing(url))
+    result.update(page_timings(url))
+    # 8 people pressing submit at once, each every ~100 ms: 80 reports a second, thousands of
+    # times a real district's peak; then the same writers back to back, to find the ceiling.
+    result.update(intake_timings(url, writers=writers, per_writer=per_writer, interval_ms=100))
+    result.update(intake_timings(url, writers=writers, per_writer=per_writer,
+                                 prefix="intake_saturated"))
+    if db == "sqlite":
+        path = Path(url.removeprefix("sqlite:///"))
+        result["db_file_mb"] = round(path.stat().st_size / 2**20)
+    return result
