@@ -3,8 +3,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 CASES ?= 3000
+BENCH_CASES ?= 1000000
 
-.PHONY: run test venv setup lint clean
+.PHONY: run test bench venv setup lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,12 @@ run: setup
 test: venv
 	$(VENV)/bin/ruff check lib pages app.py tests
 	$(PY) -m pytest -q
+
+# Builds data/bench-N.db (and database bench_N on PostgreSQL) once, then reuses it.
+bench: venv
+	$(PY) -m lib.cli make-cookie-key
+	$(PY) -m lib.cli bench --cases $(BENCH_CASES) --db sqlite
+	$(PY) -m lib.cli bench --cases $(BENCH_CASES) --db postgres
 
 lint: venv
 	$(VENV)/bin/ruff check lib pages app.py tests

@@ -281,10 +281,10 @@ def _acknowledge(session, case, actor, *, now, **_):  # noqa: ANN001, ANN202
 
 def _return(session, case, actor, *, now, **_):  # noqa: ANN001, ANN202
     order = _lead_order(session, case)
+    _cancel_open_orders(session, case)  # the co-handlers' orders; the lead's is returned below
     if order is not None:
         order.state = WorkOrderState.returned
         session.add(order)
-    _cancel_open_orders(session, case)
     case.unit_id = case.owner_id
     case.handler_id = None
     case.sign_due_at = case.handle_due_at = None

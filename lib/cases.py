@@ -50,7 +50,7 @@ CODE_LENGTH = 10
 DESCRIPTION_MAX = 2000
 ADDRESS_MAX = 200
 NAME_MAX = 60
-PHONE_RE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+PHONE_RE = re.compile(r"^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$")  # ASCII digits only
 STAFF_SOURCES = {Source.grid_worker, Source.staff, Source.hotline, Source.inspection}
 
 
@@ -383,7 +383,7 @@ class Tracking:
 def _last4_ok(case: Case, last4: str | None) -> bool:
     if not case.reporter_phone:
         return True
-    digits = re.sub(r"\D", "", last4 or "")
+    digits = re.sub(r"[^0-9]", "", last4 or "")
     return len(digits) == 4 and secrets.compare_digest(digits, case.reporter_phone[-4:])
 
 

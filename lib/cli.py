@@ -25,7 +25,7 @@ from sqlmodel import select
 
 from lib import auth, config, demo, refdata
 from lib.cases import ledger_mismatches
-from lib.db import get_engine, read_session, write_session
+from lib.db import checkpoint, get_engine, read_session, write_session
 from lib.errors import DomainError
 from lib.i18n import t
 from lib.models import Case
@@ -68,6 +68,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with write_session(engine) as session:
         made = demo.generate_cases(session, args.cases, seed=args.seed,
                                    progress=lambda d, n: progress_bar(d, n, started))
+    checkpoint(engine)
     print(f"generated {made['cases']:,} cases and {made['events']:,} events "
           f"in {time.monotonic() - started:.1f} s")
     return 0
@@ -133,11 +134,9 @@ def cmd_load_reference(_args: argparse.Namespace) -> int:
 
 
 def cmd_tick(_args: argparse.Namespace) -> int:
-    from lib.deadlines import tick
+    from lib.deadlines import run_tick
 
-    with write_session() as session:
-        result = tick(session)
-    print(json.dumps(result))
+    print(json.dumps(run_tick()))
     return 0
 
 

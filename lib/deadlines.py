@@ -64,20 +64,18 @@ def _past_due(now: datetime):  # noqa: ANN202
                and_(Case.state.in_(HANDLE_STATES), Case.handle_due_at < now))
 
 
-def tick(session: Session, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:
-    """Mark what went overdue; call up overdue cases where a tier's grace has run out.
-
-    Marking overdue is a derived flag, not a move: it writes no event and leaves the version
-    alone, so nobody's open form goes stale because a clock ticked.
-    """
-    from lib.actions import system_call_up
-
-    now = now or utcnow()
-    marked = session.exec(  # type: ignore[call-overload]
+def mark_overdue(session: Session, now: datetime) -> int:
+    """Marking overdue is a derived flag, not a move: it writes no event and leaves the version
+    alone, so nobody's open form goes stale because a clock ticked."""
+    return session.exec(  # type: ignore[call-overload]
         update(Case).where(Case.overdue.is_(False), Case.state.in_(SIGN_STATES + HANDLE_STATES),
                            _past_due(now)).values(overdue=True)
-        .execution_options(synchronize_session=False)).rowcount
-    called = 0
+        .execution_options(synchronize_session=False)).rowcount or 0
+
+
+def due_for_call_up(session: Session, now: datetime, limit: int) -> list[tuple[int, str, int]]:
+    """(case id, tier, grace hours) of overdue cases whose tier's grace has run out."""
+    found: list[tuple[int, str, int]] = []
     for tier, column in ((Tier.community, Case.community_id), (Tier.street, Case.street_id),
                          (Tier.district, Case.district_id)):
         hours = get_int(session, f"auto_call_up_hours.{tier}")
@@ -88,9 +86,39 @@ def tick(session: Session, now: datetime | None = None, limit: int = 1000) -> di
                                   Case.owner_id == column, Case.unit_id == Case.owner_id,
                                   _past_due(now - timedelta(hours=hours)))
             .order_by(Case.id).limit(limit)).all()
-        for case_id in ids:
+        found.extend((case_id, tier, hours) for case_id in ids)
+    return found[:limit]
+
+
+def tick(session: Session, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:
+    """Mark what went overdue; call up overdue cases where a tier's grace has run out. All in
+    the caller's transaction (``run_tick`` gives each call-up its own)."""
+    from lib.actions import system_call_up
+
+    now = now or utcnow()
+    marked = mark_overdue(session, now)
+    called = sum(system_call_up(session, case_id, tier=tier, hours=hours, now=now)
+                 for case_id, tier, hours in due_for_call_up(session, now, limit))
+    return {"marked_overdue": marked, "called_up": called}
+
+
+def run_tick(engine: Engine | None = None, now: datetime | None = None,
+             limit: int = 1000) -> dict[str, int]:
+    """The tick as cron and the queue pages run it: one short write transaction to mark, then
+    one per call-up, so that a backlog of call-ups never holds the write lock for seconds."""
+    from lib.actions import system_call_up
+    from lib.db import read_session, write_session
+
+    now = now or utcnow()
+    with write_session(engine) as session:
+        marked = mark_overdue(session, now)
+    with read_session(engine) as session:
+        candidates = due_for_call_up(session, now, limit)
+    called = 0
+    for case_id, tier, hours in candidates:
+        with write_session(engine) as session:
             called += system_call_up(session, case_id, tier=tier, hours=hours, now=now)
-    return {"marked_overdue": marked or 0, "called_up": called}
+    return {"marked_overdue": marked, "called_up": called}
 
 
 _last_tick = 0.0
@@ -102,13 +130,11 @@ def maybe_tick(engine: Engine | None = None, every_seconds: float = 60.0,
     """Run the tick if this process has not run it in the last minute (queue pages call this
     through ``tick_in_background``, so nobody waits for it)."""
     global _last_tick
-    from lib.db import write_session
 
     if time.monotonic() - _last_tick < every_seconds or not _tick_lock.acquire(blocking=False):
         return None
     try:
-        with write_session(engine) as session:
-            result = tick(session, limit=limit)
+        result = run_tick(engine, limit=limit)
         _last_tick = time.monotonic()
         return result
     finally:

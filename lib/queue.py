@@ -15,7 +15,7 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from lib.errors import PermissionDenied
-from lib.models import Case, CaseState, Role, UnitKind, WorkOrder, WorkOrderState
+from lib.models import Case, CaseState, Role, UnitKind, WorkOrder, WorkOrderState, utcnow
 from lib.orgs import Actor, case_scope
 from lib.workflow import OPEN_STATES
 
@@ -40,10 +40,10 @@ ACTION_TABS = ("triage", "calls", "orders", "handling", "verify")
 
 def _tab_condition(actor: Actor, tab: str):  # noqa: ANN202
     me = actor.unit_id
-    if tab == "triage":
-        return (Case.unit_id == me) & Case.state.in_([S.reported, S.accepted])
-    if tab == "calls":
-        return (Case.unit_id == me) & Case.state.in_([S.reported, S.accepted])
+    if tab in ("triage", "calls"):
+        # A parked case comes back here on its review date.
+        review_due = (Case.state == S.parked) & (Case.review_at <= utcnow())
+        return (Case.unit_id == me) & (Case.state.in_([S.reported, S.accepted]) | review_due)
     if tab == "orders":
         return Case.id.in_(select(WorkOrder.case_id).where(WorkOrder.unit_id == me,
                                                            WorkOrder.state.in_(OPEN_ORDER)))

@@ -19,7 +19,7 @@ os.environ.setdefault("COOKIE_KEY", "test-cookie-key-" + "x" * 40)
 
 from lib import demo, refdata  # noqa: E402
 from lib.cli import migrate  # noqa: E402
-from lib.db import get_engine, write_session  # noqa: E402
+from lib.db import checkpoint, get_engine, write_session  # noqa: E402
 
 PG_URL = os.environ.get("TEST_DATABASE_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -55,6 +55,7 @@ def sqlite_template(tmp_path_factory) -> Path:
     with write_session(engine) as session:
         refdata.load_all(session)
         demo.ensure_accounts(session)
+    checkpoint(engine)  # everything into the main file: the copies below take only that file
     engine.dispose()
     get_engine.cache_clear()
     return path
