@@ -479,7 +479,8 @@ def waiting_counts(session: Session, actor: Actor, now: datetime | None = None) 
         (f"queue.tab.{k}", n) for k, n in tab_counts(session, actor)
         if (k in ACTION_TABS and (n or k in ("triage", "calls", "orders"))) or (k == "supervised" and n)]
     tiles.append(("home.open_in_scope", _count(session, scope, Case.state.in_(open_states))))
-    tiles.append(("home.overdue_in_scope", _count(session, scope, Case.overdue.is_(True),
+    tiles.append(("home.overdue_in_scope", _count(session, case_scope(actor, indexed=False),
+                                                  Case.overdue == True,  # noqa: E712
                                                   Case.state.in_(open_states))))
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     tiles.append(("home.closed_this_month", _count(session, scope,

@@ -68,7 +68,7 @@ def mark_overdue(session: Session, now: datetime) -> int:
     """Marking overdue is a derived flag, not a move: it writes no event and leaves the version
     alone, so nobody's open form goes stale because a clock ticked."""
     return session.exec(  # type: ignore[call-overload]
-        update(Case).where(Case.overdue.is_(False), Case.state.in_(SIGN_STATES + HANDLE_STATES),
+        update(Case).where(Case.overdue == False, Case.state.in_(SIGN_STATES + HANDLE_STATES),  # noqa: E712
                            _past_due(now)).values(overdue=True)
         .execution_options(synchronize_session=False)).rowcount or 0
 
@@ -82,7 +82,7 @@ def due_for_call_up(session: Session, now: datetime, limit: int) -> list[tuple[i
         if hours <= 0:
             continue
         ids = session.exec(
-            select(Case.id).where(Case.overdue.is_(True), Case.state.in_(SIGN_STATES + HANDLE_STATES),
+            select(Case.id).where(Case.overdue == True, Case.state.in_(SIGN_STATES + HANDLE_STATES),  # noqa: E712
                                   Case.owner_id == column, Case.unit_id == Case.owner_id,
                                   _past_due(now - timedelta(hours=hours)))
             .order_by(Case.id).limit(limit)).all()

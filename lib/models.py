@@ -262,8 +262,12 @@ class Case(SQLModel, table=True):
         Index("ix_case_unit_state", "unit_id", "state"),
         Index("ix_case_owner_state", "owner_id", "state"),
         Index("ix_case_reported_at", "reported_at"),
-        # The tick's "what just went overdue" and the overdue counts read only this index.
-        Index("ix_case_overdue_state", "overdue", "state", "sign_due_at", "handle_due_at"),
+        # The tick and the overdue / supervised counts of any scope read only these indexes
+        # (lib.orgs.case_scope(indexed=False) keeps the planner off the place indexes there).
+        Index("ix_case_overdue", "overdue", "state", "community_id", "street_id", "district_id",
+              "city_id", "sign_due_at", "handle_due_at"),
+        Index("ix_case_supervised", "supervised", "state", "community_id", "street_id",
+              "district_id", "city_id"),
         Index("ix_case_dup", "community_id", "category_id", "reported_at"),
         Index("uq_case_submit_key", "submit_key", unique=True),
     )

@@ -103,7 +103,7 @@ _SCOPE_COLUMN = {
 }
 
 
-def case_scope(actor: Actor) -> ColumnElement[bool]:
+def case_scope(actor: Actor, *, indexed: bool = True) -> ColumnElement[bool]:
     """SQL condition: the cases this actor's unit may see.
 
     A tier unit sees the cases of the communities below it (a case with a tier unit is always
@@ -112,7 +112,9 @@ def case_scope(actor: Actor) -> ColumnElement[bool]:
     """
     column = _SCOPE_COLUMN.get(UnitKind(actor.unit_kind))
     if column is not None:
-        return column == actor.unit_id
+        # ``indexed=False``: "col + 0" keeps the planner on a narrower index (overdue,
+        # supervised) that covers the scope columns, instead of walking the whole area.
+        return column == actor.unit_id if indexed else (column + 0) == actor.unit_id
     from lib.models import WorkOrder
 
     return or_(Case.unit_id == actor.unit_id, Case.handler_id == actor.unit_id,

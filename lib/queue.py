@@ -53,9 +53,10 @@ def _tab_condition(actor: Actor, tab: str):  # noqa: ANN202
         return (Case.unit_id == me) & Case.state.in_([S.handled, S.verified, S.feedback])
     open_states = sorted(OPEN_STATES)
     if tab == "overdue":
-        return case_scope(actor) & Case.overdue.is_(True) & Case.state.in_(open_states)
+        return case_scope(actor, indexed=False) & (Case.overdue == True) & Case.state.in_(open_states)  # noqa: E712
     if tab == "supervised":
-        return case_scope(actor) & Case.supervised.is_(True) & Case.state.in_(open_states)
+        return case_scope(actor, indexed=False) & (Case.supervised == True) \
+            & Case.state.in_(open_states)  # noqa: E712
     raise ValueError(tab)
 
 
