@@ -222,7 +222,8 @@ def add_photos(session: Session, case: Case, event: CaseEvent, photos: list[Phot
 
 
 def _accept(session, case, actor, *, now, **_):  # noqa: ANN001, ANN202
-    case.sign_due_at = None
+    # Accepted is not parked: take it on, dispatch or call up within the answer time.
+    case.sign_due_at = due(session, case.severity, "answer_call", now)
 
 
 def _reject(session, case, actor, *, now, **_):  # noqa: ANN001, ANN202
@@ -287,7 +288,8 @@ def _return(session, case, actor, *, now, **_):  # noqa: ANN001, ANN202
         session.add(order)
     case.unit_id = case.owner_id
     case.handler_id = None
-    case.sign_due_at = case.handle_due_at = None
+    case.handle_due_at = None
+    case.sign_due_at = due(session, case.severity, "answer_call", now)
 
 
 def _nothing(session, case, actor, **_):  # noqa: ANN001, ANN202
@@ -349,8 +351,9 @@ def _park(session, case, actor, *, now, until, detail, **_):  # noqa: ANN001, AN
     detail["review_at"] = case.review_at.isoformat()
 
 
-def _resume(session, case, actor, **_):  # noqa: ANN001, ANN202
+def _resume(session, case, actor, *, now, **_):  # noqa: ANN001, ANN202
     case.review_at = None
+    case.sign_due_at = due(session, case.severity, "answer_call", now)
 
 
 def _call_up(session, case, actor, *, now, detail, **_):  # noqa: ANN001, ANN202

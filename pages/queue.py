@@ -11,7 +11,7 @@ from lib import queue
 from lib.db import read_session
 from lib.deadlines import tick_in_background
 from lib.models import CaseState, Severity
-from lib.ui.cards import STATUS_ICON, local_time
+from lib.ui.cards import local_time
 from lib.ui.page import setup_page
 from lib.ui.text import plain
 
@@ -63,7 +63,7 @@ if not rows:
     st.stop()
 
 frame = pd.DataFrame([{
-    page.t("queue.col.status"): STATUS_ICON.get(queue.row_status(r, now), "⚪"),
+    page.t("queue.col.status"): page.t("deadline." + status) if (status := queue.row_status(r, now)) else "",
     page.t("queue.col.code"): r.code + (" ★" if r.supervised else ""),
     page.t("queue.col.category"): page.name(names[("category", r.category_id)]),
     page.t("queue.col.community"): page.name(names[("unit", r.community_id)]),
@@ -72,7 +72,11 @@ frame = pd.DataFrame([{
     page.t("queue.col.state"): page.t("state." + r.state),
     page.t("queue.col.due"): local_time(r.due_at),
 } for r in rows])
-selection = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun",
+status_css = {page.t("deadline.overdue"): "background-color:#fde2e1;color:#a4161a",
+              page.t("deadline.due_soon"): "background-color:#fff1d6;color:#8a5a00",
+              page.t("deadline.on_time"): "background-color:#e3f4e6;color:#1d6b32"}
+styled = frame.style.map(lambda v: status_css.get(v, ""), subset=[page.t("queue.col.status")])
+selection = st.dataframe(styled, hide_index=True, width="stretch", on_select="rerun",
                          selection_mode="single-row", key="queue_table")
 st.caption(page.t("queue.legend"))
 pages = max(1, -(-total // queue.PAGE_SIZE))

@@ -339,7 +339,8 @@ def test_return_puts_the_case_back_with_its_owner(db):
     refused(db, "dept_police", case.id, "return", ValidationFailed, "error.note_required")
     case = move(db, "dept_police", case.id, "return", note="不属于派出所职责")
     expect(db, case, "accepted", STREET, "return")
-    assert case.handler_id is None and case.sign_due_at is None and case.handle_due_at is None
+    # Back with its owner, who must dispatch again or act otherwise within the answer time.
+    assert case.handler_id is None and case.handle_due_at is None and case.sign_due_at is not None
     with read_session(db) as s:
         orders = orders_of(s, case.id)
     assert not [o for o in orders if o.state in (WorkOrderState.dispatched, WorkOrderState.acknowledged)]

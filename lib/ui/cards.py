@@ -10,7 +10,6 @@ from lib.ui.page import Page
 from lib.workcal import CHINA_TZ
 
 STATUS_COLOUR = {"overdue": "red", "due_soon": "orange", "on_time": "green"}
-STATUS_ICON = {"overdue": "🔴", "due_soon": "🟠", "on_time": "🟢"}
 
 
 def local_time(value: datetime | None) -> str:
