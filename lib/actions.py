@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, select
 
-from lib.deadlines import due
+from lib.deadlines import current_due, due
 from lib.errors import NotFound, PermissionDenied, StaleObject, ValidationFailed
 from lib.models import (
     Attachment,
@@ -181,6 +181,10 @@ def act(session: Session, actor: Actor | None, case_id: int, action: str, *, ver
         raise ValidationFailed("error.photos_not_here")
     case.state = to_state
     case.updated_at = now
+    # Overdue means "late now": a move that meets the missed step or sets a new deadline clears
+    # it; lateness history stays in the events and the deadlines for the KPIs.
+    next_due = current_due(case)
+    case.overdue = next_due is not None and next_due < now
     session.add(case)
     try:
         session.flush()  # the version column turns a lost race into StaleDataError here
@@ -399,8 +403,6 @@ def _extend(session, case, actor, *, now, until, detail, **_):  # noqa: ANN001, 
     if order is not None and order.state in OPEN_ORDER:
         order.handle_due_at = until
         session.add(order)
-    if case.sign_due_at is None or case.sign_due_at > now:
-        case.overdue = False
 
 
 def _supervise(session, case, actor, **_):  # noqa: ANN001, ANN202

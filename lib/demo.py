@@ -375,15 +375,14 @@ def _deadlines_and_orders(trail: _Trail, rule: DeadlineRule, row: dict, now: dat
     owner, handler = row["community_id"], None
     sign_due = add_duration(trail.events[0]["at"], rule.sign_for_value, rule.sign_for_unit)
     handle_due = None
-    finished = None
     orders: list[dict] = []
     for e in trail.events:
         action, at = e["action"], e["at"]
         if action == "call_up":
             owner = e["to_unit_id"]
             sign_due = add_duration(at, rule.answer_call_value, rule.answer_call_unit)
-        elif action in ("accept",):
-            sign_due = None
+        elif action == "accept":
+            sign_due = add_duration(at, rule.answer_call_value, rule.answer_call_unit)
         elif action == "take":
             handler, sign_due = owner, None
             handle_due = add_duration(at, rule.handle_value, rule.handle_unit)
@@ -393,12 +392,12 @@ def _deadlines_and_orders(trail: _Trail, rule: DeadlineRule, row: dict, now: dat
             sign_due, handle_due = orders[-1]["sign_due_at"], orders[-1]["handle_due_at"]
         elif action == "return":
             orders[-1]["state"] = "returned"
-            handler = sign_due = handle_due = None
+            handler = handle_due = None
+            sign_due = add_duration(at, rule.answer_call_value, rule.answer_call_unit)
         elif action == "acknowledge":
             orders[-1].update(state="acknowledged", signed_at=at)
             sign_due = None
         elif action == "handle":
-            finished = at
             if orders and orders[-1]["state"] == "acknowledged":
                 orders[-1].update(state="handled", handled_at=at)
         elif action in ("rework", "reopen"):
@@ -406,15 +405,15 @@ def _deadlines_and_orders(trail: _Trail, rule: DeadlineRule, row: dict, now: dat
                 orders[-1].update(state="acknowledged", handled_at=None)
             if action == "reopen":
                 handle_due = add_duration(at, rule.handle_value, rule.handle_unit)
-            finished = None
         elif action in ("reject", "merge"):
             sign_due = None
     state = trail.state
     if state not in ("reported", "accepted", "dispatched"):
         sign_due = None
-    late_handle = bool(handle_due and (finished or now) > handle_due)
+    # As lib.actions keeps it: late now, by the deadline that matters in the final state.
     overdue = (state in ("reported", "accepted", "dispatched") and sign_due is not None
-               and sign_due < now) or (late_handle and state not in ("rejected", "merged", "parked"))
+               and sign_due < now) or (state in ("dispatched", "acknowledged", "in_progress")
+                                       and handle_due is not None and handle_due < now)
     return {"owner_id": owner, "handler_id": handler, "sign_due_at": sign_due,
             "handle_due_at": handle_due, "overdue": bool(overdue), "_orders": orders}
 
