@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from sqlmodel import select as sync_select
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
@@ -289,3 +290,51 @@ def test_a_report_goes_round_the_whole_loop(browser_server, browser_chromium, tm
         "closed", "satisfied")
     resident.close()
     db.close()
+
+
+def test_hostile_description_is_shown_as_text_and_fetches_nothing(browser_server, browser_chromium):
+    """A report carries a Markdown image and link, HTML and a direction override pointing at a
+    local listener; when community staff open the case, the text shows as typed and the
+    listener receives no request."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            hits.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_args) -> None:  # noqa: ANN002
+            return
+
+    listener = http.server.HTTPServer(("127.0.0.1", 0), Listener)
+    port = listener.server_address[1]
+    threading.Thread(target=listener.serve_forever, daemon=True).start()
+    hostile = (f"![x](http://127.0.0.1:{port}/img.png) [点我](http://127.0.0.1:{port}/link) "
+               f"<img src=\"http://127.0.0.1:{port}/tag.png\"><script>fetch('http://127.0.0.1:{port}/js')"
+               f"</script> \u202e反向")
+    from lib.cases import create_case
+    from lib.db import get_engine, write_session
+    from lib.models import Category
+    from lib.orgs import find_unit
+
+    engine = get_engine(browser_server.db_url)
+    with write_session(engine) as s:
+        fire = s.exec(sync_select(Category).where(Category.key == "fire")).one()
+        case = create_case(s, actor=None, category_id=fire.id, subcategory_id=None,
+                           description=hostile, address="红星路1号",
+                           community_id=find_unit(s, "510104001001").id,
+                           reporter_phone="13800009999")
+    context, page = _staff_page(browser_chromium, browser_server, "community01")
+    page.goto(f"{browser_server}/case?id={case.id}")
+    expect(page.get_by_text(f"![x](http://127.0.0.1:{port}/img.png)", exact=False)).to_be_visible(
+        timeout=WAIT)
+    page.wait_for_timeout(2000)
+    assert hits == []
+    assert page.locator(f"img[src*='127.0.0.1:{port}']").count() == 0
+    assert page.locator(f"a[href*='127.0.0.1:{port}']").count() == 0
+    context.close()
+    listener.shutdown()

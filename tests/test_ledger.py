@@ -1,0 +1,137 @@
+"""The ledger (台账): scope, masking by the privacy rules, access log, and exports that never
+carry a live formula."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from datetime import date
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import func
+from sqlmodel import select
+
+from lib import auth, ledger
+from lib.cases import create_case
+from lib.db import read_session, write_session
+from lib.errors import PermissionDenied, ValidationFailed
+from lib.i18n import name, t
+from lib.models import AccessLog, Category
+from lib.orgs import find_unit
+from lib.queue import Filters
+
+HOSTILE = ['=HYPERLINK("http://127.0.0.1:9/x","点我")', "+1+1", "-2+3", "@SUM(A1)"]
+_phones = itertools.count(13900000001)
+
+
+def _case(db, description: str, *, category: str = "fire", community: str = "510104001001",
+          phone: str | None = None, address: str | None = None):  # noqa: ANN202
+    with write_session(db) as s:
+        category_id = s.exec(select(Category.id).where(Category.key == category)).one()
+        return create_case(s, actor=None, category_id=category_id, subcategory_id=None,
+                           description=description, address=address or description[:150],
+                           community_id=find_unit(s, community).id,
+                           reporter_phone=phone or str(next(_phones)), reporter_name="王小二")
+
+
+def _actor(db, username: str):  # noqa: ANN202
+    with read_session(db) as s:
+        return auth.actor_by_username(s, username)
+
+
+def _export(db, username: str, fmt: str, filters: Filters = Filters()) -> bytes:
+    return ledger.export(_actor(db, username), filters, fmt=fmt, engine=db,
+                         lang_name=lambda row: name(row, "zh"), label=lambda key: t(key, "zh"))
+
+
+def _csv_rows(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+
+
+def test_exports_neutralise_every_cell_that_would_run_as_a_formula(db):
+    for text in HOSTILE:
+        _case(db, text)
+    rows = _csv_rows(_export(db, "community01", "csv"))
+    header, body = rows[0], rows[1:]
+    description = header.index(t("ledger.col.description", "zh"))
+    address = header.index(t("ledger.col.address", "zh"))
+    cells = {row[description] for row in body} | {row[address] for row in body}
+    assert {"'" + text for text in HOSTILE} <= cells
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
+
+    book = load_workbook(io.BytesIO(_export(db, "community01", "xlsx")))
+    sheet = book.active
+    values = [cell.value for row in sheet.iter_rows(min_row=2) for cell in row]
+    assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
+    assert "'" + HOSTILE[0] in values
+    assert not any(isinstance(v, str) and v.startswith("=") for v in values)
+
+
+def test_tab_and_carriage_return_at_the_start_are_neutralised_too():
+    assert ledger.neutralise("\t=1") == "'\t=1" and ledger.neutralise("\r=1") == "'\r=1"
+    assert ledger.neutralise("红星路") == "红星路" and ledger.neutralise(5) == 5
+
+
+def test_export_masks_the_phone_for_units_that_do_not_handle_the_case(db):
+    _case(db, "楼道堆放杂物", phone="13812345678")
+    own = _csv_rows(_export(db, "community01", "csv"))
+    leader = _csv_rows(_export(db, "district_leader", "csv"))
+    phone_column = own[0].index(t("ledger.col.reporter_phone", "zh"))
+    assert own[1][phone_column] == "13812345678"
+    assert leader[1][phone_column] == "138****5678"
+    assert "13812345678" not in _export(db, "district_leader", "csv").decode("utf-8-sig")
+
+
+def test_restricted_cases_hide_reporter_and_description_and_log_full_views(db):
+    _case(db, "某楼有人聚众赌博，组织者张某", category="vice", phone="13812340000",
+          address="红星路9号")
+    for username in ("community_leader", "district01", "inspector01"):
+        text = _export(db, username, "csv").decode("utf-8-sig")
+        assert "13812340000" not in text and "王小二" not in text and "张某" not in text
+    with read_session(db) as s:
+        assert s.exec(select(func.count()).select_from(AccessLog)).one() == 0
+    text = _export(db, "district_privacy", "csv").decode("utf-8-sig")
+    assert "13812340000" in text and "张某" in text
+    with read_session(db) as s:
+        logged = s.exec(select(AccessLog)).all()
+    assert [(row.what, row.user_id) for row in logged] == [
+        ("export", _actor(db, "district_privacy").id)]
+
+
+def test_the_ledger_stays_in_the_users_area(db):
+    _case(db, "本社区的案件", community="510104001001")
+    _case(db, "别的街道的案件", community="510104002001")
+    mine, total = ledger.page(_actor(db, "street01"), Filters(), offset=0, limit=50, engine=db,
+                              lang_name=lambda row: name(row, "zh"), label=lambda key: key)
+    assert total == 1 and mine[0]["description"] == "本社区的案件"
+    everything, total = ledger.page(_actor(db, "district01"), Filters(), offset=0, limit=50,
+                                    engine=db, lang_name=lambda row: name(row, "zh"),
+                                    label=lambda key: key)
+    assert total == 2
+
+
+def test_the_ledger_refuses_roles_without_it_and_a_backwards_period(db):
+    label = {"lang_name": lambda row: name(row, "zh"), "label": lambda key: key}
+    with pytest.raises(PermissionDenied):
+        ledger.page(_actor(db, "admin"), Filters(), offset=0, limit=10, engine=db, **label)
+    with pytest.raises(PermissionDenied):
+        _export(db, "street_approver", "csv")
+    with pytest.raises(ValidationFailed):
+        ledger.page(_actor(db, "street01"), Filters(),
+                    ledger.Period(date(2026, 5, 2), date(2026, 5, 1)), offset=0, limit=10,
+                    engine=db, **label)
+    with pytest.raises(ValidationFailed):
+        ledger.export(_actor(db, "street01"), Filters(), fmt="html", engine=db, **label)
+
+
+def test_export_progress_reaches_the_total(db):
+    for n in range(7):
+        _case(db, f"第{n}件")
+    seen: list[tuple[int, int]] = []
+    _rows = _csv_rows(ledger.export(_actor(db, "community01"), Filters(), fmt="csv", engine=db,
+                                    lang_name=lambda row: name(row, "zh"),
+                                    label=lambda key: t(key, "zh"),
+                                    progress=lambda done, total: seen.append((done, total))))
+    assert len(_rows) == 8 and seen[-1] == (7, 7)
