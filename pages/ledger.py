@@ -8,8 +8,8 @@ import streamlit as st
 from lib import ledger
 from lib.db import read_session
 from lib.errors import DomainError
-from lib.models import CaseState, Severity
-from lib.queue import Filters, filter_options
+from lib.queue import filter_options
+from lib.ui.filters import case_filters
 from lib.ui.page import setup_page
 from lib.ui.text import plain
 
@@ -24,26 +24,10 @@ st.title(page.t("page.ledger"))
 with read_session() as session:
     options = filter_options(session, page.actor)
 
-cols = st.columns([2, 2, 2, 2, 3])
-category = cols[0].selectbox(page.t("queue.category"), [None] + options.categories,
-                             format_func=lambda c: page.t("queue.all") if c is None else page.name(c),
-                             key="ledger_category")
-community = cols[1].selectbox(page.t("queue.community"), [None] + options.communities,
-                              format_func=lambda c: page.t("queue.all") if c is None else page.name(c),
-                              key="ledger_community")
-state = cols[2].selectbox(page.t("queue.state"), [None] + [s.value for s in CaseState],
-                          format_func=lambda s: page.t("queue.all") if s is None
-                          else page.t("state." + s), key="ledger_state")
-severity = cols[3].selectbox(page.t("queue.severity"), [None] + [s.value for s in Severity],
-                             format_func=lambda s: page.t("queue.all") if s is None
-                             else page.t("severity." + s), key="ledger_severity")
-text = cols[4].text_input(page.t("queue.text"), max_chars=100, key="ledger_text")
+filters = case_filters(page, options, "ledger")
 dates = st.date_input(page.t("ledger.period"), value=(), key="ledger_period")
 start, end = (tuple(dates) + (None, None))[:2] if isinstance(dates, (tuple, list)) else (dates, None)
 
-filters = Filters(category_id=category.id if category else None,
-                  community_id=community.id if community else None, state=state,
-                  severity=severity, text=text)
 period = ledger.Period(start, end)
 signature = (filters, period)
 if st.session_state.get("ledger_signature") != signature:

@@ -10,8 +10,8 @@ import streamlit as st
 from lib import queue
 from lib.db import read_session
 from lib.deadlines import tick_in_background
-from lib.models import CaseState, Severity
 from lib.ui.cards import local_time
+from lib.ui.filters import case_filters
 from lib.ui.page import setup_page
 from lib.ui.text import plain
 
@@ -29,24 +29,7 @@ tab = st.segmented_control(page.t("queue.tabs"), tabs, default=tabs[0], key="que
                            label_visibility="collapsed") or tabs[0]
 
 with st.expander(page.t("queue.filters"), icon=":material/filter_list:"):
-    cols = st.columns(5)
-    category = cols[0].selectbox(page.t("queue.category"), [None] + options.categories,
-                                 format_func=lambda c: page.t("queue.all") if c is None else page.name(c),
-                                 key="queue_category")
-    community = cols[1].selectbox(page.t("queue.community"), [None] + options.communities,
-                                  format_func=lambda c: page.t("queue.all") if c is None else page.name(c),
-                                  key="queue_community")
-    state = cols[2].selectbox(page.t("queue.state"), [None] + [s.value for s in CaseState],
-                              format_func=lambda s: page.t("queue.all") if s is None
-                              else page.t("state." + s), key="queue_state")
-    severity = cols[3].selectbox(page.t("queue.severity"), [None] + [s.value for s in Severity],
-                                 format_func=lambda s: page.t("queue.all") if s is None
-                                 else page.t("severity." + s), key="queue_severity")
-    text = cols[4].text_input(page.t("queue.text"), max_chars=queue.TEXT_MAX, key="queue_text")
-
-filters = queue.Filters(category_id=category.id if category else None,
-                        community_id=community.id if community else None,
-                        state=state, severity=severity, text=text)
+    filters = case_filters(page, options, "queue")
 signature = (tab, filters)
 if st.session_state.get("queue_signature") != signature:
     st.session_state["queue_signature"] = signature
