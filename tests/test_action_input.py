@@ -1,0 +1,77 @@
+"""Bad input on the action forms: refused in lib with a clear key, and nothing changes."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from lib import auth
+from lib.actions import NOTE_MAX, act
+from lib.cases import create_case
+from lib.db import read_session, write_session
+from lib.errors import ValidationFailed
+from lib.models import Case, CaseEvent, Category
+from lib.orgs import find_unit
+
+
+def _case_at_street(db) -> Case:
+    with write_session(db) as s:
+        fire = s.exec(select(Category.id).where(Category.key == "fire")).one()
+        case = create_case(s, actor=None, category_id=fire, subcategory_id=None,
+                           description="消防栓无水", address="红星路3号",
+                           community_id=find_unit(s, "510104001001").id,
+                           reporter_phone="13812345678")
+        community = auth.actor_by_username(s, "community01")
+        case = act(s, community, case.id, "accept", version=case.version)
+        return act(s, community, case.id, "call_up", version=case.version, note="请街道协调")
+
+
+def _try(db, username: str, case: Case, action: str, **params) -> str:
+    with read_session(db) as s:
+        before = (s.get(Case, case.id).version,
+                  s.exec(select(func.count()).select_from(CaseEvent)).one())
+    with pytest.raises(ValidationFailed) as refused, write_session(db) as s:
+        act(s, auth.actor_by_username(s, username), case.id, action, version=case.version, **params)
+    with read_session(db) as s:
+        assert (s.get(Case, case.id).version,
+                s.exec(select(func.count()).select_from(CaseEvent)).one()) == before
+    return refused.value.key
+
+
+def test_action_forms_refuse_bad_input_and_change_nothing(db):
+    case = _case_at_street(db)
+    with read_session(db) as s:
+        community = find_unit(s, "510104001001").id
+        police = find_unit(s, "510104001-police").id
+        other_street_dept = find_unit(s, "510104002-police").id
+    assert _try(db, "street01", case, "hand_back", note="x" * (NOTE_MAX + 1)) == "error.text_too_long"
+    assert _try(db, "street01", case, "hand_back", note="   ") == "error.note_required"
+    assert _try(db, "street01", case, "dispatch") == "error.lead_required"
+    assert _try(db, "street01", case, "dispatch", lead_unit_id=community) == "error.department_invalid"
+    assert _try(db, "street01", case, "dispatch",
+                lead_unit_id=other_street_dept) == "error.department_invalid"
+    assert _try(db, "street01", case, "dispatch", lead_unit_id=police,
+                co_unit_ids=[999_999]) == "error.department_invalid"
+    assert _try(db, "street01", case, "merge", merge_into="' OR 1=1--") == "error.merge_target_invalid"
+    assert _try(db, "street01", case, "verify") == "error.wrong_state"
+    assert _try(db, "street01", case, "park", note="需要大修") == "error.review_date_required"
+
+
+def test_merge_and_feedback_refuse_garbage(db):
+    with write_session(db) as s:
+        fire = s.exec(select(Category.id).where(Category.key == "fire")).one()
+        case = create_case(s, actor=None, category_id=fire, subcategory_id=None,
+                           description="重复", address="红星路3号",
+                           community_id=find_unit(s, "510104001001").id,
+                           reporter_phone="13812345679")
+    assert _try(db, "community01", case, "merge", merge_into="' OR 1=1--") == \
+        "error.merge_target_invalid"
+    assert _try(db, "community01", case, "merge", merge_into=case.code) == "error.merge_target_invalid"
+    with write_session(db) as s:
+        community = auth.actor_by_username(s, "community01")
+        for action, params in (("accept", {}), ("take", {}), ("handle", {"note": "已修复"}),
+                               ("verify", {})):
+            case = act(s, community, case.id, action, version=case.version, **params)
+    assert _try(db, "community01", case, "feedback", rating="bogus") == "error.rating_invalid"
+    assert _try(db, "community01", case, "feedback") == "error.rating_invalid"
