@@ -187,11 +187,18 @@ def _act(page, db, case_id: int, label: str, note: str | None = None, photo: Pat
     """Open the action's small form on the case page, fill it, submit, and wait until the case
     in the database has moved on."""
     before = db.execute('select version from "case" where id=?', (case_id,)).fetchone()[0]
-    form = page.get_by_test_id("stExpander").filter(has=page.locator("summary", has_text=label)).first
+    form = page.get_by_test_id("stExpander").filter(
+        has=page.locator("summary").get_by_text(label, exact=True)).first
     expect(form).to_be_visible(timeout=WAIT)
     button = form.get_by_test_id("stFormSubmitButton").get_by_role("button")
-    if form.locator("details").get_attribute("open") is None:
-        form.locator("summary").click()
+    # The first form starts open; others open on a click. Look before clicking, since a click
+    # on an open expander closes it.
+    for _ in range(3):
+        try:
+            expect(button).to_be_visible(timeout=1500)
+            break
+        except AssertionError:
+            form.locator("summary").click()
     expect(button).to_be_visible(timeout=WAIT)
     if note:
         form.get_by_role("textbox").last.fill(note)
