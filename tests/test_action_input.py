@@ -15,13 +15,16 @@ from lib.models import Case, CaseEvent, Category
 from lib.orgs import find_unit
 
 
+def _new_case(s, description: str, phone: str) -> Case:  # noqa: ANN001
+    fire = s.exec(select(Category.id).where(Category.key == "fire")).one()
+    return create_case(s, actor=None, category_id=fire, subcategory_id=None,
+                       description=description, address="红星路3号",
+                       community_id=find_unit(s, "510104001001").id, reporter_phone=phone)
+
+
 def _case_at_street(db) -> Case:
     with write_session(db) as s:
-        fire = s.exec(select(Category.id).where(Category.key == "fire")).one()
-        case = create_case(s, actor=None, category_id=fire, subcategory_id=None,
-                           description="消防栓无水", address="红星路3号",
-                           community_id=find_unit(s, "510104001001").id,
-                           reporter_phone="13812345678")
+        case = _new_case(s, "消防栓无水", "13812345678")
         community = auth.actor_by_username(s, "community01")
         case = act(s, community, case.id, "accept", version=case.version)
         return act(s, community, case.id, "call_up", version=case.version, note="请街道协调")
@@ -60,11 +63,7 @@ def test_action_forms_refuse_bad_input_and_change_nothing(db):
 
 def test_merge_and_feedback_refuse_garbage(db):
     with write_session(db) as s:
-        fire = s.exec(select(Category.id).where(Category.key == "fire")).one()
-        case = create_case(s, actor=None, category_id=fire, subcategory_id=None,
-                           description="重复", address="红星路3号",
-                           community_id=find_unit(s, "510104001001").id,
-                           reporter_phone="13812345679")
+        case = _new_case(s, "重复", "13812345679")
     assert _try(db, "community01", case, "merge", merge_into="' OR 1=1--") == \
         "error.merge_target_invalid"
     assert _try(db, "community01", case, "merge", merge_into=case.code) == "error.merge_target_invalid"
