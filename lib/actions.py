@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from lib.deadlines import current_due, due
 from lib.errors import NotFound, PermissionDenied, StaleObject, ValidationFailed
+from lib.inputs import clean_code, clean_text, parse_id
 from lib.models import (
     Attachment,
     Case,
@@ -47,17 +48,16 @@ EXTEND_MAX_DAYS = 90
 PARK_MAX_DAYS = 366
 OPEN_ORDER = (WorkOrderState.dispatched, WorkOrderState.acknowledged)
 RESULT_ACTIONS = {"handle", "co_handle"}
+UNREACHABLE = "unreachable"  # a call-back answer: the reporter could not be reached
 
 
-def clean_note(note: str | None, *, required: bool) -> str | None:
-    text = (note or "").strip()
-    if not text:
-        if required:
-            raise ValidationFailed("error.note_required")
-        return None
-    if len(text) > NOTE_MAX:
-        raise ValidationFailed("error.text_too_long", field="note", max=NOTE_MAX)
-    return text
+def clean_note(note: object, *, required: bool) -> str | None:
+    try:
+        return clean_text(note, field="note", max_len=NOTE_MAX, required=required)
+    except ValidationFailed as err:
+        if err.key == "error.fields_required":
+            raise ValidationFailed("error.note_required") from None
+        raise
 
 
 def lock_case(session: Session, case_id: int) -> Case:
@@ -157,7 +157,7 @@ def act(session: Session, actor: Actor | None, case_id: int, action: str, *, ver
     move = MOVES.get(action)
     if move is None or action == "report":
         raise ValidationFailed("error.action_unknown")
-    case = lock_case(session, case_id)
+    case = lock_case(session, parse_id(case_id))
     if actor is not None and not can_see(session, actor, case):
         raise NotFound("error.case_not_found")
     if case.version != version:
@@ -235,8 +235,9 @@ def _reject(session, case, actor, *, now, **_):  # noqa: ANN001, ANN202
 
 
 def _merge(session, case, actor, *, now, merge_into, detail, **_):  # noqa: ANN001, ANN202
-    code = (merge_into or "").strip().upper()
-    target = session.exec(select(Case).where(Case.code == code)).first() if code else None
+    code = clean_code(merge_into)
+    found = session.exec(select(Case.id).where(Case.code == code)).first() if code else None
+    target = lock_case(session, found) if found is not None else None
     if target is None or target.id == case.id or target.community_id != case.community_id \
             or target.state in (CaseState.rejected, CaseState.merged, CaseState.closed):
         raise ValidationFailed("error.merge_target_invalid")
@@ -326,8 +327,13 @@ def _rework(session, case, actor, *, now, **_):  # noqa: ANN001, ANN202
 
 
 def _feedback(session, case, actor, *, rating, detail, **_):  # noqa: ANN001, ANN202
+    # The call-back records what the reporter said, or that they could not be reached (no
+    # rating at all: a clerk who never asks must not add a 满意 to the figures).
+    if rating == UNREACHABLE:
+        detail["reached"] = False
+        return
     if rating not in {r.value for r in Rating}:
-        raise ValidationFailed("error.rating_invalid")
+        raise ValidationFailed("error.rating_required")
     case.rating = rating
     detail["rating"] = rating
 
@@ -432,7 +438,7 @@ def _co_handle(session, case, actor, *, now, **_):  # noqa: ANN001, ANN202
 
 def _rate(session, case, actor, *, rating, detail, **_):  # noqa: ANN001, ANN202
     if rating not in (Rating.satisfied, Rating.basically_satisfied):
-        raise ValidationFailed("error.rating_invalid")
+        raise ValidationFailed("error.rating_required")
     case.rating = rating
     detail["rating"] = rating
 

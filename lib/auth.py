@@ -2,8 +2,9 @@
 
 Passwords: bcrypt over a SHA-256 digest of the exact passphrase (bcrypt alone reads only the
 first 72 bytes; nothing is stripped, so spaces at the ends count).
-Throttling: failed attempts are rows in ``login_attempt``; an account or an address with too
-many failures in the last window is refused until old failures age out.
+Throttling: failed attempts are rows in ``login_attempt``; an account from one address, or an
+address, with too many failures in the last window is refused until old failures age out; an
+account failing from many addresses is slowed down, never locked (see ``login``).
 Sessions and cookies: valid only if issued after the user's ``tokens_valid_after``, which moves
 on logout and on password change.
 """
@@ -13,16 +14,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 import bcrypt
 from sqlalchemy import func
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from lib import config
 from lib.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
+from lib.inputs import clean_text
 from lib.models import LoginAttempt, Role, Unit, UnitKind, User, UserRole, utcnow
 from lib.orgs import Actor, get_unit, in_subtree
 
@@ -32,8 +37,10 @@ PASSWORD_MAX_CHARS = 256
 DISPLAY_NAME_MAX = 60
 
 THROTTLE_WINDOW = timedelta(minutes=15)
-ACCOUNT_FAILURE_LIMIT = 5
-ADDRESS_FAILURE_LIMIT = 20
+PAIR_FAILURE_LIMIT = 5  # one account from one address
+ADDRESS_FAILURE_LIMIT = 20  # one address, any accounts
+SLOWDOWN_FROM = 10  # one account from any addresses: slowed, never locked
+SLOWDOWN_MAX_SECONDS = 5.0
 
 # Which kind of unit each role may sit in.
 ROLE_UNIT_KINDS: dict[str, set[str]] = {
@@ -84,8 +91,8 @@ def validate_password(password: str) -> None:
         raise ValidationFailed("error.password_too_long", max=PASSWORD_MAX_CHARS)
 
 
-def normalise_username(username: str | None) -> str:
-    return (username or "").strip().lower()
+def normalise_username(username: object) -> str:
+    return username.strip().lower() if isinstance(username, str) else ""
 
 
 def validate_username(username: str) -> None:
@@ -102,16 +109,19 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _recent_failures(session: Session, *, username: str | None = None,
-                     address: str | None = None, now: datetime) -> list[datetime]:
+def _failures(session: Session, now: datetime, *, username: str | None = None,
+              address: str | None = None) -> list[datetime]:
+    """Failed attempts in the window, newest first; for an account, only since its last
+    success (from the same address when one is given)."""
     stmt = select(LoginAttempt.at).where(LoginAttempt.at > now - THROTTLE_WINDOW,
                                          LoginAttempt.success.is_(False))
     if username is not None:
         stmt = stmt.where(LoginAttempt.username == username)
-        last_success = session.exec(
-            select(func.max(LoginAttempt.at)).where(LoginAttempt.username == username,
-                                                    LoginAttempt.success.is_(True))
-        ).one()
+        success = select(func.max(LoginAttempt.at)).where(LoginAttempt.username == username,
+                                                          LoginAttempt.success.is_(True))
+        if address is not None:
+            success = success.where(LoginAttempt.address == address)
+        last_success = session.exec(success).one()
         if last_success is not None:
             stmt = stmt.where(LoginAttempt.at > last_success)
     if address is not None:
@@ -119,42 +129,64 @@ def _recent_failures(session: Session, *, username: str | None = None,
     return [_aware(at) for at in session.exec(stmt.order_by(LoginAttempt.at.desc())).all()]
 
 
-def _check_throttle(session: Session, username: str, address: str, now: datetime) -> None:
-    for failures, limit in (
-        (_recent_failures(session, username=username, now=now), ACCOUNT_FAILURE_LIMIT),
-        (_recent_failures(session, address=address, now=now), ADDRESS_FAILURE_LIMIT),
-    ):
-        if len(failures) >= limit:
-            # Free again when the limit-th most recent failure leaves the window.
-            free_at = failures[limit - 1] + THROTTLE_WINDOW
-            minutes = max(1, int((free_at - now).total_seconds() // 60) + 1)
-            raise Throttled("error.login_throttled", minutes=minutes)
+def _refuse_if_throttled(failures: list[datetime], limit: int, now: datetime) -> None:
+    if len(failures) >= limit:
+        # Free again when the limit-th most recent failure leaves the window.
+        free_at = failures[limit - 1] + THROTTLE_WINDOW
+        minutes = max(1, int((free_at - now).total_seconds() // 60) + 1)
+        raise Throttled("error.login_throttled", minutes=minutes)
 
 
-def authenticate(session: Session, username: str | None, password: str | None,
-                 address: str | None, now: datetime | None = None) -> User:
+def slowdown_seconds(account_failures: int) -> float:
+    """The pause before answering a login for an account under attack from many addresses:
+    nothing below ``SLOWDOWN_FROM`` failures, then one second per ten, at most five."""
+    if account_failures < SLOWDOWN_FROM:
+        return 0.0
+    return min(SLOWDOWN_MAX_SECONDS, account_failures / 10)
+
+
+def login(engine: Engine | None, username: object, password: object, address: str | None,
+          *, now: datetime | None = None, sleep: Callable[[float], None] = time.sleep) -> User:
     """Check a login. Raises ``Throttled`` or ``ValidationFailed('error.login_failed')``.
 
-    An unknown user costs one bcrypt check like a known one, so timing tells nothing.
+    Throttling (docs/decisions.md): an account is refused *from an address* after 5 failures
+    there, and an address is refused for every account after 20; both decay over 15 minutes.
+    Failures from many addresses never lock the account: they slow every answer for it down
+    (``slowdown_seconds``), so the owner, who knows the password, still gets in.
+
+    The bcrypt check runs outside any transaction (a read first, then a short write of the
+    attempt), so a login never holds the write lock while it hashes. An unknown user costs one
+    bcrypt check like a known one, so timing tells nothing.
     """
+    from lib.db import read_session, write_session
+
     now = now or utcnow()
-    username = normalise_username(username)[:40]
+    name = normalise_username(username if isinstance(username, str) else "")[:40]
     address = (address or "unknown")[:64]
-    password = password or ""
-    if not username or not password:
+    password = password if isinstance(password, str) else ""
+    if not name or not password:
         raise ValidationFailed("error.login_missing")
-    _check_throttle(session, username, address, now)
-    user = session.exec(select(User).where(User.username == username)).first()
+    if not USERNAME_RE.match(name):
+        name = ""  # cannot exist; checked like an unknown user below, never sent to SQL
+    with read_session(engine) as session:
+        _refuse_if_throttled(_failures(session, now, username=name, address=address),
+                             PAIR_FAILURE_LIMIT, now)
+        _refuse_if_throttled(_failures(session, now, address=address), ADDRESS_FAILURE_LIMIT, now)
+        account_failures = len(_failures(session, now, username=name)) if name else 0
+        user = session.exec(select(User).where(User.username == name)).first() if name else None
+    pause = slowdown_seconds(account_failures)
+    if pause:
+        sleep(pause)
     if len(password) > PASSWORD_MAX_CHARS:
-        ok = False
         verify_password("x", _dummy_hash())
+        ok = False
     elif user is None or not user.active:
         verify_password(password, _dummy_hash())
         ok = False
     else:
         ok = verify_password(password, user.password_hash)
-    session.add(LoginAttempt(username=username, address=address, at=now, success=ok))
-    session.commit()
+    with write_session(engine) as session:
+        session.add(LoginAttempt(username=name or "-", address=address, at=now, success=ok))
     if not ok:
         raise ValidationFailed("error.login_failed")
     return user
@@ -221,11 +253,8 @@ def _insert_user(session: Session, *, username: str, display_name: str, password
                  unit: Unit, roles: list[str], phone: str | None) -> User:
     username = normalise_username(username)
     validate_username(username)
-    display_name = (display_name or "").strip()
-    if not display_name:
-        raise ValidationFailed("error.display_name_required")
-    if len(display_name) > DISPLAY_NAME_MAX:
-        raise ValidationFailed("error.text_too_long", max=DISPLAY_NAME_MAX)
+    display_name = clean_text(display_name, field="display_name", max_len=DISPLAY_NAME_MAX,
+                              required=True, multiline=False)
     validate_password(password)
     roles = sorted(set(roles))
     if not roles:

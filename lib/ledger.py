@@ -16,15 +16,14 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from lib import privacy
-from lib.errors import PermissionDenied, ValidationFailed
-from lib.models import AccessLog, Case, Category, Role, Subcategory, Unit, utcnow
+from lib import permissions, privacy
+from lib.clock import china_time
+from lib.errors import ValidationFailed
+from lib.models import AccessLog, Case, Category, Subcategory, Unit, utcnow
 from lib.orgs import Actor, case_scope
 from lib.queue import Filters, filter_conditions
 from lib.workcal import CHINA_TZ
 
-LEDGER_ROLES = (Role.grid_worker, Role.community_staff, Role.street_staff, Role.department_staff,
-                Role.district_staff, Role.city_staff, Role.leader, Role.inspector)
 EXPORT_MAX = 200_000
 CHUNK = 5_000
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -47,12 +46,11 @@ class Period:
 
 
 def _check(actor: Actor) -> None:
-    if not actor.has(*LEDGER_ROLES):
-        raise PermissionDenied("error.forbidden")
+    permissions.require(actor, permissions.CASE_READERS)
 
 
 def _conditions(actor: Actor, filters: Filters, period: Period) -> list:
-    conditions = [case_scope(actor), *filter_conditions(filters)]
+    conditions = [case_scope(actor), *filter_conditions(actor, filters)]
     if period.start and period.end and period.start > period.end:
         raise ValidationFailed("error.period_invalid")
     if period.start:
@@ -98,7 +96,7 @@ def rows(session: Session, actor: Actor, filters: Filters, period: Period = Peri
         category = names.categories[case.category_id]
         restricted = category.restricted
         reporter = privacy.reporter_for(session, actor, case, log=False)
-        readable = privacy.reads_content(actor, case, restricted)
+        readable = permissions.reads_content(actor, case, restricted)
         if restricted and viewed is not None and (readable or reporter.full):
             viewed.append(case.id)
         out.append({
@@ -106,13 +104,13 @@ def rows(session: Session, actor: Actor, filters: Filters, period: Period = Peri
             "subcategory": lang_name(names.subs[case.subcategory_id]) if case.subcategory_id in
             names.subs else "",
             "street": names.unit(case.street_id), "community": names.unit(case.community_id),
-            "address": case.address,
+            "address": case.address if readable else label("case.content_hidden"),
             "description": case.description if readable else label("case.description_hidden"),
             "severity": label("severity." + case.severity), "source": label("source." + case.source),
             "state": label("state." + case.state),
             "reporter_name": reporter.name or "", "reporter_phone": reporter.phone or "",
-            "reported_at": _local(case.reported_at), "handle_due_at": _local(case.handle_due_at),
-            "closed_at": _local(case.closed_at), "overdue": label("yes" if case.overdue else "no"),
+            "reported_at": china_time(case.reported_at), "handle_due_at": china_time(case.handle_due_at),
+            "closed_at": china_time(case.closed_at), "overdue": label("yes" if case.overdue else "no"),
             "rating": label("rating." + case.rating) if case.rating else "",
             "reached_tier": label("kind." + case.reached_tier),
             "owner": names.unit(case.owner_id), "handler": names.unit(case.handler_id),
@@ -127,8 +125,6 @@ def log_views(session: Session, actor: Actor, case_ids: list[int], what: str = "
     session.flush()
 
 
-def _local(value: datetime | None) -> str:
-    return value.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def _chunks(session: Session, actor: Actor, filters: Filters, period: Period, *,

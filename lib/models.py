@@ -303,6 +303,8 @@ class Case(SQLModel, table=True):
     review_at: datetime | None = None  # a parked case's review date
     # One submitted form makes one case: a double click or a rerun finds this key taken.
     submit_key: str | None = Field(default=None, max_length=40)
+    # A case without a phone is tracked with a PIN shown once at intake; only its hash is kept.
+    pin_hash: str | None = Field(default=None, max_length=100)
     # Highest tier the case reached: community, street, district or city.
     reached_tier: str = Field(default=Tier.community, max_length=16)
     supervised: bool = False
@@ -396,6 +398,21 @@ class IntakeAttempt(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     phone: str | None = Field(default=None, max_length=20)
+    address: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class TrackAttempt(SQLModel, table=True):
+    """A failed proof on the public tracking page, for throttling per code and per address."""
+
+    __tablename__ = "track_attempt"
+    __table_args__ = (
+        Index("ix_track_attempt_code_at", "code", "at"),
+        Index("ix_track_attempt_address_at", "address", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=20)
     address: str = Field(max_length=64)
     at: datetime = Field(default_factory=utcnow)
 

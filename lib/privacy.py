@@ -1,14 +1,13 @@
-"""Personal data of reporters: who sees it in full, masking for everyone else, and the access
-log for restricted categories (黄赌毒, special populations; PIPL Art. 28).
+"""Personal data and restricted content as each user may see them: masking, hiding, and the
+access log for restricted categories (黄赌毒, special populations; PIPL Art. 28).
 
-Rules (docs/decisions.md):
-- ordinary categories: name and phone in full for staff of a unit that handles the case (its
-  community, which calls the reporter back; its owner tier; its handling department); masked
-  (王**, 138****5678) for everyone else;
-- restricted categories: hidden ("保密") from everyone except the handling department and
-  holders of the ``sensitive_viewer`` role at district or city; the description (it may name
-  persons) only for the units handling the case and those role holders; each full view of
-  either is logged.
+Who may read what is decided in lib.permissions; this module applies it to a case:
+- reporter name and phone: in full for the units handling the case, masked (王*, 138****5678)
+  for other readers; for restricted categories hidden ("***") from all but the handling
+  department and district or city ``sensitive_viewer`` holders;
+- content (description, address, map point, photos, event notes) of a restricted case: only
+  for the handling chain and ``sensitive_viewer`` holders;
+- each full read of a restricted case's content or reporter writes an ``access_log`` row.
 """
 
 from __future__ import annotations
@@ -17,7 +16,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from lib.models import AccessLog, Case, Category, Role, utcnow
+from lib import permissions
+from lib.models import AccessLog, Case, Category, utcnow
 from lib.orgs import Actor
 
 HIDDEN = "***"
@@ -45,47 +45,15 @@ class Reporter:
     hidden: bool = False
 
 
-def handles(actor: Actor | None, case: Case) -> bool:
-    """The actor is staff of a unit that handles the case: its community, owner, handler, or
-    the unit it waits at."""
-    if actor is None:
-        return False
-    return actor.unit_id in {case.community_id, case.owner_id, case.handler_id, case.unit_id} \
-        and actor.has(Role.grid_worker, Role.community_staff, Role.street_staff,
-                      Role.district_staff, Role.city_staff, Role.department_staff)
+@dataclass(frozen=True)
+class Content:
+    """What a case says and where, or ``readable=False`` with all of it withheld."""
 
-
-def _permitted(actor: Actor, case: Case) -> bool:
-    return actor.has(Role.sensitive_viewer) and actor.unit_id in (case.district_id, case.city_id)
-
-
-def sees_in_full(actor: Actor | None, case: Case, restricted: bool) -> bool:
-    """Reporter name and phone unmasked."""
-    if actor is None:
-        return False
-    if restricted:
-        return (actor.unit_id == case.handler_id and handles(actor, case)) or _permitted(actor, case)
-    return handles(actor, case)
-
-
-def reads_content(actor: Actor | None, case: Case, restricted: bool) -> bool:
-    """The description (which may name persons) of a restricted case: the handling chain needs
-    it to act; leaders, inspectors and supervising tiers do not."""
-    if not restricted:
-        return actor is not None
-    return actor is not None and (handles(actor, case) or _permitted(actor, case))
-
-
-def description_for(session: Session, actor: Actor | None, case: Case) -> str | None:
-    """The description, or None when it must stay hidden; full reads of restricted cases are
-    logged."""
-    restricted = is_restricted(session, case)
-    if not reads_content(actor, case, restricted):
-        return None
-    if restricted:
-        session.add(AccessLog(user_id=actor.id, case_id=case.id, at=utcnow(), what="description"))
-        session.flush()
-    return case.description
+    readable: bool
+    description: str | None = None
+    address: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 def is_restricted(session: Session, case: Case) -> bool:
@@ -93,13 +61,27 @@ def is_restricted(session: Session, case: Case) -> bool:
     return bool(category and category.restricted)
 
 
-def reporter_for(session: Session, actor: Actor | None, case: Case, *, log: bool = True) -> Reporter:
-    """The reporter as this actor may see them; writes the access log for restricted cases."""
+def log_view(session: Session, actor: Actor, case_id: int, what: str) -> None:
+    session.add(AccessLog(user_id=actor.id, case_id=case_id, at=utcnow(), what=what))
+    session.flush()
+
+
+def content_for(session: Session, actor: Actor | None, case: Case, *, log: bool = True) -> Content:
+    """The case's content as ``actor`` may read it; a full read of a restricted case is logged."""
     restricted = is_restricted(session, case)
-    if sees_in_full(actor, case, restricted):
+    if not permissions.reads_content(actor, case, restricted):
+        return Content(readable=False)
+    if restricted and log:
+        log_view(session, actor, case.id, "content")
+    return Content(True, case.description, case.address, case.latitude, case.longitude)
+
+
+def reporter_for(session: Session, actor: Actor | None, case: Case, *, log: bool = True) -> Reporter:
+    """The reporter as this actor may see them; a full view of a restricted one is logged."""
+    restricted = is_restricted(session, case)
+    if permissions.sees_reporter(actor, case, restricted):
         if restricted and log and (case.reporter_name or case.reporter_phone):
-            session.add(AccessLog(user_id=actor.id, case_id=case.id, at=utcnow(), what="reporter"))
-            session.flush()
+            log_view(session, actor, case.id, "reporter")
         return Reporter(case.reporter_name, case.reporter_phone, full=True)
     if restricted:
         return Reporter(HIDDEN if case.reporter_name else None,

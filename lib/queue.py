@@ -3,7 +3,9 @@
 Tabs: triage (a community's new reports), calls (cases called up to a street, district or
 city), orders (a department's work orders, lead or co-handling), handling (cases a tier unit
 handles itself), verify (on-site check, call-back and closure), overdue and supervised (in my
-area). Rows carry no personal data, so nothing needs masking before it reaches a table.
+area). Rows carry no personal data, and no content of a restricted case (its address is
+withheld: it is read on the case page, where the read is logged), so nothing needs masking
+before it reaches a table. Text search runs only over what the user may read.
 """
 
 from __future__ import annotations
@@ -14,16 +16,17 @@ from datetime import datetime
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
+from lib import permissions
 from lib.errors import PermissionDenied
-from lib.models import Case, CaseState, Role, UnitKind, WorkOrder, WorkOrderState, utcnow
+from lib.inputs import clean_search
+from lib.models import Case, CaseState, Category, UnitKind, WorkOrder, WorkOrderState, utcnow
 from lib.orgs import Actor, case_scope
+from lib.refcache import cached
 from lib.workflow import OPEN_STATES
 
 S = CaseState
 PAGE_SIZE = 50
 TEXT_MAX = 100
-QUEUE_ROLES = (Role.community_staff, Role.grid_worker, Role.street_staff, Role.district_staff,
-               Role.city_staff, Role.department_staff)
 OPEN_ORDER = (WorkOrderState.dispatched, WorkOrderState.acknowledged)
 
 
@@ -75,7 +78,9 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def filter_conditions(filters: Filters) -> list:
+def filter_conditions(actor: Actor, filters: Filters) -> list:
+    """SQL conditions for the filters; the text matches the code always, the address and the
+    description only where the actor may read the case's content."""
     conditions = []
     if filters.category_id is not None:
         conditions.append(Case.category_id == filters.category_id)
@@ -85,22 +90,23 @@ def filter_conditions(filters: Filters) -> list:
         conditions.append(Case.state == filters.state)
     if filters.severity:
         conditions.append(Case.severity == filters.severity)
-    text = (filters.text or "").strip()[:TEXT_MAX]
+    text = clean_search(filters.text, max_len=TEXT_MAX)
     if text:
         pattern = like_pattern(text)
+        readable = permissions.content_readable(actor)
         conditions.append(or_(Case.code.like(pattern, escape="\\"),
-                              Case.address.like(pattern, escape="\\"),
-                              Case.description.like(pattern, escape="\\")))
+                              readable & or_(Case.address.like(pattern, escape="\\"),
+                                             Case.description.like(pattern, escape="\\"))))
     return conditions
 
 
-def _check(actor: Actor) -> None:
-    if not actor.has(*QUEUE_ROLES):
-        raise PermissionDenied("error.forbidden")
+def restricted_category_ids(session: Session) -> frozenset[int]:
+    return cached(session, "restricted_categories", None, lambda: frozenset(session.exec(
+        select(Category.id).where(Category.restricted.is_(True))).all()))
 
 
 def tab_counts(session: Session, actor: Actor) -> list[tuple[str, int]]:
-    if not actor.has(*QUEUE_ROLES):
+    if not actor.has(*permissions.CASE_WORKERS):
         return []
     return [(tab, session.exec(select(func.count()).select_from(Case)
                                .where(_tab_condition(actor, tab))).one())
@@ -119,7 +125,7 @@ class QueueRow:
     category_id: int
     subcategory_id: int | None
     community_id: int
-    address: str
+    address: str | None  # None: a restricted case, read on the case page
     severity: str
     state: str
     due_at: datetime | None
@@ -132,10 +138,10 @@ class QueueRow:
 def queue_rows(session: Session, actor: Actor, tab: str, filters: Filters = Filters(), *,
                page: int = 0, page_size: int = PAGE_SIZE) -> tuple[list[QueueRow], int]:
     """One page of a tab, sorted by deadline (none last), and the tab's filtered total."""
-    _check(actor)
+    permissions.require(actor, permissions.CASE_WORKERS)
     if tab not in tabs_for(actor):
         raise PermissionDenied("error.forbidden")
-    conditions = [_tab_condition(actor, tab), *filter_conditions(filters)]
+    conditions = [_tab_condition(actor, tab), *filter_conditions(actor, filters)]
     total = session.exec(select(func.count()).select_from(Case).where(*conditions)).one()
     due = func.coalesce(Case.sign_due_at, Case.handle_due_at)
     rows = session.exec(
@@ -145,7 +151,9 @@ def queue_rows(session: Session, actor: Actor, tab: str, filters: Filters = Filt
         .where(*conditions)
         .order_by(Case.supervised.desc(), due.is_(None), due, Case.reported_at)
         .offset(max(page, 0) * page_size).limit(page_size)).all()
-    return [QueueRow(*row) for row in rows], total
+    hidden = restricted_category_ids(session)
+    return [QueueRow(*row[:5], None if row[2] in hidden else row[5], *row[6:]) for row in rows], \
+        total
 
 
 @dataclass(frozen=True)

@@ -8,37 +8,35 @@ from lib.refdata import category_overview, deadline_rules
 from lib.ui.page import setup_page
 
 page = setup_page("admin_categories")
-st.title(page.t("page.admin_categories"))
-st.caption(page.t("categories.how_to_edit"))
+with page.guard():
+    st.title(page.t("page.admin_categories"))
+    st.caption(page.t("categories.how_to_edit"))
 
-with read_session() as session:
-    overview = category_overview(session)
-    rules = deadline_rules(session)
+    with read_session() as session:
+        overview = category_overview(session)
+        rules = deadline_rules(session)
 
+    for number, item in enumerate(overview, start=1):
+        category = item["category"]
+        title = f"{number}. {page.name(category)}"
+        if category.restricted:
+            title += f" · {page.t('categories.restricted')}"
+        with st.expander(title):
+            owners = [page.name(d) + (f" ({page.t('categories.lead')})" if lead else "")
+                      for d, lead in item["departments"]]
+            st.text(page.t("categories.departments") + ": " + "、".join(owners))
+            st.dataframe(pd.DataFrame({page.t("categories.subcategory"):
+                                       [page.name(s) for s in item["subcategories"]]}),
+                         hide_index=True, width="stretch")
 
-for number, item in enumerate(overview, start=1):
-    category = item["category"]
-    title = f"{number}. {page.name(category)}"
-    if category.restricted:
-        title += f" · {page.t('categories.restricted')}"
-    with st.expander(title):
-        owners = [page.name(d) + (f" ({page.t('categories.lead')})" if lead else "")
-                  for d, lead in item["departments"]]
-        st.text(page.t("categories.departments") + ": " + "、".join(owners))
-        st.dataframe(pd.DataFrame({page.t("categories.subcategory"):
-                                   [page.name(s) for s in item["subcategories"]]}),
-                     hide_index=True, width="stretch")
+    st.subheader(page.t("categories.deadlines"))
 
-st.subheader(page.t("categories.deadlines"))
+    def duration(value: int, unit: str) -> str:
+        return page.t("duration." + unit, n=value)
 
-
-def duration(value: int, unit: str) -> str:
-    return page.t("duration." + unit, n=value)
-
-
-st.dataframe(pd.DataFrame([{
-    page.t("categories.severity"): page.name(r),
-    page.t("categories.sign_for"): duration(r.sign_for_value, r.sign_for_unit),
-    page.t("categories.handle_by"): duration(r.handle_value, r.handle_unit),
-    page.t("categories.answer_call"): duration(r.answer_call_value, r.answer_call_unit),
-} for r in rules]), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame([{
+        page.t("categories.severity"): page.name(r),
+        page.t("categories.sign_for"): duration(r.sign_for_value, r.sign_for_unit),
+        page.t("categories.handle_by"): duration(r.handle_value, r.handle_unit),
+        page.t("categories.answer_call"): duration(r.answer_call_value, r.answer_call_unit),
+    } for r in rules]), hide_index=True, width="stretch")

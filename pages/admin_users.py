@@ -11,55 +11,54 @@ from lib.ui.page import setup_page
 from lib.ui.text import md_escape
 
 page = setup_page("admin_users")
-st.title(page.t("page.admin_users"))
+with page.guard():
+    st.title(page.t("page.admin_users"))
 
-with read_session() as session:
-    users = auth.list_users(session, page.actor)
-    units = subtree(session, get_unit(session, page.actor.unit_id))
+    with read_session() as session:
+        users = auth.list_users(session, page.actor)
+        units = subtree(session, get_unit(session, page.actor.unit_id))
 
+    def unit_name(unit) -> str:  # noqa: ANN001
+        return f"{page.name(unit)} ({unit.code})"
 
-def unit_name(unit) -> str:  # noqa: ANN001
-    return f"{page.name(unit)} ({unit.code})"
+    frame = pd.DataFrame([{
+        page.t("users.username"): u["username"],
+        page.t("users.display_name"): u["display_name"],
+        page.t("users.unit"): unit_name(u["unit"]),
+        page.t("users.roles"): "、".join(page.t("role." + r) for r in u["roles"]),
+    } for u in users])
+    st.caption(page.t("users.count", count=len(users)))
+    st.dataframe(frame, hide_index=True, width="stretch")
 
+    left, right = st.columns(2)
+    with left, st.form("admin_users_create", clear_on_submit=False):
+        st.subheader(page.t("users.create"))
+        username = st.text_input(page.t("users.username"), max_chars=40)
+        display_name = st.text_input(page.t("users.display_name"), max_chars=60)
+        password = st.text_input(page.t("users.password"), type="password", max_chars=256)
+        unit = st.selectbox(page.t("users.unit"), units, format_func=unit_name)
+        roles = st.multiselect(page.t("users.roles"), auth.ALL_ROLES, placeholder=page.t("common.choose"),
+                               format_func=lambda r: page.t("role." + r))
+        if st.form_submit_button(page.t("users.create_submit"), type="primary"):
+            try:
+                with write_session() as session:
+                    auth.create_user(session, page.actor, username=username,
+                                     display_name=display_name, password=password,
+                                     unit_id=unit.id, roles=roles)
+                st.success(page.t("users.created", username=md_escape(username.strip().lower())))
+            except DomainError as err:
+                page.error(err)
 
-frame = pd.DataFrame([{
-    page.t("users.username"): u["username"],
-    page.t("users.display_name"): u["display_name"],
-    page.t("users.unit"): unit_name(u["unit"]),
-    page.t("users.roles"): "、".join(page.t("role." + r) for r in u["roles"]),
-} for u in users])
-st.caption(page.t("users.count", count=len(users)))
-st.dataframe(frame, hide_index=True, width="stretch")
-
-left, right = st.columns(2)
-with left, st.form("admin_users_create", clear_on_submit=False):
-    st.subheader(page.t("users.create"))
-    username = st.text_input(page.t("users.username"), max_chars=40)
-    display_name = st.text_input(page.t("users.display_name"), max_chars=60)
-    password = st.text_input(page.t("users.password"), type="password", max_chars=256)
-    unit = st.selectbox(page.t("users.unit"), units, format_func=unit_name)
-    roles = st.multiselect(page.t("users.roles"), auth.ALL_ROLES,
-                           format_func=lambda r: page.t("role." + r))
-    if st.form_submit_button(page.t("users.create_submit"), type="primary"):
-        try:
-            with write_session() as session:
-                auth.create_user(session, page.actor, username=username,
-                                 display_name=display_name, password=password,
-                                 unit_id=unit.id, roles=roles)
-            st.success(page.t("users.created", username=md_escape(username.strip().lower())))
-        except DomainError as err:
-            st.error(page.t(err.key, **err.params))
-
-with right, st.form("admin_users_reset", clear_on_submit=True):
-    st.subheader(page.t("users.reset"))
-    target = st.selectbox(page.t("users.username"), users,
-                          format_func=lambda u: f"{u['username']} · {u['display_name']}")
-    new_password = st.text_input(page.t("users.new_password"), type="password", max_chars=256)
-    if st.form_submit_button(page.t("users.reset_submit")):
-        try:
-            with write_session() as session:
-                auth.reset_password(session, page.actor, user_id=target["id"],
-                                    new_password=new_password)
-            st.success(page.t("users.reset_done", username=md_escape(target["username"])))
-        except DomainError as err:
-            st.error(page.t(err.key, **err.params))
+    with right, st.form("admin_users_reset", clear_on_submit=True):
+        st.subheader(page.t("users.reset"))
+        target = st.selectbox(page.t("users.username"), users,
+                              format_func=lambda u: f"{u['username']} · {u['display_name']}")
+        new_password = st.text_input(page.t("users.new_password"), type="password", max_chars=256)
+        if st.form_submit_button(page.t("users.reset_submit")):
+            try:
+                with write_session() as session:
+                    auth.reset_password(session, page.actor, user_id=target["id"],
+                                        new_password=new_password)
+                st.success(page.t("users.reset_done", username=md_escape(target["username"])))
+            except DomainError as err:
+                page.error(err)

@@ -10,220 +10,237 @@ import pandas as pd
 import streamlit as st
 
 from lib import cases
-from lib.actions import act
-from lib.db import read_session, write_session
+from lib.actions import UNREACHABLE, act
+from lib.db import write_session
 from lib.errors import DomainError, StaleObject
+from lib.inputs import parse_id
 from lib.models import Rating
 from lib.ui.cards import countdown, local_time, status_badge
 from lib.ui.page import setup_page
+from lib.ui.report_form import PHOTO_TYPES
 from lib.ui.text import md_escape, plain
+from lib.ui.widgets import localise_uploader
 from lib.workcal import CHINA_TZ
 from lib.workflow import MOVES
 
 page = setup_page("case")
+with page.guard():
 
-raw_id = st.query_params.get("id") or st.session_state.get("case_id")
-try:
-    case_id = int(raw_id)
-except (TypeError, ValueError):
-    st.title(page.t("page.case"))
-    st.info(page.t("case.pick_from_queue"))
-    st.page_link("pages/queue.py", label=page.t("page.queue"), icon=":material/inbox:")
-    st.stop()
-st.session_state["case_id"] = case_id
-st.query_params["id"] = str(case_id)
-
-try:
-    detail = cases.case_detail(page.actor, case_id)
-except DomainError as err:
-    st.title(page.t("page.case"))
-    st.error(page.t(err.key, **err.params))
-    st.stop()
-
-case = detail.case
-seen_key = f"case_seen_version_{case.id}"
-st.session_state.setdefault(seen_key, case.version)
-if "case_flash" in st.session_state:
-    st.success(page.t(st.session_state.pop("case_flash")))
-if st.session_state.get("case_stale"):
-    st.error(page.t("error.stale"))
-    if st.button(page.t("case.reload"), key="case_reload", icon=":material/refresh:"):
-        st.session_state[seen_key] = case.version
-        st.session_state.pop("case_stale")
-        st.rerun()
-
-
-def unit_name(unit_id: int | None) -> str:
-    unit = detail.units.get(unit_id) if unit_id else None
-    return page.name(unit) if unit else ""
-
-
-st.title(f"{case.code} · {page.name(detail.category)}")
-head = st.columns(4, border=True)
-for column, label, value in ((head[0], "case.state", page.t("state." + case.state)),
-                             (head[1], "case.severity", page.t("severity." + case.severity)),
-                             (head[2], "case.waiting_at", unit_name(case.unit_id)),
-                             (head[3], "case.deadline", local_time(detail.deadline) or "—")):
-    column.caption(page.t(label))
-    column.markdown(f"**{md_escape(value)}**")
-with head[3]:
-    if detail.deadline:
-        st.caption(countdown(page, detail.deadline, datetime.now(CHINA_TZ)))
-    status_badge(page, detail.status)
-if case.supervised:
-    st.warning(page.t("case.supervised"))
-
-left, right = st.columns([3, 2])
-with left:
-    st.markdown(f"**{page.t('case.description')}**")
-    if detail.description is None:
-        st.info(page.t("case.description_hidden"))
-    else:
-        st.text(plain(detail.description))
-    facts = {
-        page.t("case.subcategory"): page.name(detail.subcategory) if detail.subcategory else "—",
-        page.t("case.address"): plain(case.address),
-        page.t("case.community"): f"{unit_name(case.street_id)} · {unit_name(case.community_id)}",
-        page.t("case.source"): page.t("source." + case.source),
-        page.t("case.reported_at"): local_time(case.reported_at),
-        page.t("case.owner"): unit_name(case.owner_id),
-        page.t("case.handler"): unit_name(case.handler_id) or "—",
-        page.t("case.reached_tier"): page.t("kind." + case.reached_tier),
-    }
-    if case.latitude is not None:
-        facts[page.t("case.point")] = f"{case.latitude:.5f}, {case.longitude:.5f}"
-    reporter = detail.reporter
-    if case.anonymous:
-        facts[page.t("case.reporter")] = page.t("case.anonymous")
-    elif reporter.name or reporter.phone:
-        facts[page.t("case.reporter")] = " ".join(plain(x) for x in (reporter.name, reporter.phone) if x)
-    if case.rating:
-        facts[page.t("case.rating")] = page.t("rating." + case.rating)
-    st.dataframe(pd.DataFrame({page.t("case.field"): list(facts),
-                               page.t("case.value"): list(facts.values())}),
-                 hide_index=True, width="stretch")
-    if detail.orders:
-        st.markdown(f"**{page.t('case.work_orders')}**")
-        st.dataframe(pd.DataFrame([{
-            page.t("order.unit"): unit_name(o.unit_id),
-            page.t("order.role"): page.t("order.lead" if o.lead else "order.co"),
-            page.t("order.state"): page.t("order_state." + o.state),
-            page.t("order.sign_due"): local_time(o.sign_due_at),
-            page.t("order.handle_due"): local_time(o.handle_due_at),
-        } for o in detail.orders]), hide_index=True, width="stretch")
-with right:
-    if detail.photos:
-        st.markdown(f"**{page.t('case.photos')}**")
-        st.image([p.data for p in detail.photos], width=160,
-                 caption=[page.t("photo." + p.kind) for p in detail.photos])
-
-
-def event_note(event) -> str:  # noqa: ANN001
-    parts = []
-    if event.detail:
-        facts = json.loads(event.detail)
-        if facts.get("rating"):
-            parts.append(page.t("rating." + facts["rating"]))
-        if facts.get("new_due"):
-            parts.append(page.t("case.new_due", at=local_time(datetime.fromisoformat(facts["new_due"]))))
-        if facts.get("review_at"):
-            parts.append(page.t("case.review_at", at=local_time(datetime.fromisoformat(facts["review_at"]))))
-        if facts.get("auto"):
-            parts.append(page.t("case.auto_call_up"))
-        if facts.get("into"):
-            parts.append(page.t("case.merged_into", code=facts["into"]))
-        if facts.get("from"):
-            parts.append(page.t("case.merged_from", code=facts["from"]))
-    if event.note:
-        parts.append(plain(event.note))
-    return " · ".join(parts)
-
-
-st.subheader(page.t("case.timeline"))
-st.dataframe(pd.DataFrame([{
-    page.t("timeline.at"): local_time(e.at),
-    page.t("timeline.action"): page.t("action." + e.action),
-    page.t("timeline.by"): plain(detail.actor_names.get(e.actor_id, page.t("timeline.public")
-                                                         if e.actor_id is None else "")),
-    page.t("timeline.to_unit"): unit_name(e.to_unit_id),
-    page.t("timeline.state"): page.t("state." + e.to_state),
-    page.t("timeline.note"): event_note(e),
-} for e in reversed(detail.events)]), hide_index=True, width="stretch")
-
-# ---------------------------------------------------------------- actions
-
-st.subheader(page.t("case.actions"))
-if not detail.actions:
-    st.caption(page.t("case.no_actions"))
-
-
-def to_deadline(day) -> datetime:  # noqa: ANN001
-    """A picked date means the end of that working day, 18:00 China time."""
-    return datetime.combine(day, time(18, 0), tzinfo=CHINA_TZ)
-
-
-def run(action: str, **params) -> None:  # noqa: ANN003
+    raw_id = st.query_params.get("id") or st.session_state.get("case_id")
+    if raw_id is None:
+        st.title(page.t("page.case"))
+        st.info(page.t("case.pick_from_queue"))
+        st.page_link("pages/queue.py", label=page.t("page.queue"), icon=":material/inbox:")
+        st.stop()
     try:
-        with write_session() as session:
-            changed = act(session, page.actor, case.id, action,
-                          version=st.session_state[seen_key], **params)
-        st.session_state[seen_key] = changed.version
-        st.session_state["case_flash"] = "case.done"
-        st.rerun()
-    except StaleObject:
-        st.session_state["case_stale"] = True
-        st.rerun()
+        case_id = parse_id(raw_id)
+        detail = cases.case_detail(page.actor, case_id)
     except DomainError as err:
-        st.error(page.t(err.key, **{k: md_escape(str(v)) for k, v in err.params.items()}))
+        st.title(page.t("page.case"))
+        page.error(err)
+        st.page_link("pages/queue.py", label=page.t("page.queue"), icon=":material/inbox:")
+        st.stop()
+    st.session_state["case_id"] = case_id
+    st.query_params["id"] = str(case_id)
+
+    case = detail.case
+    seen_key = f"case_seen_version_{case.id}"
+    st.session_state.setdefault(seen_key, case.version)
+    if "case_flash" in st.session_state:
+        st.success(page.t(st.session_state.pop("case_flash")))
+    if st.session_state.get("case_stale"):
+        st.error(page.t("error.stale"))
+        if st.button(page.t("case.reload"), key="case_reload", icon=":material/refresh:"):
+            st.session_state[seen_key] = case.version
+            st.session_state.pop("case_stale")
+            st.rerun()
 
 
-for index, action in enumerate(detail.actions):
-    move = MOVES[action]
-    with st.expander(page.t("action." + action), expanded=index == 0):
-        with st.form(f"case_form_{action}"):
-            params: dict = {}
-            if action == "dispatch":
-                targets = detail.dispatch_targets
-                params["lead"] = st.selectbox(page.t("case.lead_department"), targets,
-                                              format_func=page.name)
-                params["co"] = st.multiselect(page.t("case.co_departments"), targets,
-                                              format_func=page.name, max_selections=5)
-            if action == "merge":
-                params["merge_into"] = st.text_input(page.t("case.merge_into"), max_chars=20)
-            if action == "feedback":
-                params["rating"] = st.radio(page.t("case.rating"), [r.value for r in Rating],
-                                            horizontal=True, format_func=lambda r: page.t("rating." + r))
-            if action in ("park", "extend"):
-                params["until"] = st.date_input(page.t("case.until_" + action), value=None,
-                                                min_value=datetime.now(CHINA_TZ).date())
-            files = None
-            if action in ("handle", "co_handle"):
-                files = st.file_uploader(page.t("case.result_photos"), accept_multiple_files=True,
-                                         type=["jpg", "jpeg", "png", "webp", "gif"])
-            note = st.text_area(page.t("note." + action) + (" *" if move.needs_note else ""),
-                                max_chars=1000, key=f"case_note_{action}")
-            if st.form_submit_button(page.t("action." + action),
-                                     type="primary" if index == 0 else "secondary"):
-                try:
-                    kwargs: dict = {"note": note}
-                    if action == "dispatch":
-                        if params["lead"] is None:
-                            raise DomainError("error.lead_required")
-                        kwargs["lead_unit_id"] = params["lead"].id
-                        kwargs["co_unit_ids"] = [u.id for u in params["co"]]
-                    if "merge_into" in params:
-                        kwargs["merge_into"] = params["merge_into"]
-                    if "rating" in params:
-                        kwargs["rating"] = params["rating"]
-                    if "until" in params:
-                        if params["until"] is None:
-                            raise DomainError("error.date_required")
-                        kwargs["until"] = to_deadline(params["until"])
-                    if files:
-                        with read_session() as session:
+    def unit_name(unit_id: int | None) -> str:
+        unit = detail.units.get(unit_id) if unit_id else None
+        return page.name(unit) if unit else ""
+
+
+    st.title(f"{case.code} · {page.name(detail.category)}")
+    head = st.columns(4, border=True)
+    for column, label, value in ((head[0], "case.state", page.t("state." + case.state)),
+                                 (head[1], "case.severity", page.t("severity." + case.severity)),
+                                 (head[2], "case.waiting_at", unit_name(case.unit_id)),
+                                 (head[3], "case.deadline", local_time(detail.deadline) or "—")):
+        column.caption(page.t(label))
+        column.markdown(f"**{md_escape(value)}**")
+    with head[3]:
+        if detail.deadline:
+            st.caption(countdown(page, detail.deadline, datetime.now(CHINA_TZ)))
+        status_badge(page, detail.status)
+    if case.supervised:
+        st.warning(page.t("case.supervised"))
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown(f"**{page.t('case.description')}**")
+        content = detail.content
+        if not content.readable:
+            st.info(page.t("case.description_hidden"))
+        else:
+            st.text(plain(content.description))
+        facts = {
+            page.t("case.subcategory"): page.name(detail.subcategory) if detail.subcategory else "—",
+            page.t("case.address"): plain(content.address) if content.readable
+            else page.t("case.content_hidden"),
+            page.t("case.community"): f"{unit_name(case.street_id)} · {unit_name(case.community_id)}",
+            page.t("case.source"): page.t("source." + case.source),
+            page.t("case.reported_at"): local_time(case.reported_at),
+            page.t("case.owner"): unit_name(case.owner_id),
+            page.t("case.handler"): unit_name(case.handler_id) or "—",
+            page.t("case.reached_tier"): page.t("kind." + case.reached_tier),
+        }
+        if content.latitude is not None:
+            facts[page.t("case.point")] = f"{content.latitude:.5f}, {content.longitude:.5f}"
+        reporter = detail.reporter
+        if case.anonymous:
+            facts[page.t("case.reporter")] = page.t("case.anonymous")
+        elif reporter.name or reporter.phone:
+            facts[page.t("case.reporter")] = " ".join(plain(x) for x in (reporter.name, reporter.phone) if x)
+        if case.rating:
+            facts[page.t("case.rating")] = page.t("rating." + case.rating)
+        st.dataframe(pd.DataFrame({page.t("case.field"): list(facts),
+                                   page.t("case.value"): list(facts.values())}),
+                     hide_index=True, width="stretch")
+        if detail.orders:
+            st.markdown(f"**{page.t('case.work_orders')}**")
+            st.dataframe(pd.DataFrame([{
+                page.t("order.unit"): unit_name(o.unit_id),
+                page.t("order.role"): page.t("order.lead" if o.lead else "order.co"),
+                page.t("order.state"): page.t("order_state." + o.state),
+                page.t("order.sign_due"): local_time(o.sign_due_at),
+                page.t("order.handle_due"): local_time(o.handle_due_at),
+            } for o in detail.orders]), hide_index=True, width="stretch")
+    with right:
+        if detail.photos:
+            st.markdown(f"**{page.t('case.photos')}**")
+            st.image([p.data for p in detail.photos], width=160,
+                     caption=[page.t("photo." + p.kind) for p in detail.photos])
+
+
+    def event_note(event) -> str:  # noqa: ANN001
+        parts = []
+        if event.detail:
+            facts = json.loads(event.detail)
+            if facts.get("rating"):
+                parts.append(page.t("rating." + facts["rating"]))
+            if facts.get("new_due"):
+                parts.append(page.t("case.new_due", at=local_time(datetime.fromisoformat(facts["new_due"]))))
+            if facts.get("review_at"):
+                review = datetime.fromisoformat(facts["review_at"])
+                parts.append(page.t("case.review_at", at=local_time(review)))
+            if facts.get("auto"):
+                parts.append(page.t("case.auto_call_up"))
+            if facts.get("into"):
+                parts.append(page.t("case.merged_into", code=facts["into"]))
+            if facts.get("from"):
+                parts.append(page.t("case.merged_from", code=facts["from"]))
+            if facts.get("reached") is False:
+                parts.append(page.t("feedback.unreachable"))
+        if event.note_hidden:
+            parts.append(page.t("case.note_hidden"))
+        elif event.note:
+            parts.append(plain(event.note))
+        return " · ".join(parts)
+
+
+    st.subheader(page.t("case.timeline"))
+    st.dataframe(pd.DataFrame([{
+        page.t("timeline.at"): local_time(e.at),
+        page.t("timeline.action"): page.t("action." + e.action),
+        page.t("timeline.by"): plain(detail.actor_names.get(e.actor_id, page.t("timeline.public")
+                                                             if e.actor_id is None else "")),
+        page.t("timeline.to_unit"): unit_name(e.to_unit_id),
+        page.t("timeline.state"): page.t("state." + e.to_state),
+        page.t("timeline.note"): event_note(e),
+    } for e in reversed(detail.events)]), hide_index=True, width="stretch")
+
+    # ---------------------------------------------------------------- actions
+
+    st.subheader(page.t("case.actions"))
+    if not detail.actions:
+        st.caption(page.t("case.no_actions"))
+
+
+    def to_deadline(day) -> datetime:  # noqa: ANN001
+        """A picked date means the end of that working day, 18:00 China time."""
+        return datetime.combine(day, time(18, 0), tzinfo=CHINA_TZ)
+
+
+    def run(action: str, **params) -> None:  # noqa: ANN003
+        try:
+            with write_session() as session:
+                changed = act(session, page.actor, case.id, action,
+                              version=st.session_state[seen_key], **params)
+            st.session_state[seen_key] = changed.version
+            st.session_state["case_flash"] = "case.done"
+            st.rerun()
+        except StaleObject:
+            st.session_state["case_stale"] = True
+            st.rerun()
+        except DomainError as err:
+            page.error(err)
+
+    for index, action in enumerate(detail.actions):
+        move = MOVES[action]
+        with st.expander(page.t("action." + action), expanded=index == 0):
+            with st.form(f"case_form_{action}"):
+                params: dict = {}
+                if action == "dispatch":
+                    targets = detail.dispatch_targets
+                    params["lead"] = st.selectbox(page.t("case.lead_department"), targets,
+                                                  format_func=page.name,
+                                                  placeholder=page.t("common.choose"))
+                    params["co"] = st.multiselect(page.t("case.co_departments"), targets,
+                                                  format_func=page.name, max_selections=5,
+                                                  placeholder=page.t("common.choose"))
+                if action == "merge":
+                    params["merge_into"] = st.text_input(page.t("case.merge_into"), max_chars=20)
+                if action == "feedback":
+                    params["rating"] = st.radio(
+                        page.t("case.callback_result"), [*(r.value for r in Rating), UNREACHABLE],
+                        horizontal=True, index=None,
+                        format_func=lambda r: page.t("feedback." + r if r == UNREACHABLE else "rating." + r))
+                if action in ("park", "extend"):
+                    params["until"] = st.date_input(page.t("case.until_" + action), value=None,
+                                                    min_value=datetime.now(CHINA_TZ).date())
+                files = None
+                if action in ("handle", "co_handle"):
+                    limits = cases.upload_limits()
+                    files = st.file_uploader(
+                        page.t("case.result_photos", max=limits["max_count"], max_mb=limits["max_mb"]),
+                        accept_multiple_files=True, type=PHOTO_TYPES)
+                    localise_uploader(page, max_mb=limits["max_mb"])
+                note = st.text_area(page.t("note." + action) + (" *" if move.needs_note else ""),
+                                    max_chars=1000, key=f"case_note_{action}")
+                if st.form_submit_button(page.t("action." + action),
+                                         type="primary" if index == 0 else "secondary"):
+                    try:
+                        kwargs: dict = {"note": note}
+                        if action == "dispatch":
+                            if params["lead"] is None:
+                                raise DomainError("error.lead_required")
+                            kwargs["lead_unit_id"] = params["lead"].id
+                            kwargs["co_unit_ids"] = [u.id for u in params["co"]]
+                        if "merge_into" in params:
+                            kwargs["merge_into"] = params["merge_into"]
+                        if "rating" in params:
+                            if params["rating"] is None:
+                                raise DomainError("error.rating_required")
+                            kwargs["rating"] = params["rating"]
+                        if "until" in params:
+                            if params["until"] is None:
+                                raise DomainError("error.date_required")
+                            kwargs["until"] = to_deadline(params["until"])
+                        if files:
                             kwargs["photos"] = cases.checked_photos(
-                                session, [(f.name, f.getvalue()) for f in files])
-                except DomainError as err:
-                    st.error(page.t(err.key, **{k: md_escape(str(v)) for k, v in err.params.items()}))
-                else:
-                    run(action, **kwargs)
+                                None, [(f.name, f.getvalue()) for f in files])
+                    except DomainError as err:
+                        page.error(err)
+                    else:
+                        run(action, **kwargs)

@@ -6,6 +6,7 @@ from lib.ui.page import setup_page
 from lib.ui.report_form import report_form
 
 page = setup_page("report")
-st.title(page.t("page.report"))
-st.caption(page.t("report.intro"))
-report_form(page, staff=False)
+with page.guard():
+    st.title(page.t("page.report"))
+    st.caption(page.t("report.intro"))
+    report_form(page, staff=False)

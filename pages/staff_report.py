@@ -6,6 +6,7 @@ from lib.ui.page import setup_page
 from lib.ui.report_form import report_form
 
 page = setup_page("staff_report")
-st.title(page.t("page.staff_report"))
-st.caption(page.t("report.staff_intro"))
-report_form(page, staff=True)
+with page.guard():
+    st.title(page.t("page.staff_report"))
+    st.caption(page.t("report.staff_intro"))
+    report_form(page, staff=True)

@@ -72,5 +72,5 @@ def test_merge_and_feedback_refuse_garbage(db):
         for action, params in (("accept", {}), ("take", {}), ("handle", {"note": "已修复"}),
                                ("verify", {})):
             case = act(s, community, case.id, action, version=case.version, **params)
-    assert _try(db, "community01", case, "feedback", rating="bogus") == "error.rating_invalid"
-    assert _try(db, "community01", case, "feedback") == "error.rating_invalid"
+    assert _try(db, "community01", case, "feedback", rating="bogus") == "error.rating_required"
+    assert _try(db, "community01", case, "feedback") == "error.rating_required"

@@ -183,7 +183,8 @@ def _staff_page(browser, base: str, username: str):  # noqa: ANN001, ANN202
     return context, page
 
 
-def _act(page, db, case_id: int, label: str, note: str | None = None, photo: Path | None = None) -> None:
+def _act(page, db, case_id: int, label: str, note: str | None = None, photo: Path | None = None,
+         choose: str | None = None) -> None:
     """Open the action's small form on the case page, fill it, submit, and wait until the case
     in the database has moved on."""
     before = db.execute('select version from "case" where id=?', (case_id,)).fetchone()[0]
@@ -191,17 +192,20 @@ def _act(page, db, case_id: int, label: str, note: str | None = None, photo: Pat
         has=page.locator("summary").get_by_text(label, exact=True)).first
     expect(form).to_be_visible(timeout=WAIT)
     button = form.get_by_test_id("stFormSubmitButton").get_by_role("button")
-    # The first form starts open; others open on a click. Look before clicking, since a click
-    # on an open expander closes it.
-    for _ in range(3):
-        try:
-            expect(button).to_be_visible(timeout=1500)
-            break
-        except AssertionError:
+    # The first form starts open, the others closed (their body is ``inert``); a click on an open
+    # expander would close it, so read its state rather than guess from what is visible yet.
+    # A rerun may still replace the expander with a fresh, closed one: open it until it stays.
+    body = form.get_by_test_id("stExpanderDetails")
+    deadline = time.monotonic() + WAIT / 1000
+    while not button.is_visible():
+        assert time.monotonic() < deadline, f"the {label!r} form never opened"
+        if body.count() and body.get_attribute("inert") is not None:
             form.locator("summary").click()
-    expect(button).to_be_visible(timeout=WAIT)
+        page.wait_for_timeout(200)
     if note:
         form.get_by_role("textbox").last.fill(note)
+    if choose:
+        form.get_by_text(choose, exact=True).click()
     if photo:
         form.locator("input[type=file]").set_input_files(str(photo))
         expect(form.get_by_text(photo.name)).to_be_visible(timeout=WAIT)
@@ -272,7 +276,7 @@ def test_a_report_goes_round_the_whole_loop(browser_server, browser_chromium, tm
     context, staff = _staff_page(browser_chromium, browser_server, "community01")
     staff.goto(f"{browser_server}/case?id={case_id}")
     _act(staff, db, case_id, "核查通过")
-    _act(staff, db, case_id, "回访", note="电话回访，居民认可")
+    _act(staff, db, case_id, "回访", note="电话回访，居民认可", choose="满意")
     _act(staff, db, case_id, "办结")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     staff.screenshot(path=str(ARTIFACTS / "case.png"))
@@ -284,12 +288,13 @@ def test_a_report_goes_round_the_whole_loop(browser_server, browser_chromium, tm
 
     page.goto(browser_server + "/track")
     page.get_by_label("查询码").fill(code)
-    page.get_by_label("电话后四位（匿名上报可不填）").fill("5678")
+    page.get_by_label("手机号后四位 / 查询密码").fill("5678")
     page.get_by_role("button", name="查询").click()
     expect(page.get_by_text("已办结").first).to_be_visible(timeout=WAIT)
     expect(page.get_by_text("周民警")).to_have_count(0)
     expect(page.get_by_text("13812345678")).to_have_count(0)
     page.get_by_text("满意", exact=True).click()
+    page.get_by_label("请再次输入手机号后四位或查询密码，确认是您本人").fill("5678")
     page.get_by_role("button", name="提交评价").click()
     expect(page.get_by_text("感谢您的评价！")).to_be_visible(timeout=WAIT)
     page.screenshot(path=str(ARTIFACTS / "track.png"))

@@ -40,7 +40,8 @@ def public_report(db, *, phone: str, client_address: str, submit_key: str | None
     return submit(db, actor=None, submit_key=submit_key or uuid.uuid4().hex,
                   client_address=client_address,
                   report=Report(category_id=category_id, community_id=community_id,
-                                description=description, address="红星路3号", reporter_phone=phone))
+                                description=description, address="红星路3号", reporter_phone=phone)
+                  ).case
 
 
 def run_together(n: int, work) -> list:

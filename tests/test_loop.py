@@ -59,7 +59,7 @@ def report(db, *, category: str = "residential_security", community: str = COMMU
     return submit(db, actor=None, submit_key=uuid.uuid4().hex, client_address=f"198.51.100.{phone[-2:]}",
                   report=Report(category_id=category_id, community_id=community_id,
                                 description="小区后门门禁损坏，夜间有陌生人进出", address="红星路2号",
-                                reporter_phone=phone))
+                                reporter_phone=phone)).case
 
 
 def move(db, username: str, case_id: int, action: str, *, version: int | None = None, **extra) -> Case:
@@ -175,7 +175,7 @@ def test_resident_report_goes_round_the_whole_loop_and_a_dissatisfied_rating_reo
 
     case = move(db, "community01", case.id, "verify")
     expect(db, case, "verified", COMMUNITY, "verify")
-    refused(db, "community01", case.id, "feedback", ValidationFailed, "error.rating_invalid",
+    refused(db, "community01", case.id, "feedback", ValidationFailed, "error.rating_required",
             rating="great")
     case = move(db, "community01", case.id, "feedback", rating="satisfied")
     expect(db, case, "feedback", COMMUNITY, "feedback")
@@ -186,20 +186,18 @@ def test_resident_report_goes_round_the_whole_loop_and_a_dissatisfied_rating_reo
     # The reporter is not satisfied: with a reason, on the tracking page, the case reopens.
     with read_session(db) as s:
         last4 = s.get(Case, case.id).reporter_phone[-4:]
-        tracking = track(s, case.code, last4)
+    tracking = track(db, case.code, last4)
     assert tracking.can_rate and tracking.state == "closed"
-    with write_session(db) as s:
-        with pytest.raises(ValidationFailed) as err:
-            rate(s, code=case.code, phone_last4=last4, rating="dissatisfied", reason=" ",
-                 version=tracking.version)
-        assert err.value.key == "error.reason_required"
-    with write_session(db) as s:
-        case = rate(s, code=case.code, phone_last4=last4, rating="dissatisfied",
-                    reason="晚上门禁又坏了", version=tracking.version)
+    with pytest.raises(ValidationFailed) as err:
+        rate(db, code=case.code, proof=last4, rating="dissatisfied", reason=" ",
+             version=tracking.version)
+    assert err.value.key == "error.reason_required"
+    case = rate(db, code=case.code, proof=last4, rating="dissatisfied",
+                reason="晚上门禁又坏了", version=tracking.version)
     expect(db, case, "in_progress", POLICE, "reopen")
     assert (case.rating, case.closed_at, case.handler_id) == ("dissatisfied", None, police)
+    assert not track(db, case.code, last4).can_rate
     with read_session(db) as s:
-        assert not track(s, case.code, last4).can_rate
         events = events_of(s, case.id)
     assert events[-1].actor_id is None and events[-1].note == "晚上门禁又坏了"
     assert [e.action for e in events] == [
@@ -211,22 +209,22 @@ def test_public_rates_a_handled_case_once(db):
     case = handled_by_police(db)
     with read_session(db) as s:
         last4 = s.get(Case, case.id).reporter_phone[-4:]
-        tracking = track(s, case.code, last4)
-    with write_session(db) as s:
-        with pytest.raises(NotFound):
-            rate(s, code=case.code, phone_last4="0000" if last4 != "0000" else "1111",
-                 rating="satisfied", version=tracking.version)
-    with write_session(db) as s:
-        rated = rate(s, code=case.code, phone_last4=last4, rating="basically_satisfied",
-                     version=tracking.version)
+    tracking = track(db, case.code, last4)
+    with pytest.raises(NotFound):
+        rate(db, code=case.code, proof="0000" if last4 != "0000" else "1111",
+             rating="satisfied", version=tracking.version)
+    with pytest.raises(ValidationFailed) as err:  # nothing chosen: nothing recorded
+        rate(db, code=case.code, proof=last4, rating=None, version=tracking.version)
+    assert err.value.key == "error.rating_required"
+    rated = rate(db, code=case.code, proof=last4, rating="basically_satisfied",
+                 version=tracking.version)
     assert (rated.state, rated.rating) == ("handled", "basically_satisfied")
     check_ledger(db, case.id)
-    with write_session(db) as s:
-        assert not track(s, case.code, last4).can_rate
-        with pytest.raises(ValidationFailed) as err:
-            rate(s, code=case.code, phone_last4=last4, rating="dissatisfied", reason="再评一次",
-                 version=rated.version)
-        assert err.value.key == "error.cannot_rate"
+    assert not track(db, case.code, last4).can_rate
+    with pytest.raises(ValidationFailed) as err:
+        rate(db, code=case.code, proof=last4, rating="dissatisfied", reason="再评一次",
+             version=rated.version)
+    assert err.value.key == "error.cannot_rate"
 
 
 def test_merge_joins_a_duplicate_and_both_ledgers_stay_whole(db):
@@ -249,10 +247,10 @@ def test_merge_joins_a_duplicate_and_both_ledgers_stay_whole(db):
         category_id = s.exec(select(Category.id).where(Category.key == "residential_security")).one()
         community_id = find_unit(s, COMMUNITY).id
     joined = submit(db, actor=None, submit_key=uuid.uuid4().hex, client_address="198.51.100.200",
-                    add_to=first.code,
+                    add_to=first.id,
                     report=Report(category_id=category_id, community_id=community_id,
                                   description="同一个门禁坏了", address="红星路2号",
-                                  reporter_phone="13911112222"))
+                                  reporter_phone="13911112222")).case
     expect(db, joined, "merged", COMMUNITY, "merge")
     assert len(check_ledger(db, first.id)) == 3
 

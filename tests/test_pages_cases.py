@@ -73,7 +73,8 @@ def test_a_resident_reports_and_gets_one_case_however_often_submit_is_pressed(sq
     submit_key = at.session_state["report_submit_key"]
     at.button(key="FormSubmitter:report_form-提交").click().run()
     assert not at.exception
-    code = at.session_state["report_done"]
+    code, pin = at.session_state["report_done"]
+    assert pin is None  # the reporter left a phone: the last four digits are the proof
     assert any(code in m.value for m in at.markdown)
     assert _count(sqlite_db) == 1
     # The same form sent again (a double click or a rerun carries the same key): still one case.
@@ -82,7 +83,7 @@ def test_a_resident_reports_and_gets_one_case_however_often_submit_is_pressed(sq
     at.run()
     _fill_report(at, description="消防通道被电动车堵住", address="红星路2号", phone="13812345678")
     at.button(key="FormSubmitter:report_form-提交").click().run()
-    assert at.session_state["report_done"] == code
+    assert at.session_state["report_done"] == (code, None)
     assert _count(sqlite_db) == 1
     with read_session(sqlite_db) as s:
         case = s.exec(select(Case).where(Case.code == code)).one()
@@ -96,13 +97,20 @@ def test_bad_report_input_shows_a_clear_message_and_stores_nothing(sqlite_db):
     assert [e.value for e in at.error] == ["请填写正确的手机号（11位）或座机号（如 028-12345678）。"]
     _fill_report(at, description="有隐患", address="", phone="13812345678")
     at.button(key="FormSubmitter:report_form-提交").click().run()
-    assert [e.value for e in at.error] == ["请填写必填项：address。"] or "address" in at.error[0].value
+    assert [e.value for e in at.error] == ["请填写必填项：详细地址。"]
     inputs = {w.label: w for w in at.text_input}
     inputs["详细地址 *"].input("红星路2号")
     inputs["纬度（可选）"].input("91")
     inputs["经度（可选）"].input("104")
     at.button(key="FormSubmitter:report_form-提交").click().run()
     assert at.error[0].value.startswith("坐标无效")
+    # Every missing field is named at once, in Chinese; invisible characters are not text.
+    _fill_report(at, description=" \u200b\u200b ", address="", phone="")
+    inputs = {w.label: w for w in at.text_input}
+    inputs["纬度（可选）"].input("")
+    inputs["经度（可选）"].input("")
+    at.button(key="FormSubmitter:report_form-提交").click().run()
+    assert [e.value for e in at.error] == ["请填写必填项：问题描述、详细地址、联系电话。"]
     assert not at.exception and _count(sqlite_db) == 0
 
 
@@ -113,7 +121,7 @@ def test_tracking_needs_the_right_digits_and_shows_no_staff_or_personal_data(sql
     at.text_input[0].input(case.code)
     at.text_input[1].input("0000")
     at.button(key="FormSubmitter:track_lookup-查询").click().run()
-    assert [e.value for e in at.error] == ["未找到该案件：请核对查询码和电话后四位。"]
+    assert [e.value for e in at.error] == ["未找到该案件：请核对查询码和手机号后四位（或查询密码）。"]
     at.text_input[1].input("5678")
     at.button(key="FormSubmitter:track_lookup-查询").click().run()
     shown = _everything(at)
@@ -130,8 +138,10 @@ def test_a_dissatisfied_resident_reopens_the_case_from_the_tracking_page(sqlite_
     at.text_input[0].input(case.code)
     at.text_input[1].input("5678")
     at.button(key="FormSubmitter:track_lookup-查询").click().run()
+    assert at.radio[0].value is None  # nothing is chosen for the resident
     at.radio[0].set_value("dissatisfied")
     at.text_area[0].input("杂物又堆回来了")
+    at.text_input[2].input("5678")  # the proof again
     at.button(key="FormSubmitter:track_rate-提交评价").click().run()
     assert not at.exception
     with read_session(sqlite_db) as s:

@@ -6,17 +6,15 @@ from datetime import datetime
 
 import streamlit as st
 
+from lib.clock import china_time
 from lib.ui.page import Page
-from lib.workcal import CHINA_TZ
 
 STATUS_COLOUR = {"overdue": "red", "due_soon": "orange", "on_time": "green"}
 
 
 def local_time(value: datetime | None) -> str:
     """China time, to the minute; empty for none."""
-    if value is None:
-        return ""
-    return value.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+    return china_time(value)
 
 
 def countdown(page: Page, due: datetime | None, now: datetime) -> str:

@@ -3,7 +3,7 @@
 The library draws the form and keeps the cookie; two of its seams are replaced so that its
 gaps are closed (architecture.md, security.md):
 
-- the credential check goes to ``lib.auth.authenticate``: users from the database, the exact
+- the credential check goes to ``lib.auth.login``: users from the database, the exact
   passphrase (the library strips spaces), throttling per account and address, equal timing for
   unknown users;
 - the cookie is decoded here: a tampered token (``alg: none``, bad signature, garbage) is
@@ -60,8 +60,7 @@ def _check_login(username: str | None = None, password: str | None = None, *_arg
             _mark_logged_in(user.id, user.username, user.display_name, token["issued_at"])
         return None
     try:
-        with write_session() as session:
-            user = auth.authenticate(session, username, password, client_address())
+        user = auth.login(None, username, password, client_address())
     except DomainError as err:
         st.session_state["authentication_status"] = False
         st.session_state["auth_error"] = (err.key, err.params)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lib.models import Role
+from lib.permissions import ADMINS, CASE_READERS, CASE_WORKERS, REPORTERS
 
 
 @dataclass(frozen=True)
@@ -17,24 +17,17 @@ class PageSpec:
     in_menu: bool = True
 
 
-REPORTERS = frozenset({Role.grid_worker, Role.community_staff, Role.street_staff,
-                       Role.district_staff, Role.city_staff, Role.inspector})
-QUEUE_ROLES = frozenset({Role.grid_worker, Role.community_staff, Role.street_staff,
-                         Role.district_staff, Role.city_staff, Role.department_staff})
-LEDGER_ROLES = QUEUE_ROLES | {Role.leader, Role.inspector}
-
 PAGES: list[PageSpec] = [
     PageSpec("home", "app.py", ":material/home:", None, public=True),
-    PageSpec("queue", "pages/queue.py", ":material/inbox:", QUEUE_ROLES),
+    PageSpec("queue", "pages/queue.py", ":material/inbox:", CASE_WORKERS),
     PageSpec("staff_report", "pages/staff_report.py", ":material/add_alert:", REPORTERS),
-    PageSpec("ledger", "pages/ledger.py", ":material/table_view:", LEDGER_ROLES),
-    PageSpec("case", "pages/case.py", ":material/description:", LEDGER_ROLES, in_menu=False),
+    PageSpec("ledger", "pages/ledger.py", ":material/table_view:", CASE_READERS),
+    PageSpec("case", "pages/case.py", ":material/description:", CASE_READERS, in_menu=False),
     PageSpec("report", "pages/report.py", ":material/campaign:", None, public=True),
     PageSpec("track", "pages/track.py", ":material/search:", None, public=True),
-    PageSpec("admin_users", "pages/admin_users.py", ":material/group:", frozenset({Role.admin})),
-    PageSpec("admin_org", "pages/admin_org.py", ":material/account_tree:", frozenset({Role.admin})),
-    PageSpec("admin_categories", "pages/admin_categories.py", ":material/category:",
-             frozenset({Role.admin})),
+    PageSpec("admin_users", "pages/admin_users.py", ":material/group:", ADMINS),
+    PageSpec("admin_org", "pages/admin_org.py", ":material/account_tree:", ADMINS),
+    PageSpec("admin_categories", "pages/admin_categories.py", ":material/category:", ADMINS),
 ]
 
 PAGE_BY_KEY = {p.key: p for p in PAGES}

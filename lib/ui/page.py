@@ -8,6 +8,9 @@ people away from pages that would refuse them anyway.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import streamlit as st
@@ -15,6 +18,7 @@ import streamlit as st
 from lib import config
 from lib.config import ConfigError
 from lib.db import read_session
+from lib.errors import DomainError
 from lib.i18n import LANGUAGES, name, t
 from lib.orgs import Actor, get_unit
 from lib.queue import waiting_total
@@ -38,6 +42,35 @@ class Page:
         """The row's ``name_zh`` or ``name_en``, by the page's language."""
         return name(row, self.lang)
 
+    def error_text(self, err: DomainError) -> str:
+        """A lib error in the user's language: field keys become the fields' names, every other
+        value is escaped (it may be user text, and alerts render Markdown)."""
+        params: dict[str, object] = {}
+        for key, value in err.params.items():
+            if key == "fields":
+                params[key] = "、".join(self.t("field." + str(f)) for f in value)  # type: ignore[union-attr]
+            elif key == "field":
+                params[key] = self.t("field." + str(value))
+            else:
+                params[key] = md_escape(str(value))
+        return self.t(err.key, **params)
+
+    def error(self, err: DomainError) -> None:
+        st.error(self.error_text(err))
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Around a page's body: an unexpected error shows a friendly message in the user's
+        language; the traceback goes to the server log only. (Streamlit's stop, rerun and page
+        switch are not ``Exception``s and pass through.)"""
+        try:
+            yield
+        except DomainError as err:
+            self.error(err)
+        except Exception:  # noqa: BLE001
+            logging.getLogger("pages." + self.key).exception("page %s failed", self.key)
+            st.error(self.t("error.unexpected"))
+
 
 def current_language() -> str:
     if "lang" not in st.session_state:
@@ -56,8 +89,13 @@ def setup_page(key: str) -> Page:
     except ConfigError as err:
         st.error(t("error.config", lang, detail=str(err)))
         st.stop()
+    except Exception:  # noqa: BLE001  (the database is down, say: a message, not a traceback)
+        logging.getLogger("pages." + key).exception("login restore failed")
+        st.error(t("error.unexpected", lang))
+        st.stop()
     page = Page(key=key, lang=lang, actor=actor)
-    _sidebar(page)
+    with page.guard():
+        _sidebar(page)
     if not allowed(spec, actor.roles if actor else None):
         if actor is None:
             st.warning(page.t("guard.login_required"))

@@ -1,0 +1,34 @@
+"""Times as users read them: every date and time shown or exported is China time (UTC+8).
+
+The database stores UTC; this is the one place that turns a stored moment into what a person
+reads, so that a case reported at 01:43 in Chengdu never shows as the day before.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from lib.workcal import CHINA_TZ
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def china(value: datetime) -> datetime:
+    """The moment in China time."""
+    return _aware(value).astimezone(CHINA_TZ)
+
+
+def china_day(value: datetime) -> date:
+    return china(value).date()
+
+
+def china_time(value: datetime | None) -> str:
+    """``2026-03-01 01:43``; empty for none."""
+    return china(value).strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
+def china_date(value: datetime | None) -> str:
+    """``2026-03-01``; empty for none."""
+    return china(value).strftime("%Y-%m-%d") if value is not None else ""
