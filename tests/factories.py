@@ -1,0 +1,113 @@
+"""Shared test factories: cases made through lib, moves by demo users, pages through AppTest.
+
+Demo places: community 红星路社区 (510104001001) and its neighbour 510104001002 in street
+春熙路街道 (510104001); the street's police station 510104001-police.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+from streamlit.testing.v1 import AppTest
+
+from lib import auth
+from lib.actions import act
+from lib.cases import create_case
+from lib.db import read_session, write_session
+from lib.models import Case, Category
+from lib.orgs import Actor, find_unit
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+COMMUNITY = "510104001001"
+NEIGHBOUR = "510104001002"
+STREET = "510104001"
+PHONE = "13812345678"
+
+_addresses = itertools.count(1)
+_phones = itertools.count(13700000000)
+FRESH = "fresh"  # a new phone number for each case (the per-phone rate limit is 5 an hour)
+
+
+def category_id(engine: Engine, key: str) -> int:
+    with read_session(engine) as s:
+        return s.exec(select(Category.id).where(Category.key == key)).one()
+
+
+def unit_id(engine: Engine, code: str) -> int:
+    with read_session(engine) as s:
+        return find_unit(s, code).id
+
+
+def actor(engine: Engine, username: str) -> Actor:
+    with read_session(engine) as s:
+        return auth.actor_by_username(s, username)
+
+
+def new_case(engine: Engine, *, category: str = "fire", community: str = COMMUNITY,
+             description: str = "楼道堆放杂物，堵住消防通道", address: str = "红星路1号",
+             phone: str | None = FRESH, name: str | None = "王小二", anonymous: bool = False,
+             now: datetime | None = None, pin: str | None = None) -> Case:
+    """A resident's report stored through lib (rate limits apply, per a fresh client address)."""
+    if phone == FRESH:
+        phone = str(next(_phones))
+    with write_session(engine) as s:
+        return create_case(
+            s, actor=None, category_id=s.exec(select(Category.id).where(Category.key == category)).one(),
+            subcategory_id=None, description=description, address=address,
+            community_id=find_unit(s, community).id, reporter_phone=phone, reporter_name=name,
+            anonymous=anonymous, now=now, pin=pin,
+            client_address=f"factory-{next(_addresses)}")
+
+
+def move(engine: Engine, username: str, case_id: int, action: str, **params) -> Case:  # noqa: ANN003
+    """``username`` makes ``action`` on the case at its current version."""
+    with write_session(engine) as s:
+        return act(s, auth.actor_by_username(s, username), case_id, action,
+                   version=s.get(Case, case_id).version, **params)
+
+
+def get(engine: Engine, case_id: int) -> Case:
+    with read_session(engine) as s:
+        return s.get(Case, case_id)
+
+
+# ---------------------------------------------------------------- pages
+
+
+def app(username: str | None = None) -> AppTest:
+    """The app's home page, logged in as ``username`` (None: anonymous)."""
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    if username:
+        at.session_state["authentication_status"] = True
+        at.session_state["username"] = username
+        at.session_state["auth_login_at"] = datetime.now(timezone.utc)
+    return at.run()
+
+
+def open_page(username: str | None, path: str, **query: str) -> AppTest:
+    at = app(username)
+    at.switch_page(path)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def everything(at: AppTest) -> str:
+    """All text the page sends: elements of every kind, widget labels and options, table cells."""
+    parts = [str(e.value) for kind in ("title", "header", "subheader", "markdown", "caption",
+                                       "text", "info", "warning", "error", "success", "metric",
+                                       "code")
+             for e in getattr(at, kind)]
+    for kind in ("radio", "selectbox", "multiselect", "text_input", "text_area"):
+        for widget in getattr(at, kind):
+            parts.append(str(widget.label))
+            parts += [str(o) for o in getattr(widget, "options", [])]
+    parts += [str(m.label) for m in at.metric]
+    for frame in at.dataframe:
+        value = frame.value
+        parts.append((value.data if hasattr(value, "data") else value).to_csv())
+    return "\n".join(parts)
