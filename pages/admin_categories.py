@@ -6,6 +6,7 @@ import streamlit as st
 from lib.db import read_session
 from lib.refdata import category_overview, deadline_rules
 from lib.ui.page import setup_page
+from lib.ui.text import md_escape
 
 page = setup_page("admin_categories")
 with page.guard():
@@ -18,7 +19,7 @@ with page.guard():
 
     for number, item in enumerate(overview, start=1):
         category = item["category"]
-        title = f"{number}. {page.name(category)}"
+        title = f"{number}\\. {md_escape(page.name(category))}"
         if category.restricted:
             title += f" · {page.t('categories.restricted')}"
         with st.expander(title):

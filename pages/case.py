@@ -61,7 +61,7 @@ with page.guard():
         return page.name(unit) if unit else ""
 
 
-    st.title(f"{case.code} · {page.name(detail.category)}")
+    st.title(f"{case.code} · {md_escape(page.name(detail.category))}")
     head = st.columns(4, border=True)
     for column, label, value in ((head[0], "case.state", page.t("state." + case.state)),
                                  (head[1], "case.severity", page.t("severity." + case.severity)),

@@ -9,6 +9,7 @@ from lib.models import Rating
 from lib.ui.cards import local_time, public_timeline
 from lib.ui.login import client_address
 from lib.ui.page import setup_page
+from lib.ui.text import md_escape
 
 page = setup_page("track")
 with page.guard():
@@ -35,7 +36,7 @@ with page.guard():
         page.error(err)
         st.stop()
 
-    st.subheader(f"{view.code} · {page.name(view.category)}")
+    st.subheader(f"{view.code} · {md_escape(page.name(view.category))}")
     if view.merged_into:
         st.info(page.t("track.merged", code=view.merged_into))
     st.metric(page.t("track.status"), page.t("public_state." + view.state), border=True)

@@ -124,7 +124,7 @@ def _sidebar(page: Page) -> None:
             unit = get_unit(session, page.actor.unit_id)
             waiting = waiting_total(session, page.actor)
         st.caption(page.t("sidebar.signed_in_as", name=md_escape(page.actor.display_name),
-                          unit=page.name(unit)))
+                          unit=md_escape(page.name(unit))))
         for spec in PAGES:
             if (spec.public and spec.key != "home") or not spec.in_menu:
                 continue
