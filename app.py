@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from lib.cases import waiting_counts
-from lib.db import read_session
+from lib.cases.queue import home_tiles
 from lib.ui.login import login_form
 from lib.ui.page import setup_page
 from lib.ui.text import md_escape
@@ -20,8 +19,7 @@ with page.guard():
         st.stop()
 
     st.title(page.t("home.title", name=md_escape(page.actor.display_name)))
-    with read_session() as session:
-        tiles = waiting_counts(session, page.actor)
+    tiles = home_tiles(page.actor)
     if tiles:
         columns = st.columns(min(4, len(tiles)))
         for index, (key, count) in enumerate(tiles):

@@ -3,9 +3,9 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-from lib import config as app_config
-from lib import models  # noqa: F401  (registers the tables)
-from lib.db import get_engine
+from lib.core import config as app_config
+from lib.core import models  # noqa: F401  (registers the tables)
+from lib.core.db import get_engine
 
 target_metadata = SQLModel.metadata
 

@@ -3,8 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from lib.db import read_session
-from lib.refdata import category_overview, deadline_rules
+from lib.core.refdata import categories_screen
 from lib.ui.page import setup_page
 from lib.ui.text import md_escape
 
@@ -13,9 +12,7 @@ with page.guard():
     st.title(page.t("page.admin_categories"))
     st.caption(page.t("categories.how_to_edit"))
 
-    with read_session() as session:
-        overview = category_overview(session)
-        rules = deadline_rules(session)
+    overview, rules = categories_screen()
 
     for number, item in enumerate(overview, start=1):
         category = item["category"]

@@ -4,16 +4,14 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from lib.db import read_session
-from lib.orgs import tree_rows
+from lib.org.units import org_tree
 from lib.ui.page import setup_page
 
 page = setup_page("admin_org")
 with page.guard():
     st.title(page.t("page.admin_org"))
 
-    with read_session() as session:
-        rows = tree_rows(session, page.actor)
+    rows = org_tree(page.actor)
 
     frame = pd.DataFrame([{
         page.t("org.unit"): "\u3000" * row["depth"] + page.name(row["unit"]),

@@ -3,10 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from lib import auth
-from lib.db import read_session, write_session
-from lib.errors import DomainError
-from lib.orgs import get_unit, subtree
+from lib.core.errors import DomainError
+from lib.org import auth
 from lib.ui.page import setup_page
 from lib.ui.text import md_escape
 
@@ -14,9 +12,8 @@ page = setup_page("admin_users")
 with page.guard():
     st.title(page.t("page.admin_users"))
 
-    with read_session() as session:
-        users = auth.list_users(session, page.actor)
-        units = subtree(session, get_unit(session, page.actor.unit_id))
+    screen = auth.users_screen(page.actor)
+    users, units = screen.users, screen.units
 
     def unit_name(unit) -> str:  # noqa: ANN001
         return f"{page.name(unit)} ({unit.code})"
@@ -41,11 +38,9 @@ with page.guard():
                                format_func=lambda r: page.t("role." + r))
         if st.form_submit_button(page.t("users.create_submit"), type="primary"):
             try:
-                with write_session() as session:
-                    auth.create_user(session, page.actor, username=username,
-                                     display_name=display_name, password=password,
-                                     unit_id=unit.id, roles=roles)
-                st.success(page.t("users.created", username=md_escape(username.strip().lower())))
+                created = auth.add_user(page.actor, username=username, display_name=display_name,
+                                        password=password, unit_id=unit.id, roles=roles)
+                st.success(page.t("users.created", username=md_escape(created)))
             except DomainError as err:
                 page.error(err)
 
@@ -56,9 +51,7 @@ with page.guard():
         new_password = st.text_input(page.t("users.new_password"), type="password", max_chars=256)
         if st.form_submit_button(page.t("users.reset_submit")):
             try:
-                with write_session() as session:
-                    auth.reset_password(session, page.actor, user_id=target["id"],
-                                        new_password=new_password)
+                auth.set_password(page.actor, user_id=target["id"], new_password=new_password)
                 st.success(page.t("users.reset_done", username=md_escape(target["username"])))
             except DomainError as err:
                 page.error(err)

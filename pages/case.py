@@ -4,24 +4,22 @@ moves this user may make, each as a small form."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, time
+from datetime import datetime
 
 import pandas as pd
 import streamlit as st
 
-from lib import cases
-from lib.actions import UNREACHABLE, act
-from lib.db import write_session
-from lib.errors import DomainError, StaleObject
-from lib.inputs import parse_id
-from lib.models import Rating
+from lib.cases.detail import case_detail
+from lib.cases.machine import MOVES, act_on
+from lib.cases.photos import upload_limits
+from lib.core.clock import china_date
+from lib.core.errors import DomainError, StaleObject
+from lib.core.inputs import parse_id
+from lib.core.workcal import CHINA_TZ
 from lib.ui.cards import countdown, local_time, status_badge
+from lib.ui.moves import move_form
 from lib.ui.page import setup_page
-from lib.ui.report_form import PHOTO_TYPES
 from lib.ui.text import md_escape, plain
-from lib.ui.widgets import localise_uploader
-from lib.workcal import CHINA_TZ
-from lib.workflow import MOVES
 
 page = setup_page("case")
 with page.guard():
@@ -34,7 +32,7 @@ with page.guard():
         st.stop()
     try:
         case_id = parse_id(raw_id)
-        detail = cases.case_detail(page.actor, case_id)
+        detail = case_detail(page.actor, case_id)
     except DomainError as err:
         st.title(page.t("page.case"))
         page.error(err)
@@ -75,6 +73,8 @@ with page.guard():
         status_badge(page, detail.status)
     if case.supervised:
         st.warning(page.t("case.supervised"))
+    if case.extension_until is not None:
+        st.info(page.t("case.extension_pending", at=local_time(case.extension_until)))
 
     left, right = st.columns([3, 2])
     with left:
@@ -124,30 +124,36 @@ with page.guard():
 
 
     def event_note(event) -> str:  # noqa: ANN001
+        """The facts of a move in words, then its note (withheld where the content is)."""
         parts = []
-        if event.detail:
-            facts = json.loads(event.detail)
-            if facts.get("rating"):
-                parts.append(page.t("rating." + facts["rating"]))
-            if facts.get("new_due"):
-                parts.append(page.t("case.new_due", at=local_time(datetime.fromisoformat(facts["new_due"]))))
-            if facts.get("review_at"):
-                review = datetime.fromisoformat(facts["review_at"])
-                parts.append(page.t("case.review_at", at=local_time(review)))
-            if facts.get("auto"):
-                parts.append(page.t("case.auto_call_up"))
-            if facts.get("into"):
-                parts.append(page.t("case.merged_into", code=facts["into"]))
-            if facts.get("from"):
-                parts.append(page.t("case.merged_from", code=facts["from"]))
-            if facts.get("reached") is False:
-                parts.append(page.t("feedback.unreachable"))
+        facts = json.loads(event.detail) if event.detail else {}
+        if facts.get("rating"):
+            parts.append(page.t("rating." + facts["rating"]))
+        if facts.get("reached") is False:
+            parts.append(page.t("feedback.unreachable"))
+        for key, label in (("new_due", "case.new_due"), ("review_at", "case.review_at"),
+                           ("asked_due", "case.extension_asked")):
+            if facts.get(key):
+                parts.append(page.t(label, at=local_time(datetime.fromisoformat(facts[key]))))
+        if facts.get("auto"):
+            parts.append(page.t("case.auto_call_up"))
+        if facts.get("taken_back"):
+            parts.append(page.t("case.taken_back"))
+        if facts.get("into"):
+            parts.append(page.t("case.merged_into", code=facts["into"]))
+        if facts.get("from"):
+            parts.append(page.t("case.merged_from", code=facts["from"]))
+        if event.action == "hurry" and facts.get("count"):
+            parts.append(page.t("case.hurried", count=facts["count"]))
+        for key, label in (("community", "case.reassigned_community"),
+                           ("category", "case.reassigned_category")):
+            if facts.get(key):
+                parts.append(page.t(label, from_=facts[key][0], to=facts[key][1]))
         if event.note_hidden:
             parts.append(page.t("case.note_hidden"))
         elif event.note:
             parts.append(plain(event.note))
         return " · ".join(parts)
-
 
     st.subheader(page.t("case.timeline"))
     st.dataframe(pd.DataFrame([{
@@ -166,81 +172,28 @@ with page.guard():
     if not detail.actions:
         st.caption(page.t("case.no_actions"))
 
+    def describe(field: str, row) -> str:  # noqa: ANN001
+        """An option of a field's widget: a unit or category by name, a case by code."""
+        if hasattr(row, "code") and hasattr(row, "reported_at"):
+            return f"{row.code} · {china_date(row.reported_at)} · {plain(row.address)}"
+        return page.name(row)
 
-    def to_deadline(day) -> datetime:  # noqa: ANN001
-        """A picked date means the end of that working day, 18:00 China time."""
-        return datetime.combine(day, time(18, 0), tzinfo=CHINA_TZ)
-
-
-    def run(action: str, **params) -> None:  # noqa: ANN003
+    limits = upload_limits() if any(MOVES[a].photos for a in detail.actions) else None
+    for index, action in enumerate(detail.actions):
+        with st.expander(page.t("action." + action), expanded=index == 0):
+            sent = move_form(page, MOVES[action], key=f"case_form_{action}", options=detail.options,
+                             describe=describe, primary=index == 0, limits=limits)
+        if sent is None:
+            continue
         try:
-            with write_session() as session:
-                changed = act(session, page.actor, case.id, action,
-                              version=st.session_state[seen_key], **params)
-            st.session_state[seen_key] = changed.version
-            st.session_state["case_flash"] = "case.done"
-            st.rerun()
+            changed = act_on(page.actor, case.id, action, version=st.session_state[seen_key],
+                             files=sent.files, **sent.values)
         except StaleObject:
             st.session_state["case_stale"] = True
             st.rerun()
         except DomainError as err:
             page.error(err)
-
-    for index, action in enumerate(detail.actions):
-        move = MOVES[action]
-        with st.expander(page.t("action." + action), expanded=index == 0):
-            with st.form(f"case_form_{action}"):
-                params: dict = {}
-                if action == "dispatch":
-                    targets = detail.dispatch_targets
-                    params["lead"] = st.selectbox(page.t("case.lead_department"), targets,
-                                                  format_func=page.name,
-                                                  placeholder=page.t("common.choose"))
-                    params["co"] = st.multiselect(page.t("case.co_departments"), targets,
-                                                  format_func=page.name, max_selections=5,
-                                                  placeholder=page.t("common.choose"))
-                if action == "merge":
-                    params["merge_into"] = st.text_input(page.t("case.merge_into"), max_chars=20)
-                if action == "feedback":
-                    params["rating"] = st.radio(
-                        page.t("case.callback_result"), [*(r.value for r in Rating), UNREACHABLE],
-                        horizontal=True, index=None,
-                        format_func=lambda r: page.t("feedback." + r if r == UNREACHABLE else "rating." + r))
-                if action in ("park", "extend"):
-                    params["until"] = st.date_input(page.t("case.until_" + action), value=None,
-                                                    min_value=datetime.now(CHINA_TZ).date())
-                files = None
-                if action in ("handle", "co_handle"):
-                    limits = cases.upload_limits()
-                    files = st.file_uploader(
-                        page.t("case.result_photos", max=limits["max_count"], max_mb=limits["max_mb"]),
-                        accept_multiple_files=True, type=PHOTO_TYPES)
-                    localise_uploader(page, max_mb=limits["max_mb"])
-                note = st.text_area(page.t("note." + action) + (" *" if move.needs_note else ""),
-                                    max_chars=1000, key=f"case_note_{action}")
-                if st.form_submit_button(page.t("action." + action),
-                                         type="primary" if index == 0 else "secondary"):
-                    try:
-                        kwargs: dict = {"note": note}
-                        if action == "dispatch":
-                            if params["lead"] is None:
-                                raise DomainError("error.lead_required")
-                            kwargs["lead_unit_id"] = params["lead"].id
-                            kwargs["co_unit_ids"] = [u.id for u in params["co"]]
-                        if "merge_into" in params:
-                            kwargs["merge_into"] = params["merge_into"]
-                        if "rating" in params:
-                            if params["rating"] is None:
-                                raise DomainError("error.rating_required")
-                            kwargs["rating"] = params["rating"]
-                        if "until" in params:
-                            if params["until"] is None:
-                                raise DomainError("error.date_required")
-                            kwargs["until"] = to_deadline(params["until"])
-                        if files:
-                            kwargs["photos"] = cases.checked_photos(
-                                None, [(f.name, f.getvalue()) for f in files])
-                    except DomainError as err:
-                        page.error(err)
-                    else:
-                        run(action, **kwargs)
+        else:
+            st.session_state[seen_key] = changed.version
+            st.session_state["case_flash"] = "case.done"
+            st.rerun()

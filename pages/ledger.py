@@ -5,10 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from lib import ledger
-from lib.db import read_session
-from lib.errors import DomainError
-from lib.queue import filter_options
+from lib.cases import ledger
+from lib.cases.queue import options_for
+from lib.core.errors import DomainError
 from lib.ui.filters import case_filters
 from lib.ui.page import setup_page
 from lib.ui.text import plain
@@ -22,8 +21,7 @@ page = setup_page("ledger")
 with page.guard():
     st.title(page.t("page.ledger"))
 
-    with read_session() as session:
-        options = filter_options(session, page.actor)
+    options = options_for(page.actor)
 
     filters = case_filters(page, options, "ledger")
     dates = st.date_input(page.t("ledger.period"), value=(), key="ledger_period")

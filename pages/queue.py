@@ -7,9 +7,8 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from lib import queue
-from lib.db import read_session
-from lib.deadlines import tick_in_background
+from lib.cases import queue
+from lib.cases.tick import tick_in_background
 from lib.ui.cards import local_time
 from lib.ui.filters import case_filters
 from lib.ui.page import setup_page
@@ -20,11 +19,8 @@ with page.guard():
     st.title(page.t("page.queue"))
     tick_in_background()
 
-    with read_session() as session:
-        counts = dict(queue.tab_counts(session, page.actor))
-        options = queue.filter_options(session, page.actor)
-
-    tabs = queue.tabs_for(page.actor)
+    head = queue.header(page.actor)
+    tabs, counts, options = head.tabs, head.counts, head.options
     tab = st.segmented_control(page.t("queue.tabs"), tabs, default=tabs[0], key="queue_tab",
                                format_func=lambda k: f"{page.t('queue.tab.' + k)} ({counts.get(k, 0):,})",
                                label_visibility="collapsed") or tabs[0]
@@ -36,9 +32,8 @@ with page.guard():
         st.session_state["queue_signature"] = signature
         st.session_state["queue_page"] = 0
     page_no = st.session_state.get("queue_page", 0)
-    with read_session() as session:
-        rows, total = queue.queue_rows(session, page.actor, tab, filters, page=page_no)
-        names = queue.names_for(session, rows)
+    found = queue.listing(page.actor, tab, filters, page_no)
+    rows, total, names = found.rows, found.total, found.names
 
     now = datetime.now(timezone.utc)
     st.caption(page.t("queue.showing", shown=len(rows), total=total))
@@ -48,7 +43,7 @@ with page.guard():
 
     frame = pd.DataFrame([{
         page.t("queue.col.status"): page.t("deadline." + status)
-        if (status := queue.row_status(r, now)) else "",
+        if (status := r.status(now)) else "",
         page.t("queue.col.code"): r.code + (" ★" if r.supervised else ""),
         page.t("queue.col.category"): page.name(names[("category", r.category_id)]),
         page.t("queue.col.community"): page.name(names[("unit", r.community_id)]),

@@ -3,9 +3,9 @@ four digits, or the PIN given at intake); rate the result, proving it again."""
 
 import streamlit as st
 
-from lib import cases
-from lib.errors import DomainError
-from lib.models import Rating
+from lib.cases import tracking
+from lib.core.errors import DomainError
+from lib.core.models import Rating
 from lib.ui.cards import local_time, public_timeline
 from lib.ui.login import client_address
 from lib.ui.page import setup_page
@@ -29,7 +29,7 @@ with page.guard():
         st.success(page.t(st.session_state.pop("track_flash")))
 
     try:
-        view = cases.track(None, st.session_state["track_code"], st.session_state["track_proof"],
+        view = tracking.track(None, st.session_state["track_code"], st.session_state["track_proof"],
                            client_address=client_address())
     except DomainError as err:
         st.session_state.pop("track_proof", None)  # a rerun must not count the failure again
@@ -51,11 +51,11 @@ with page.guard():
             st.markdown(f"**{page.t('track.rate_title')}**")
             rating = st.radio(page.t("track.rating"), [r.value for r in Rating], horizontal=True,
                               index=None, format_func=lambda r: page.t("rating." + r))
-            reason = st.text_area(page.t("track.reason"), max_chars=cases.REASON_MAX)
+            reason = st.text_area(page.t("track.reason"), max_chars=tracking.REASON_MAX)
             proof_again = st.text_input(page.t("track.proof_again"), max_chars=6, type="password")
             if st.form_submit_button(page.t("track.rate_submit")):
                 try:
-                    case = cases.rate(None, code=view.code, proof=proof_again, rating=rating,
+                    case = tracking.rate(None, code=view.code, proof=proof_again, rating=rating,
                                       reason=reason, version=view.version,
                                       client_address=client_address())
                     st.session_state["track_flash"] = ("track.reopened" if case.state != view.state
@@ -65,3 +65,19 @@ with page.guard():
                     page.error(err)
     elif view.rating:
         st.caption(page.t("track.rated", rating=page.t("rating." + view.rating)))
+
+    if view.can_hurry:
+        with st.form("track_hurry"):
+            st.markdown(f"**{page.t('track.hurry_title')}**")
+            st.caption(page.t("track.hurry_hint", count=view.hurry_count))
+            hurry_note = st.text_input(page.t("track.hurry_note"), max_chars=200)
+            hurry_proof = st.text_input(page.t("track.proof_again"), max_chars=6, type="password",
+                                        key="track_hurry_proof")
+            if st.form_submit_button(page.t("track.hurry_submit")):
+                try:
+                    tracking.hurry(None, code=view.code, proof=hurry_proof, version=view.version,
+                                   note=hurry_note, client_address=client_address())
+                    st.session_state["track_flash"] = "track.hurried"
+                    st.rerun()
+                except DomainError as err:
+                    page.error(err)

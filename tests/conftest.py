@@ -1,32 +1,55 @@
 """Shared fixtures: a migrated database on SQLite and, where a server answers, PostgreSQL.
 
 Each test that takes ``db`` starts from a clean, migrated schema with the reference data and
-the demo accounts loaded.
+the demo accounts loaded. PostgreSQL is migrated and seeded once per session; each test then
+gets the seeded rows back (every table emptied and refilled from a snapshot), which is much
+cheaper than seeding again.
+
+Where PostgreSQL or the browser is missing, their tests are skipped with the reason — except
+under CI (the environment variable ``CI`` set to anything but empty or ``0``), where they fail
+naming what is missing, so a green CI never hides a skipped third of the suite.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
 
 os.environ.setdefault("BCRYPT_ROUNDS", "4")
 os.environ.setdefault("COOKIE_KEY", "test-cookie-key-" + "x" * 40)
 
-from lib import demo, refdata  # noqa: E402
-from lib.cli import migrate  # noqa: E402
-from lib.db import checkpoint, get_engine, write_session  # noqa: E402
+from lib.core import refcache, refdata  # noqa: E402
+from lib.core.db import checkpoint, get_engine, write_session  # noqa: E402
+from lib.core.migrate import migrate  # noqa: E402
+from lib.tools import demo  # noqa: E402
 
 PG_URL = os.environ.get("TEST_DATABASE_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip() not in ("", "0")
+
+
+def need(reason: str | None) -> None:
+    """Go on if ``reason`` is None; else skip with it, or under CI fail with it."""
+    if reason is None:
+        return
+    if under_ci():
+        pytest.fail(f"CI needs this test to run: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@lru_cache(maxsize=1)
 def postgres_available() -> str | None:
-    """None if PostgreSQL answers, else the reason it does not."""
+    """None if PostgreSQL answers, else the reason it does not (asked once per session)."""
     try:
         engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
         with engine.connect() as conn:
@@ -62,26 +85,38 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 _pg_migrated = False
+_pg_seed: dict[str, list[dict]] = {}
 
 
 def _postgres_engine() -> Engine:
+    """The test database, migrated and seeded on first use, then reset to the seed."""
     global _pg_migrated
+    engine = get_engine(PG_URL)
+    tables = SQLModel.metadata.sorted_tables
     if not _pg_migrated:
         reset_postgres(PG_URL)
         migrate(PG_URL)
+        with write_session(engine) as session:
+            refdata.load_all(session)
+            demo.ensure_accounts(session)
+        with engine.connect() as conn:
+            _pg_seed.clear()
+            _pg_seed.update({t.name: [dict(r) for r in conn.execute(select(t)).mappings()]
+                             for t in tables})
         _pg_migrated = True
-    engine = get_engine(PG_URL)
+        return engine
     with engine.begin() as conn:
         conn.execute(text("SET session_replication_role = replica"))  # lets TRUNCATE pass the guard
-        tables = conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname='public' "
-            "AND tablename <> 'alembic_version'")).scalars().all()
-        conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
+        conn.execute(text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables)
                           + " RESTART IDENTITY CASCADE"))
+        for table in tables:
+            if _pg_seed[table.name]:
+                conn.execute(table.insert(), _pg_seed[table.name])
+            if "id" in table.c and _pg_seed[table.name] and table.c.id.autoincrement:
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+                                  f"(SELECT max(id) FROM \"{table.name}\"))"))
         conn.execute(text("SET session_replication_role = origin"))
-    with write_session(engine) as session:
-        refdata.load_all(session)
-        demo.ensure_accounts(session)
+    refcache.clear()
     return engine
 
 
@@ -97,9 +132,7 @@ def db(request, tmp_path, sqlite_template) -> Engine:
         engine.dispose()
         get_engine.cache_clear()
     else:
-        reason = postgres_available()
-        if reason:
-            pytest.skip(reason)
+        need(postgres_available())
         yield _postgres_engine()
 
 

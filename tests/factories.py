@@ -14,12 +14,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from lib import auth
-from lib.actions import act
-from lib.cases import create_case
-from lib.db import read_session, write_session
-from lib.models import Case, Category
-from lib.orgs import Actor, find_unit
+from lib.cases.intake import create_case
+from lib.cases.machine import act
+from lib.core.db import read_session, write_session
+from lib.core.models import Case, Category
+from lib.org import auth
+from lib.org.units import Actor, find_unit
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 COMMUNITY = "510104001001"

@@ -6,13 +6,14 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from lib import auth
-from lib.actions import NOTE_MAX, act
-from lib.cases import create_case
-from lib.db import read_session, write_session
-from lib.errors import ValidationFailed
-from lib.models import Case, CaseEvent, Category
-from lib.orgs import find_unit
+from lib.cases.intake import create_case
+from lib.cases.machine import act
+from lib.core.db import read_session, write_session
+from lib.core.errors import ValidationFailed
+from lib.core.machine import NOTE_MAX
+from lib.core.models import Case, CaseEvent, Category
+from lib.org import auth
+from lib.org.units import find_unit
 
 
 def _new_case(s, description: str, phone: str) -> Case:  # noqa: ANN001
@@ -58,7 +59,7 @@ def test_action_forms_refuse_bad_input_and_change_nothing(db):
                 co_unit_ids=[999_999]) == "error.department_invalid"
     assert _try(db, "street01", case, "merge", merge_into="' OR 1=1--") == "error.merge_target_invalid"
     assert _try(db, "street01", case, "verify") == "error.wrong_state"
-    assert _try(db, "street01", case, "park", note="需要大修") == "error.review_date_required"
+    assert _try(db, "street01", case, "park", note="需要大修") == "error.date_required"
 
 
 def test_merge_and_feedback_refuse_garbage(db):
@@ -72,5 +73,5 @@ def test_merge_and_feedback_refuse_garbage(db):
         for action, params in (("accept", {}), ("take", {}), ("handle", {"note": "已修复"}),
                                ("verify", {})):
             case = act(s, community, case.id, action, version=case.version, **params)
-    assert _try(db, "community01", case, "feedback", rating="bogus") == "error.rating_required"
+    assert _try(db, "community01", case, "feedback", rating="bogus") == "error.choice_invalid"
     assert _try(db, "community01", case, "feedback") == "error.rating_required"

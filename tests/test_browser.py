@@ -50,7 +50,7 @@ def browser_server(tmp_path_factory):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/app.db",
            "COOKIE_KEY": secrets.token_urlsafe(48), "BCRYPT_ROUNDS": "4"}
     for args in (["migrate"], ["demo", "--cases", "50"]):
-        subprocess.run([sys.executable, "-m", "lib.cli", *args], cwd=ROOT, env=env,
+        subprocess.run([sys.executable, "-m", "lib", *args], cwd=ROOT, env=env,
                        check=True, capture_output=True, timeout=120)
     port = _free_port()
     log = (tmp / "streamlit.log").open("w")
@@ -328,10 +328,10 @@ def test_hostile_description_is_shown_as_text_and_fetches_nothing(browser_server
     hostile = (f"![x](http://127.0.0.1:{port}/img.png) [点我](http://127.0.0.1:{port}/link) "
                f"<img src=\"http://127.0.0.1:{port}/tag.png\"><script>fetch('http://127.0.0.1:{port}/js')"
                f"</script> \u202e反向")
-    from lib.cases import create_case
-    from lib.db import get_engine, write_session
-    from lib.models import Category
-    from lib.orgs import find_unit
+    from lib.cases.intake import create_case
+    from lib.core.db import get_engine, write_session
+    from lib.core.models import Category
+    from lib.org.units import find_unit
 
     engine = get_engine(browser_server.db_url)
     with write_session(engine) as s:

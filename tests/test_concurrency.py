@@ -14,14 +14,14 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from lib import auth
-from lib.actions import act
-from lib.cases import Report, events_of, ledger_mismatches, submit
-from lib.db import is_sqlite, read_session, write_session
-from lib.errors import StaleObject
-from lib.models import Case, CaseEvent, Category, IntakeAttempt
-from lib.orgs import find_unit
-from lib.workflow import replay
+from lib.cases.detail import events_of, ledger_mismatches
+from lib.cases.intake import Report, submit
+from lib.cases.machine import act, replay
+from lib.core.db import is_sqlite, read_session, write_session
+from lib.core.errors import StaleObject
+from lib.core.models import Case, CaseEvent, Category, IntakeAttempt
+from lib.org import auth
+from lib.org.units import find_unit
 
 COMMUNITY = "510104001001"
 JOIN_TIMEOUT = 60

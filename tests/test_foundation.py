@@ -12,13 +12,17 @@ from sqlalchemy import func, text
 from sqlalchemy.exc import DatabaseError
 from sqlmodel import select
 
-from lib import auth, demo, refdata
-from lib.cases import create_case, events_of, get_case, ledger_mismatches, waiting_counts
-from lib.db import read_session, write_session
-from lib.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
-from lib.models import Case, CaseEvent, Category, LoginAttempt, Subcategory, Unit, User, utcnow
-from lib.orgs import find_unit
-from lib.workflow import replay
+from lib.cases.detail import events_of, get_case, ledger_mismatches
+from lib.cases.intake import create_case
+from lib.cases.machine import replay
+from lib.cases.queue import waiting_counts
+from lib.core import refdata
+from lib.core.db import read_session, write_session
+from lib.core.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
+from lib.core.models import Case, CaseEvent, Category, LoginAttempt, Subcategory, Unit, User, utcnow
+from lib.org import auth
+from lib.org.units import find_unit
+from lib.tools import demo
 
 
 def actor(session, username):

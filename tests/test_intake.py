@@ -17,17 +17,18 @@ from PIL import Image
 from sqlalchemy import func
 from sqlmodel import select
 
-from lib import auth
-from lib.actions import act
-from lib.cases import Report, clean_phone, create_case, find_duplicates, submit, track
-from lib.db import read_session, write_session
-from lib.errors import NotFound, Throttled, ValidationFailed
-from lib.models import AccessLog, Attachment, Case, Category, IntakeAttempt, utcnow
-from lib.orgs import find_unit
-from lib.photos import LONG_SIDE, check_photo
-from lib.privacy import reporter_for
-from lib.queue import Filters, queue_rows
-from lib.settings import defaults
+from lib.cases.intake import Report, clean_phone, create_case, find_duplicates, submit
+from lib.cases.machine import act
+from lib.cases.photos import LONG_SIDE, check_photo
+from lib.cases.privacy import reporter_for
+from lib.cases.queue import Filters, queue_rows
+from lib.cases.tracking import track
+from lib.core.db import read_session, write_session
+from lib.core.errors import NotFound, Throttled, ValidationFailed
+from lib.core.models import AccessLog, Attachment, Case, Category, IntakeAttempt, utcnow
+from lib.core.settings import defaults
+from lib.org import auth
+from lib.org.units import find_unit
 
 COMMUNITY = "510104001001"
 OTHER_COMMUNITY = "510104001002"

@@ -14,10 +14,11 @@ from sqlalchemy import text
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import select
 
-from lib.cases import create_case, ledger_mismatches
-from lib.cli import migrate
-from lib.db import get_engine, read_session, write_session
-from lib.models import Case, Category, Unit
+from lib.cases.detail import ledger_mismatches
+from lib.cases.intake import create_case
+from lib.core.db import get_engine, read_session, write_session
+from lib.core.migrate import migrate
+from lib.core.models import Case, Category, Unit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +52,7 @@ def test_killing_the_demo_mid_write_leaves_a_consistent_database(tmp_path):
     url = f"sqlite:///{tmp_path / 'crash.db'}"
     migrate(url)
     env = {**os.environ, "DATABASE_URL": url, "BCRYPT_ROUNDS": "4"}
-    proc = subprocess.Popen([sys.executable, "-m", "lib.cli", "demo", "--cases", "200000"],
+    proc = subprocess.Popen([sys.executable, "-m", "lib", "demo", "--cases", "200000"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     # Wait until history generation is under way (first progress line), then kill hard.

@@ -13,14 +13,15 @@ from openpyxl import load_workbook
 from sqlalchemy import func
 from sqlmodel import select
 
-from lib import auth, ledger
-from lib.cases import create_case
-from lib.db import read_session, write_session
-from lib.errors import PermissionDenied, ValidationFailed
-from lib.i18n import name, t
-from lib.models import AccessLog, Category
-from lib.orgs import find_unit
-from lib.queue import Filters
+from lib.cases import ledger
+from lib.cases.intake import create_case
+from lib.cases.queue import Filters
+from lib.core.db import read_session, write_session
+from lib.core.errors import PermissionDenied, ValidationFailed
+from lib.core.i18n import name, t
+from lib.core.models import AccessLog, Category
+from lib.org import auth
+from lib.org.units import find_unit
 
 HOSTILE = ['=HYPERLINK("http://127.0.0.1:9/x","点我")', "+1+1", "-2+3", "@SUM(A1)"]
 _phones = itertools.count(13900000001)

@@ -15,15 +15,17 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from lib import auth
-from lib.actions import act, dispatch_targets, orders_of
-from lib.cases import Report, events_of, rate, submit, track
-from lib.db import read_session, write_session
-from lib.deadlines import tick
-from lib.errors import NotFound, PermissionDenied, ValidationFailed
-from lib.models import Case, Category, Unit, WorkOrderState, utcnow
-from lib.orgs import find_unit
-from lib.workflow import allowed_actions, replay
+from lib.cases.detail import events_of
+from lib.cases.intake import Report, submit
+from lib.cases.machine import act, allowed_actions, replay
+from lib.cases.orders import dispatch_targets, orders_of
+from lib.cases.tick import tick
+from lib.cases.tracking import rate, track
+from lib.core.db import read_session, write_session
+from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
+from lib.core.models import Case, Category, Unit, WorkOrderState, utcnow
+from lib.org import auth
+from lib.org.units import find_unit
 
 COMMUNITY = "510104001001"
 STREET = "510104001"
@@ -175,7 +177,7 @@ def test_resident_report_goes_round_the_whole_loop_and_a_dissatisfied_rating_reo
 
     case = move(db, "community01", case.id, "verify")
     expect(db, case, "verified", COMMUNITY, "verify")
-    refused(db, "community01", case.id, "feedback", ValidationFailed, "error.rating_required",
+    refused(db, "community01", case.id, "feedback", ValidationFailed, "error.choice_invalid",
             rating="great")
     case = move(db, "community01", case.id, "feedback", rating="satisfied")
     expect(db, case, "feedback", COMMUNITY, "feedback")
@@ -269,8 +271,8 @@ def test_only_the_communitys_own_staff_triage_a_report(db):
         refused(db, username, case.id, "reject", PermissionDenied, "error.forbidden", note="重复")
     with read_session(db) as s:
         stored = s.get(Case, case.id)
-        assert allowed_actions(actor(s, "grid01"), stored) == []
-        assert {"accept", "reject", "merge"} <= set(allowed_actions(actor(s, "community01"), stored))
+        assert allowed_actions(s, actor(s, "grid01"), stored) == []
+        assert {"accept", "reject", "merge"} <= set(allowed_actions(s, actor(s, "community01"), stored))
 
 
 def test_community_cannot_dispatch_it_handles_the_case_itself_or_calls_it_up(db):
@@ -279,7 +281,7 @@ def test_community_cannot_dispatch_it_handles_the_case_itself_or_calls_it_up(db)
     refused(db, "community01", case.id, "dispatch", PermissionDenied, "error.forbidden",
             lead_unit_id=unit_id(db, POLICE))
     with read_session(db) as s:
-        actions = allowed_actions(actor(s, "community01"), s.get(Case, case.id))
+        actions = allowed_actions(s, actor(s, "community01"), s.get(Case, case.id))
     assert "dispatch" not in actions and {"take", "call_up", "park"} <= set(actions)
     taken = move(db, "community01", case.id, "take")
     expect(db, taken, "in_progress", COMMUNITY, "take")
@@ -372,7 +374,7 @@ def test_rework_sends_a_handled_case_back_to_the_department(db):
 def test_park_needs_a_review_date_and_resume_brings_the_case_back(db):
     case = report(db)
     move(db, "community01", case.id, "accept")
-    refused(db, "community01", case.id, "park", ValidationFailed, "error.review_date_required",
+    refused(db, "community01", case.id, "park", ValidationFailed, "error.date_required",
             note="等待拆迁")
     refused(db, "community01", case.id, "park", ValidationFailed, "error.date_not_future",
             note="等待拆迁", until=utcnow() - timedelta(days=1))
@@ -417,7 +419,7 @@ def test_hand_back_returns_a_called_up_case_to_the_community(db):
     assert case.owner_id == unit_id(db, COMMUNITY)
     assert case.reached_tier == "street"  # the record of how far it went stays
     with read_session(db) as s:
-        assert "hand_back" not in allowed_actions(actor(s, "community01"), s.get(Case, case.id))
+        assert "hand_back" not in allowed_actions(s, actor(s, "community01"), s.get(Case, case.id))
 
 
 def test_supervise_by_a_higher_tier_only_once(db):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import demo
+from lib.tools import demo
 from lib.ui.menu import PAGES
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -154,8 +154,8 @@ def test_admin_creates_a_user_and_bad_input_changes_nothing(sqlite_db):
 def test_markdown_and_html_in_a_display_name_render_as_text(sqlite_db):
     from sqlmodel import select
 
-    from lib.db import write_session
-    from lib.models import User
+    from lib.core.db import write_session
+    from lib.core.models import User
 
     hostile = "[点我](javascript:alert(1)) ![x](http://127.0.0.1:9/x.png) <b>粗</b>\u202e"
     with write_session(sqlite_db) as s:

@@ -10,12 +10,12 @@ from sqlalchemy import func
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from lib import auth
-from lib.actions import act
-from lib.cases import create_case
-from lib.db import read_session, write_session
-from lib.models import AccessLog, Case, CaseEvent, Category
-from lib.orgs import find_unit
+from lib.cases.intake import create_case
+from lib.cases.machine import act
+from lib.core.db import read_session, write_session
+from lib.core.models import AccessLog, Case, CaseEvent, Category
+from lib.org import auth
+from lib.org.units import find_unit
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 HOSTILE = "[点我](javascript:alert(1)) <script>x</script> ![i](http://127.0.0.1:9/i.png)"

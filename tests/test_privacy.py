@@ -12,15 +12,17 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from lib import cases, deadlines, ledger
-from lib.actions import UNREACHABLE, act
-from lib.cases import Report, case_detail, similar_open_cases, submit, track
-from lib.db import read_session, write_session
-from lib.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
-from lib.i18n import name, t
-from lib.models import AccessLog, Case, CaseEvent, IntakeAttempt, TrackAttempt
-from lib.queue import Filters, queue_rows, tab_counts
-from lib.workcal import CHINA_TZ
+from lib.cases import deadlines, intake, ledger, photos, queue, tracking
+from lib.cases.detail import case_detail
+from lib.cases.intake import Report, similar_open_cases, submit
+from lib.cases.machine import UNREACHABLE, act
+from lib.cases.queue import Filters, queue_rows, tab_counts
+from lib.cases.tracking import track
+from lib.core.db import read_session, write_session
+from lib.core.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
+from lib.core.i18n import name, t
+from lib.core.models import AccessLog, Case, CaseEvent, IntakeAttempt, TrackAttempt
+from lib.core.workcal import CHINA_TZ
 from tests.factories import (
     COMMUNITY,
     NEIGHBOUR,
@@ -40,7 +42,7 @@ NOT_FOUND = "未找到该案件：请核对查询码和手机号后四位（或�
 
 def _report(db, *, category: str = "fire", phone: str | None = "13811112222",
             anonymous: bool = False, client: str = "198.51.100.1", add_to: int | None = None,
-            files: list | None = None, submit_key: str | None = None, **fields) -> cases.Receipt:
+            files: list | None = None, submit_key: str | None = None, **fields) -> intake.Receipt:
     fields.setdefault("description", "楼道里堆满纸箱")
     fields.setdefault("address", "红星路5号")
     return submit(db, actor=None, submit_key=submit_key or uuid.uuid4().hex, client_address=client,
@@ -57,7 +59,7 @@ def _stored(db) -> tuple[int, int]:
 
 def _logs(db, case_id: int) -> list[tuple[str, str]]:
     with read_session(db) as s:
-        from lib.models import User
+        from lib.core.models import User
 
         return [(u, w) for u, w in s.exec(
             select(User.username, AccessLog.what).join(User, User.id == AccessLog.user_id)
@@ -129,7 +131,7 @@ def test_staff_see_similar_cases_with_code_and_the_address_escaped(sqlite_db):
     assert any(vice.code in str(o) for radio in at.radio for o in radio.options)
     # A leader of the district reads no restricted content: no such hint for them.
     with read_session(sqlite_db) as s:
-        assert cases.find_duplicates(s, actor(sqlite_db, "inspector01"), category_id=vice.category_id,
+        assert intake.find_duplicates(s, actor(sqlite_db, "inspector01"), category_id=vice.category_id,
                                      community_id=vice.community_id) == []
 
 
@@ -165,25 +167,25 @@ def test_a_wrong_code_and_a_wrong_proof_get_the_same_answer(db):
 def test_failed_proofs_are_throttled_per_code_then_decay(db):
     case = new_case(db, phone="13812345678")
     now = datetime.now(timezone.utc)
-    for i in range(cases.TRACK_FAILURES_PER_CODE):
+    for i in range(tracking.TRACK_FAILURES_PER_CODE):
         with pytest.raises(NotFound):
             track(db, case.code, f"{i:04d}", client_address=f"10.0.0.{i}", now=now)
     with pytest.raises(Throttled) as err:
         track(db, case.code, "5678", client_address="10.0.1.1", now=now)
     assert err.value.key == "error.track_throttled"
     # A code that does not exist is throttled the same way: the throttle reveals nothing.
-    for i in range(cases.TRACK_FAILURES_PER_CODE):
+    for i in range(tracking.TRACK_FAILURES_PER_CODE):
         with pytest.raises(NotFound):
             track(db, "ABCDEFGHJK", "1234", client_address=f"10.0.2.{i}", now=now)
     with pytest.raises(Throttled):
         track(db, "ABCDEFGHJK", "1234", client_address="10.0.3.1", now=now)
-    later = now + cases.TRACK_WINDOW + timedelta(seconds=1)
+    later = now + tracking.TRACK_WINDOW + timedelta(seconds=1)
     assert track(db, case.code, "5678", client_address="10.0.1.1", now=later).code == case.code
 
 
 def test_failed_proofs_are_throttled_per_address(db):
     case = new_case(db, phone="13812345678")
-    for i in range(cases.TRACK_FAILURES_PER_ADDRESS):
+    for i in range(tracking.TRACK_FAILURES_PER_ADDRESS):
         with pytest.raises(NotFound):
             track(db, f"GUESS{i:05d}", "1234", client_address="192.0.2.99")
     with pytest.raises(Throttled):
@@ -191,7 +193,7 @@ def test_failed_proofs_are_throttled_per_address(db):
     assert track(db, case.code, "5678", client_address="192.0.2.100").code == case.code
     with read_session(db) as s:
         assert s.exec(select(func.count()).select_from(TrackAttempt)).one() == \
-            cases.TRACK_FAILURES_PER_ADDRESS
+            tracking.TRACK_FAILURES_PER_ADDRESS
 
 
 def test_rating_asks_for_the_proof_again(db):
@@ -203,10 +205,10 @@ def test_rating_asks_for_the_proof_again(db):
     assert view.can_rate
     for proof in ("", None, "000000" if receipt.pin != "000000" else "111111"):
         with pytest.raises(NotFound):
-            cases.rate(db, code=case.code, proof=proof, rating="dissatisfied", reason="狗还在",
+            tracking.rate(db, code=case.code, proof=proof, rating="dissatisfied", reason="狗还在",
                        version=view.version, client_address=f"r-{proof!r}")
     assert get(db, case.id).state == "handled"
-    reopened = cases.rate(db, code=case.code, proof=receipt.pin, rating="dissatisfied",
+    reopened = tracking.rate(db, code=case.code, proof=receipt.pin, rating="dissatisfied",
                           reason="狗还在", version=view.version)
     assert reopened.state == "in_progress"
 
@@ -298,9 +300,9 @@ def test_reads_of_cases_refuse_roles_without_case_work(db, username):
         with pytest.raises(PermissionDenied):
             queue_rows(s, who, "overdue")
         with pytest.raises(PermissionDenied):
-            cases.find_duplicates(s, who, category_id=case.category_id,
+            intake.find_duplicates(s, who, category_id=case.category_id,
                                   community_id=case.community_id)
-        assert tab_counts(s, who) == [] and cases.waiting_counts(s, who) == []
+        assert tab_counts(s, who) == [] and queue.waiting_counts(s, who) == []
 
 
 def test_a_leader_reads_but_has_no_queue(db):
@@ -320,13 +322,13 @@ def test_photos_are_decoded_only_after_the_rate_limit_and_the_double_submit_chec
     from PIL import Image
 
     decoded: list[int] = []
-    real = cases.check_photos
+    real = photos.check_photos
 
     def counting(files, **limits):  # noqa: ANN001, ANN003, ANN202
         decoded.append(len(files))
         return real(files, **limits)
 
-    monkeypatch.setattr(cases, "check_photos", counting)
+    monkeypatch.setattr(photos, "check_photos", counting)
     out = io.BytesIO()
     Image.new("RGB", (64, 48), "white").save(out, format="JPEG")
     files = [("p.jpg", out.getvalue())]
@@ -387,7 +389,7 @@ def test_nul_bytes_elsewhere_are_clear_refusals(db):
     with read_session(db) as s:
         rows, _ = queue_rows(s, actor(db, "community01"), "triage", Filters(text="红星\x00路1"))
         assert [r.code for r in rows] == [case.code]  # a control character is dropped, not sent
-    from lib import auth
+    from lib.org import auth
 
     with pytest.raises(ValidationFailed):
         auth.login(db, "adm\x00in", "whatever-pass", "10.1.1.1")
@@ -403,8 +405,6 @@ def test_the_case_page_answers_an_impossible_id_with_a_message(sqlite_db):
 
 
 def test_an_unexpected_error_shows_a_friendly_message_and_no_traceback(sqlite_db, monkeypatch):
-    from lib import queue
-
     def broken(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
         raise RuntimeError("secret internals of the failure")
 
@@ -450,7 +450,7 @@ def test_the_upload_limits_said_are_the_limits_enforced():
     import tomllib
     from pathlib import Path
 
-    from lib.settings import defaults
+    from lib.core.settings import defaults
 
     config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml")
                            .read_text())
@@ -505,7 +505,7 @@ def test_restricted_tracking_shows_received_and_nothing_else(db):
 
 
 def test_the_clock_turns_stored_utc_into_china_time():
-    from lib.clock import china_date, china_day, china_time
+    from lib.core.clock import china_date, china_day, china_time
 
     stored = datetime(2026, 2, 28, 17, 43, tzinfo=timezone.utc)  # 01:43 on 1 March in Chengdu
     assert (china_date(stored), china_time(stored)) == ("2026-03-01", "2026-03-01 01:43")

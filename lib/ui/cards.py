@@ -6,7 +6,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from lib.clock import china_time
+from lib.core.clock import china_time
 from lib.ui.page import Page
 
 STATUS_COLOUR = {"overdue": "red", "due_soon": "orange", "on_time": "green"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.models import CaseState, Severity
-from lib.queue import TEXT_MAX, FilterOptions, Filters
+from lib.cases.queue import TEXT_MAX, FilterOptions, Filters
+from lib.core.models import CaseState, Severity
 from lib.ui.page import Page
 
 

@@ -3,7 +3,7 @@
 The library draws the form and keeps the cookie; two of its seams are replaced so that its
 gaps are closed (architecture.md, security.md):
 
-- the credential check goes to ``lib.auth.login``: users from the database, the exact
+- the credential check goes to ``lib.org.auth.login``: users from the database, the exact
   passphrase (the library strips spaces), throttling per account and address, equal timing for
   unknown users;
 - the cookie is decoded here: a tampered token (``alg: none``, bad signature, garbage) is
@@ -24,11 +24,11 @@ import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
 
-from lib import auth, config
-from lib.db import read_session, write_session
-from lib.errors import DomainError
-from lib.i18n import t
-from lib.orgs import Actor
+from lib.core import config
+from lib.core.errors import DomainError
+from lib.core.i18n import t
+from lib.org import auth
+from lib.org.units import Actor
 
 AUTH_KEYS = ("authentication_status", "username", "name", "email", "roles")
 
@@ -54,10 +54,10 @@ def _check_login(username: str | None = None, password: str | None = None, *_arg
                  token: dict | None = None, **_kwargs: Any) -> bool | None:
     """Replaces the library controller's ``login``: it receives the raw form values."""
     if token is not None:
-        with read_session() as session:
-            user = auth.session_is_valid(session, token.get("username"), token.get("issued_at"))
-        if user is not None:
-            _mark_logged_in(user.id, user.username, user.display_name, token["issued_at"])
+        restored = auth.restore(token.get("username"), token.get("issued_at"))
+        if restored is not None:
+            _mark_logged_in(restored.id, restored.username, restored.display_name,
+                            token["issued_at"])
         return None
     try:
         user = auth.login(None, username, password, client_address())
@@ -128,13 +128,10 @@ def current_actor() -> Actor | None:
         return None
     if st.session_state.pop("auth_set_cookie", False):
         instance.cookie_controller.set_cookie()
-    with read_session() as session:
-        user = auth.session_is_valid(session, st.session_state.get("username"),
-                                     st.session_state.get("auth_login_at"))
-        if user is None:
-            _clear()
-            return None
-        return auth.load_actor(session, user)
+    actor = auth.restore(st.session_state.get("username"), st.session_state.get("auth_login_at"))
+    if actor is None:
+        _clear()
+    return actor
 
 
 def _clear() -> None:
@@ -161,8 +158,7 @@ def login_form(lang: str) -> None:
 
 def logout(actor: Actor) -> None:
     """End every session of this user (server side), then drop the cookie and session keys."""
-    with write_session() as session:
-        auth.end_sessions(session, actor.id)
+    auth.logout_everywhere(actor.id)
     instance = st.session_state.get("_authenticator")
     if instance is not None:
         # Only the library's session state here: the cookie is deleted on the next run

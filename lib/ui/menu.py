@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lib.permissions import ADMINS, CASE_READERS, CASE_WORKERS, REPORTERS
+from lib.org.permissions import ADMINS, CASE_READERS, CASE_WORKERS, REPORTERS
 
 
 @dataclass(frozen=True)

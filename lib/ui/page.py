@@ -15,13 +15,12 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from lib import config
-from lib.config import ConfigError
-from lib.db import read_session
-from lib.errors import DomainError
-from lib.i18n import LANGUAGES, name, t
-from lib.orgs import Actor, get_unit
-from lib.queue import waiting_total
+from lib.cases import queue
+from lib.core import config
+from lib.core.config import ConfigError
+from lib.core.errors import DomainError
+from lib.core.i18n import LANGUAGES, name, t
+from lib.org.units import Actor, unit_of
 from lib.ui import login
 from lib.ui.menu import PAGE_BY_KEY, PAGES, allowed
 from lib.ui.text import md_escape
@@ -120,9 +119,8 @@ def _sidebar(page: Page) -> None:
                 if spec.public:
                     st.page_link(spec.path, label=page.t("page." + spec.key), icon=spec.icon)
             return
-        with read_session() as session:
-            unit = get_unit(session, page.actor.unit_id)
-            waiting = waiting_total(session, page.actor)
+        unit = unit_of(page.actor)
+        waiting = queue.menu_count(page.actor)
         st.caption(page.t("sidebar.signed_in_as", name=md_escape(page.actor.display_name),
                           unit=md_escape(page.name(unit))))
         for spec in PAGES:

@@ -12,11 +12,10 @@ import uuid
 
 import streamlit as st
 
-from lib import cases
-from lib.clock import china_date
-from lib.db import read_session
-from lib.errors import DomainError
-from lib.models import Source
+from lib.cases import intake
+from lib.core.clock import china_date
+from lib.core.errors import DomainError
+from lib.core.models import Source
 from lib.ui.login import client_address
 from lib.ui.page import Page
 from lib.ui.text import md_escape
@@ -59,22 +58,18 @@ def _receipt(page: Page, prefix: str) -> None:
 
 def _similar_choice(page: Page, prefix: str, *, staff: bool, category, community, names) -> int | None:  # noqa: ANN001
     """The "is it the same problem?" choice; returns the id of the case to join, or None."""
-    with read_session() as session:
-        if staff:
-            found = cases.find_duplicates(session, page.actor, category_id=category.id,
-                                          community_id=community.id)
-            labels = {d.id: page.t("report.duplicate_row", code=d.code,
-                                   date=china_date(d.reported_at),
-                                   state=page.t("state." + d.state), address=md_escape(d.address))
-                      for d in found}
-        else:
-            found = cases.similar_open_cases(session, category_id=category.id,
-                                             community_id=community.id)
-            labels = {s.ref: page.t(
-                "report.similar_row", date=s.reported_on.isoformat(),
-                street=md_escape(names["unit"].get(s.street_id, "")),
-                problem=md_escape(names["sub"].get(s.subcategory_id) or page.name(category)))
-                for s in found}
+    found = intake.similar_for(page.actor if staff else None, category_id=category.id,
+                               community_id=community.id)
+    if staff:
+        labels = {d.id: page.t("report.duplicate_row", code=d.code, date=china_date(d.reported_at),
+                               state=page.t("state." + d.state), address=md_escape(d.address))
+                  for d in found}
+    else:
+        labels = {s.ref: page.t(
+            "report.similar_row", date=s.reported_on.isoformat(),
+            street=md_escape(names["unit"].get(s.street_id, "")),
+            problem=md_escape(names["sub"].get(s.subcategory_id) or page.name(category)))
+            for s in found}
     if not labels:
         return None
     st.warning(page.t("report.duplicates", count=len(labels)))
@@ -89,9 +84,8 @@ def report_form(page: Page, *, staff: bool) -> None:
         return
     submit_key = _key(prefix, "submit_key")
     st.session_state.setdefault(submit_key, uuid.uuid4().hex)
-    with read_session() as session:
-        options = cases.intake_options(session, page.actor if staff else None)
-        limits = cases.photo_limits(session)
+    form = intake.intake_form(page.actor if staff else None)
+    options, limits = form.options, form.limits
     if not options.communities:
         st.warning(page.t("report.no_communities"))
         return
@@ -107,13 +101,13 @@ def report_form(page: Page, *, staff: bool) -> None:
              "sub": {s.id: page.name(s) for s in subs}}
     add_to = _similar_choice(page, prefix, staff=staff, category=category, community=community,
                              names=names)
-    max_mb = limits["max_bytes"] // (1024 * 1024)
+    max_mb = limits["max_mb"]
     with st.form(_key(prefix, "form"), clear_on_submit=False):
         sub = st.selectbox(page.t("report.subcategory"), [None] + subs,
                            format_func=lambda s: page.t("report.not_sure") if s is None else page.name(s))
-        description = st.text_area(page.t("report.description"), max_chars=cases.DESCRIPTION_MAX,
+        description = st.text_area(page.t("report.description"), max_chars=intake.DESCRIPTION_MAX,
                                    placeholder=page.t("report.description_hint"))
-        address = st.text_input(page.t("report.address"), max_chars=cases.ADDRESS_MAX,
+        address = st.text_input(page.t("report.address"), max_chars=intake.ADDRESS_MAX,
                                 placeholder=page.t("report.address_hint"))
         left, right = st.columns(2)
         lat_text = left.text_input(page.t("report.latitude"), placeholder=page.t("report.latitude_hint"))
@@ -131,7 +125,7 @@ def report_form(page: Page, *, staff: bool) -> None:
         anonymous = False
         if category.allow_anonymous or staff:
             anonymous = st.checkbox(page.t("report.anonymous"))
-        name = st.text_input(page.t("report.name"), max_chars=cases.NAME_MAX)
+        name = st.text_input(page.t("report.name"), max_chars=intake.NAME_MAX)
         phone = st.text_input(page.t("report.phone_staff" if staff else "report.phone"),
                               max_chars=20)
         st.caption(page.t("report.privacy"))
@@ -140,13 +134,13 @@ def report_form(page: Page, *, staff: bool) -> None:
         return
     try:
         latitude, longitude = _parse_point(lat_text, lon_text)
-        report = cases.Report(
+        report = intake.Report(
             category_id=category.id, community_id=community.id, description=description,
             address=address, subcategory_id=sub.id if sub else None,
             severity=severity.severity, source=source, reporter_name=name, reporter_phone=phone,
             anonymous=anonymous, latitude=latitude, longitude=longitude,
             files=[(f.name, f.getvalue()) for f in (photos or [])])
-        receipt = cases.submit(None, actor=page.actor if staff else None, report=report,
+        receipt = intake.submit(None, actor=page.actor if staff else None, report=report,
                                submit_key=st.session_state[submit_key],
                                client_address=client_address(), add_to=add_to)
     except DomainError as err:

@@ -16,6 +16,7 @@ import hashlib
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
@@ -25,11 +26,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from lib import config
-from lib.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
-from lib.inputs import clean_text
-from lib.models import LoginAttempt, Role, Unit, UnitKind, User, UserRole, utcnow
-from lib.orgs import Actor, get_unit, in_subtree
+from lib.core import config
+from lib.core.db import read_session, write_session
+from lib.core.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
+from lib.core.inputs import clean_text
+from lib.core.models import LoginAttempt, Role, Unit, UnitKind, User, UserRole, utcnow
+from lib.org.units import Actor, get_unit, in_subtree, subtree
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,39}$")
 PASSWORD_MIN_CHARS = 8
@@ -158,8 +160,6 @@ def login(engine: Engine | None, username: object, password: object, address: st
     attempt), so a login never holds the write lock while it hashes. An unknown user costs one
     bcrypt check like a known one, so timing tells nothing.
     """
-    from lib.db import read_session, write_session
-
     now = now or utcnow()
     name = normalise_username(username if isinstance(username, str) else "")[:40]
     address = (address or "unknown")[:64]
@@ -327,3 +327,44 @@ def list_users(session: Session, actor: Actor) -> list[dict[str, object]]:
          "unit": unit, "roles": sorted(roles.get(user.id, [])), "active": user.active}
         for user, unit in rows
     ]
+
+
+# ---------------------------------------------------------------- what the pages call
+
+
+def restore(username: object, issued_at: datetime | None, engine: Engine | None = None) -> Actor | None:
+    """The actor of a login issued at ``issued_at``, if it still holds."""
+    with read_session(engine) as session:
+        user = session_is_valid(session, username if isinstance(username, str) else None, issued_at)
+        return load_actor(session, user) if user is not None else None
+
+
+def logout_everywhere(user_id: int, engine: Engine | None = None) -> None:
+    with write_session(engine) as session:
+        end_sessions(session, user_id)
+
+
+@dataclass(frozen=True)
+class UsersScreen:
+    users: list[dict[str, object]]
+    units: list[Unit]
+
+
+def users_screen(actor: Actor, engine: Engine | None = None) -> UsersScreen:
+    require_role(actor, Role.admin)
+    with read_session(engine) as session:
+        return UsersScreen(list_users(session, actor), subtree(session, get_unit(session, actor.unit_id)))
+
+
+def add_user(actor: Actor, *, username: str, display_name: str, password: str, unit_id: int,
+             roles: list[str], engine: Engine | None = None) -> str:
+    """Create a user as an admin; returns the stored user name."""
+    with write_session(engine) as session:
+        return create_user(session, actor, username=username, display_name=display_name,
+                           password=password, unit_id=unit_id, roles=roles).username
+
+
+def set_password(actor: Actor, *, user_id: int, new_password: str,
+                 engine: Engine | None = None) -> None:
+    with write_session(engine) as session:
+        reset_password(session, actor, user_id=user_id, new_password=new_password)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from lib.errors import NotFound, ValidationFailed
+from lib.core.errors import NotFound, ValidationFailed
 
 # PostgreSQL's integer; SQLite's is wider, so this bound fits both.
 ID_MAX = 2_147_483_647

@@ -13,16 +13,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import func
+from openpyxl import Workbook
+from sqlalchemy import and_, func, or_
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from lib import permissions, privacy
-from lib.clock import china_time
-from lib.errors import ValidationFailed
-from lib.models import AccessLog, Case, Category, Subcategory, Unit, utcnow
-from lib.orgs import Actor, case_scope
-from lib.queue import Filters, filter_conditions
-from lib.workcal import CHINA_TZ
+from lib.cases import privacy
+from lib.cases.queue import Filters, filter_conditions
+from lib.core.clock import china_time
+from lib.core.db import read_session, write_session
+from lib.core.errors import ValidationFailed
+from lib.core.models import AccessLog, Case, Category, Subcategory, Unit, utcnow
+from lib.core.workcal import CHINA_TZ
+from lib.org import permissions
+from lib.org.units import Actor, case_scope
 
 EXPORT_MAX = 200_000
 CHUNK = 5_000
@@ -80,17 +84,23 @@ class _Names:
 
 def rows(session: Session, actor: Actor, filters: Filters, period: Period = Period(), *,
          lang_name: Callable[[object], str], label: Callable[[str], str],
-         offset: int = 0, limit: int = CHUNK,
-         viewed: list[int] | None = None) -> list[dict[str, object]]:
-    """One page of the ledger as plain dicts (keys: ``COLUMNS``), masked for this actor.
+         offset: int = 0, limit: int = CHUNK, after: tuple[datetime, int] | None = None,
+         viewed: list[int] | None = None, names: _Names | None = None) -> list[dict[str, object]]:
+    """One page of the ledger, newest first, as plain dicts (keys: ``COLUMNS`` plus ``id`` and
+    ``reported_at_utc``), masked for this actor. ``after``: the (reported_at, id) of the last
+    row of the previous page (keyset paging; exports use it instead of an OFFSET that grows).
 
     Ids of restricted cases shown in full go to ``viewed``; ``log_views`` stores them.
     """
     _check(actor)
-    names = _Names(session, lang_name)
-    found = session.exec(select(Case).where(*_conditions(actor, filters, period))
+    names = names or _Names(session, lang_name)
+    conditions = _conditions(actor, filters, period)
+    if after is not None:
+        conditions.append(or_(Case.reported_at < after[0],
+                              and_(Case.reported_at == after[0], Case.id < after[1])))
+    found = session.exec(select(Case).where(*conditions)
                          .order_by(Case.reported_at.desc(), Case.id.desc())
-                         .offset(offset).limit(limit)).all()
+                         .offset(offset if after is None else 0).limit(limit)).all()
     out = []
     for case in found:
         category = names.categories[case.category_id]
@@ -100,7 +110,8 @@ def rows(session: Session, actor: Actor, filters: Filters, period: Period = Peri
         if restricted and viewed is not None and (readable or reporter.full):
             viewed.append(case.id)
         out.append({
-            "id": case.id, "code": case.code, "category": lang_name(category),
+            "id": case.id, "reported_at_utc": case.reported_at, "code": case.code,
+            "category": lang_name(category),
             "subcategory": lang_name(names.subs[case.subcategory_id]) if case.subcategory_id in
             names.subs else "",
             "street": names.unit(case.street_id), "community": names.unit(case.community_id),
@@ -130,16 +141,19 @@ def log_views(session: Session, actor: Actor, case_ids: list[int], what: str = "
 def _chunks(session: Session, actor: Actor, filters: Filters, period: Period, *,
             lang_name: Callable[[object], str], label: Callable[[str], str],
             progress: Callable[[int, int], None] | None,
-            viewed: list[int]) -> Iterator[list[dict[str, object]]]:
+            viewed: list[int], chunk_size: int) -> Iterator[list[dict[str, object]]]:
     total = count(session, actor, filters, period)
     if total > EXPORT_MAX:
         raise ValidationFailed("error.export_too_large", max=EXPORT_MAX)
     done = 0
+    after = None
+    names = _Names(session, lang_name)
     while done < total:
         chunk = rows(session, actor, filters, period, lang_name=lang_name, label=label,
-                     offset=done, limit=CHUNK, viewed=viewed)
+                     after=after, limit=chunk_size, viewed=viewed, names=names)
         if not chunk:
             break
+        after = (chunk[-1]["reported_at_utc"], chunk[-1]["id"])
         done += len(chunk)
         if progress:
             progress(done, total)
@@ -150,27 +164,27 @@ def _chunks(session: Session, actor: Actor, filters: Filters, period: Period, *,
 
 def _export_csv(session: Session, actor: Actor, filters: Filters, period: Period, *,
                 lang_name: Callable[[object], str], label: Callable[[str], str],
-                progress: Callable[[int, int], None] | None, viewed: list[int]) -> bytes:
+                progress: Callable[[int, int], None] | None, viewed: list[int],
+                chunk_size: int) -> bytes:
     """UTF-8 with BOM (Excel opens it in Chinese correctly), header in the user's language."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([label("ledger.col." + c) for c in COLUMNS])
     for chunk in _chunks(session, actor, filters, period, lang_name=lang_name, label=label,
-                         progress=progress, viewed=viewed):
+                         progress=progress, viewed=viewed, chunk_size=chunk_size):
         writer.writerows([[neutralise(row[c]) for c in COLUMNS] for row in chunk])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
 def _export_excel(session: Session, actor: Actor, filters: Filters, period: Period, *,
                   lang_name: Callable[[object], str], label: Callable[[str], str],
-                  progress: Callable[[int, int], None] | None, viewed: list[int]) -> bytes:
-    from openpyxl import Workbook
-
+                  progress: Callable[[int, int], None] | None, viewed: list[int],
+                  chunk_size: int) -> bytes:
     book = Workbook(write_only=True)
     sheet = book.create_sheet(label("page.ledger")[:31])
     sheet.append([label("ledger.col." + c) for c in COLUMNS])
     for chunk in _chunks(session, actor, filters, period, lang_name=lang_name, label=label,
-                         progress=progress, viewed=viewed):
+                         progress=progress, viewed=viewed, chunk_size=chunk_size):
         for row in chunk:
             sheet.append([neutralise(row[c]) for c in COLUMNS])
     out = io.BytesIO()
@@ -180,18 +194,18 @@ def _export_excel(session: Session, actor: Actor, filters: Filters, period: Peri
 
 def export(actor: Actor, filters: Filters, period: Period = Period(), *, fmt: str,
            lang_name: Callable[[object], str], label: Callable[[str], str],
-           progress: Callable[[int, int], None] | None = None, engine=None) -> bytes:  # noqa: ANN001
-    """The ledger as ``csv`` or ``xlsx`` bytes. Reads in a read transaction (a long export never
-    holds the write lock), then logs the restricted cases it showed in full."""
-    from lib.db import read_session, write_session
-
+           progress: Callable[[int, int], None] | None = None, engine: Engine | None = None,
+           chunk_size: int = CHUNK) -> bytes:
+    """The ledger as ``csv`` or ``xlsx`` bytes: one snapshot of the database (cases arriving
+    meanwhile are not half in it), paged by key, read without the write lock; then the
+    restricted cases it showed in full are logged."""
     if fmt not in ("csv", "xlsx"):
         raise ValidationFailed("error.format_invalid")
     viewed: list[int] = []
-    with read_session(engine) as session:
+    with read_session(engine, snapshot=True) as session:
         build = _export_csv if fmt == "csv" else _export_excel
         data = build(session, actor, filters, period, lang_name=lang_name, label=label,
-                     progress=progress, viewed=viewed)
+                     progress=progress, viewed=viewed, chunk_size=chunk_size)
     if viewed:
         with write_session(engine) as session:
             log_views(session, actor, viewed, what="export")
@@ -200,10 +214,8 @@ def export(actor: Actor, filters: Filters, period: Period = Period(), *, fmt: st
 
 def page(actor: Actor, filters: Filters, period: Period = Period(), *, offset: int, limit: int,
          lang_name: Callable[[object], str], label: Callable[[str], str],
-         engine=None) -> tuple[list[dict[str, object]], int]:  # noqa: ANN001
+         engine: Engine | None = None) -> tuple[list[dict[str, object]], int]:
     """One screen of the ledger and the filtered total; restricted full views are logged."""
-    from lib.db import read_session, write_session
-
     viewed: list[int] = []
     with read_session(engine) as session:
         total = count(session, actor, filters, period)

@@ -13,8 +13,12 @@ import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
-from lib.errors import ValidationFailed
+from lib.core.db import read_session
+from lib.core.errors import ValidationFailed
+from lib.core.settings import get_int
 
 MAGIC = {
     b"\xff\xd8\xff": "JPEG",
@@ -85,3 +89,27 @@ def check_photos(files: list[tuple[str, bytes]], *, max_count: int, max_bytes: i
         raise ValidationFailed("error.photo_too_many", max=max_count)
     return [check_photo(data, max_bytes=max_bytes, max_pixels=max_pixels, name=name)
             for name, data in files]
+
+
+def photo_limits(session: Session) -> dict[str, int]:
+    """The configured caps (settings ``photo.max_count``, ``photo.max_bytes``, ``photo.max_pixels``)."""
+    return {"max_count": get_int(session, "photo.max_count"),
+            "max_bytes": get_int(session, "photo.max_bytes"),
+            "max_pixels": get_int(session, "photo.max_pixels")}
+
+
+def upload_limits(engine: Engine | None = None) -> dict[str, int]:
+    """The photo limits lib enforces, for the upload widgets' captions."""
+    with read_session(engine) as session:
+        limits = photo_limits(session)
+    return {**limits, "max_mb": limits["max_bytes"] // (1024 * 1024)}
+
+
+def checked_photos(engine: Engine | None, files: list[tuple[str, bytes]]) -> list[Photo]:
+    """Uploaded files as re-encoded photos, under the configured count, size and pixel caps.
+    Decoding runs outside any transaction."""
+    if not files:
+        return []
+    with read_session(engine) as session:
+        limits = photo_limits(session)
+    return check_photos(files, **limits)

@@ -10,7 +10,9 @@ home-page counts of a district user; one tick.
 from __future__ import annotations
 
 import os
+import random
 import statistics
+import sys
 import threading
 import time
 import uuid
@@ -19,14 +21,19 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, text
 from sqlmodel import select
+from streamlit.testing.v1 import AppTest
 
-from lib import cases, config, deadlines, demo, refdata
-from lib.auth import actor_by_username
-from lib.db import get_engine, read_session, write_session
-from lib.deadlines import run_tick
-from lib.models import Case, Category, Unit
-from lib.queue import queue_rows, tab_counts
-from lib.workflow import OPEN_STATES
+from lib.cases import detail, intake
+from lib.cases.machine import OPEN_STATES
+from lib.cases.queue import queue_rows, tab_counts, waiting_counts
+from lib.cases.tick import maybe_tick, run_tick
+from lib.core import config, refdata
+from lib.core.db import get_engine, read_session, write_session
+from lib.core.migrate import migrate
+from lib.core.models import Case, Category, Unit
+from lib.org.auth import actor_by_username
+from lib.tools import demo
+from lib.tools.progress import progress_bar
 
 HOT_COMMUNITY = "510104001001"  # community01's community
 HOT_USER = "community01"
@@ -49,13 +56,11 @@ def database_url(db: str, cases_wanted: int, url: str | None = None) -> str:
 
 
 def _log(message: str) -> None:
-    print(message, file=__import__("sys").stderr, flush=True)
+    print(message, file=sys.stderr, flush=True)
 
 
 def prepare(url: str, cases_wanted: int, seed: int = 2019) -> dict[str, float]:
     """Migrate, load reference data and accounts, fill up to N cases with a hot community."""
-    from lib.cli import migrate, progress_bar
-
     migrate(url)
     engine = get_engine(url)
     with write_session(engine) as session:
@@ -105,9 +110,7 @@ def _median_ms(fn, runs: int) -> float:  # noqa: ANN001
     return round(statistics.median(samples), 1)
 
 
-def _apptest(url: str, username: str):  # noqa: ANN202
-    from streamlit.testing.v1 import AppTest
-
+def _apptest(url: str, username: str) -> AppTest:
     os.environ["DATABASE_URL"] = url
     at = AppTest.from_file(str(config.ROOT / "app.py"), default_timeout=120)
     at.session_state["authentication_status"] = True
@@ -148,11 +151,11 @@ def page_timings(url: str, runs: int = 5) -> dict[str, float]:
             queue_rows(session, actor, "triage")
 
     def case_lib() -> None:
-        cases.case_detail(actor, busy, engine=engine)
+        detail.case_detail(actor, busy, engine=engine)
 
     def home_district() -> None:
         with read_session(engine) as session:
-            cases.waiting_counts(session, district)
+            waiting_counts(session, district)
 
     return {
         "hot_community_open_cases": open_cases,
@@ -168,8 +171,6 @@ def intake_timings(url: str, writers: int = 8, per_writer: int = 50, interval_ms
                    prefix: str = "intake") -> dict[str, float]:
     """``writers`` threads, each submitting ``per_writer`` public reports: one every
     ``interval_ms`` (with jitter), or back to back when 0 (saturation)."""
-    import random
-
     engine = get_engine(url)
     with read_session(engine) as session:
         category = session.exec(select(Category).where(Category.key == "fire")).one()
@@ -189,13 +190,13 @@ def intake_timings(url: str, writers: int = 8, per_writer: int = 50, interval_ms
             if interval_ms:
                 slot = begin + (n + rng.random()) * interval_ms / 1000
                 time.sleep(max(0.0, slot - time.perf_counter()))
-            report = cases.Report(category_id=category.id, community_id=community.id,
+            report = intake.Report(category_id=category.id, community_id=community.id,
                                   description=f"基准测试上报 {run_id} {index}-{n}",
                                   address=f"基准路{index}号",
                                   reporter_phone=f"19{run_no:03d}{index % 10}{n:05d}")
             started = time.perf_counter()
             try:
-                cases.submit(engine, actor=None, report=report,
+                intake.submit(engine, actor=None, report=report,
                              submit_key=f"bench-{run_id}-{index}-{n}",
                              client_address=f"bench-{run_id}-{index}-{n}")
             except Exception as err:  # noqa: BLE001  (counted and reported, never hidden)
@@ -235,7 +236,7 @@ def tick_timing(url: str) -> dict[str, float]:
     engine = get_engine(url)
     started = time.perf_counter()
     result = run_tick(engine)
-    deadlines.maybe_tick(engine)  # counts as this process's tick: no background tick mid-timing
+    maybe_tick(engine)  # counts as this process's tick: no background tick mid-timing
     return {"tick_ms": round((time.perf_counter() - started) * 1000, 1),
             "tick_marked_overdue": result["marked_overdue"], "tick_called_up": result["called_up"]}
 

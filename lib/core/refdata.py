@@ -10,10 +10,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from lib.config import DATA_DIR
-from lib.models import (
+from lib.core.config import DATA_DIR
+from lib.core.db import read_session
+from lib.core.models import (
     Category,
     CategoryDepartmentType,
     DeadlineRule,
@@ -23,6 +25,8 @@ from lib.models import (
     Unit,
     UnitKind,
 )
+from lib.core.refcache import clear
+from lib.core.settings import load_defaults
 
 TIER_OF_KIND = {"city": "city", "district": "district", "street": "street", "community": "community"}
 
@@ -40,11 +44,7 @@ def load_all(session: Session, data_dir: Path = DATA_DIR) -> dict[str, int]:
         "units": load_units(session, _read("org_units.json", data_dir)),
     }
     link_departments_to_categories(session)
-    from lib.settings import load_defaults
-
     counts["settings"] = load_defaults(session)
-    from lib.refcache import clear
-
     clear()
     return counts
 
@@ -162,3 +162,9 @@ def category_overview(session: Session) -> list[dict[str, Any]]:
 
 def deadline_rules(session: Session) -> list[DeadlineRule]:
     return list(session.exec(select(DeadlineRule).order_by(DeadlineRule.sort)).all())
+
+
+def categories_screen(engine: Engine | None = None) -> tuple[list[dict[str, Any]], list[DeadlineRule]]:
+    """The categories page: every category with its owners, and the deadline rules."""
+    with read_session(engine) as session:
+        return category_overview(session), deadline_rules(session)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from lib.workcal import CHINA_TZ
+from lib.core.workcal import CHINA_TZ
 
 
 def _aware(value: datetime) -> datetime:

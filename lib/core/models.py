@@ -305,6 +305,14 @@ class Case(SQLModel, table=True):
     submit_key: str | None = Field(default=None, max_length=40)
     # A case without a phone is tracked with a PIN shown once at intake; only its hash is kept.
     pin_hash: str | None = Field(default=None, max_length=100)
+    # How many events the case has: the next event takes this + 1, bumped in the same UPDATE
+    # that steps the version (never max(seq)+1, which loses events under concurrency).
+    event_seq: int = 0
+    # A department asked for a later handling deadline (申请延期); the owner grants or refuses.
+    extension_until: datetime | None = None
+    # The reporter hurried the case (催办): how often, and when last.
+    hurry_count: int = 0
+    hurried_at: datetime | None = None
     # Highest tier the case reached: community, street, district or city.
     reached_tier: str = Field(default=Tier.community, max_length=16)
     supervised: bool = False

@@ -12,8 +12,9 @@ from functools import lru_cache
 
 from sqlmodel import Session
 
-from lib.config import ROOT
-from lib.models import Setting
+from lib.core.config import ROOT
+from lib.core.models import Setting
+from lib.core.refcache import cached
 
 SETTINGS_FILE = ROOT / "data" / "settings.json"
 
@@ -34,8 +35,6 @@ def load_defaults(session: Session) -> int:
 
 
 def get_int(session: Session, key: str) -> int:
-    from lib.refcache import cached
-
     def load() -> int:
         row = session.get(Setting, key)
         raw = row.value if row is not None else defaults().get(key, "0")
@@ -43,5 +42,13 @@ def get_int(session: Session, key: str) -> int:
             return int(raw)
         except ValueError:
             return int(defaults().get(key, "0"))
+
+    return cached(session, "setting", key, load)
+
+
+def get_str(session: Session, key: str) -> str:
+    def load() -> str:
+        row = session.get(Setting, key)
+        return row.value if row is not None else str(defaults().get(key, ""))
 
     return cached(session, "setting", key, load)

@@ -1,6 +1,6 @@
 """The demo district: one account per role and tier, and a believable year of history.
 
-History follows the state machine in ``lib.workflow`` move by move, so every generated case's
+History follows the case machine in ``lib.cases.machine`` move by move, so every generated case's
 events agree with its state. Cases and events go in with bulk inserts in chunks, which makes a
 million cases a matter of minutes.
 """
@@ -17,8 +17,9 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, text
 from sqlmodel import Session, select
 
-from lib import auth
-from lib.models import (
+from lib.cases.intake import CODE_ALPHABET, CODE_LENGTH
+from lib.cases.machine import next_state
+from lib.core.models import (
     Case,
     CaseEvent,
     Category,
@@ -31,8 +32,8 @@ from lib.models import (
     UserRole,
     utcnow,
 )
-from lib.workcal import add_duration
-from lib.workflow import next_state
+from lib.core.workcal import add_duration
+from lib.org import auth
 
 DEMO_PASSWORD = "Demo-2026!"
 
@@ -448,13 +449,11 @@ def _case_row(trail: _Trail, category: Category, subs: list[int], rng: random.Ra
         **place, "unit_id": trail.unit, "reached_tier": reached, "supervised": False,
         "overdue": overdue, "sign_due_at": None, "handle_due_at": handle_due, "rating": rating,
         "reported_at": reported_at, "closed_at": closed_at, "updated_at": trail.at,
-        "version": len(trail.events),
+        "version": len(trail.events), "event_seq": len(trail.events),
     }
 
 
 def _codes(rng: random.Random, taken: set[str]) -> Iterator[str]:
-    from lib.cases import CODE_ALPHABET, CODE_LENGTH
-
     while True:
         code = "".join(rng.choices(CODE_ALPHABET, k=CODE_LENGTH))
         if code not in taken:

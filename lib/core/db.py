@@ -12,8 +12,10 @@ threads contending inside SQLite wait far longer than the write takes (measured:
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -22,7 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
-from lib import config
+from lib.core import config
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -52,9 +54,6 @@ def _start_checkpointer(engine: Engine) -> None:
     commit then waits for the copy and an fsync (measured: intake p99 52 ms, 40 ms without).
     A passive checkpoint here never blocks writers or readers. The thread ends with the engine.
     """
-    import sqlite3
-    import weakref
-
     path = engine.url.database
     if not path or path == ":memory:":
         return
@@ -111,8 +110,13 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 @contextmanager
-def read_session(engine: Engine | None = None) -> Iterator[Session]:
+def read_session(engine: Engine | None = None, *, snapshot: bool = False) -> Iterator[Session]:
+    """A session for reads. ``snapshot``: every read sees the database as of the first one
+    (REPEATABLE READ on PostgreSQL; on SQLite one read transaction in WAL mode already does),
+    so that a long export is one consistent picture while others write."""
     engine = engine or get_engine()
+    if snapshot and not is_sqlite(engine):
+        engine = engine.execution_options(isolation_level="REPEATABLE READ")
     with Session(engine, expire_on_commit=False) as session:
         yield session
 
@@ -160,16 +164,33 @@ def _write_lock(engine: Engine) -> FairLock:
         return _write_locks.setdefault(key, FairLock())
 
 
+class NestedWrite(RuntimeError):
+    """A write transaction was opened inside another in the same thread: on SQLite the inner
+    one would wait for the outer one's lock until ``busy_timeout`` and fail."""
+
+
+_writing = threading.local()
+
+
 @contextmanager
 def write_session(engine: Engine | None = None) -> Iterator[Session]:
-    """A session whose transaction takes the write lock at once (SQLite) and commits at the end."""
+    """A session whose transaction takes the write lock at once (SQLite) and commits at the end.
+
+    lib owns its transactions: one write transaction per thread at a time, so a nested one
+    raises ``NestedWrite`` at once instead of waiting for itself."""
     engine = engine or get_engine()
-    if not is_sqlite(engine):
-        with Session(engine, expire_on_commit=False) as session:
+    if getattr(_writing, "active", False):
+        raise NestedWrite("a write transaction is already open in this thread")
+    _writing.active = True
+    try:
+        if not is_sqlite(engine):
+            with Session(engine, expire_on_commit=False) as session:
+                yield session
+                session.commit()
+            return
+        bind = engine.execution_options(sqlite_begin="IMMEDIATE")
+        with _write_lock(engine), Session(bind, expire_on_commit=False) as session:
             yield session
             session.commit()
-        return
-    bind = engine.execution_options(sqlite_begin="IMMEDIATE")
-    with _write_lock(engine), Session(bind, expire_on_commit=False) as session:
-        yield session
-        session.commit()
+    finally:
+        _writing.active = False

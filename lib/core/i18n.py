@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from lib.config import DATA_DIR
+from lib.core.config import DATA_DIR
 
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"

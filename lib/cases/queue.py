@@ -13,21 +13,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import case as when
 from sqlalchemy import func, or_
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from lib import permissions
-from lib.errors import PermissionDenied
-from lib.inputs import clean_search
-from lib.models import Case, CaseState, Category, UnitKind, WorkOrder, WorkOrderState, utcnow
-from lib.orgs import Actor, case_scope
-from lib.refcache import cached
-from lib.workflow import OPEN_STATES
+from lib.cases.deadlines import HANDLE_STATES, SIGN_STATES, status_of
+from lib.cases.machine import OPEN_STATES
+from lib.cases.orders import OPEN_ORDER
+from lib.core.db import read_session
+from lib.core.errors import PermissionDenied
+from lib.core.inputs import clean_search
+from lib.core.models import Case, CaseState, Category, Unit, UnitKind, WorkOrder, utcnow
+from lib.core.refcache import cached
+from lib.org import permissions
+from lib.org.units import Actor, case_scope
 
 S = CaseState
 PAGE_SIZE = 50
 TEXT_MAX = 100
-OPEN_ORDER = (WorkOrderState.dispatched, WorkOrderState.acknowledged)
+# The deadline that matters in the case's state (lib.cases.deadlines.current_due, in SQL).
+DUE = when((Case.state.in_(SIGN_STATES) & Case.sign_due_at.is_not(None), Case.sign_due_at),
+           (Case.state.in_(HANDLE_STATES), Case.handle_due_at), else_=None)
 
 
 def tabs_for(actor: Actor) -> list[str]:
@@ -133,6 +140,12 @@ class QueueRow:
     supervised: bool
     reported_at: datetime
     version: int
+    hurry_count: int = 0  # 催办 by the reporter
+    extension_asked: bool = False  # a department asked for a later deadline (申请延期)
+
+    def status(self, now: datetime) -> str | None:
+        """The same deadline status the case page shows (lib.cases.deadlines.status_of)."""
+        return status_of(self.state, self.due_at, self.overdue, now)
 
 
 def queue_rows(session: Session, actor: Actor, tab: str, filters: Filters = Filters(), *,
@@ -143,13 +156,13 @@ def queue_rows(session: Session, actor: Actor, tab: str, filters: Filters = Filt
         raise PermissionDenied("error.forbidden")
     conditions = [_tab_condition(actor, tab), *filter_conditions(actor, filters)]
     total = session.exec(select(func.count()).select_from(Case).where(*conditions)).one()
-    due = func.coalesce(Case.sign_due_at, Case.handle_due_at)
     rows = session.exec(
         select(Case.id, Case.code, Case.category_id, Case.subcategory_id, Case.community_id,
-               Case.address, Case.severity, Case.state, due.label("due"), Case.overdue,
-               Case.supervised, Case.reported_at, Case.version)
+               Case.address, Case.severity, Case.state, DUE.label("due"), Case.overdue,
+               Case.supervised, Case.reported_at, Case.version, Case.hurry_count,
+               Case.extension_until.is_not(None))
         .where(*conditions)
-        .order_by(Case.supervised.desc(), due.is_(None), due, Case.reported_at)
+        .order_by(Case.supervised.desc(), DUE.is_(None), DUE, Case.reported_at)
         .offset(max(page, 0) * page_size).limit(page_size)).all()
     hidden = restricted_category_ids(session)
     return [QueueRow(*row[:5], None if row[2] in hidden else row[5], *row[6:]) for row in rows], \
@@ -163,8 +176,6 @@ class FilterOptions:
 
 
 def filter_options(session: Session, actor: Actor) -> FilterOptions:
-    from lib.models import Category, Unit
-
     categories = list(session.exec(select(Category).order_by(Category.sort)).all())
     if actor.unit_kind == UnitKind.department:
         communities: list = []
@@ -177,8 +188,6 @@ def filter_options(session: Session, actor: Actor) -> FilterOptions:
 
 def names_for(session: Session, rows: list[QueueRow]) -> dict[tuple[str, int], object]:
     """Category and community rows for a page of queue rows, keyed ("category"|"unit", id)."""
-    from lib.models import Category, Unit
-
     out: dict[tuple[str, int], object] = {}
     category_ids = {r.category_id for r in rows}
     unit_ids = {r.community_id for r in rows}
@@ -191,13 +200,83 @@ def names_for(session: Session, rows: list[QueueRow]) -> dict[tuple[str, int], o
     return out
 
 
-def row_status(row: QueueRow, now: datetime) -> str | None:
-    from lib.deadlines import DUE_SOON, HANDLE_STATES, SIGN_STATES
+# ---------------------------------------------------------------- what waits for me
 
-    if row.state not in SIGN_STATES + HANDLE_STATES:
-        return None
-    if row.overdue or (row.due_at is not None and row.due_at < now):
-        return "overdue"
-    if row.due_at is None:
-        return None
-    return "due_soon" if row.due_at - now < DUE_SOON else "on_time"
+
+def _count(session: Session, *conditions) -> int:  # noqa: ANN002
+    return session.exec(select(func.count()).select_from(Case).where(*conditions)).one()
+
+
+def waiting_counts(session: Session, actor: Actor, now: datetime | None = None) -> list[tuple[str, int]]:
+    """The home page's tiles for this user: (catalog key, count), most urgent first."""
+    if not permissions.reads_cases(actor):
+        return []
+    now = now or utcnow()
+    open_states = sorted(OPEN_STATES)
+    scope = case_scope(actor)
+    tiles: list[tuple[str, int]] = [
+        (f"queue.tab.{k}", n) for k, n in tab_counts(session, actor)
+        if (k in ACTION_TABS and (n or k in ("triage", "calls", "orders"))) or (k == "supervised" and n)]
+    tiles.append(("home.open_in_scope", _count(session, scope, Case.state.in_(open_states))))
+    tiles.append(("home.overdue_in_scope", _count(session, case_scope(actor, indexed=False),
+                                                  Case.overdue == True,  # noqa: E712
+                                                  Case.state.in_(open_states))))
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    tiles.append(("home.closed_this_month", _count(session, scope,
+                                                   Case.state == S.closed,
+                                                   Case.closed_at >= month_start)))
+    return tiles
+
+
+
+
+
+# ---------------------------------------------------------------- what the pages read
+
+
+@dataclass(frozen=True)
+class Header:
+    """The queue page's tabs with their counts, and the filters' choices."""
+
+    tabs: list[str]
+    counts: dict[str, int]
+    options: FilterOptions
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One page of a tab: the rows, the filtered total, and the names the rows refer to."""
+
+    rows: list[QueueRow]
+    total: int
+    names: dict[tuple[str, int], object]
+
+
+def header(actor: Actor, engine: Engine | None = None) -> Header:
+    permissions.require(actor, permissions.CASE_WORKERS)
+    with read_session(engine) as session:
+        return Header(tabs_for(actor), dict(tab_counts(session, actor)),
+                      filter_options(session, actor))
+
+
+def listing(actor: Actor, tab: str, filters: Filters = Filters(), page: int = 0,
+            engine: Engine | None = None) -> Listing:
+    with read_session(engine) as session:
+        rows, total = queue_rows(session, actor, tab, filters, page=page)
+        return Listing(rows, total, names_for(session, rows))
+
+
+def options_for(actor: Actor, engine: Engine | None = None) -> FilterOptions:
+    permissions.require(actor, permissions.CASE_READERS)
+    with read_session(engine) as session:
+        return filter_options(session, actor)
+
+
+def home_tiles(actor: Actor, engine: Engine | None = None) -> list[tuple[str, int]]:
+    with read_session(engine) as session:
+        return waiting_counts(session, actor)
+
+
+def menu_count(actor: Actor, engine: Engine | None = None) -> int:
+    with read_session(engine) as session:
+        return waiting_total(session, actor)

@@ -19,9 +19,9 @@ from __future__ import annotations
 from sqlalchemy import false, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from lib.errors import PermissionDenied
-from lib.models import Case, Category, Role, UnitKind
-from lib.orgs import Actor
+from lib.core.errors import PermissionDenied
+from lib.core.models import Case, Category, Role, UnitKind
+from lib.org.units import Actor
 
 R = Role
 # Staff of a tier unit or a department: they work cases in a queue.

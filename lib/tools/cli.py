@@ -1,4 +1,4 @@
-"""Command line: ``python -m lib.cli COMMAND``.
+"""Command line: ``python -m lib COMMAND``.
 
 migrate            apply the Alembic migrations to DATABASE_URL
 load-reference     load data/*.json (categories, deadlines, org units) idempotently
@@ -23,34 +23,18 @@ import time
 from sqlalchemy import func
 from sqlmodel import select
 
-from lib import auth, config, demo, refdata
-from lib.cases import ledger_mismatches
-from lib.db import checkpoint, get_engine, read_session, write_session
-from lib.errors import DomainError
-from lib.i18n import t
-from lib.models import Case
-from lib.orgs import all_units, find_unit
-
-
-def migrate(url: str | None = None) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config(str(config.ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(config.ROOT / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", (url or config.database_url()).replace("%", "%%"))
-    command.upgrade(cfg, "head")
-
-
-def progress_bar(done: int, total: int, started: float) -> None:
-    width = 30
-    filled = int(width * done / max(total, 1))
-    rate = done / max(time.monotonic() - started, 1e-6)
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} "
-                     f"({rate:,.0f}/s)")
-    if done >= total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+from lib.cases.detail import ledger_mismatches
+from lib.cases.tick import run_tick
+from lib.core import config, refdata
+from lib.core.db import checkpoint, get_engine, read_session, write_session
+from lib.core.errors import DomainError
+from lib.core.i18n import t
+from lib.core.migrate import migrate
+from lib.core.models import Case
+from lib.org import auth
+from lib.org.units import all_units, find_unit
+from lib.tools import bench, demo
+from lib.tools.progress import progress_bar
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -134,15 +118,11 @@ def cmd_load_reference(_args: argparse.Namespace) -> int:
 
 
 def cmd_tick(_args: argparse.Namespace) -> int:
-    from lib.deadlines import run_tick
-
     print(json.dumps(run_tick()))
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from lib import bench
-
     result = bench.run(args.cases, args.db, url=args.url, writers=args.writers,
                        per_writer=args.per_writer)
     print(json.dumps(result, ensure_ascii=False))
@@ -150,7 +130,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lib.cli", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m lib", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate").set_defaults(func=lambda a: migrate() or 0)

@@ -1,12 +1,11 @@
-"""Cases and their ledger (台账): intake, duplicates, public tracking and rating, reading a case.
+"""Intake (发现、报告): a resident's or a staff member's report becomes a case with its first event,
+and the similar open cases a reporter may join instead.
 
-Every change to a case writes exactly one ``CaseEvent``; the case's ``state`` is always the
-``to_state`` of its last event, which ``ledger_mismatches`` checks for the whole database.
-Moves after intake go through ``lib.actions.act``.
-
-The public side shows nobody else's data: the duplicate hint on the public form names no code,
-address or text and never a restricted category; tracking needs a secret the reporter holds
-(the phone's last four digits, or a PIN given once at intake), and failed proofs are throttled.
+The public form shows nobody else's data: it may say that similar open cases exist and offer to
+join one, described only by what the server picks (problem, street, date) — never a code, an
+address or someone's words, never a restricted category. Checks run in the cheapest order: the
+double-submit check, every field and the rate limit first; photos are decoded last, outside any
+transaction.
 """
 
 from __future__ import annotations
@@ -23,34 +22,32 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from lib import permissions, privacy
-from lib.actions import act, can_see
-from lib.clock import china_day
-from lib.db import read_session, write_session
-from lib.deadlines import due
-from lib.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
-from lib.inputs import clean_code, clean_text, parse_id
-from lib.models import (
-    FINAL_STATES,
+from lib.cases.deadlines import due
+from lib.cases.machine import OPEN_STATES, act, next_state
+from lib.cases.photos import Photo, checked_photos, photo_limits
+from lib.core.clock import china_day
+from lib.core.db import read_session, write_session
+from lib.core.errors import PermissionDenied, Throttled, ValidationFailed
+from lib.core.inputs import clean_text
+from lib.core.models import (
     Attachment,
     Case,
     CaseEvent,
     CaseState,
     Category,
+    DeadlineRule,
     IntakeAttempt,
-    Rating,
     Severity,
     Source,
     Subcategory,
-    TrackAttempt,
     Unit,
     UnitKind,
     utcnow,
 )
-from lib.orgs import Actor, case_scope, place_of_community
-from lib.photos import Photo, check_photos
-from lib.settings import get_int
-from lib.workflow import OPEN_STATES, next_state
+from lib.core.refcache import cached
+from lib.core.settings import get_int
+from lib.org import permissions
+from lib.org.units import Actor, case_scope, place_of_community
 
 # No 0/O, 1/I/L, 2/Z, 5/S: easy to read out over the phone.
 CODE_ALPHABET = "346789ABCDEFGHJKMNPQRTUVWXY"
@@ -64,10 +61,6 @@ REASON_MAX = 1000
 PHONE_RE = re.compile(r"^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$")  # ASCII digits only
 STAFF_SOURCES = {Source.grid_worker, Source.staff, Source.hotline, Source.inspection}
 
-# Failed tracking proofs: per code and per network address, in the last hour.
-TRACK_WINDOW = timedelta(hours=1)
-TRACK_FAILURES_PER_CODE = 5
-TRACK_FAILURES_PER_ADDRESS = 20
 
 
 def new_tracking_code() -> str:
@@ -178,9 +171,7 @@ def _throttle_public(session: Session, phone: str | None, address: str, now: dat
 
 
 def _intake_refs(session: Session, category_id: object, community_id: object) -> dict | None:
-    """Category and community facts an intake checks, cached briefly (lib.refcache)."""
-    from lib.refcache import cached
-
+    """Category and community facts an intake checks, cached briefly (lib.core.refcache)."""
     if not isinstance(category_id, int) or not isinstance(community_id, int) \
             or isinstance(category_id, bool) or isinstance(community_id, bool):
         return None
@@ -284,7 +275,8 @@ def _insert(session: Session, checked: _Checked, *, photos: list[Photo] | tuple[
     case_id = conn.execute(_INSERT_CASE, dict(
         values, code=code, state=CaseState.reported.value, unit_id=values["community_id"],
         owner_id=values["community_id"], reached_tier="community", supervised=False,
-        overdue=False, reported_at=now, updated_at=now, version=1,
+        overdue=False, reported_at=now, updated_at=now, version=1, event_seq=1, hurry_count=0,
+        extension_until=None, hurried_at=None,
         sign_due_at=due(session, values["severity"], "sign_for", now), submit_key=submit_key,
         pin_hash=pin_hash(code, pin) if pin else None,
         handler_id=None, merged_into_id=None, review_at=None, handle_due_at=None, rating=None,
@@ -480,211 +472,6 @@ def _join_target(session: Session, actor: Actor | None, report: Report, add_to: 
     return session.get(Case, add_to)
 
 
-# ---------------------------------------------------------------- reading
-
-
-def get_case(session: Session, actor: Actor, case_id: object) -> Case:
-    """The case, if ``actor`` may read cases and it lies in their area."""
-    permissions.require(actor, permissions.CASE_READERS)
-    case = session.get(Case, parse_id(case_id))
-    if case is None or not can_see(session, actor, case):
-        raise NotFound("error.case_not_found")
-    return case
-
-
-def events_of(session: Session, case_id: int) -> list[CaseEvent]:
-    return list(session.exec(
-        select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)).all())
-
-
-def attachments_of(session: Session, case_id: int) -> list[Attachment]:
-    return list(session.exec(select(Attachment).where(Attachment.case_id == case_id)
-                             .order_by(Attachment.id)).all())
-
-
-def ledger_mismatches(session: Session, limit: int = 20) -> list[int]:
-    """Ids of cases whose state differs from their last event's ``to_state`` (should be none)."""
-    last_seq = (select(CaseEvent.case_id, func.max(CaseEvent.seq).label("seq"))
-                .group_by(CaseEvent.case_id).subquery())
-    last = (select(CaseEvent.case_id, CaseEvent.to_state)
-            .join(last_seq, (CaseEvent.case_id == last_seq.c.case_id)
-                  & (CaseEvent.seq == last_seq.c.seq)).subquery())
-    rows = session.exec(
-        select(Case.id).outerjoin(last, last.c.case_id == Case.id)
-        .where((last.c.to_state.is_(None)) | (last.c.to_state != Case.state)).limit(limit)
-    ).all()
-    return list(rows)
-
-
-# ---------------------------------------------------------------- public tracking
-
-
-PUBLIC_ACTIONS = {"report", "accept", "reject", "merge", "dispatch", "take", "acknowledge",
-                  "start", "handle", "verify", "rework", "feedback", "reopen", "close", "park",
-                  "resume", "call_up", "hand_back", "extend", "rate", "add_report"}
-
-
-@dataclass(frozen=True)
-class Tracking:
-    """What a reporter may see: no staff names, no personal data, no internal notes."""
-
-    case_id: int
-    code: str
-    category: Category
-    state: str
-    restricted: bool
-    reported_at: datetime
-    closed_at: datetime | None
-    timeline: list[tuple[datetime, str]]  # (when, action)
-    result_photos: list[bytes]
-    can_rate: bool
-    rating: str | None
-    version: int
-    merged_into: str | None = None
-
-
-def _proof_ok(case: Case, proof: object) -> bool:
-    """The phone's last four digits, or the PIN of a case without a phone."""
-    digits = re.sub(r"[^0-9]", "", proof) if isinstance(proof, str) and len(proof) <= 32 else ""
-    if case.reporter_phone:
-        return len(digits) == 4 and secrets.compare_digest(digits, case.reporter_phone[-4:])
-    if case.pin_hash:
-        return len(digits) == PIN_DIGITS and \
-            secrets.compare_digest(pin_hash(case.code, digits), case.pin_hash)
-    return False  # neither: nobody can prove it is theirs, so nobody opens it
-
-
-def _track_throttle(session: Session, code: str, address: str, now: datetime) -> None:
-    since = now - TRACK_WINDOW
-    counted = select(func.count()).select_from(TrackAttempt).where(TrackAttempt.at >= since)
-    by_code = session.exec(counted.where(TrackAttempt.code == code)).one() if code else 0
-    by_address = session.exec(counted.where(TrackAttempt.address == address)).one()
-    if by_code >= TRACK_FAILURES_PER_CODE or by_address >= TRACK_FAILURES_PER_ADDRESS:
-        raise Throttled("error.track_throttled", minutes=int(TRACK_WINDOW.total_seconds() // 60))
-
-
-def _public_case(engine: Engine | None, code: object, proof: object, client_address: str | None,
-                 now: datetime) -> int:
-    """The id of the case whose code and proof match, after the throttle; a failure is recorded
-    and answered the same whether the code or the proof was wrong."""
-    text = clean_code(code)
-    address = (client_address or "unknown")[:64]
-    with read_session(engine) as session:
-        _track_throttle(session, text, address, now)
-        case = session.exec(select(Case).where(Case.code == text)).first() if text else None
-        if case is not None and _proof_ok(case, proof):
-            return case.id
-    with write_session(engine) as session:
-        session.add(TrackAttempt(code=text or "-", address=address, at=now))
-    raise NotFound("error.tracking_not_found")
-
-
-def _can_rate(session: Session, case: Case) -> bool:
-    if case.state not in (CaseState.handled, CaseState.verified, CaseState.feedback, CaseState.closed):
-        return False
-    last_handle = session.exec(select(func.max(CaseEvent.seq)).where(
-        CaseEvent.case_id == case.id, CaseEvent.action == "handle")).one() or 0
-    rated = session.exec(select(CaseEvent.id).where(
-        CaseEvent.case_id == case.id, CaseEvent.seq > last_handle, CaseEvent.actor_id.is_(None),
-        CaseEvent.action.in_(["rate", "reopen"]))).first()
-    return rated is None
-
-
-def _tracking_view(session: Session, case: Case) -> Tracking:
-    shown = case
-    merged_into = None
-    if case.state == CaseState.merged and case.merged_into_id:
-        target = session.get(Case, case.merged_into_id)
-        if target is not None:
-            shown, merged_into = target, target.code
-    category = session.get(Category, shown.category_id)
-    restricted = bool(category and category.restricted)
-    if restricted:
-        timeline = [(shown.reported_at, "report")]
-        if shown.state == CaseState.closed and shown.closed_at:
-            timeline.append((shown.closed_at, "close"))
-        photos: list[bytes] = []
-    else:
-        timeline = [(e.at, e.action) for e in events_of(session, shown.id)
-                    if e.action in PUBLIC_ACTIONS]
-        photos = list(session.exec(select(Attachment.data).where(
-            Attachment.case_id == shown.id, Attachment.kind == "result")
-            .order_by(Attachment.id)).all())
-    can_rate = merged_into is None and not restricted and _can_rate(session, case)
-    state = "received" if restricted and shown.state != CaseState.closed else shown.state
-    return Tracking(shown.id, case.code, category, state, restricted, case.reported_at,
-                    shown.closed_at, timeline, photos, can_rate, shown.rating, shown.version,
-                    merged_into)
-
-
-def track(engine: Engine | None, code: object, proof: object, *,
-          client_address: str | None = None, now: datetime | None = None) -> Tracking:
-    """The tracking page's view of a case, by its code and the reporter's proof (the phone's
-    last four digits, or the PIN given at intake). Failed proofs are throttled per code and per
-    address; a wrong code and a wrong proof get the same answer."""
-    case_id = _public_case(engine, code, proof, client_address, now or utcnow())
-    with read_session(engine) as session:
-        return _tracking_view(session, session.get(Case, case_id))
-
-
-def rate(engine: Engine | None, *, code: object, proof: object, rating: object,
-         reason: object = None, version: int, client_address: str | None = None,
-         now: datetime | None = None) -> Case:
-    """The reporter rates the handling, proving again that the case is theirs. A rating must be
-    chosen; 不满意 needs a reason and reopens the case."""
-    now = now or utcnow()
-    if rating not in {r.value for r in Rating}:
-        raise ValidationFailed("error.rating_required")
-    reason = clean_text(reason, field="reason", max_len=REASON_MAX)
-    if rating == Rating.dissatisfied and not reason:
-        raise ValidationFailed("error.reason_required")
-    case_id = _public_case(engine, code, proof, client_address, now)
-    with write_session(engine) as session:
-        case = session.get(Case, case_id)
-        category = session.get(Category, case.category_id)
-        if not _can_rate(session, case) or case.state == CaseState.merged or \
-                (category is not None and category.restricted):
-            raise ValidationFailed("error.cannot_rate")
-        if rating == Rating.dissatisfied:
-            return act(session, None, case.id, "reopen", version=version, note=reason, now=now)
-        return act(session, None, case.id, "rate", version=version, rating=rating, note=reason,
-                   now=now)
-
-
-# ---------------------------------------------------------------- what waits for me
-
-
-def _count(session: Session, *conditions) -> int:  # noqa: ANN002
-    return session.exec(select(func.count()).select_from(Case).where(*conditions)).one()
-
-
-def waiting_counts(session: Session, actor: Actor, now: datetime | None = None) -> list[tuple[str, int]]:
-    """The home page's tiles for this user: (catalog key, count), most urgent first."""
-    from lib.queue import ACTION_TABS, tab_counts
-
-    if not permissions.reads_cases(actor):
-        return []
-    now = now or utcnow()
-    open_states = sorted(OPEN_STATES)
-    scope = case_scope(actor)
-    tiles: list[tuple[str, int]] = [
-        (f"queue.tab.{k}", n) for k, n in tab_counts(session, actor)
-        if (k in ACTION_TABS and (n or k in ("triage", "calls", "orders"))) or (k == "supervised" and n)]
-    tiles.append(("home.open_in_scope", _count(session, scope, Case.state.in_(open_states))))
-    tiles.append(("home.overdue_in_scope", _count(session, case_scope(actor, indexed=False),
-                                                  Case.overdue == True,  # noqa: E712
-                                                  Case.state.in_(open_states))))
-    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    tiles.append(("home.closed_this_month", _count(session, scope,
-                                                   Case.state == CaseState.closed,
-                                                   Case.closed_at >= month_start)))
-    return tiles
-
-
-__all__ = ["FINAL_STATES", "Report", "Receipt", "create_case", "submit", "track", "rate",
-           "find_duplicates", "similar_open_cases", "get_case", "events_of", "attachments_of",
-           "waiting_counts", "clean_phone"]
-
 
 @dataclass(frozen=True)
 class IntakeOptions:
@@ -697,8 +484,6 @@ class IntakeOptions:
 def intake_options(session: Session, actor: Actor | None = None) -> IntakeOptions:
     """What the report forms offer: active categories with their problems, the communities
     (all of them for the public; those in the actor's area for staff), severities."""
-    from lib.models import DeadlineRule
-
     categories = list(session.exec(select(Category).where(Category.active.is_(True))
                                    .order_by(Category.sort)).all())
     subs: dict[int, list[Subcategory]] = {}
@@ -715,116 +500,31 @@ def intake_options(session: Session, actor: Actor | None = None) -> IntakeOption
     return IntakeOptions(categories, subs, communities, severities)
 
 
-def photo_limits(session: Session) -> dict[str, int]:
-    return {"max_count": get_int(session, "photo.max_count"),
-            "max_bytes": get_int(session, "photo.max_bytes"),
-            "max_pixels": get_int(session, "photo.max_pixels")}
 
 
-def upload_limits(engine: Engine | None = None) -> dict[str, int]:
-    """The photo limits lib enforces, for the upload widgets' captions."""
-    with read_session(engine) as session:
-        limits = photo_limits(session)
-    return {**limits, "max_mb": limits["max_bytes"] // (1024 * 1024)}
-
-
-def checked_photos(engine: Engine | None, files: list[tuple[str, bytes]]) -> list[Photo]:
-    """Uploaded files as re-encoded photos, under the configured count, size and pixel caps.
-    Decoding runs outside any transaction."""
-    if not files:
-        return []
-    with read_session(engine) as session:
-        limits = photo_limits(session)
-    return check_photos(files, **limits)
-
-
-# ---------------------------------------------------------------- the case page
+# ---------------------------------------------------------------- what the report forms read
 
 
 @dataclass(frozen=True)
-class EventView:
-    """One line of a case's timeline as this user may read it (``note`` None when hidden)."""
-
-    seq: int
-    action: str
-    at: datetime
-    actor_id: int | None
-    from_state: str | None
-    to_state: str
-    from_unit_id: int | None
-    to_unit_id: int | None
-    note: str | None
-    detail: str | None
-    note_hidden: bool = False
+class IntakeForm:
+    options: IntakeOptions
+    limits: dict[str, int]  # photo limits, with ``max_mb``
 
 
-@dataclass
-class CaseDetail:
-    case: Case
-    category: Category
-    subcategory: Subcategory | None
-    units: dict[int, Unit]
-    content: privacy.Content  # description, address, point: withheld when not readable
-    reporter: privacy.Reporter
-    restricted: bool
-    events: list[EventView]
-    actor_names: dict[int, str]
-    photos: list[Attachment]
-    orders: list  # WorkOrder rows
-    actions: list[str]
-    dispatch_targets: list[Unit]
-    deadline: datetime | None
-    status: str | None
-
-    @property
-    def description(self) -> str | None:
-        return self.content.description
-
-
-def _case_detail(session: Session, actor: Actor, case_id: int, now: datetime) -> CaseDetail:
-    from lib.actions import dispatch_targets, open_co_units, orders_of
-    from lib.deadlines import current_due, deadline_status
-    from lib.models import User
-    from lib.workflow import allowed_actions
-
-    case = get_case(session, actor, case_id)
-    category = session.get(Category, case.category_id)
-    restricted = bool(category.restricted)
-    content = privacy.content_for(session, actor, case)
-    events = [EventView(e.seq, e.action, e.at, e.actor_id, e.from_state, e.to_state,
-                        e.from_unit_id, e.to_unit_id,
-                        e.note if content.readable else None, e.detail,
-                        note_hidden=bool(e.note) and not content.readable)
-              for e in events_of(session, case.id)]
-    orders = orders_of(session, case.id)
-    unit_ids = {case.community_id, case.street_id, case.district_id, case.city_id, case.unit_id,
-                case.owner_id, case.handler_id} | {o.unit_id for o in orders} | \
-        {e.to_unit_id for e in events} | {e.from_unit_id for e in events}
-    unit_ids.discard(None)
-    units = {u.id: u for u in session.exec(select(Unit).where(Unit.id.in_(unit_ids))).all()}
-    actor_ids = {e.actor_id for e in events if e.actor_id is not None}
-    names = dict(session.exec(select(User.id, User.display_name).where(User.id.in_(actor_ids))).all()) \
-        if actor_ids else {}
-    actions = allowed_actions(actor, case, open_co_units=open_co_units(session, case.id))
-    return CaseDetail(
-        case=case, category=category,
-        subcategory=session.get(Subcategory, case.subcategory_id) if case.subcategory_id else None,
-        units=units, content=content, reporter=privacy.reporter_for(session, actor, case),
-        restricted=restricted, events=events, actor_names=names,
-        photos=attachments_of(session, case.id) if content.readable else [],
-        orders=orders, actions=actions,
-        dispatch_targets=dispatch_targets(session, case) if "dispatch" in actions else [],
-        deadline=current_due(case), status=deadline_status(case, now))
-
-
-def case_detail(actor: Actor, case_id: object, engine: Engine | None = None,
-                now: datetime | None = None) -> CaseDetail:
-    """Everything the case page shows to this actor. A restricted case is read in a write
-    transaction, so that the access log of what was shown is stored with certainty."""
-    now = now or utcnow()
+def intake_form(actor: Actor | None, engine: Engine | None = None) -> IntakeForm:
+    """The report form's choices: the public's (actor None) or a staff member's area."""
+    if actor is not None:
+        permissions.require(actor, permissions.REPORTERS)
     with read_session(engine) as session:
-        case = get_case(session, actor, case_id)
-        if not privacy.is_restricted(session, case):
-            return _case_detail(session, actor, case.id, now)
-    with write_session(engine) as session:
-        return _case_detail(session, actor, case.id, now)
+        options = intake_options(session, actor)
+        limits = photo_limits(session)
+    return IntakeForm(options, {**limits, "max_mb": limits["max_bytes"] // (1024 * 1024)})
+
+
+def similar_for(actor: Actor | None, *, category_id: int, community_id: int,
+                engine: Engine | None = None) -> list[SimilarCase] | list[Duplicate]:
+    """What the form offers to join: neutral lines for the public, cases for staff."""
+    with read_session(engine) as session:
+        if actor is None:
+            return similar_open_cases(session, category_id=category_id, community_id=community_id)
+        return find_duplicates(session, actor, category_id=category_id, community_id=community_id)

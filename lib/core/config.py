@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = ROOT / "data"
 DEFAULT_DATABASE_URL = f"sqlite:///{DATA_DIR / 'app.db'}"
 COOKIE_KEY_FILE = ROOT / ".streamlit" / "cookie_key.local"
@@ -19,11 +19,20 @@ class ConfigError(RuntimeError):
     pass
 
 
-def database_url() -> str:
-    url = os.environ.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+def _driver(url: str) -> str:
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        return "postgresql+psycopg://" + url[len("postgresql://"):]
     return url
+
+
+def database_url() -> str:
+    """The database the app uses (on PostgreSQL, as a role that does not own the tables)."""
+    return _driver(os.environ.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL)
+
+
+def migration_url() -> str:
+    """The database as its owner, for migrations: ``MIGRATION_DATABASE_URL``, else the app's."""
+    return _driver(os.environ.get("MIGRATION_DATABASE_URL", "").strip() or database_url())
 
 
 def default_language() -> str:

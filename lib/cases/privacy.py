@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from lib import permissions
-from lib.models import AccessLog, Case, Category, utcnow
-from lib.orgs import Actor
+from lib.core.models import AccessLog, Case, Category, utcnow
+from lib.org import permissions
+from lib.org.units import Actor
 
 HIDDEN = "***"
 

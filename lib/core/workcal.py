@@ -17,7 +17,7 @@ from pathlib import Path
 
 import chinese_calendar
 
-from lib.config import DATA_DIR
+from lib.core.config import DATA_DIR
 
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
 FIXED_HOLIDAYS = {(1, 1), (5, 1), (10, 1), (10, 2), (10, 3)}
@@ -55,6 +55,14 @@ def _workdays_of_year(year: int) -> tuple[date, ...]:
             days.append(day)
         day += timedelta(days=1)
     return tuple(days)
+
+
+def next_workday(day: date) -> date:
+    """The first working day after ``day``."""
+    following = day + timedelta(days=1)
+    while not is_workday(following):
+        following += timedelta(days=1)
+    return following
 
 
 def add_working_days(start: datetime, count: int) -> datetime:

@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_
+from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, select
 
-from lib.errors import NotFound, PermissionDenied, ValidationFailed
-from lib.models import Case, Role, Unit, UnitKind, User
+from lib.core.db import read_session
+from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
+from lib.core.models import Case, Role, Unit, UnitKind, User, WorkOrder
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,6 @@ def case_scope(actor: Actor, *, indexed: bool = True) -> ColumnElement[bool]:
         # ``indexed=False``: "col + 0" keeps the planner on a narrower index (overdue,
         # supervised) that covers the scope columns, instead of walking the whole area.
         return column == actor.unit_id if indexed else (column + 0) == actor.unit_id
-    from lib.models import WorkOrder
-
     return or_(Case.unit_id == actor.unit_id, Case.handler_id == actor.unit_id,
                Case.id.in_(select(WorkOrder.case_id).where(WorkOrder.unit_id == actor.unit_id)))
 
@@ -131,3 +131,14 @@ def tree_rows(session: Session, actor: Actor) -> list[dict[str, object]]:
     base = root.path.count("/")
     return [{"unit": u, "depth": u.path.count("/") - base, "users": counts.get(u.id, 0)}
             for u in units]
+
+
+def org_tree(actor: Actor, engine: Engine | None = None) -> list[dict[str, object]]:
+    """``tree_rows`` in a read transaction of its own (the org page)."""
+    with read_session(engine) as session:
+        return tree_rows(session, actor)
+
+
+def unit_of(actor: Actor, engine: Engine | None = None) -> Unit:
+    with read_session(engine) as session:
+        return get_unit(session, actor.unit_id)

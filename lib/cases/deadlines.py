@@ -1,0 +1,89 @@
+"""Deadlines (时限) from the severity rules and the working-day calendar, and deadline status.
+
+A picked day (an extension, a review date) means the close of that working day, China time
+(setting ``deadline.close_of_day``, default 17:30). The case page and the queue read the same
+``deadline_status``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import Session
+
+from lib.core.models import Case, CaseState, DeadlineRule, utcnow
+from lib.core.refcache import cached
+from lib.core.settings import get_str
+from lib.core.workcal import CHINA_TZ, add_duration
+
+S = CaseState
+SIGN_STATES = (S.reported, S.accepted, S.dispatched)  # waiting for an answer or a signature
+HANDLE_STATES = (S.dispatched, S.acknowledged, S.in_progress)
+DUE_SOON = timedelta(hours=4)
+DEFAULT_CLOSE = time(17, 30)
+
+
+def due(session: Session, severity: str, kind: str, start: datetime) -> datetime:
+    """``kind``: sign_for, handle or answer_call."""
+    def load() -> tuple[int, str]:
+        rule = session.get(DeadlineRule, severity) or session.get(DeadlineRule, "general")
+        if rule is None:
+            return 1, "working_days"
+        return getattr(rule, f"{kind}_value"), getattr(rule, f"{kind}_unit")
+
+    value, unit = cached(session, "deadline", (severity, kind), load)
+    return add_duration(start, value, unit)
+
+
+def close_time(session: Session) -> time:
+    """The end of a working day (``deadline.close_of_day``, "HH:MM"), 17:30 if unreadable."""
+    try:
+        hours, minutes = (int(part) for part in get_str(session, "deadline.close_of_day").split(":"))
+        return time(hours, minutes)
+    except ValueError:
+        return DEFAULT_CLOSE
+
+
+def close_of_day(session: Session, day: date) -> datetime:
+    """A picked day as a deadline: the close of that working day, China time."""
+    return datetime.combine(day, close_time(session), tzinfo=CHINA_TZ)
+
+
+def current_due(case: Case) -> datetime | None:
+    """The next deadline that matters for the case as it stands."""
+    if case.state in SIGN_STATES and case.sign_due_at is not None:
+        return case.sign_due_at
+    if case.state in HANDLE_STATES:
+        return case.handle_due_at
+    return None
+
+
+def status_of(state: str, due_at: datetime | None, overdue: bool, now: datetime) -> str | None:
+    """on_time, due_soon or overdue; None when no deadline runs in this state."""
+    if state not in SIGN_STATES + HANDLE_STATES:
+        return None
+    if due_at is None:
+        return "overdue" if overdue else None
+    if due_at < now or overdue:
+        return "overdue"
+    return "due_soon" if due_at - now < DUE_SOON else "on_time"
+
+
+def deadline_status(case: Case, now: datetime | None = None) -> str | None:
+    return status_of(case.state, current_due(case), case.overdue, now or utcnow())
+
+
+def past_due(now: datetime):  # noqa: ANN201
+    """SQL: the deadline that matters in the case's state has passed."""
+    return or_(and_(Case.state.in_(SIGN_STATES), Case.sign_due_at < now),
+               and_(Case.state.in_(HANDLE_STATES), Case.handle_due_at < now))
+
+
+def mark_overdue(session: Session, now: datetime) -> int:
+    """Marking overdue is a derived flag, not a move: it writes no event and leaves the version
+    alone, so nobody's open form goes stale because a clock ticked."""
+    return session.exec(  # type: ignore[call-overload]
+        update(Case).where(Case.overdue == False, Case.state.in_(SIGN_STATES + HANDLE_STATES),  # noqa: E712
+                           past_due(now)).values(overdue=True)
+        .execution_options(synchronize_session=False)).rowcount or 0

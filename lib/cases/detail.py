@@ -1,0 +1,189 @@
+"""Reading a case (the case page and the ledger's record): its facts, content and reporter as
+this user may see them, its timeline, work orders, deadline and the moves this user may make.
+
+Every change to a case writes exactly one ``CaseEvent``; the case's ``state`` is always the
+``to_state`` of its last event, which ``ledger_mismatches`` checks for the whole database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from lib.cases import privacy
+from lib.cases.deadlines import current_due, deadline_status
+from lib.cases.machine import MERGE_WINDOW_DAYS, OPEN_STATES, allowed_actions, can_see
+from lib.cases.orders import dispatch_targets, orders_of
+from lib.core.db import read_session, write_session
+from lib.core.errors import NotFound
+from lib.core.inputs import parse_id
+from lib.core.models import (
+    Attachment,
+    Case,
+    CaseEvent,
+    Category,
+    Subcategory,
+    Unit,
+    UnitKind,
+    User,
+    utcnow,
+)
+from lib.org import permissions
+from lib.org.units import Actor
+
+
+def get_case(session: Session, actor: Actor, case_id: object) -> Case:
+    """The case, if ``actor`` may read cases and it lies in their area."""
+    permissions.require(actor, permissions.CASE_READERS)
+    case = session.get(Case, parse_id(case_id))
+    if case is None or not can_see(session, actor, case):
+        raise NotFound("error.case_not_found")
+    return case
+
+
+def events_of(session: Session, case_id: int) -> list[CaseEvent]:
+    return list(session.exec(
+        select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)).all())
+
+
+def attachments_of(session: Session, case_id: int) -> list[Attachment]:
+    return list(session.exec(select(Attachment).where(Attachment.case_id == case_id)
+                             .order_by(Attachment.id)).all())
+
+
+def ledger_mismatches(session: Session, limit: int = 20) -> list[int]:
+    """Ids of cases whose state differs from their last event's ``to_state`` (should be none)."""
+    last_seq = (select(CaseEvent.case_id, func.max(CaseEvent.seq).label("seq"))
+                .group_by(CaseEvent.case_id).subquery())
+    last = (select(CaseEvent.case_id, CaseEvent.to_state)
+            .join(last_seq, (CaseEvent.case_id == last_seq.c.case_id)
+                  & (CaseEvent.seq == last_seq.c.seq)).subquery())
+    rows = session.exec(
+        select(Case.id).outerjoin(last, last.c.case_id == Case.id)
+        .where((last.c.to_state.is_(None)) | (last.c.to_state != Case.state)).limit(limit)
+    ).all()
+    return list(rows)
+
+
+
+# ---------------------------------------------------------------- the case page
+
+
+@dataclass(frozen=True)
+class EventView:
+    """One line of a case's timeline as this user may read it (``note`` None when hidden)."""
+
+    seq: int
+    action: str
+    at: datetime
+    actor_id: int | None
+    from_state: str | None
+    to_state: str
+    from_unit_id: int | None
+    to_unit_id: int | None
+    note: str | None
+    detail: str | None
+    note_hidden: bool = False
+
+
+@dataclass
+class CaseDetail:
+    case: Case
+    category: Category
+    subcategory: Subcategory | None
+    units: dict[int, Unit]
+    content: privacy.Content  # description, address, point: withheld when not readable
+    reporter: privacy.Reporter
+    restricted: bool
+    events: list[EventView]
+    actor_names: dict[int, str]
+    photos: list[Attachment]
+    orders: list  # WorkOrder rows
+    actions: list[str]  # the moves this user may make now, expected next steps first
+    options: dict[str, list]  # field name → the rows its widget offers (units, cases, categories)
+    deadline: datetime | None
+    status: str | None
+
+    @property
+    def description(self) -> str | None:
+        return self.content.description
+
+
+def _case_detail(session: Session, actor: Actor, case_id: int, now: datetime) -> CaseDetail:
+    case = get_case(session, actor, case_id)
+    category = session.get(Category, case.category_id)
+    restricted = bool(category.restricted)
+    content = privacy.content_for(session, actor, case)
+    events = [EventView(e.seq, e.action, e.at, e.actor_id, e.from_state, e.to_state,
+                        e.from_unit_id, e.to_unit_id,
+                        e.note if content.readable else None, e.detail,
+                        note_hidden=bool(e.note) and not content.readable)
+              for e in events_of(session, case.id)]
+    orders = orders_of(session, case.id)
+    unit_ids = {case.community_id, case.street_id, case.district_id, case.city_id, case.unit_id,
+                case.owner_id, case.handler_id} | {o.unit_id for o in orders} | \
+        {e.to_unit_id for e in events} | {e.from_unit_id for e in events}
+    unit_ids.discard(None)
+    units = {u.id: u for u in session.exec(select(Unit).where(Unit.id.in_(unit_ids))).all()}
+    actor_ids = {e.actor_id for e in events if e.actor_id is not None}
+    names = dict(session.exec(select(User.id, User.display_name).where(User.id.in_(actor_ids))).all()) \
+        if actor_ids else {}
+    actions = allowed_actions(session, actor, case, now)
+    return CaseDetail(
+        case=case, category=category,
+        subcategory=session.get(Subcategory, case.subcategory_id) if case.subcategory_id else None,
+        units=units, content=content, reporter=privacy.reporter_for(session, actor, case),
+        restricted=restricted, events=events, actor_names=names,
+        photos=attachments_of(session, case.id) if content.readable else [],
+        orders=orders, actions=actions, options=field_options(session, actor, case, actions, now),
+        deadline=current_due(case), status=deadline_status(case, now))
+
+
+def merge_candidates(session: Session, actor: Actor, case: Case, now: datetime,
+                     limit: int = 20) -> list[Case]:
+    """Open cases a report could be merged into: same community, reported in the last 90 days,
+    content readable by the actor; the same category first, then the newest."""
+    since = now - timedelta(days=MERGE_WINDOW_DAYS)
+    rows = session.exec(select(Case).where(
+        Case.community_id == case.community_id, Case.id != case.id,
+        Case.state.in_(sorted(OPEN_STATES)), Case.reported_at >= since,
+        permissions.content_readable(actor))
+        .order_by((Case.category_id != case.category_id), Case.reported_at.desc())
+        .limit(limit)).all()
+    return list(rows)
+
+
+def field_options(session: Session, actor: Actor, case: Case, actions: list[str],
+                  now: datetime) -> dict[str, list]:
+    """What each field of the allowed moves offers to choose from."""
+    options: dict[str, list] = {}
+    if "dispatch" in actions:
+        targets = dispatch_targets(session, case)
+        options["lead_unit_id"] = options["co_unit_ids"] = targets
+    if "merge" in actions:
+        options["merge_into"] = merge_candidates(session, actor, case, now)
+    if "reassign" in actions:
+        options["community_id"] = list(session.exec(select(Unit).where(
+            Unit.kind == UnitKind.community, Unit.active.is_(True),
+            Unit.path.startswith(session.get(Unit, case.district_id).path, autoescape=True))
+            .order_by(Unit.code)).all())
+        options["category_id"] = list(session.exec(select(Category).where(
+            Category.active.is_(True)).order_by(Category.sort)).all())
+    return options
+
+
+def case_detail(actor: Actor, case_id: object, engine: Engine | None = None,
+                now: datetime | None = None) -> CaseDetail:
+    """Everything the case page shows to this actor. A restricted case is read in a write
+    transaction, so that the access log of what was shown is stored with certainty."""
+    now = now or utcnow()
+    with read_session(engine) as session:
+        case = get_case(session, actor, case_id)
+        if not privacy.is_restricted(session, case):
+            return _case_detail(session, actor, case.id, now)
+    with write_session(engine) as session:
+        return _case_detail(session, actor, case.id, now)

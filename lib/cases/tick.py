@@ -1,0 +1,111 @@
+"""The tick: marks overdue cases and, where a tier's settings say so, calls them up.
+
+``python -m lib tick`` runs it (idempotent: cron every minute is fine); queue pages run it
+lazily, at most once a minute per process, on a thread of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from lib.cases.deadlines import HANDLE_STATES, SIGN_STATES, mark_overdue, past_due
+from lib.cases.machine import act, owner_tier
+from lib.core.db import get_engine, read_session, write_session
+from lib.core.machine import lock
+from lib.core.models import Case, Tier, utcnow
+from lib.core.settings import get_int
+
+_log = logging.getLogger(__name__)
+
+
+def due_for_call_up(session: Session, now: datetime, limit: int) -> list[tuple[int, str]]:
+    """(case id, tier) of overdue cases waiting at (or handled by) their owner whose tier's
+    grace has run out."""
+    found: list[tuple[int, str]] = []
+    for tier, column in ((Tier.community, Case.community_id), (Tier.street, Case.street_id),
+                         (Tier.district, Case.district_id)):
+        hours = get_int(session, f"auto_call_up_hours.{tier}")
+        if hours <= 0:
+            continue
+        ids = session.exec(
+            select(Case.id).where(Case.overdue == True, Case.state.in_(SIGN_STATES + HANDLE_STATES),  # noqa: E712
+                                  Case.owner_id == column, Case.unit_id == Case.owner_id,
+                                  past_due(now - timedelta(hours=hours)))
+            .order_by(Case.id).limit(limit)).all()
+        found.extend((case_id, tier) for case_id in ids)
+    return found[:limit]
+
+
+def call_up_overdue(session: Session, case_id: int, *, tier: str, now: datetime) -> int:
+    """The tick's automatic call-up of one overdue case; 0 if someone moved it meanwhile."""
+    case = lock(session, Case, case_id)
+    if not case.overdue or owner_tier(case) != tier or case.unit_id != case.owner_id:
+        return 0
+    act(session, None, case.id, "call_up", version=case.version, now=now, system=True)
+    return 1
+
+
+def tick(session: Session, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:
+    """Mark what went overdue; call up overdue cases where a tier's grace has run out. All in
+    the caller's transaction (``run_tick`` gives each call-up its own)."""
+    now = now or utcnow()
+    marked = mark_overdue(session, now)
+    called = sum(call_up_overdue(session, case_id, tier=tier, now=now)
+                 for case_id, tier in due_for_call_up(session, now, limit))
+    return {"marked_overdue": marked, "called_up": called}
+
+
+def run_tick(engine: Engine | None = None, now: datetime | None = None,
+             limit: int = 1000) -> dict[str, int]:
+    """The tick as cron and the queue pages run it: one short write transaction to mark, then
+    one per call-up, so that a backlog of call-ups never holds the write lock for seconds."""
+    now = now or utcnow()
+    with write_session(engine) as session:
+        marked = mark_overdue(session, now)
+    with read_session(engine) as session:
+        candidates = due_for_call_up(session, now, limit)
+    called = 0
+    for case_id, tier in candidates:
+        with write_session(engine) as session:
+            called += call_up_overdue(session, case_id, tier=tier, now=now)
+    return {"marked_overdue": marked, "called_up": called}
+
+
+_last_tick = 0.0
+_tick_lock = threading.Lock()
+
+
+def maybe_tick(engine: Engine | None = None, every_seconds: float = 60.0,
+               limit: int = 100) -> dict[str, int] | None:
+    """Run the tick if this process has not run it in the last minute."""
+    global _last_tick
+
+    if time.monotonic() - _last_tick < every_seconds or not _tick_lock.acquire(blocking=False):
+        return None
+    try:
+        result = run_tick(engine, limit=limit)
+        _last_tick = time.monotonic()
+        return result
+    finally:
+        _tick_lock.release()
+
+
+def tick_in_background(engine: Engine | None = None) -> None:
+    """Start ``maybe_tick`` on a thread if a minute has passed; returns at once."""
+    if time.monotonic() - _last_tick < 60.0:
+        return
+    engine = engine or get_engine()
+    threading.Thread(target=_quiet_tick, args=(engine,), daemon=True, name="tick").start()
+
+
+def _quiet_tick(engine: Engine) -> None:
+    try:
+        maybe_tick(engine)
+    except Exception:  # noqa: BLE001  (a failed tick is retried next minute; the page is fine)
+        _log.exception("tick failed")
