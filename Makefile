@@ -16,12 +16,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 setup: venv
-	$(PY) -m lib.cli make-cookie-key
-	$(PY) -m lib.cli migrate
-	$(PY) -m lib.cli demo --cases $(CASES) --if-empty
+	$(PY) -m lib make-cookie-key
+	$(PY) -m lib migrate
+	$(PY) -m lib demo --cases $(CASES) --if-empty
 
 run: setup
-	$(PY) -m lib.cli check-config
+	$(PY) -m lib check-config
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
 test: venv
@@ -30,9 +30,9 @@ test: venv
 
 # Builds data/bench-N.db (and database bench_N on PostgreSQL) once, then reuses it.
 bench: venv
-	$(PY) -m lib.cli make-cookie-key
-	$(PY) -m lib.cli bench --cases $(BENCH_CASES) --db sqlite
-	$(PY) -m lib.cli bench --cases $(BENCH_CASES) --db postgres
+	$(PY) -m lib make-cookie-key
+	$(PY) -m lib bench --cases $(BENCH_CASES) --db sqlite
+	$(PY) -m lib bench --cases $(BENCH_CASES) --db postgres
 
 lint: venv
 	$(VENV)/bin/ruff check lib pages app.py tests

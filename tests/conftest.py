@@ -137,6 +137,13 @@ def db(request, tmp_path, sqlite_template) -> Engine:
 
 
 @pytest.fixture
+def pg_db() -> Engine:
+    """The PostgreSQL test database alone, for what only PostgreSQL has (roles, grants)."""
+    need(postgres_available())
+    yield _postgres_engine()
+
+
+@pytest.fixture
 def sqlite_db(tmp_path, sqlite_template, monkeypatch) -> Engine:
     """A clean SQLite database that is also the app's DATABASE_URL (for page tests)."""
     path = tmp_path / "app.db"

@@ -329,11 +329,31 @@ def test_demo_history_agrees_with_the_state_machine(db):
         assert community_share > 0.5
 
 
-def test_demo_history_is_reproducible_with_a_seed(db):
-    with write_session(db) as s:
-        demo.generate_cases(s, 50, seed=11)
-        first = [(c.category_id, c.state) for c in s.exec(select(Case).order_by(Case.id)).all()]
-    assert len(first) == 50
+def test_demo_history_is_reproducible_with_a_seed(tmp_path, sqlite_template):
+    """The same seed on the same database at the same moment gives the same history; another
+    seed gives another."""
+    import shutil
+
+    from lib.core.db import get_engine
+
+    now = utcnow()
+
+    def history(seed: int, name: str) -> list[tuple]:
+        path = tmp_path / name
+        shutil.copy(sqlite_template, path)
+        engine = get_engine(f"sqlite:///{path}")
+        with write_session(engine) as s:
+            demo.generate_cases(s, 50, seed=seed, now=now)
+        with read_session(engine) as s:
+            rows = [(c.code, c.category_id, c.subcategory_id, c.state, c.severity, c.reported_at,
+                     c.community_id, c.rating, c.event_seq)
+                    for c in s.exec(select(Case).order_by(Case.id)).all()]
+            events = s.exec(select(func.count()).select_from(CaseEvent)).one()
+        engine.dispose()
+        return rows + [("events", events)]
+
+    first, again, other = history(11, "a.db"), history(11, "b.db"), history(12, "c.db")
+    assert len(first) == 51 and first == again and first != other
 
 
 def test_home_counts_reflect_what_waits_for_each_role(db):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-from datetime import date
+import threading
+from datetime import date, datetime, timezone
 
 import pytest
 from openpyxl import load_workbook
@@ -28,13 +29,14 @@ _phones = itertools.count(13900000001)
 
 
 def _case(db, description: str, *, category: str = "fire", community: str = "510104001001",
-          phone: str | None = None, address: str | None = None):  # noqa: ANN202
+          phone: str | None = None, address: str | None = None, now=None):  # noqa: ANN001, ANN202
     with write_session(db) as s:
         category_id = s.exec(select(Category.id).where(Category.key == category)).one()
         return create_case(s, actor=None, category_id=category_id, subcategory_id=None,
                            description=description, address=address or description[:150],
                            community_id=find_unit(s, community).id,
-                           reporter_phone=phone or str(next(_phones)), reporter_name="王小二")
+                           reporter_phone=phone or str(next(_phones)), reporter_name="王小二",
+                           now=now, client_address=f"ledger-{description}")
 
 
 def _actor(db, username: str):  # noqa: ANN202
@@ -127,12 +129,36 @@ def test_the_ledger_refuses_roles_without_it_and_a_backwards_period(db):
         ledger.export(_actor(db, "street01"), Filters(), fmt="html", engine=db, **label)
 
 
-def test_export_progress_reaches_the_total(db):
+def test_export_pages_by_key_and_reports_progress(db):
     for n in range(7):
         _case(db, f"第{n}件")
     seen: list[tuple[int, int]] = []
-    _rows = _csv_rows(ledger.export(_actor(db, "community01"), Filters(), fmt="csv", engine=db,
-                                    lang_name=lambda row: name(row, "zh"),
-                                    label=lambda key: t(key, "zh"),
-                                    progress=lambda done, total: seen.append((done, total))))
-    assert len(_rows) == 8 and seen[-1] == (7, 7)
+    rows = _csv_rows(ledger.export(_actor(db, "community01"), Filters(), fmt="csv", engine=db,
+                                   lang_name=lambda row: name(row, "zh"),
+                                   label=lambda key: t(key, "zh"), chunk_size=2,
+                                   progress=lambda done, total: seen.append((done, total))))
+    assert seen == [(2, 7), (4, 7), (6, 7), (7, 7)]
+    codes = [row[0] for row in rows[1:]]
+    assert len(codes) == len(set(codes)) == 7  # every case once, none twice across pages
+
+
+def test_an_export_is_one_snapshot_while_reports_arrive(db):
+    """Cases reported while an export runs are not half in it (12 cases exported as 14 rows):
+    the export holds one snapshot, even when new rows sort into pages still to come."""
+    originals = {_case(db, f"导出前{n}", now=datetime(2026, 1, 10 + 2 * n, tzinfo=timezone.utc)).code
+                 for n in range(6)}
+    arrivals: list[int] = []
+
+    def report_meanwhile(done: int, total: int) -> None:
+        # Runs inside the export's read transaction, between pages: another writer commits a
+        # case dated among the rows of the pages still to come.
+        worker = threading.Thread(target=lambda: arrivals.append(_case(
+            db, f"导出中{done}", now=datetime(2026, 1, 9 + done, 12, tzinfo=timezone.utc)).id))
+        worker.start()
+        worker.join(timeout=30)
+
+    data = ledger.export(_actor(db, "community01"), Filters(), fmt="csv", engine=db,
+                         lang_name=lambda row: name(row, "zh"), label=lambda key: t(key, "zh"),
+                         chunk_size=2, progress=report_meanwhile)
+    assert len(arrivals) == 3  # three pages, a new case after each
+    assert {row[0] for row in _csv_rows(data)[1:]} == originals

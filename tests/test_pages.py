@@ -132,9 +132,19 @@ def test_english_switch_translates_the_page(sqlite_db):
     assert at.title[0].value.startswith("Hello")
 
 
+def _users(engine) -> list[str]:
+    from sqlmodel import select
+
+    from lib.core.db import read_session
+    from lib.core.models import User
+
+    with read_session(engine) as s:
+        return sorted(s.exec(select(User.username)).all())
+
+
 def test_admin_creates_a_user_and_bad_input_changes_nothing(sqlite_db):
     at = logged_in("admin").switch_page("pages/admin_users.py").run()
-    count_before = at.caption[-1].value if at.caption else ""
+    before = _users(sqlite_db)
     form_inputs = at.text_input
     form_inputs[0].input("x")  # too short
     form_inputs[1].input("新同事")
@@ -148,7 +158,11 @@ def test_admin_creates_a_user_and_bad_input_changes_nothing(sqlite_db):
     assert not at.exception
     # The selected unit is the admin's own district: a grid worker does not fit there.
     assert any("层级不符" in e.value for e in at.error)
-    assert count_before
+    assert _users(sqlite_db) == before
+    # Right unit, right role: the user is there, once.
+    at.multiselect[0].set_value(["district_staff"])
+    at.button(key="FormSubmitter:admin_users_create-创建").click().run()
+    assert not at.error and _users(sqlite_db) == sorted([*before, "new_grid"])
 
 
 def test_markdown_and_html_in_a_display_name_render_as_text(sqlite_db):

@@ -1,6 +1,10 @@
 """Command line: ``python -m lib COMMAND``.
 
-migrate            apply the Alembic migrations to DATABASE_URL
+migrate            apply the migrations (as MIGRATION_DATABASE_URL, else DATABASE_URL); grant the
+                   app's PostgreSQL role when it is another one
+grant-app-role     PostgreSQL: give --role what the app needs and no more
+backup PATH        copy the database while the app runs (SQLite backup API, pg_dump)
+restore PATH       load a backup into an empty database
 load-reference     load data/*.json (categories, deadlines, org units) idempotently
 demo               demo accounts and --cases N historical cases (--if-empty: only on an empty db)
 create-user        one user with one or more roles
@@ -19,6 +23,7 @@ import json
 import secrets
 import sys
 import time
+from pathlib import Path
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -29,11 +34,11 @@ from lib.core import config, refdata
 from lib.core.db import checkpoint, get_engine, read_session, write_session
 from lib.core.errors import DomainError
 from lib.core.i18n import t
-from lib.core.migrate import migrate
+from lib.core.migrate import app_role_to_grant, grant_app_role, migrate
 from lib.core.models import Case
 from lib.org import auth
 from lib.org.units import all_units, find_unit
-from lib.tools import bench, demo
+from lib.tools import backup, bench, demo
 from lib.tools.progress import progress_bar
 
 
@@ -117,6 +122,34 @@ def cmd_load_reference(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    migrate()
+    role = app_role_to_grant()
+    if role:
+        grant_app_role(config.migration_url(), role)
+        print(f"migrated; privileges of {role} granted")
+    else:
+        print("migrated")
+    return 0
+
+
+def cmd_grant_app_role(args: argparse.Namespace) -> int:
+    grant_app_role(config.migration_url(), args.role)
+    print(f"privileges of {args.role} granted")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    print(f"backup written: {backup.backup(Path(args.path))}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    backup.restore(Path(args.path))
+    print("restored")
+    return 0
+
+
 def cmd_tick(_args: argparse.Namespace) -> int:
     print(json.dumps(run_tick()))
     return 0
@@ -133,7 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lib", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate").set_defaults(func=lambda a: migrate() or 0)
+    sub.add_parser("migrate").set_defaults(func=cmd_migrate)
+    p = sub.add_parser("grant-app-role", help="PostgreSQL: what the app's role may do")
+    p.add_argument("--role", required=True)
+    p.set_defaults(func=cmd_grant_app_role)
+    p = sub.add_parser("backup", help="copy the database to PATH while the app runs")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("restore", help="load the backup at PATH into an empty database")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_restore)
     sub.add_parser("load-reference").set_defaults(func=cmd_load_reference)
     p = sub.add_parser("demo")
     p.add_argument("--cases", type=int, default=3000)
@@ -169,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except DomainError as err:
         print(t(err.key, "en", **err.params), file=sys.stderr)
+        return 2
+    except backup.BackupError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
 
 
