@@ -25,10 +25,13 @@ from sqlmodel import SQLModel
 os.environ.setdefault("BCRYPT_ROUNDS", "4")
 os.environ.setdefault("COOKIE_KEY", "test-cookie-key-" + "x" * 40)
 
-from lib.core import refcache, refdata  # noqa: E402
+from lib.core import refcache  # noqa: E402
 from lib.core.db import checkpoint, get_engine, write_session  # noqa: E402
 from lib.core.migrate import migrate  # noqa: E402
-from lib.tools import demo  # noqa: E402
+from lib.tools import (
+    demo,  # noqa: E402
+    reference,  # noqa: E402
+)
 
 PG_URL = os.environ.get("TEST_DATABASE_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -76,7 +79,7 @@ def sqlite_template(tmp_path_factory) -> Path:
     migrate(url)
     engine = get_engine(url)
     with write_session(engine) as session:
-        refdata.load_all(session)
+        reference.load_all(session)
         demo.ensure_accounts(session)
     checkpoint(engine)  # everything into the main file: the copies below take only that file
     engine.dispose()
@@ -97,7 +100,7 @@ def _postgres_engine() -> Engine:
         reset_postgres(PG_URL)
         migrate(PG_URL)
         with write_session(engine) as session:
-            refdata.load_all(session)
+            reference.load_all(session)
             demo.ensure_accounts(session)
         with engine.connect() as conn:
             _pg_seed.clear()

@@ -13,8 +13,9 @@ ALLOWED = {
     "core": set(),
     "org": {"core"},
     "cases": {"core", "org"},
-    "tools": {"core", "org", "cases"},
-    "ui": {"core", "org", "cases"},
+    "rewards": {"core", "org", "cases"},
+    "tools": {"core", "org", "cases", "rewards"},
+    "ui": {"core", "org", "cases", "rewards"},
 }
 
 

@@ -74,7 +74,7 @@ def _track_throttle(session: Session, code: str, address: str, now: datetime) ->
         raise Throttled("error.track_throttled", minutes=int(TRACK_WINDOW.total_seconds() // 60))
 
 
-def _public_case(engine: Engine | None, code: object, proof: object, client_address: str | None,
+def prove(engine: Engine | None, code: object, proof: object, client_address: str | None,
                  now: datetime) -> int:
     """The id of the case whose code and proof match, after the throttle; a failure is recorded
     and answered the same whether the code or the proof was wrong."""
@@ -135,7 +135,7 @@ def track(engine: Engine | None, code: object, proof: object, *,
     last four digits, or the PIN given at intake). Failed proofs are throttled per code and per
     address; a wrong code and a wrong proof get the same answer."""
     now = now or utcnow()
-    case_id = _public_case(engine, code, proof, client_address, now)
+    case_id = prove(engine, code, proof, client_address, now)
     with read_session(engine) as session:
         return _tracking_view(session, session.get(Case, case_id), now)
 
@@ -151,7 +151,7 @@ def rate(engine: Engine | None, *, code: object, proof: object, rating: object,
     reason = clean_text(reason, field="reason", max_len=REASON_MAX)
     if rating == Rating.dissatisfied and not reason:
         raise ValidationFailed("error.reason_required")
-    case_id = _public_case(engine, code, proof, client_address, now)
+    case_id = prove(engine, code, proof, client_address, now)
     with write_session(engine) as session:
         case = session.get(Case, case_id)
         category = session.get(Category, case.category_id)
@@ -171,7 +171,7 @@ def hurry(engine: Engine | None, *, code: object, proof: object, version: int,
     """催办: the reporter asks for the case to be hurried, once per working day while it is
     open, proving again that it is theirs. The queue shows the flag and the count."""
     now = now or utcnow()
-    case_id = _public_case(engine, code, proof, client_address, now)
+    case_id = prove(engine, code, proof, client_address, now)
     with write_session(engine) as session:
         case = session.get(Case, case_id)
         if case.state == CaseState.merged or not CASES.may(None, case, "hurry",

@@ -29,7 +29,7 @@ def migrate(url: str | None = None) -> None:
 
 
 # What the app's own role may do on PostgreSQL: read and write rows, never change the ledger.
-APPEND_ONLY = ("case_event", "access_log")
+APPEND_ONLY = ("case_event", "access_log", "reward_event", "reward_payout")
 
 
 def grant_app_role(owner_url: str, role: str) -> None:

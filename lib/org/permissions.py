@@ -33,6 +33,9 @@ REPORTERS = frozenset({R.grid_worker, R.community_staff, R.street_staff, R.distr
 # Who may read cases at all (queue, ledger, case page); each only in their area.
 CASE_READERS = CASE_WORKERS | {R.leader, R.inspector}
 ADMINS = frozenset({R.admin})
+# Discovery rewards: approvers decide and pay; leaders read the ledger and the figures.
+REWARD_APPROVERS = frozenset({R.reward_approver})
+REWARD_READERS = REWARD_APPROVERS | {R.leader}
 # Staff who act for the unit they sit in (the handling chain).
 UNIT_STAFF = frozenset({R.grid_worker, R.community_staff, R.street_staff, R.district_staff,
                         R.city_staff, R.department_staff})

@@ -27,12 +27,12 @@ from lib.cases import detail, intake
 from lib.cases.machine import OPEN_STATES
 from lib.cases.queue import queue_rows, tab_counts, waiting_counts
 from lib.cases.tick import maybe_tick, run_tick
-from lib.core import config, refdata
+from lib.core import config
 from lib.core.db import get_engine, read_session, write_session
 from lib.core.migrate import migrate
 from lib.core.models import Case, Category, Unit
 from lib.org.auth import actor_by_username
-from lib.tools import demo
+from lib.tools import demo, reference
 from lib.tools.progress import progress_bar
 
 HOT_COMMUNITY = "510104001001"  # community01's community
@@ -64,7 +64,7 @@ def prepare(url: str, cases_wanted: int, seed: int = 2019) -> dict[str, float]:
     migrate(url)
     engine = get_engine(url)
     with write_session(engine) as session:
-        refdata.load_all(session)
+        reference.load_all(session)
         demo.ensure_accounts(session)
         existing = session.exec(select(func.count()).select_from(Case)).one()
         hot = session.exec(select(Unit).where(Unit.code == HOT_COMMUNITY)).one()

@@ -12,7 +12,8 @@ list-units         the org tree with codes
 check-ledger       every case's state equals its last event's
 make-cookie-key    write a random cookie key to .streamlit/cookie_key.local if there is none
 check-config       exit 1 with a message if the configuration is unsafe (cookie key)
-tick               mark overdue cases, call up where a tier's settings say so (cron: every minute)
+tick               mark overdue cases, call up where a tier's settings say so, open and expire
+                   reward claims (cron: every minute)
 bench              build or reuse a demo database of --cases N and print timings as JSON
 """
 
@@ -30,7 +31,7 @@ from sqlmodel import select
 
 from lib.cases.detail import ledger_mismatches
 from lib.cases.tick import run_tick
-from lib.core import config, refdata
+from lib.core import config
 from lib.core.db import checkpoint, get_engine, read_session, write_session
 from lib.core.errors import DomainError
 from lib.core.i18n import t
@@ -38,14 +39,16 @@ from lib.core.migrate import app_role_to_grant, grant_app_role, migrate
 from lib.core.models import Case
 from lib.org import auth
 from lib.org.units import all_units, find_unit
-from lib.tools import backup, bench, demo
+from lib.rewards import eligibility
+from lib.rewards import figures as reward_figures
+from lib.tools import backup, bench, demo, reference
 from lib.tools.progress import progress_bar
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     engine = get_engine()
     with write_session(engine) as session:
-        refdata.load_all(session)
+        reference.load_all(session)
         created = demo.ensure_accounts(session)
     print(f"demo accounts created: {created} (password: {demo.DEMO_PASSWORD})")
     with read_session(engine) as session:
@@ -85,10 +88,14 @@ def cmd_list_units(_args: argparse.Namespace) -> int:
 def cmd_check_ledger(_args: argparse.Namespace) -> int:
     with read_session() as session:
         bad = ledger_mismatches(session)
+        rewards = reward_figures.ledger_problems(session)
     if bad:
         print(f"cases whose state differs from their events: {bad}")
+    for problem in rewards:
+        print(f"rewards: {problem}")
+    if bad or rewards:
         return 1
-    print("ledger consistent")
+    print("ledger consistent: cases, claims, pools and payouts")
     return 0
 
 
@@ -117,7 +124,7 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
 
 def cmd_load_reference(_args: argparse.Namespace) -> int:
     with write_session() as session:
-        counts = refdata.load_all(session)
+        counts = reference.load_all(session)
     print("reference data loaded: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     return 0
 
@@ -151,7 +158,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_tick(_args: argparse.Namespace) -> int:
-    print(json.dumps(run_tick()))
+    print(json.dumps({**run_tick(), **eligibility.run()}))
     return 0
 
 

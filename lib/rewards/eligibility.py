@@ -1,0 +1,143 @@
+"""Who may claim a discovery reward, decided in lib with a reason a person can read.
+
+A case reported by a resident becomes claimable once it is verified or closed as valid (not
+rejected, not merged away). Joint reports count once: among a case and the reports merged into
+it, the earliest reporter is the one who found it; the others are told they were not first.
+Refusals (``RewardClaim.reason``):
+
+  not_first         someone reported the same problem earlier
+  staff_reporter    the reporter's phone belongs to a staff member or grid worker
+  anonymous_no_pin  an anonymous report without a PIN: nobody can prove it is theirs
+  no_rule           no reward is set for this category and severity
+
+Later refusals come with the decision (an approver's reason, the monthly cap, a spent pool, a
+passed window); see lib.rewards.machine.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, insert, or_
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from lib.core.db import read_session, write_session
+from lib.core.errors import DomainError
+from lib.core.models import (
+    Case,
+    CaseState,
+    ClaimState,
+    RewardClaim,
+    RewardEvent,
+    Source,
+    User,
+    utcnow,
+)
+from lib.rewards import rules
+from lib.rewards.machine import act
+
+VALID = (CaseState.verified, CaseState.feedback, CaseState.closed)
+CATCH_UP = timedelta(days=3)  # the tick looks at cases moved in this window
+
+
+def _members(session: Session, target: Case) -> list[Case]:
+    """The case and the reports merged into it, earliest first."""
+    merged = session.exec(select(Case).where(Case.merged_into_id == target.id)).all()
+    return sorted([target, *merged], key=lambda c: (c.reported_at, c.id))
+
+
+def _refusal(session: Session, case: Case) -> str | None:
+    if case.anonymous and not case.pin_hash:
+        return "anonymous_no_pin"
+    if case.reporter_phone and session.exec(select(User.id).where(
+            User.phone == case.reporter_phone)).first() is not None:
+        return "staff_reporter"
+    return None
+
+
+def _insert(session: Session, case: Case, *, state: str, reason: str | None, amount: int,
+            rule_id: int | None, policy_id: int | None, window_ends_at: datetime | None,
+            now: datetime) -> None:
+    claim_id = session.exec(insert(RewardClaim).values(  # type: ignore[call-overload]
+        case_id=case.id, reporter_key=case.reporter_phone or f"code:{case.code}",
+        reporter_phone=case.reporter_phone, community_id=case.community_id,
+        street_id=case.street_id, district_id=case.district_id, category_id=case.category_id,
+        amount_fen=amount, rule_id=rule_id, policy_id=policy_id, state=state, reason=reason,
+        window_ends_at=window_ends_at, created_at=now, updated_at=now, event_seq=1, version=1)
+        .returning(RewardClaim.id)).scalar_one()
+    session.add(RewardEvent(claim_id=claim_id, seq=1, action="open", at=now, to_state=state,
+                            detail=f'{{"reason": "{reason}"}}' if reason else None))
+
+
+def open_group(session: Session, target: Case, now: datetime) -> int:
+    """Claims for a valid case and the reports merged into it; how many were written."""
+    members = _members(session, target)
+    first = members[0]
+    policy = rules.current_policy(session)
+    written = 0
+    for case in members:
+        if case.source != Source.resident:
+            continue
+        common = dict(rule_id=None, policy_id=policy.id, window_ends_at=None, now=now, amount=0)
+        if case is not first:
+            _insert(session, case, state=ClaimState.ineligible, reason="not_first", **common)
+        elif (reason := _refusal(session, case)) is not None:
+            _insert(session, case, state=ClaimState.ineligible, reason=reason, **common)
+        elif (rule := rules.rule_for(session, case.category_id, case.severity)) is None \
+                or rule.amount_fen <= 0:
+            _insert(session, case, state=ClaimState.ineligible, reason="no_rule", **common)
+        else:
+            _insert(session, case, state=ClaimState.eligible, reason=None, amount=rule.amount_fen,
+                    rule_id=rule.id, policy_id=policy.id,
+                    window_ends_at=now + timedelta(days=policy.claim_window_days), now=now)
+        written += 1
+    return written
+
+
+def _waiting(since: datetime | None):  # noqa: ANN202
+    """SQL: valid cases with a resident among their reporters and no claim written yet."""
+    member = Case.__table__.alias("member")
+    has_resident = or_(Case.source == Source.resident, exists().where(
+        member.c.merged_into_id == Case.id, member.c.source == Source.resident))
+    has_claim = exists().where(RewardClaim.case_id == Case.id) | exists().where(
+        and_(member.c.merged_into_id == Case.id, exists().where(RewardClaim.case_id == member.c.id)))
+    conditions = [Case.state.in_(VALID), Case.merged_into_id.is_(None), has_resident, ~has_claim]
+    if since is not None:
+        conditions.append(Case.updated_at >= since)
+    return conditions
+
+
+def open_claims(session: Session, now: datetime | None = None, *, everything: bool = False,
+                limit: int = 500) -> int:
+    """Write the claims of cases that became valid (in the last days, or ``everything``)."""
+    now = now or utcnow()
+    since = None if everything else now - CATCH_UP
+    targets = session.exec(select(Case).where(*_waiting(since)).order_by(Case.id).limit(limit)).all()
+    return sum(open_group(session, target, now) for target in targets)
+
+
+def expire_claims(engine: Engine | None, now: datetime | None = None, limit: int = 500) -> int:
+    """Close the claims nobody claimed in their window, each in a transaction of its own."""
+    now = now or utcnow()
+    with read_session(engine) as session:
+        due = session.exec(select(RewardClaim.id, RewardClaim.version).where(
+            RewardClaim.state == ClaimState.eligible, RewardClaim.window_ends_at < now)
+            .limit(limit)).all()
+    done = 0
+    for claim_id, version in due:
+        try:
+            with write_session(engine) as session:
+                act(session, None, claim_id, "expire", version=version, now=now, system=True)
+            done += 1
+        except DomainError:
+            continue  # claimed or changed meanwhile: the next tick looks again
+    return done
+
+
+def run(engine: Engine | None = None, now: datetime | None = None) -> dict[str, int]:
+    """The rewards' part of the tick: open new claims, expire stale ones."""
+    now = now or utcnow()
+    with write_session(engine) as session:
+        opened = open_claims(session, now)
+    return {"claims_opened": opened, "claims_expired": expire_claims(engine, now)}

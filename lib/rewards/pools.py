@@ -1,0 +1,86 @@
+"""Monthly reward pools (奖励资金池): one per street for ordinary awards and one for the district
+for awards above the second-approval threshold, each month's budget taken from the policy when
+the pool is first used.
+
+Committing money is one UPDATE that adds only while the budget holds
+(``committed + amount <= budget``); two approvers racing for the last of a pool cannot both
+win, and the database's CHECK refuses an overdrawn or negative pool whatever the code does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from lib.core.clock import china
+from lib.core.errors import ValidationFailed
+from lib.core.models import RewardClaim, RewardPolicy, RewardPool
+from lib.core.workcal import CHINA_TZ
+
+
+def month_of(moment: datetime) -> str:
+    """The month (China time) of a moment: ``2026-11``."""
+    return china(moment).strftime("%Y-%m")
+
+
+def month_start_of(month: str) -> datetime:
+    """The first moment of a month ``YYYY-MM`` in China time; ``ValidationFailed`` if it is
+    not one."""
+    try:
+        year, number = (int(part) for part in month.split("-"))
+        return datetime(year, number, 1, tzinfo=CHINA_TZ)
+    except (ValueError, AttributeError):
+        raise ValidationFailed("error.month_invalid") from None
+
+
+def next_month_start(start: datetime) -> datetime:
+    return start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
+
+
+def pool_unit(claim: RewardClaim, policy: RewardPolicy) -> int:
+    """Large awards (above the second-approval threshold) come from the district's pool."""
+    return claim.district_id if claim.amount_fen > policy.second_approval_above_fen else claim.street_id
+
+
+def _pool(session: Session, unit_id: int, month: str, budget: int) -> RewardPool:
+    found = session.exec(select(RewardPool).where(RewardPool.unit_id == unit_id,
+                                                  RewardPool.month == month)).first()
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            session.exec(insert(RewardPool).values(unit_id=unit_id, month=month, budget_fen=budget,  # type: ignore[call-overload]
+                                                   committed_fen=0))
+    except IntegrityError:
+        pass  # created by someone else at the same moment
+    return session.exec(select(RewardPool).where(RewardPool.unit_id == unit_id,
+                                                 RewardPool.month == month)).one()
+
+
+def commit(session: Session, claim: RewardClaim, policy: RewardPolicy, now: datetime) -> RewardPool:
+    """Reserve the claim's amount in its pool for this month, or refuse: the pool is spent."""
+    unit_id = pool_unit(claim, policy)
+    budget = policy.district_pool_fen if unit_id == claim.district_id else policy.street_pool_fen
+    pool = _pool(session, unit_id, month_of(now), budget)
+    done = session.exec(update(RewardPool)  # type: ignore[call-overload]
+                        .where(RewardPool.id == pool.id,
+                               RewardPool.committed_fen + claim.amount_fen <= RewardPool.budget_fen)
+                        .values(committed_fen=RewardPool.committed_fen + claim.amount_fen)
+                        .execution_options(synchronize_session=False))
+    if done.rowcount != 1:
+        raise ValidationFailed("error.reward_pool_spent", month=pool.month)
+    session.refresh(pool)
+    return pool
+
+
+def release(session: Session, claim: RewardClaim) -> None:
+    """Give back what a claim had reserved (it was rejected after a first approval)."""
+    if claim.pool_id is None:
+        return
+    session.exec(update(RewardPool).where(RewardPool.id == claim.pool_id)  # type: ignore[call-overload]
+                 .values(committed_fen=RewardPool.committed_fen - claim.amount_fen)
+                 .execution_options(synchronize_session=False))
+    claim.pool_id = None
