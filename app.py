@@ -3,6 +3,8 @@
 import streamlit as st
 
 from lib.cases.queue import home_tiles
+from lib.org.permissions import REWARD_APPROVERS
+from lib.rewards import approval
 from lib.ui.login import login_form
 from lib.ui.page import setup_page
 from lib.ui.text import md_escape
@@ -20,6 +22,8 @@ with page.guard():
 
     st.title(page.t("home.title", name=md_escape(page.actor.display_name)))
     tiles = home_tiles(page.actor)
+    if page.actor.has(*REWARD_APPROVERS):
+        tiles.append(("rewards.tile", approval.waiting_count(page.actor)))
     if tiles:
         columns = st.columns(min(4, len(tiles)))
         for index, (key, count) in enumerate(tiles):

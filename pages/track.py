@@ -4,6 +4,8 @@ four digits, or the PIN given at intake); rate the result, proving it again."""
 import streamlit as st
 
 from lib.cases import tracking
+from lib.rewards import tracking as rewards
+from lib.rewards.rules import yuan
 from lib.core.errors import DomainError
 from lib.core.models import Rating
 from lib.ui.cards import local_time, public_timeline
@@ -65,6 +67,35 @@ with page.guard():
                     page.error(err)
     elif view.rating:
         st.caption(page.t("track.rated", rating=page.t("rating." + view.rating)))
+
+    reward = rewards.reward_for(None, st.session_state["track_code"],
+                                st.session_state["track_proof"], client_address=client_address())
+    if reward.state is not None:
+        st.markdown(f"**{page.t('track.reward_title')}**")
+        if reward.state == "ineligible" or reward.state == "rejected":
+            st.caption(page.t("track.reward_no", reason=page.t("reward_reason." + (reward.reason
+                                                                                  or "other"))))
+        else:
+            st.caption(page.t("track.reward_state", amount=yuan(reward.amount_fen),
+                              state=page.t("claim_state." + reward.state)))
+        if reward.can_claim:
+            st.caption(page.t("track.reward_until", at=local_time(reward.window_ends_at)))
+            with st.form("track_claim"):
+                method = st.radio(page.t("claim.form.claim.method"), reward.methods, index=None,
+                                  horizontal=True, format_func=lambda m: page.t("reward_method." + m))
+                detail = st.text_input(page.t("claim.form.claim.payment_detail"), max_chars=100)
+                claim_proof = st.text_input(page.t("track.proof_again"), max_chars=6,
+                                            type="password", key="track_claim_proof")
+                st.caption(page.t("track.reward_privacy"))
+                if st.form_submit_button(page.t("claim.action.claim")):
+                    try:
+                        rewards.claim_reward(None, code=view.code, proof=claim_proof, method=method,
+                                             payment_detail=detail, version=reward.version,
+                                             client_address=client_address())
+                        st.session_state["track_flash"] = "track.claimed"
+                        st.rerun()
+                    except DomainError as err:
+                        page.error(err)
 
     if view.can_hurry:
         with st.form("track_hurry"):

@@ -22,10 +22,11 @@ from lib.core.i18n import catalog
 from lib.core.machine import FIELD_KINDS, nothing
 from lib.core.models import Case, CaseEvent, WorkOrderState
 from lib.core.workcal import CHINA_TZ, next_workday
+from lib.rewards.machine import CLAIMS
 from tests.factories import COMMUNITY, NEIGHBOUR, actor, category_id, get, move, new_case, unit_id
 
 POLICE = "510104001-police"
-MACHINES = [CASES]
+MACHINES = [CASES, CLAIMS]
 
 
 # ---------------------------------------------------------------- every move is a whole record
@@ -38,13 +39,15 @@ def test_every_move_does_something_and_is_labelled_in_both_languages(machine):
         if spec.from_states:  # movable through act (not written by intake or another move)
             assert spec.effect is not nothing or spec.to_state is not None, action
             assert spec.who, action
-        keys = [f"action.{action}"]
+        prefix = machine.labels
+        keys = [f"{prefix}action.{action}"]
         for field in spec.fields:
             assert field.kind in FIELD_KINDS, (action, field.name)
-            keys.append(f"note.{action}" if field.name == "note" else f"form.{action}.{field.name}")
+            keys.append(f"{prefix}note.{action}" if field.name == "note"
+                        else f"{prefix}form.{action}.{field.name}")
             keys += [f"{field.labels}.{choice}" for choice in field.choices]
         if spec.public:
-            keys.append(f"public_action.{action}")
+            keys.append(f"{prefix}public_action.{action}")
         for lang in ("zh", "en"):
             missing += [f"{lang}:{key}" for key in keys if not catalog(lang).get(key)]
     assert missing == []

@@ -59,7 +59,8 @@ def test_anonymous_is_refused_every_staff_page(sqlite_db, spec):
 
 
 CASE_WORK = {"queue", "staff_report", "ledger", "case"}
-READING = {"ledger", "case"}
+READING = {"ledger", "case", "reward_ledger"}
+APPROVING = {"rewards", "reward_ledger"}
 # What each demo account may open besides the public pages, written out by hand from the roles
 # in mission.md (not derived from the app's own tables, which this checks).
 STAFF_PAGES_BY_ACCOUNT = {
@@ -69,8 +70,8 @@ STAFF_PAGES_BY_ACCOUNT = {
     "inspector01": {"staff_report", "ledger", "case"},
     "community_leader": READING, "street_leader": READING, "district_leader": READING,
     "city_leader": READING,
-    "street_approver": set(), "district_approver": set(),
-    "admin": {"admin_users", "admin_org", "admin_categories"},
+    "street_approver": APPROVING, "district_approver": APPROVING,
+    "admin": {"admin_users", "admin_org", "admin_categories", "admin_rewards"},
 }
 
 
@@ -86,6 +87,8 @@ def test_each_role_sees_home_and_only_its_pages(sqlite_db, account):
     expected = STAFF_PAGES_BY_ACCOUNT[account.username]
     if "case" in expected:
         assert len(at.metric) >= 3
+    elif "rewards" in expected:  # what waits for an approver
+        assert [m.label for m in at.metric] == ["待审批奖励"]
     else:  # no case work: no case figures on the home page either
         assert not at.metric
     for spec in ALL_PAGES:

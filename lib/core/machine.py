@@ -133,6 +133,7 @@ class Machine:
     recorded: Callable[[Step, Any], None] = lambda step, event: None
     remember: Callable[[Any], dict] = lambda subject: {}
     not_found: str = "error.not_found"
+    labels: str = ""  # catalog prefix: "" for cases ("action.accept"), "claim." for claims
 
     def allowed(self, actor: Any, subject: Any, context: Any = None) -> list[str]:
         """The moves ``actor`` may make now; expected next steps first, then in table order."""

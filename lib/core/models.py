@@ -361,7 +361,7 @@ class Attachment(SQLModel, table=True):
     kind: str = Field(default="report", max_length=16)
     mime: str = Field(max_length=40)
     size: int
-    sha256: str = Field(max_length=64)
+    sha256: str = Field(max_length=64, index=True)  # a photo reused on another case is a signal
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
 

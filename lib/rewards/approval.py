@@ -59,7 +59,9 @@ LEDGER_COLUMNS = ["case", "category", "street", "community", "reporter", "amount
 
 
 def scope(actor: Actor):  # noqa: ANN201
-    """SQL: the claims of the actor's street or district."""
+    """SQL: the claims of the actor's community, street or district (or the city's districts)."""
+    if actor.unit_kind == UnitKind.community:
+        return RewardClaim.community_id == actor.unit_id
     if actor.unit_kind == UnitKind.street:
         return RewardClaim.street_id == actor.unit_id
     if actor.unit_kind in (UnitKind.district, UnitKind.city):

@@ -16,13 +16,16 @@ passed window); see lib.rewards.machine.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, insert, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from lib.core.db import read_session, write_session
+from lib.core.db import get_engine, read_session, write_session
 from lib.core.errors import DomainError
 from lib.core.models import (
     Case,
@@ -37,6 +40,7 @@ from lib.core.models import (
 from lib.rewards import rules
 from lib.rewards.machine import act
 
+_log = logging.getLogger(__name__)
 VALID = (CaseState.verified, CaseState.feedback, CaseState.closed)
 CATCH_UP = timedelta(days=3)  # the tick looks at cases moved in this window
 
@@ -141,3 +145,28 @@ def run(engine: Engine | None = None, now: datetime | None = None) -> dict[str, 
     with write_session(engine) as session:
         opened = open_claims(session, now)
     return {"claims_opened": opened, "claims_expired": expire_claims(engine, now)}
+
+
+_last_run = 0.0
+_run_lock = threading.Lock()
+
+
+def run_in_background(engine: Engine | None = None, every_seconds: float = 60.0) -> None:
+    """Run ``run`` on a thread if this process has not in the last minute (the reward pages
+    call this, so that claims open and expire even without cron); returns at once."""
+    global _last_run
+
+    if time.monotonic() - _last_run < every_seconds or not _run_lock.acquire(blocking=False):
+        return
+    _last_run = time.monotonic()
+    engine = engine or get_engine()
+
+    def work() -> None:
+        try:
+            run(engine)
+        except Exception:  # noqa: BLE001  (retried next minute; the page is fine)
+            _log.exception("reward tick failed")
+        finally:
+            _run_lock.release()
+
+    threading.Thread(target=work, daemon=True, name="reward-tick").start()

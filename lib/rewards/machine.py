@@ -196,7 +196,7 @@ def _event(claim: RewardClaim, seq: int, action: str, step: Step, from_state: st
 
 CLAIMS = Machine(name="claim", model=RewardClaim, moves=MOVES, roles={"approver": _approver},
                  event=_event, can_see=can_see, context=context,
-                 not_found="error.claim_not_found")
+                 not_found="error.claim_not_found", labels="claim.")
 
 
 def act(session: Session, actor: Actor | None, claim_id: object, action: str, *, version: int,

@@ -32,12 +32,15 @@ from lib.core.db import get_engine, read_session, write_session
 from lib.core.migrate import migrate
 from lib.core.models import Case, Category, Unit
 from lib.org.auth import actor_by_username
-from lib.tools import demo, reference
+from lib.rewards import approval
+from lib.tools import demo, demo_rewards, reference
 from lib.tools.progress import progress_bar
 
 HOT_COMMUNITY = "510104001001"  # community01's community
 HOT_USER = "community01"
 HOT_OPEN = 10_000
+HOT_CLAIMS = 10_000  # claims waiting for the street's approver
+HOT_APPROVER = "street_approver"
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
@@ -92,6 +95,12 @@ def prepare(url: str, cases_wanted: int, seed: int = 2019) -> dict[str, float]:
         with write_session(engine) as session:
             demo.generate_cases(session, general, seed=seed,
                                 progress=lambda d, n: progress_bar(d, n, started))
+    if cases_wanted >= HOT_CLAIMS * 5:
+        with write_session(engine) as session:
+            street_id = session.exec(select(Unit.parent_id).where(Unit.code == HOT_COMMUNITY)).one()
+            added = demo_rewards.bulk_pending(session, street_id, HOT_CLAIMS)
+        if added:
+            _log(f"added {added:,} reward claims waiting for approval")
     if time.monotonic() - started > 1:
         timings["generate_s"] = round(time.monotonic() - started, 1)
         if engine.dialect.name == "postgresql":  # fresh statistics, as autovacuum would give
@@ -157,6 +166,17 @@ def page_timings(url: str, runs: int = 5) -> dict[str, float]:
         with read_session(engine) as session:
             waiting_counts(session, district)
 
+    approver_page = _apptest(url, HOT_APPROVER)
+
+    def rewards_page() -> None:
+        approver_page.switch_page("pages/rewards.py").run()
+        if approver_page.exception:
+            raise RuntimeError(f"rewards page failed: {approver_page.exception}")
+
+    with read_session(engine) as session:
+        approver = actor_by_username(session, HOT_APPROVER)
+    pending = approval.waiting_count(approver, engine=engine)
+
     return {
         "hot_community_open_cases": open_cases,
         "queue_first_screen_ms": _median_ms(queue_page, runs),
@@ -164,6 +184,8 @@ def page_timings(url: str, runs: int = 5) -> dict[str, float]:
         "queue_lib_ms": _median_ms(queue_lib, runs),
         "case_lib_ms": _median_ms(case_lib, runs),
         "home_counts_district_ms": _median_ms(home_district, runs),
+        "rewards_waiting_claims": pending,
+        "rewards_queue_ms": _median_ms(rewards_page, runs),
     }
 
 

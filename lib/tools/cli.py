@@ -41,7 +41,7 @@ from lib.org import auth
 from lib.org.units import all_units, find_unit
 from lib.rewards import eligibility
 from lib.rewards import figures as reward_figures
-from lib.tools import backup, bench, demo, reference
+from lib.tools import backup, bench, demo, demo_rewards, reference
 from lib.tools.progress import progress_bar
 
 
@@ -60,8 +60,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with write_session(engine) as session:
         made = demo.generate_cases(session, args.cases, seed=args.seed,
                                    progress=lambda d, n: progress_bar(d, n, started))
+    with write_session(engine) as session:
+        claims = demo_rewards.generate_claims(session, seed=args.seed)
     checkpoint(engine)
-    print(f"generated {made['cases']:,} cases and {made['events']:,} events "
+    print(f"generated {made['cases']:,} cases and {made['events']:,} events, "
+          f"{claims['claims']:,} reward claims ({claims['paid']:,} paid) "
           f"in {time.monotonic() - started:.1f} s")
     return 0
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lib.org.permissions import ADMINS, CASE_READERS, CASE_WORKERS, REPORTERS
+from lib.org.permissions import (
+    ADMINS,
+    CASE_READERS,
+    CASE_WORKERS,
+    REPORTERS,
+    REWARD_APPROVERS,
+    REWARD_READERS,
+)
 
 
 @dataclass(frozen=True)
@@ -23,11 +30,14 @@ PAGES: list[PageSpec] = [
     PageSpec("staff_report", "pages/staff_report.py", ":material/add_alert:", REPORTERS),
     PageSpec("ledger", "pages/ledger.py", ":material/table_view:", CASE_READERS),
     PageSpec("case", "pages/case.py", ":material/description:", CASE_READERS, in_menu=False),
+    PageSpec("rewards", "pages/rewards.py", ":material/redeem:", REWARD_APPROVERS),
+    PageSpec("reward_ledger", "pages/reward_ledger.py", ":material/receipt_long:", REWARD_READERS),
     PageSpec("report", "pages/report.py", ":material/campaign:", None, public=True),
     PageSpec("track", "pages/track.py", ":material/search:", None, public=True),
     PageSpec("admin_users", "pages/admin_users.py", ":material/group:", ADMINS),
     PageSpec("admin_org", "pages/admin_org.py", ":material/account_tree:", ADMINS),
     PageSpec("admin_categories", "pages/admin_categories.py", ":material/category:", ADMINS),
+    PageSpec("admin_rewards", "pages/admin_rewards.py", ":material/paid:", ADMINS),
 ]
 
 PAGE_BY_KEY = {p.key: p for p in PAGES}

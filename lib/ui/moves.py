@@ -1,8 +1,9 @@
 """Drawing a move's form from its record (lib.core.machine.Move): one widget per field, the
 photo uploader when the move takes photos, labels from the catalog. Any machine's page uses it.
 
-Catalog keys: ``action.<action>`` (the title and the button), ``note.<action>`` (the note's
-label), ``form.<action>.<field>`` (every other field), ``<labels>.<choice>`` (a choice).
+Catalog keys, after the machine's prefix (``Machine.labels``): ``action.<action>`` (the title
+and the button), ``note.<action>`` (the note's label), ``form.<action>.<field>`` (every other
+field); ``<labels>.<choice>`` for a choice.
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ class Submitted:
     files: list[tuple[str, bytes]]
 
 
-def _label(page: Page, move: Move, spec: Field) -> str:
+def _label(page: Page, move: Move, spec: Field, prefix: str) -> str:
     key = f"note.{move.action}" if spec.name == "note" else f"form.{move.action}.{spec.name}"
-    return page.t(key) + (" *" if spec.required else "")
+    return page.t(prefix + key) + (" *" if spec.required else "")
 
 
 def _widget(page: Page, move: Move, spec: Field, key: str, options: list,
-            describe: Callable[[str, object], str]) -> object:
-    label = _label(page, move, spec)
+            describe: Callable[[str, object], str], prefix: str) -> object:
+    label = _label(page, move, spec, prefix)
     if spec.kind == "text":
         return st.text_area(label, max_chars=spec.max_len, key=f"{key}_{spec.name}")
     if spec.kind == "date":
@@ -60,10 +61,15 @@ def _widget(page: Page, move: Move, spec: Field, key: str, options: list,
 
 def move_form(page: Page, move: Move, *, key: str, options: dict[str, list],
               describe: Callable[[str, object], str], primary: bool,
-              limits: dict[str, int] | None = None) -> Submitted | None:
-    """The move's form; the values (by field name) and uploaded files once it is submitted."""
+              limits: dict[str, int] | None = None, prefix: str = "",
+              hint: str | None = None) -> Submitted | None:
+    """The move's form; the values (by field name) and uploaded files once it is submitted.
+    ``prefix``: the machine's catalog prefix; ``hint``: a line of text above the fields."""
     with st.form(key):
-        values = {spec.name: _widget(page, move, spec, key, options.get(spec.name, []), describe)
+        if hint:
+            st.caption(hint)
+        values = {spec.name: _widget(page, move, spec, key, options.get(spec.name, []), describe,
+                                     prefix)
                   for spec in move.fields if spec.name != "note"}
         uploads = None
         if move.photos and limits:
@@ -73,8 +79,8 @@ def move_form(page: Page, move: Move, *, key: str, options: dict[str, list],
             localise_uploader(page, max_mb=limits["max_mb"])
         note = move.field("note")
         if note is not None:
-            values["note"] = _widget(page, move, note, key, [], describe)
-        if not st.form_submit_button(page.t("action." + move.action),
+            values["note"] = _widget(page, move, note, key, [], describe, prefix)
+        if not st.form_submit_button(page.t(prefix + "action." + move.action),
                                      type="primary" if primary else "secondary"):
             return None
     return Submitted(values, [(f.name, f.getvalue()) for f in (uploads or [])])

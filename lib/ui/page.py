@@ -21,6 +21,7 @@ from lib.core.config import ConfigError
 from lib.core.errors import DomainError
 from lib.core.i18n import LANGUAGES, name, t
 from lib.org.units import Actor, unit_of
+from lib.rewards import approval
 from lib.ui import login
 from lib.ui.menu import PAGE_BY_KEY, PAGES, allowed
 from lib.ui.text import md_escape
@@ -130,6 +131,9 @@ def _sidebar(page: Page) -> None:
                 label = page.t("page." + spec.key)
                 if spec.key == "queue":
                     label = page.t("sidebar.queue_count", label=label, count=waiting)
+                if spec.key == "rewards":
+                    label = page.t("sidebar.queue_count", label=label,
+                                   count=approval.waiting_count(page.actor))
                 st.page_link(spec.path, label=label, icon=spec.icon)
         if st.button(page.t("sidebar.logout"), key="sidebar_logout", icon=":material/logout:"):
             login.logout(page.actor)

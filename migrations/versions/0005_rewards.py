@@ -137,6 +137,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('claim_id', name=op.f('uq_reward_payout_claim_id'))
     )
     # ### end Alembic commands ###
+    op.create_index(op.f('ix_attachment_sha256'), 'attachment', ['sha256'], unique=False)
     for table in ("reward_event", "reward_payout"):
         create_append_only_guard(table)
 
@@ -157,6 +158,7 @@ def create_append_only_guard(table: str) -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_attachment_sha256'), table_name='attachment')
     for table in ("reward_event", "reward_payout"):
         if op.get_bind().dialect.name == "sqlite":
             for verb in ("update", "delete"):

@@ -1,0 +1,142 @@
+"""A year of discovery rewards for the demo district, made through the claim machine so that
+every claim's events agree with its state: most valid reports claimed, most claims approved and
+paid, some rejected or left to expire, and a few fraud patterns for the approval page to flag
+(one phone reporting several times a day, several phones at one place, one photo reused).
+
+``bulk_pending`` fills a street with claims waiting for approval for the benchmark.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, text
+from sqlmodel import Session, select
+
+from lib.core.models import (
+    Attachment,
+    Case,
+    CaseState,
+    ClaimState,
+    RewardClaim,
+    RewardEvent,
+    Source,
+    User,
+    utcnow,
+)
+from lib.org.auth import load_actor
+from lib.rewards import eligibility, rules
+from lib.rewards.machine import REJECT_REASONS, act
+
+FRAUD_PHONE = "13900007777"
+
+
+def _plant_patterns(session: Session, rng: random.Random) -> None:
+    """A few cases rewritten into patterns an approver should notice."""
+    closed = session.exec(select(Case).where(
+        Case.source == Source.resident, Case.state == CaseState.closed,
+        Case.anonymous.is_(False)).order_by(Case.id.desc()).limit(40)).all()
+    if len(closed) < 12:
+        return
+    first = closed[0]
+    for case in closed[:4]:  # one phone, four reports within hours
+        session.exec(text('UPDATE "case" SET reporter_phone = :p, reported_at = :at WHERE id = :i'),
+                     params={"p": FRAUD_PHONE, "at": first.reported_at - timedelta(hours=rng.randint(1, 6)),
+                             "i": case.id})
+    crowd = closed[4:8]  # several phones, one address, one day
+    for case in crowd:
+        session.exec(text('UPDATE "case" SET address = :a, community_id = :c, category_id = :k, '
+                          'street_id = :s, reported_at = :at WHERE id = :i'),
+                     params={"a": crowd[0].address, "c": crowd[0].community_id,
+                             "k": crowd[0].category_id, "s": crowd[0].street_id,
+                             "at": crowd[0].reported_at + timedelta(hours=rng.randint(1, 8)),
+                             "i": case.id})
+    photo = b"demo-reused-photo"
+    for case in closed[8:10]:  # the same picture on two reports
+        session.add(Attachment(case_id=case.id, kind="report", mime="image/jpeg", size=len(photo),
+                               sha256=hashlib.sha256(photo).hexdigest(), data=photo,
+                               created_at=case.reported_at))
+    session.flush()
+
+
+def generate_claims(session: Session, *, seed: int = 2019, now: datetime | None = None) -> dict[str, int]:
+    """Claims for every valid resident report so far, moved on as people would."""
+    rng = random.Random(seed)
+    now = now or utcnow()
+    _plant_patterns(session, rng)
+    eligibility.open_claims(session, now, everything=True, limit=1_000_000)
+    approvers = {}
+    for user in session.exec(select(User).where(User.username.in_(
+            ["street_approver", "district_approver"]))).all():
+        approvers[user.username] = load_actor(session, user)
+    counts = {"claims": 0, "paid": 0, "rejected": 0}
+    claims = session.exec(select(RewardClaim).where(RewardClaim.state == ClaimState.eligible)
+                          .order_by(RewardClaim.id)).all()
+    for claim in claims:
+        counts["claims"] += 1
+        case = session.get(Case, claim.case_id)
+        at = max(case.closed_at or case.updated_at, now - timedelta(days=360))
+        roll = rng.random()
+        if roll < 0.15:
+            continue  # still claimable, or expires later
+        act(session, None, claim.id, "claim", version=claim.version, now=at + timedelta(days=1),
+            method=rng.choice(["bank", "cash", "points"]),
+            payment_detail=f"6222{rng.randint(10**11, 10**12 - 1)}")
+        approver = approvers.get("street_approver")
+        if approver is None or claim.street_id != approver.unit_id:
+            approver = approvers.get("district_approver")
+        if approver is None or roll < 0.25:
+            continue  # waiting for approval
+        decided = at + timedelta(days=rng.randint(2, 6))
+        try:
+            if roll < 0.33:
+                act(session, approver, claim.id, "reject", version=claim.version, now=decided,
+                    reason=rng.choice(REJECT_REASONS[:5]), note="核查后不予奖励")
+                counts["rejected"] += 1
+                continue
+            act(session, approver, claim.id, "approve", version=claim.version, now=decided)
+            if claim.state == ClaimState.approved_once:
+                second = approvers.get("district_approver")
+                act(session, second, claim.id, "second_approve", version=claim.version,
+                    now=decided + timedelta(days=1))
+            if roll < 0.9:
+                act(session, approver, claim.id, "pay", version=claim.version,
+                    now=decided + timedelta(days=3), method=claim.method or "cash",
+                    reference=f"PAY{claim.id:06d}")
+                counts["paid"] += 1
+        except Exception:  # noqa: BLE001  (a spent pool or a cap: the claim waits, as in life)
+            continue
+    return counts
+
+
+def bulk_pending(session: Session, street_id: int, wanted: int, now: datetime | None = None) -> int:
+    """Claims waiting for approval on the street's closed resident cases (benchmark data),
+    inserted in bulk with their two events each."""
+    now = now or utcnow()
+    have = session.exec(select(RewardClaim.id).where(RewardClaim.street_id == street_id,
+                                                     RewardClaim.state == ClaimState.pending)
+                        .limit(wanted)).all()
+    missing = wanted - len(have)
+    if missing <= 0:
+        return 0
+    policy = rules.current_policy(session)
+    claimed = select(RewardClaim.case_id)
+    cases = session.exec(select(Case).where(
+        Case.street_id == street_id, Case.source == Source.resident,
+        Case.state == CaseState.closed, Case.id.not_in(claimed)).limit(missing)).all()
+    conn = session.connection()
+    for case in cases:
+        claim_id = conn.execute(insert(RewardClaim).returning(RewardClaim.id), dict(
+            case_id=case.id, reporter_key=case.reporter_phone or f"code:{case.code}",
+            reporter_phone=case.reporter_phone, community_id=case.community_id,
+            street_id=case.street_id, district_id=case.district_id, category_id=case.category_id,
+            amount_fen=2000, policy_id=policy.id, state=ClaimState.pending,
+            window_ends_at=now + timedelta(days=30), method="cash", created_at=now,
+            updated_at=now, event_seq=2, version=2)).scalar_one()
+        conn.execute(insert(RewardEvent), [
+            dict(claim_id=claim_id, seq=1, action="open", at=now, to_state=ClaimState.eligible),
+            dict(claim_id=claim_id, seq=2, action="claim", at=now, from_state=ClaimState.eligible,
+                 to_state=ClaimState.pending)])
+    return len(cases)

@@ -1,0 +1,83 @@
+"""Reward ledger (奖励台账): claims and payouts in my area by month, with totals per street and
+exports (formulas neutralised, phones and payment details masked)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from lib.core.errors import DomainError
+from lib.core.models import ClaimState
+from lib.rewards import approval, pools
+from lib.rewards.rules import yuan
+from lib.ui.page import setup_page
+from lib.ui.text import plain
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+SHOWN = ["created_at", "case", "category", "street", "community", "reporter", "amount", "state",
+         "reason", "method", "payment_detail", "paid_at", "paid_by"]
+
+page = setup_page("reward_ledger")
+with page.guard():
+    st.title(page.t("page.reward_ledger"))
+    left, middle = st.columns(2)
+    month = left.text_input(page.t("reward_ledger.month"), key="reward_ledger_month",
+                            value=pools.month_of(datetime.now(timezone.utc)), max_chars=7)
+    state = middle.selectbox(page.t("queue.state"), [None, *(s.value for s in ClaimState)],
+                             format_func=lambda s: page.t("queue.all") if s is None
+                             else page.t("claim_state." + s), key="reward_ledger_state")
+    chosen = approval.LedgerFilter(month=month.strip() or None, state=state)
+
+    def label(key: str) -> str:
+        return page.t(key)
+
+    try:
+        totals = approval.month_totals(page.actor, chosen.month) if chosen.month else []
+        rows = approval.ledger_rows(page.actor, chosen, lang_name=page.name, label=label)
+    except DomainError as err:
+        page.error(err)
+        st.stop()
+
+    if totals:
+        st.subheader(page.t("reward_ledger.totals", month=chosen.month))
+        frame = pd.DataFrame([{
+            page.t("reward_ledger.street"): page.name(total.street),
+            page.t("reward_ledger.claims"): total.claims,
+            page.t("reward_ledger.awarded"): total.approved_fen / 100,
+            page.t("reward_ledger.paid"): total.paid_fen / 100,
+            page.t("reward_ledger.rejected"): total.rejected,
+            page.t("reward_ledger.pool"): f"{yuan(total.pool_committed_fen)} / {yuan(total.pool_budget_fen)}",
+        } for total in totals])
+        chart = px.bar(frame, x=page.t("reward_ledger.street"),
+                       y=[page.t("reward_ledger.awarded"), page.t("reward_ledger.paid")],
+                       barmode="group", labels={"value": page.t("reward_ledger.yuan"), "variable": ""})
+        chart.update_layout(margin={"t": 10, "l": 10, "r": 10, "b": 10}, height=320)
+        st.plotly_chart(chart, width="stretch")
+        st.dataframe(frame, hide_index=True, width="stretch")
+
+    st.subheader(page.t("reward_ledger.claims_title", count=len(rows)))
+    if rows:
+        st.dataframe(pd.DataFrame([{page.t("reward_ledger.col." + c): plain(str(row[c]))
+                                    for c in SHOWN} for row in rows]),
+                     hide_index=True, width="stretch")
+    else:
+        st.info(page.t("queue.empty"))
+
+    st.subheader(page.t("ledger.export"))
+    left, right = st.columns(2)
+    for column, fmt, mime in ((left, "csv", "text/csv"), (right, "xlsx", XLSX)):
+        with column:
+            if st.button(page.t("ledger.prepare_" + fmt), key=f"reward_ledger_prepare_{fmt}"):
+                try:
+                    st.session_state[f"reward_ledger_file_{fmt}"] = approval.export(
+                        page.actor, chosen, fmt=fmt, lang_name=page.name, label=label)
+                except DomainError as err:
+                    page.error(err)
+            if f"reward_ledger_file_{fmt}" in st.session_state:
+                st.download_button(page.t("ledger.download_" + fmt),
+                                   st.session_state[f"reward_ledger_file_{fmt}"],
+                                   file_name=f"rewards.{fmt}", mime=mime,
+                                   key=f"reward_ledger_download_{fmt}", on_click="ignore")

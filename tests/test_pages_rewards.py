@@ -1,0 +1,71 @@
+"""The reward pages through AppTest: the approval page per approver (never another street's
+claims), a decision from its form, the reporter's claim on the tracking page, and the ledger
+that masks what it must."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from lib.core.db import read_session
+from lib.core.models import RewardClaim
+from lib.rewards import tracking
+from tests.factories import everything, open_page
+from tests.test_rewards import _claimed, _closed, _open
+
+
+def test_an_approver_sees_the_streets_claims_only_and_decides_from_the_form(sqlite_db):
+    mine = _closed(sqlite_db, phone="13812340001")
+    theirs = _closed(sqlite_db, phone="13812340002", community="510104002001",
+                     by="staff_510104002001")
+    _open(sqlite_db)
+    for case in (mine, theirs):
+        _claimed(sqlite_db, case, detail="6222000011112222")
+    at = open_page("street_approver", "pages/rewards.py")
+    shown = everything(at)
+    assert mine.code in shown and theirs.code not in shown
+    assert "13812340001" not in shown and "138****0001" in shown
+    with read_session(sqlite_db) as s:
+        claim = s.exec(select(RewardClaim).where(RewardClaim.case_id == mine.id)).one()
+    at = open_page("street_approver", "pages/rewards.py", claim=str(claim.id))
+    assert not at.exception
+    assert "6222000011112222" not in everything(at)  # masked until it is paid
+    at.button(key="FormSubmitter:claim_form_approve-批准").click().run()
+    assert not at.exception and "已办理。" in [m.value for m in at.success]
+    at.query_params["claim"] = str(claim.id)
+    at.run()
+    assert "收款账号：6222000011112222" in everything(at)  # the payer sees where to pay
+    other = open_page("street_approver", "pages/rewards.py",
+                      claim=str(_claim_id(sqlite_db, theirs.id)))
+    assert [e.value for e in other.error] == ["找不到该奖励申请，或不在您的辖区。"]
+
+
+def _claim_id(engine, case_id: int) -> int:
+    with read_session(engine) as s:
+        return s.exec(select(RewardClaim.id).where(RewardClaim.case_id == case_id)).one()
+
+
+def test_the_reporter_claims_on_the_tracking_page_with_the_proof_again(sqlite_db):
+    case = _closed(sqlite_db, phone="13812345678")
+    _open(sqlite_db)
+    at = open_page(None, "pages/track.py")
+    at.text_input[0].input(case.code)
+    at.text_input[1].input("5678")
+    at.button(key="FormSubmitter:track_lookup-查询").click().run()
+    assert "奖励 ¥50：可申领" in everything(at)
+    radio = next(r for r in at.radio if r.label == "领取方式")
+    assert radio.value is None
+    radio.set_value("cash")
+    next(t for t in at.text_input if t.key == "track_claim_proof").input("5678")
+    at.button(key="FormSubmitter:track_claim-申领奖励").click().run()
+    assert not at.exception and "已提交申领，审批后发放。" in [m.value for m in at.success]
+    assert tracking.reward_for(sqlite_db, case.code, "5678").state == "pending"
+
+
+def test_the_reward_ledger_shows_totals_and_masks_accounts(sqlite_db):
+    case = _closed(sqlite_db, phone="13812349999")
+    _open(sqlite_db)
+    _claimed(sqlite_db, case, detail="6222000099998888")
+    at = open_page("street_leader", "pages/reward_ledger.py")
+    shown = everything(at)
+    assert not at.exception and case.code in shown
+    assert "6222000099998888" not in shown and "8888" in shown and "13812349999" not in shown
