@@ -16,8 +16,7 @@ from lib.ui.page import setup_page
 page = setup_page("admin_rewards")
 with page.guard():
     st.title(page.t("page.admin_rewards"))
-    if "admin_rewards_flash" in st.session_state:
-        st.success(page.t(st.session_state.pop("admin_rewards_flash")))
+    page.show_flash()
     screen = rules.rules_screen(page.actor)
     names = {c.id: page.name(c) for c in screen.categories}
     policy = screen.policy
@@ -45,7 +44,7 @@ with page.guard():
                 rules.set_policy(page.actor, street_pool=street_pool, district_pool=district_pool,
                                  reporter_cap=cap, second_approval_above=threshold,
                                  claim_window_days=window, methods=methods)
-                st.session_state["admin_rewards_flash"] = "admin_rewards.saved"
+                page.flash("admin_rewards.saved")
                 st.rerun()
             except DomainError as err:
                 page.error(err)
@@ -72,7 +71,7 @@ with page.guard():
             try:
                 rules.set_rule(page.actor, category_id=category.id if category else None,
                                severity=severity, amount=amount)
-                st.session_state["admin_rewards_flash"] = "admin_rewards.saved"
+                page.flash("admin_rewards.saved")
                 st.rerun()
             except DomainError as err:
                 page.error(err)

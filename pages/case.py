@@ -44,8 +44,7 @@ with page.guard():
     case = detail.case
     seen_key = f"case_seen_version_{case.id}"
     st.session_state.setdefault(seen_key, case.version)
-    if "case_flash" in st.session_state:
-        st.success(page.t(st.session_state.pop("case_flash")))
+    page.show_flash()
     if st.session_state.get("case_stale"):
         st.error(page.t("error.stale"))
         if st.button(page.t("case.reload"), key="case_reload", icon=":material/refresh:"):
@@ -195,5 +194,5 @@ with page.guard():
             page.error(err)
         else:
             st.session_state[seen_key] = changed.version
-            st.session_state["case_flash"] = "case.done"
+            page.flash("case.done")
             st.rerun()

@@ -20,9 +20,7 @@ page = setup_page("rewards")
 with page.guard():
     st.title(page.t("page.rewards"))
     eligibility.run_in_background()
-    if "rewards_flash" in st.session_state:
-        flash, params = st.session_state.pop("rewards_flash")
-        st.success(page.t(flash, **params))
+    page.show_flash()
 
     raw_id = st.query_params.get("claim")
     if raw_id is None:
@@ -64,8 +62,7 @@ with page.guard():
                         st.error(page.t("rewards.batch_not_confirmed"))
                     else:
                         done, refused = approval.batch_approve(page.actor, clean)
-                        st.session_state["rewards_flash"] = ("rewards.batch_done",
-                                                             {"done": done, "refused": len(refused)})
+                        page.flash("rewards.batch_done", done=done, refused=len(refused))
                         st.rerun()
         selected = picked.selection.rows if picked else []
         if selected:
@@ -137,7 +134,8 @@ with page.guard():
 
     st.subheader(page.t("case.actions"))
     if not detail.actions:
-        st.caption(page.t("rewards.no_actions"))
+        waiting = claim.state in ("pending", "approved_once", "approved")
+        st.caption(page.t("rewards.no_actions" if waiting else "rewards.finished"))
     for index, action in enumerate(detail.actions):
         hint = None
         if action == "pay" and detail.full_payment_detail:
@@ -155,5 +153,5 @@ with page.guard():
         except DomainError as err:
             page.error(err)
         else:
-            st.session_state["rewards_flash"] = ("rewards.done", {})
+            page.flash("rewards.done")
             st.rerun()

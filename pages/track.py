@@ -4,10 +4,10 @@ four digits, or the PIN given at intake); rate the result, proving it again."""
 import streamlit as st
 
 from lib.cases import tracking
-from lib.rewards import tracking as rewards
-from lib.rewards.rules import yuan
 from lib.core.errors import DomainError
 from lib.core.models import Rating
+from lib.rewards import tracking as rewards
+from lib.rewards.rules import yuan
 from lib.ui.cards import local_time, public_timeline
 from lib.ui.login import client_address
 from lib.ui.page import setup_page
@@ -18,23 +18,28 @@ with page.guard():
     st.title(page.t("page.track"))
     st.caption(page.t("track.intro"))
 
+    # One box for the code (a keyed widget: a changing default would draw a second box).
+    st.session_state.setdefault("track_code_box", st.session_state.get("track_code", ""))
     with st.form("track_lookup"):
-        code = st.text_input(page.t("track.code"), max_chars=20,
-                             value=st.session_state.get("track_code", ""))
+        code = st.text_input(page.t("track.code"), max_chars=20, key="track_code_box")
         proof = st.text_input(page.t("track.proof"), max_chars=6, type="password")
         if st.form_submit_button(page.t("track.submit"), type="primary"):
             st.session_state["track_code"], st.session_state["track_proof"] = code, proof
+            st.session_state.pop("track_error", None)
 
+    page.show_flash()
+    if "track_error" in st.session_state:  # until the next look-up: reruns keep it in sight
+        key, params = st.session_state["track_error"]
+        page.error(DomainError(key, **params))
     if not st.session_state.get("track_code") or "track_proof" not in st.session_state:
         st.stop()
-    if "track_flash" in st.session_state:
-        st.success(page.t(st.session_state.pop("track_flash")))
 
     try:
         view = tracking.track(None, st.session_state["track_code"], st.session_state["track_proof"],
                            client_address=client_address())
     except DomainError as err:
         st.session_state.pop("track_proof", None)  # a rerun must not count the failure again
+        st.session_state["track_error"] = (err.key, err.params)
         page.error(err)
         st.stop()
 
@@ -60,8 +65,8 @@ with page.guard():
                     case = tracking.rate(None, code=view.code, proof=proof_again, rating=rating,
                                       reason=reason, version=view.version,
                                       client_address=client_address())
-                    st.session_state["track_flash"] = ("track.reopened" if case.state != view.state
-                                                       else "track.thanks_rating")
+                    page.flash("track.reopened" if case.state != view.state
+                               else "track.thanks_rating")
                     st.rerun()
                 except DomainError as err:
                     page.error(err)
@@ -92,7 +97,7 @@ with page.guard():
                         rewards.claim_reward(None, code=view.code, proof=claim_proof, method=method,
                                              payment_detail=detail, version=reward.version,
                                              client_address=client_address())
-                        st.session_state["track_flash"] = "track.claimed"
+                        page.flash("track.claimed")
                         st.rerun()
                     except DomainError as err:
                         page.error(err)
@@ -108,7 +113,7 @@ with page.guard():
                 try:
                     tracking.hurry(None, code=view.code, proof=hurry_proof, version=view.version,
                                    note=hurry_note, client_address=client_address())
-                    st.session_state["track_flash"] = "track.hurried"
+                    page.flash("track.hurried")
                     st.rerun()
                 except DomainError as err:
                     page.error(err)

@@ -2,122 +2,40 @@
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from sqlmodel import select as sync_select
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
-PASSWORD = "Demo-2026!"
-COOKIE = "safe_community_auth"
-WAIT = 20000
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+pytest.register_assert_rewrite("tests.browser_support")  # before its first import
 
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is missing; browser tests need Debian's chromium",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
+from tests.browser_support import (  # noqa: E402
+    ARTIFACTS,
+    COOKIE,
+    WAIT,
+    expect,
+    load,
+    local_listener,
+    log_in,
+    new_page,
+    seed_case,
+    settle,
+    sqlite_db,
+    staff_page,
+    switch,
+    wait_for_cookie,
+    wait_until,
+)
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class _Base(str):
-    """The server's base URL, which also knows its database."""
-
-    db_url: str
-
-
-@pytest.fixture(scope="module")
-def browser_server(tmp_path_factory):
-    """A migrated demo database and a Streamlit server on it; yields the base URL."""
-    tmp = tmp_path_factory.mktemp("browser")
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/app.db",
-           "COOKIE_KEY": secrets.token_urlsafe(48), "BCRYPT_ROUNDS": "4"}
-    for args in (["migrate"], ["demo", "--cases", "50"]):
-        subprocess.run([sys.executable, "-m", "lib", *args], cwd=ROOT, env=env,
-                       check=True, capture_output=True, timeout=120)
-    port = _free_port()
-    log = (tmp / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = _Base(f"http://127.0.0.1:{port}")
-    base.db_url = env["DATABASE_URL"]
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("streamlit did not start:\n" + (tmp / "streamlit.log").read_text())
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def browser_chromium():
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def browser_context(browser_chromium):
-    context = browser_chromium.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
-    yield context
-    context.close()
-
-
-def _log_in(page, base: str, username: str) -> None:
-    page.goto(base)
-    expect(page.get_by_role("heading", name="平安社区建设信息平台").first).to_be_visible(timeout=WAIT)
-    expect(page.get_by_text("登录", exact=True).first).to_be_visible(timeout=WAIT)
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-
-
-def _wait_for_cookie(context, seconds: float = 8.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not any(c["name"] == COOKIE for c in context.cookies()):
-        assert time.monotonic() < deadline, f"login cookie {COOKIE!r} was never set"
-        time.sleep(0.2)
+pytest_plugins = ["tests.browser_support"]  # the shared server, browser and context fixtures
 
 
 def test_admin_logs_in_reloads_deep_links_and_logs_out(browser_server, browser_context):
     """The admin logs in, sees the home page and admin menu, reloads and is still logged in,
     opens the users page by its URL, logs out, and that URL then asks them to log in."""
-    page = browser_context.new_page()
-    _log_in(page, browser_server, "admin")
+    page = new_page(browser_context)
+    log_in(page, browser_server, "admin")
 
     # .first: during a rerun a stale copy of an element may briefly sit beside the new one.
     greeting = page.get_by_role("heading", name="卫管理员，您好").first
@@ -128,21 +46,19 @@ def test_admin_logs_in_reloads_deep_links_and_logs_out(browser_server, browser_c
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
 
-    _wait_for_cookie(browser_context)
+    wait_for_cookie(browser_context)
     page.reload()
     expect(greeting).to_be_visible(timeout=WAIT)
 
-    page.goto(browser_server + "/admin_users")
+    load(page, browser_server + "/admin_users")
     expect(page.get_by_role("heading", name="用户管理").first).to_be_visible(timeout=WAIT)
     expect(page.get_by_test_id("stDataFrame").first).to_be_visible(timeout=WAIT)
     expect(page.get_by_text("请先登录")).to_have_count(0)
 
     sidebar.get_by_role("button", name="退出登录").click()
     expect(page.get_by_role("button", name="登录")).to_be_visible(timeout=WAIT)
-    deadline = time.monotonic() + 10
-    while any(c["name"] == "safe_community_auth" for c in browser_context.cookies()):
-        assert time.monotonic() < deadline, "the login cookie outlived the logout"
-        page.wait_for_timeout(200)
+    wait_until(lambda: not any(c["name"] == COOKIE for c in browser_context.cookies()),
+               "the login cookie is gone after the logout")
 
     fresh = browser_context.new_page()
     fresh.goto(browser_server + "/admin_users")
@@ -156,9 +72,9 @@ def test_admin_logs_in_reloads_deep_links_and_logs_out(browser_server, browser_c
 def test_non_admin_is_refused_admin_page(browser_server, browser_context):
     """A grid worker logs in and opens the users page by its URL: access is refused."""
     page = browser_context.new_page()
-    _log_in(page, browser_server, "grid01")
+    log_in(page, browser_server, "grid01")
     expect(page.get_by_role("heading", name="王网格，您好").first).to_be_visible(timeout=WAIT)
-    _wait_for_cookie(browser_context)
+    wait_for_cookie(browser_context)
     page.goto(browser_server + "/admin_users")
     expect(page.get_by_text("您没有访问此页面的权限。")).to_be_visible(timeout=WAIT)
     expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
@@ -166,21 +82,6 @@ def test_non_admin_is_refused_admin_page(browser_server, browser_context):
 
 
 # ---------------------------------------------------------------- the closed loop, end to end
-
-
-def _db(base_env_url: str):  # noqa: ANN202
-    import sqlite3
-
-    return sqlite3.connect(base_env_url.removeprefix("sqlite:///"))
-
-
-def _staff_page(browser, base: str, username: str):  # noqa: ANN001, ANN202
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    _log_in(page, base, username)
-    expect(page.get_by_text("您好").first).to_be_visible(timeout=WAIT)
-    _wait_for_cookie(context)
-    return context, page
 
 
 def _act(page, db, case_id: int, label: str, note: str | None = None, photo: Path | None = None,
@@ -191,7 +92,9 @@ def _act(page, db, case_id: int, label: str, note: str | None = None, photo: Pat
     form = page.get_by_test_id("stExpander").filter(
         has=page.locator("summary").get_by_text(label, exact=True)).first
     expect(form).to_be_visible(timeout=WAIT)
-    button = form.get_by_test_id("stFormSubmitButton").get_by_role("button")
+    # By its name: during the rerun after the previous action, this expander (same place on the
+    # page) may still hold that action's stale form and button beside the new ones.
+    button = form.get_by_test_id("stFormSubmitButton").get_by_role("button", name=label, exact=True)
     # The first form starts open, the others closed (their body is ``inert``); a click on an open
     # expander would close it, so read its state rather than guess from what is visible yet.
     # A rerun may still replace the expander with a fresh, closed one: open it until it stays.
@@ -202,19 +105,22 @@ def _act(page, db, case_id: int, label: str, note: str | None = None, photo: Pat
         if body.count() and body.get_attribute("inert") is not None:
             form.locator("summary").click()
         page.wait_for_timeout(200)
+    fields = form.get_by_test_id("stForm").filter(  # this action's form, not a stale one
+        has=page.get_by_role("button", name=label, exact=True))
     if note:
-        form.get_by_role("textbox").last.fill(note)
+        fields.get_by_role("textbox").last.fill(note)
     if choose:
-        form.get_by_text(choose, exact=True).click()
+        fields.get_by_text(choose, exact=True).click()
     if photo:
-        form.locator("input[type=file]").set_input_files(str(photo))
-        expect(form.get_by_text(photo.name)).to_be_visible(timeout=WAIT)
+        fields.locator("input[type=file]").set_input_files(str(photo))
+        expect(fields.get_by_text(photo.name)).to_be_visible(timeout=WAIT)
     button.click()
     deadline = time.monotonic() + 20
     while db.execute('select version from "case" where id=?', (case_id,)).fetchone()[0] == before:
         assert time.monotonic() < deadline, f"{label!r} did not move the case"
         time.sleep(0.2)
     expect(page.get_by_text("已办理。")).to_be_visible(timeout=WAIT)
+    settle(page)  # the forms below the message are drawn later in the same run
 
 
 def test_a_report_goes_round_the_whole_loop(browser_server, browser_chromium, tmp_path):
@@ -226,11 +132,11 @@ def test_a_report_goes_round_the_whole_loop(browser_server, browser_chromium, tm
 
     photo = tmp_path / "hazard.jpg"
     Image.new("RGB", (320, 240), "orange").save(photo)
-    db = _db(browser_server.db_url)
+    db = sqlite_db(browser_server.db_url)
 
     resident = browser_chromium.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
-    page = resident.new_page()
-    page.goto(browser_server + "/report")
+    page = new_page(resident)
+    load(page, browser_server + "/report")
     expect(page.get_by_role("heading", name="隐患上报").first).to_be_visible(timeout=WAIT)
     page.get_by_label("问题描述 *").fill("3栋一楼楼道堆满纸箱，消防通道被堵")
     page.get_by_label("详细地址 *").fill("红星路一段35号院3栋")
@@ -244,37 +150,39 @@ def test_a_report_goes_round_the_whole_loop(browser_server, browser_chromium, tm
     assert state == "reported"
     assert db.execute("select count(*) from attachment where case_id=?", (case_id,)).fetchone()[0] == 1
 
-    context, staff = _staff_page(browser_chromium, browser_server, "community01")
-    staff.get_by_test_id("stSidebar").get_by_role("link", name=re.compile("待办队列")).click()
+    context, staff = staff_page(browser_chromium, browser_server, "community01")
+    switch(staff, staff.get_by_test_id("stSidebar").get_by_role("link", name=re.compile("待办队列")).click)
     expect(staff.get_by_role("heading", name="待办队列").first).to_be_visible(timeout=WAIT)
     staff.get_by_text("筛选").click()
     staff.get_by_label("搜索（编号、地址、描述）").fill(code)
     staff.keyboard.press("Enter")
     expect(staff.get_by_text("显示 1 件，共 1 件")).to_be_visible(timeout=WAIT)
+    settle(staff)  # the table is drawn again at the end of the filter's run
     grid = staff.get_by_test_id("stDataFrame").first.bounding_box()
-    staff.mouse.click(grid["x"] + 20, grid["y"] + 35 + 17)  # the first row under the header
+    # The first row under the header.
+    switch(staff, lambda: staff.mouse.click(grid["x"] + 20, grid["y"] + 35 + 17), "the row click")
     expect(staff.get_by_role("heading", name=re.compile(code)).first).to_be_visible(timeout=WAIT)
     _act(staff, db, case_id, "受理")
     _act(staff, db, case_id, "呼叫上级", note="涉及多个单位，请街道协调")
     context.close()
 
-    context, staff = _staff_page(browser_chromium, browser_server, "street01")
-    staff.goto(f"{browser_server}/case?id={case_id}")
+    context, staff = staff_page(browser_chromium, browser_server, "street01")
+    load(staff, f"{browser_server}/case?id={case_id}")
     _act(staff, db, case_id, "派单")
     lead = db.execute('select u.code from "case" c join unit u on u.id = c.handler_id where c.id=?',
                       (case_id,)).fetchone()[0]
     context.close()
 
-    context, staff = _staff_page(browser_chromium, browser_server,
+    context, staff = staff_page(browser_chromium, browser_server,
                                  "staff_" + lead.lower().replace("-", "_"))
-    staff.goto(f"{browser_server}/case?id={case_id}")
+    load(staff, f"{browser_server}/case?id={case_id}")
     _act(staff, db, case_id, "签收")
     _act(staff, db, case_id, "开始处置")
     _act(staff, db, case_id, "处置完毕", note="已清理楼道杂物，通道畅通", photo=photo)
     context.close()
 
-    context, staff = _staff_page(browser_chromium, browser_server, "community01")
-    staff.goto(f"{browser_server}/case?id={case_id}")
+    context, staff = staff_page(browser_chromium, browser_server, "community01")
+    load(staff, f"{browser_server}/case?id={case_id}")
     _act(staff, db, case_id, "核查通过")
     _act(staff, db, case_id, "回访", note="电话回访，居民认可", choose="满意")
     _act(staff, db, case_id, "办结")
@@ -286,7 +194,7 @@ def test_a_report_goes_round_the_whole_loop(browser_server, browser_chromium, tm
     assert actions == ["report", "accept", "call_up", "dispatch", "acknowledge", "start", "handle",
                        "verify", "feedback", "close"]
 
-    page.goto(browser_server + "/track")
+    load(page, browser_server + "/track")
     page.get_by_label("查询码").fill(code)
     page.get_by_label("手机号后四位 / 查询密码").fill("5678")
     page.get_by_role("button", name="查询").click()
@@ -308,45 +216,18 @@ def test_hostile_description_is_shown_as_text_and_fetches_nothing(browser_server
     """A report carries a Markdown image and link, HTML and a direction override pointing at a
     local listener; when community staff open the case, the text shows as typed and the
     listener receives no request."""
-    import http.server
-    import threading
-
-    hits: list[str] = []
-
-    class Listener(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            hits.append(self.path)
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *_args) -> None:  # noqa: ANN002
-            return
-
-    listener = http.server.HTTPServer(("127.0.0.1", 0), Listener)
-    port = listener.server_address[1]
-    threading.Thread(target=listener.serve_forever, daemon=True).start()
-    hostile = (f"![x](http://127.0.0.1:{port}/img.png) [点我](http://127.0.0.1:{port}/link) "
-               f"<img src=\"http://127.0.0.1:{port}/tag.png\"><script>fetch('http://127.0.0.1:{port}/js')"
-               f"</script> \u202e反向")
-    from lib.cases.intake import create_case
-    from lib.core.db import get_engine, write_session
-    from lib.core.models import Category
-    from lib.org.units import find_unit
-
-    engine = get_engine(browser_server.db_url)
-    with write_session(engine) as s:
-        fire = s.exec(sync_select(Category).where(Category.key == "fire")).one()
-        case = create_case(s, actor=None, category_id=fire.id, subcategory_id=None,
-                           description=hostile, address="红星路1号",
-                           community_id=find_unit(s, "510104001001").id,
-                           reporter_phone="13800009999")
-    context, page = _staff_page(browser_chromium, browser_server, "community01")
-    page.goto(f"{browser_server}/case?id={case.id}")
-    expect(page.get_by_text(f"![x](http://127.0.0.1:{port}/img.png)", exact=False)).to_be_visible(
-        timeout=WAIT)
-    page.wait_for_timeout(2000)
-    assert hits == []
-    assert page.locator(f"img[src*='127.0.0.1:{port}']").count() == 0
-    assert page.locator(f"a[href*='127.0.0.1:{port}']").count() == 0
-    context.close()
-    listener.shutdown()
+    with local_listener() as (port, hits):
+        hostile = (f"![x](http://127.0.0.1:{port}/img.png) [点我](http://127.0.0.1:{port}/link) "
+                   f"<img src=\"http://127.0.0.1:{port}/tag.png\"><script>"
+                   f"fetch('http://127.0.0.1:{port}/js')</script> \u202e反向")
+        case = seed_case(browser_server, category="fire", description=hostile, address="红星路1号",
+                         phone="13800009999")
+        context, page = staff_page(browser_chromium, browser_server, "community01")
+        page.goto(f"{browser_server}/case?id={case.id}")
+        expect(page.get_by_text(f"![x](http://127.0.0.1:{port}/img.png)", exact=False)).to_be_visible(
+            timeout=WAIT)
+        page.wait_for_timeout(2000)
+        assert hits == []
+        assert page.locator(f"img[src*='127.0.0.1:{port}']").count() == 0
+        assert page.locator(f"a[href*='127.0.0.1:{port}']").count() == 0
+        context.close()

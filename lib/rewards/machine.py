@@ -175,7 +175,8 @@ MOVES = {m.action: m for m in [
                        labels="reward_reason"), note(required=True)],
          public=True),
     move("pay", {C.approved}, C.paid, "approver", effect=_pay,
-         fields=[Field("method", "choice", required=True, choices=METHODS, labels="reward_method"),
+         # The method the reporter chose, unless the approver says otherwise.
+         fields=[Field("method", "choice", choices=METHODS, labels="reward_method"),
                  Field("reference", "text", max_len=REFERENCE_MAX), note()],
          public=True, expected=True),
     move("expire", {C.eligible}, C.expired, "system", effect=_expire, guard=_window_passed,

@@ -102,7 +102,9 @@ def _get_cookie() -> dict | None:
 
 
 def authenticator() -> stauth.Authenticate:
-    """Built once per script run (it renders the cookie component)."""
+    """The library, built only on runs that need it: it renders its cookie component, which
+    reports the browser's cookies back a moment later and so reruns the page. A logged-in page
+    needs none of that (its login comes from the session, or from the request's cookie)."""
     instance = stauth.Authenticate(
         {"usernames": {}}, cookie_name=config.cookie_name(), cookie_key=config.cookie_key(),
         cookie_expiry_days=config.cookie_expiry_days(), auto_hash=False, login_sleep_time=0,
@@ -113,21 +115,23 @@ def authenticator() -> stauth.Authenticate:
 
 
 def current_actor() -> Actor | None:
-    """Restore the login from the cookie and return the actor, or None.
+    """Restore the login from the session or the request's cookie and return the actor, or None.
 
     A session whose login was issued before the user's last logout or password change, or
-    whose user is gone or inactive, is logged out here.
+    whose user is gone or inactive, is logged out here. The cookie component is drawn only to
+    set the cookie after a login or delete it after a logout.
     """
-    instance = authenticator()
-    st.session_state["_authenticator"] = instance
-    instance.login(location="unrendered")
     if st.session_state.pop("auth_delete_cookie", False):
         # Logout's own delete may be dropped by the page switch that follows it.
-        instance.cookie_controller.delete_cookie()
+        authenticator().cookie_controller.delete_cookie()
+    if not st.session_state.get("authentication_status"):
+        token = _get_cookie()
+        if token is not None:
+            _check_login(token=token)
     if not st.session_state.get("authentication_status"):
         return None
     if st.session_state.pop("auth_set_cookie", False):
-        instance.cookie_controller.set_cookie()
+        authenticator().cookie_controller.set_cookie()
     actor = auth.restore(st.session_state.get("username"), st.session_state.get("auth_login_at"))
     if actor is None:
         _clear()
@@ -143,7 +147,7 @@ def _clear() -> None:
 
 def login_form(lang: str) -> None:
     """The login form (drawn by the library, labels from our catalog) and its error message."""
-    instance = st.session_state.get("_authenticator") or authenticator()
+    instance = authenticator()
     instance.login(location="main", fields={
         "Form name": t("login.title", lang), "Username": t("login.username", lang),
         "Password": t("login.password", lang), "Login": t("login.submit", lang),
@@ -159,12 +163,9 @@ def login_form(lang: str) -> None:
 def logout(actor: Actor) -> None:
     """End every session of this user (server side), then drop the cookie and session keys."""
     auth.logout_everywhere(actor.id)
-    instance = st.session_state.get("_authenticator")
-    if instance is not None:
-        # Only the library's session state here: the cookie is deleted on the next run
-        # (``auth_delete_cookie``), because the page switch after logout would drop a delete
-        # rendered now, and an identical delete rendered twice is not run again by the browser.
-        instance.authentication_controller.logout()
+    # The cookie is deleted on the next run (``auth_delete_cookie``), because the page switch
+    # after logout would drop a delete rendered now, and an identical delete rendered twice is
+    # not run again by the browser.
     _clear()
     st.session_state["logout"] = True
     st.session_state["auth_delete_cookie"] = True

@@ -9,6 +9,7 @@ people away from pages that would refuse them anyway.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from lib.ui.menu import PAGE_BY_KEY, PAGES, allowed
 from lib.ui.text import md_escape
 
 LANGUAGE_LABELS = {"zh": "中文", "en": "English"}
+FLASH_SECONDS = 4.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,28 @@ class Page:
 
     def error(self, err: DomainError) -> None:
         st.error(self.error_text(err))
+
+    def flash(self, key: str, *, error: bool = False, **params: object) -> None:
+        """A message for the next runs of this page (after ``st.rerun``): success, or an error."""
+        st.session_state[f"{self.key}_flash"] = (key, {**params, "_error": error}, None)
+
+    def show_flash(self) -> None:
+        """Show this page's success message. It stays for a few seconds of runs, not one: the
+        login library's cookie component reruns the page just after it is drawn, and a
+        message shown once would vanish before anyone read it."""
+        held = st.session_state.get(f"{self.key}_flash")
+        if held is None:
+            return
+        key, params, first_shown = held
+        now = time.monotonic()
+        if first_shown is None:
+            st.session_state[f"{self.key}_flash"] = (key, params, now)
+        elif now - first_shown > FLASH_SECONDS:
+            del st.session_state[f"{self.key}_flash"]
+            return
+        error = params.get("_error", False)
+        text = self.t(key, **{k: v for k, v in params.items() if k != "_error"})
+        (st.error if error else st.success)(text)
 
     @contextmanager
     def guard(self) -> Iterator[None]:

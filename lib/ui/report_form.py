@@ -66,10 +66,10 @@ def _similar_choice(page: Page, prefix: str, *, staff: bool, category, community
                   for d in found}
     else:
         labels = {s.ref: page.t(
-            "report.similar_row", date=s.reported_on.isoformat(),
+            "report.similar_row", number=number, date=s.reported_on.isoformat(),
             street=md_escape(names["unit"].get(s.street_id, "")),
             problem=md_escape(names["sub"].get(s.subcategory_id) or page.name(category)))
-            for s in found}
+            for number, s in enumerate(found, start=1)}
     if not labels:
         return None
     st.warning(page.t("report.duplicates", count=len(labels)))
@@ -147,5 +147,6 @@ def report_form(page: Page, *, staff: bool) -> None:
         page.error(err)
         return
     st.session_state[_key(prefix, "done")] = (receipt.case.code, receipt.pin)
-    st.session_state["track_code"] = receipt.case.code  # the tracking page opens with it filled in
+    # The tracking page opens with the code filled in.
+    st.session_state["track_code"] = st.session_state["track_code_box"] = receipt.case.code
     st.rerun()

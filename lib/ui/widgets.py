@@ -11,15 +11,16 @@ import streamlit as st
 
 from lib.ui.page import Page
 
+# The drop zone (Streamlit 1.67): a button whose Markdown label is "Upload", and an
+# instructions <div> whose inner <span> says "5MB per file • JPG, …" in its own font size.
 _UPLOADER_CSS = """<style>
-[data-testid="stFileUploaderDropzone"] [data-testid="stFileUploaderDropzoneInstructions"] {{
+[data-testid="stFileUploaderDropzoneInstructions"] * {{ display: none !important; }}
+[data-testid="stFileUploaderDropzoneInstructions"]::after {{
+  content: "{limits}"; font-size: 0.875rem; opacity: 0.7; }}
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p {{
   font-size: 0 !important; }}
-[data-testid="stFileUploaderDropzone"] [data-testid="stFileUploaderDropzoneInstructions"]::after {{
-  content: "{limits}"; font-size: 0.875rem; }}
-[data-testid="stFileUploaderDropzone"] > span, [data-testid="stFileUploaderDropzone"] > div > span {{
-  font-size: 0 !important; }}
-[data-testid="stFileUploaderDropzone"] button p {{ font-size: 0 !important; }}
-[data-testid="stFileUploaderDropzone"] button p::after {{ content: "{button}"; font-size: 0.875rem; }}
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p::after {{
+  content: "{button}"; font-size: 0.875rem; }}
 </style>"""
 
 

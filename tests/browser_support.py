@@ -1,0 +1,272 @@
+"""What the browser tests share: one Streamlit server on a demo SQLite database, one Chromium,
+and small helpers.
+
+Each browser test module names this module in ``pytest_plugins``. pytest then loads it once, as
+a plugin, so its session-scoped fixtures are shared by every browser test of the run: one server
+start (~10 s) and one browser start, whichever of the modules run. Test modules import only the
+helpers below, never the fixtures (an imported fixture would be a second copy with a second
+server).
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import secrets
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from lib.core.db import get_engine
+from tests.conftest import under_ci
+from tests.factories import new_case
+
+# Found the way .ci/run checks for it (``command -v chromium``).
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+PASSWORD = "Demo-2026!"
+COOKIE = "safe_community_auth"
+WAIT = 20000  # ms: how long a state may take to show on the busy 2-core machine
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+if not Path(CHROMIUM).exists():
+    if under_ci():
+        pytest.fail("CI needs the browser tests to run: chromium is missing "
+                    "(apt-get install -y chromium)", pytrace=False)
+    pytest.skip(f"{CHROMIUM} is missing; browser tests need Debian's chromium",
+                allow_module_level=True)
+try:
+    from playwright import sync_api
+except ImportError:
+    if under_ci():
+        pytest.fail("CI needs the browser tests to run: playwright is not installed", pytrace=False)
+    pytest.skip("playwright is not installed", allow_module_level=True)
+expect = sync_api.expect
+
+from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Base(str):
+    """The server's base URL, which also knows its database."""
+
+    db_url: str
+
+
+@pytest.fixture(scope="session")
+def browser_server(tmp_path_factory) -> Iterator[Base]:
+    """A migrated demo database and a Streamlit server on it; yields the base URL."""
+    tmp = tmp_path_factory.mktemp("browser")
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/app.db",
+           "COOKIE_KEY": secrets.token_urlsafe(48), "BCRYPT_ROUNDS": "4"}
+    for args in (["migrate"], ["demo", "--cases", "50"]):
+        subprocess.run([sys.executable, "-m", "lib", *args], cwd=ROOT, env=env,
+                       check=True, capture_output=True, timeout=120)
+    port = free_port()
+    log = (tmp / "streamlit.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         # The code it started with, whatever is edited in the tree while the tests run.
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = Base(f"http://127.0.0.1:{port}")
+    base.db_url = env["DATABASE_URL"]
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("streamlit did not start:\n" + (tmp / "streamlit.log").read_text())
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser_chromium():
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_context(browser_chromium):
+    context = browser_chromium.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    yield context
+    context.close()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def wait_until(condition: Callable[[], object], what: str, seconds: float = WAIT / 1000) -> None:
+    """Poll ``condition`` (a database read, a cookie) until it holds; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.2)
+
+
+def settle(page) -> None:
+    """Wait until the app has finished its current script run."""
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning",
+                                                           timeout=WAIT)
+
+
+class _Runs:
+    """Reads a page's Streamlit websocket: how many script runs the browser has asked for, and
+    how many of them had been asked for when the server last finished a run."""
+
+    def __init__(self) -> None:
+        self.requested = 0
+        self.finished_after = -1
+
+    def watch(self, socket) -> None:  # noqa: ANN001
+        socket.on("framesent", self._sent)
+        socket.on("framereceived", self._received)
+
+    def _sent(self, payload: str | bytes) -> None:
+        if isinstance(payload, bytes) and BackMsg.FromString(payload).WhichOneof("type") == "rerun_script":
+            self.requested += 1
+
+    def _received(self, payload: str | bytes) -> None:
+        if not isinstance(payload, bytes):
+            return
+        msg = ForwardMsg.FromString(payload)
+        if msg.WhichOneof("type") == "script_finished" and \
+                msg.script_finished == ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY:
+            self.finished_after = self.requested
+
+
+def _runs(page) -> _Runs:
+    """The page's run counter, attached before its first connection (``new_page``)."""
+    runs = getattr(page, "_script_runs", None)
+    if runs is None:
+        runs = page._script_runs = _Runs()
+        page.on("websocket", runs.watch)
+    return runs
+
+
+def new_page(context):  # noqa: ANN001, ANN201
+    """A page whose script runs ``load`` and ``switch`` can count."""
+    page = context.new_page()
+    _runs(page)
+    return page
+
+
+def switch(page, do: Callable[[], object], what: str = "the page switch", runs: int = 1) -> None:
+    """Do something that opens another page (``page.goto``, a menu link, a table row) and wait
+    until the app is idle there: the browser has asked for ``runs`` script runs and the server
+    has finished a run after the last request.
+
+    A logged-in page runs once. A page that draws the login library's cookie component (the
+    anonymous home page with its form; the run that sets the cookie after a login or deletes it
+    after a logout) runs once more when the component reports the browser's cookies, about half
+    a second after the page already looks ready; pass ``runs=2`` there.
+    """
+    counter = _runs(page)
+    before = counter.requested
+    do()
+    deadline = time.monotonic() + WAIT / 1000
+    while counter.requested < before + runs or counter.finished_after < counter.requested:
+        assert time.monotonic() < deadline, (
+            f"{what}: {counter.requested - before} script runs asked for, expected {runs}, or "
+            "the last one never finished")
+        page.wait_for_timeout(100)
+    settle(page)
+
+
+def load(page, url: str, runs: int = 1) -> None:
+    """Open ``url`` and wait until the app is idle there (see ``switch``)."""
+    switch(page, lambda: page.goto(url), url, runs)
+
+
+def log_in(page, base: str, username: str) -> None:
+    page.goto(base)
+    expect(page.get_by_role("heading", name="平安社区建设信息平台").first).to_be_visible(timeout=WAIT)
+    expect(page.get_by_text("登录", exact=True).first).to_be_visible(timeout=WAIT)
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+
+
+def wait_for_cookie(context, seconds: float = 8.0) -> None:
+    wait_until(lambda: any(c["name"] == COOKIE for c in context.cookies()),
+               f"the login cookie {COOKIE!r} is set", seconds)
+
+
+def staff_page(browser, base: str, username: str):  # noqa: ANN001, ANN201
+    """A fresh browser context logged in as ``username``; returns (context, page)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    page = new_page(context)
+    log_in(page, base, username)
+    expect(page.get_by_text("您好").first).to_be_visible(timeout=WAIT)
+    wait_for_cookie(context)
+    load(page, base)  # logged in by the cookie, and idle
+    expect(page.get_by_text("您好").first).to_be_visible(timeout=WAIT)
+    return context, page
+
+
+def sqlite_db(db_url: str) -> sqlite3.Connection:
+    """A plain sqlite3 connection to the server's database, for reading state in asserts."""
+    return sqlite3.connect(db_url.removeprefix("sqlite:///"))
+
+
+def seed_case(base: Base, **fields):  # noqa: ANN003, ANN201
+    """A resident's report stored through lib (``tests.factories.new_case``: a fresh phone and
+    client address unless given) on the server's database; returns the case."""
+    return new_case(get_engine(base.db_url), **fields)
+
+
+@contextmanager
+def local_listener() -> Iterator[tuple[int, list[str]]]:
+    """An HTTP server on 127.0.0.1; yields its port and the list of paths it was asked for."""
+    hits: list[str] = []
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            hits.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_args) -> None:  # noqa: ANN002
+            return
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], hits
+    finally:
+        server.shutdown()
+        server.server_close()
