@@ -102,15 +102,19 @@ def _get_cookie() -> dict | None:
 
 
 def authenticator() -> stauth.Authenticate:
-    """The library, built only on runs that need it: it renders its cookie component, which
-    reports the browser's cookies back a moment later and so reruns the page. A logged-in page
-    needs none of that (its login comes from the session, or from the request's cookie)."""
+    """The library, built only on runs that need it, and once per run (its cookie component has
+    a fixed key): it renders that component, which reports the browser's cookies back a moment
+    later and so reruns the page. A logged-in page needs none of that (its login comes from the
+    session, or from the request's cookie)."""
+    if st.session_state.get("_authenticator") is not None:
+        return st.session_state["_authenticator"]
     instance = stauth.Authenticate(
         {"usernames": {}}, cookie_name=config.cookie_name(), cookie_key=config.cookie_key(),
         cookie_expiry_days=config.cookie_expiry_days(), auto_hash=False, login_sleep_time=0,
     )
     instance.authentication_controller.login = _check_login
     instance.cookie_controller.get_cookie = _get_cookie
+    st.session_state["_authenticator"] = instance
     return instance
 
 
@@ -121,9 +125,9 @@ def current_actor() -> Actor | None:
     whose user is gone or inactive, is logged out here. The cookie component is drawn only to
     set the cookie after a login or delete it after a logout.
     """
-    if st.session_state.pop("auth_delete_cookie", False):
-        # Logout's own delete may be dropped by the page switch that follows it.
-        authenticator().cookie_controller.delete_cookie()
+    st.session_state["_authenticator"] = None  # a new run: no component drawn yet
+    if st.session_state.get("auth_delete_cookie"):
+        _delete_cookie()
     if not st.session_state.get("authentication_status"):
         token = _get_cookie()
         if token is not None:
@@ -136,6 +140,27 @@ def current_actor() -> Actor | None:
     if actor is None:
         _clear()
     return actor
+
+
+DELETE_ATTEMPTS = 5
+
+
+def _delete_cookie() -> None:
+    """Delete the login cookie after a logout, run after run, until the cookie component reports
+    that the browser no longer has it: a delete drawn on a run that the component's own report
+    reruns away may never reach the browser (the server refuses the old cookie anyway)."""
+    manager = authenticator().cookie_controller.cookie_model.cookie_manager
+    reported = manager.cookies or {}
+    attempt = st.session_state.get("auth_delete_attempt", 0)
+    if (reported and config.cookie_name() not in reported) or attempt >= DELETE_ATTEMPTS:
+        st.session_state.pop("auth_delete_cookie", None)
+        st.session_state.pop("auth_delete_attempt", None)
+        return
+    st.session_state["auth_delete_attempt"] = attempt + 1
+    try:
+        manager.delete(config.cookie_name(), key=f"delete_{attempt}")
+    except KeyError:
+        pass  # the component has not reported the browser's cookies yet: deleted all the same
 
 
 def _clear() -> None:
