@@ -366,3 +366,15 @@ def test_a_street_approver_sees_only_the_claims_of_the_street(db):
     assert {r.case_code for r in rows} == {mine.code, theirs.code}
     with pytest.raises(PermissionDenied):
         approval.approval_queue(actor(db, "community01"), engine=db)
+
+
+def test_the_tick_opens_claims_of_cases_closed_lately_without_walking_every_case(db):
+    recent = _closed(db)
+    assert eligibility.run(db) == {"claims_opened": 1, "claims_expired": 0}
+    assert _claim_of(db, recent.id).state == "eligible"
+    assert eligibility.run(db) == {"claims_opened": 0, "claims_expired": 0}
+    # A case verified long ago is not the tick's business (the demo and a backfill open those).
+    old = _closed(db)
+    later = utcnow() + eligibility.CATCH_UP + timedelta(days=1)
+    assert eligibility.run(db, now=later)["claims_opened"] == 0
+    assert _open(db) == 1 and _claim_of(db, old.id).state == "eligible"

@@ -335,7 +335,9 @@ class CaseEvent(SQLModel, table=True):
     """
 
     __tablename__ = "case_event"
-    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_event_case_id_seq"),)
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_event_case_id_seq"),
+                      # What moved lately (the reward and KPI ticks read this, not every case).
+                      Index("ix_case_event_action_at", "action", "at"))
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id")

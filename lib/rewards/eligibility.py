@@ -29,6 +29,7 @@ from lib.core.db import get_engine, read_session, write_session
 from lib.core.errors import DomainError
 from lib.core.models import (
     Case,
+    CaseEvent,
     CaseState,
     ClaimState,
     RewardClaim,
@@ -42,6 +43,7 @@ from lib.rewards.machine import act
 
 _log = logging.getLogger(__name__)
 VALID = (CaseState.verified, CaseState.feedback, CaseState.closed)
+VALIDATING = ("verify", "feedback", "close")  # the moves that make a case valid
 CATCH_UP = timedelta(days=3)  # the tick looks at cases moved in this window
 
 
@@ -100,7 +102,9 @@ def open_group(session: Session, target: Case, now: datetime) -> int:
 
 
 def _waiting(since: datetime | None):  # noqa: ANN202
-    """SQL: valid cases with a resident among their reporters and no claim written yet."""
+    """SQL: valid cases with a resident among their reporters and no claim written yet; with
+    ``since``, only cases verified or closed since then (read from the events' index, not by
+    walking every case)."""
     member = Case.__table__.alias("member")
     has_resident = or_(Case.source == Source.resident, exists().where(
         member.c.merged_into_id == Case.id, member.c.source == Source.resident))
@@ -108,7 +112,8 @@ def _waiting(since: datetime | None):  # noqa: ANN202
         and_(member.c.merged_into_id == Case.id, exists().where(RewardClaim.case_id == member.c.id)))
     conditions = [Case.state.in_(VALID), Case.merged_into_id.is_(None), has_resident, ~has_claim]
     if since is not None:
-        conditions.append(Case.updated_at >= since)
+        conditions.append(Case.id.in_(select(CaseEvent.case_id).where(
+            CaseEvent.action.in_(VALIDATING), CaseEvent.at >= since)))
     return conditions
 
 
@@ -139,11 +144,20 @@ def expire_claims(engine: Engine | None, now: datetime | None = None, limit: int
     return done
 
 
-def run(engine: Engine | None = None, now: datetime | None = None) -> dict[str, int]:
-    """The rewards' part of the tick: open new claims, expire stale ones."""
+def run(engine: Engine | None = None, now: datetime | None = None,
+        limit: int = 500) -> dict[str, int]:
+    """The rewards' part of the tick: open new claims, expire stale ones. The search reads
+    without the write lock; each case's claims are written in a short transaction of its own."""
     now = now or utcnow()
-    with write_session(engine) as session:
-        opened = open_claims(session, now)
+    with read_session(engine) as session:
+        targets = session.exec(select(Case.id).where(*_waiting(now - CATCH_UP))
+                               .order_by(Case.id).limit(limit)).all()
+    opened = 0
+    for case_id in targets:
+        with write_session(engine) as session:
+            target = session.exec(select(Case).where(Case.id == case_id, *_waiting(None))).first()
+            if target is not None:  # nobody wrote them meanwhile
+                opened += open_group(session, target, now)
     return {"claims_opened": opened, "claims_expired": expire_claims(engine, now)}
 
 

@@ -103,9 +103,11 @@ def prepare(url: str, cases_wanted: int, seed: int = 2019) -> dict[str, float]:
             _log(f"added {added:,} reward claims waiting for approval")
     if time.monotonic() - started > 1:
         timings["generate_s"] = round(time.monotonic() - started, 1)
-        if engine.dialect.name == "postgresql":  # fresh statistics, as autovacuum would give
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("ANALYZE")
+    if engine.dialect.name == "postgresql":
+        # Tidy and fresh statistics, as autovacuum would give a live database after a
+        # migration rewrote rows or a bulk load added them.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
     return timings
 
 
