@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import threading
 from datetime import date, datetime, timezone
 
@@ -15,33 +14,23 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from lib.cases import ledger
-from lib.cases.intake import create_case
 from lib.cases.queue import Filters
-from lib.core.db import read_session, write_session
+from lib.core.db import read_session
 from lib.core.errors import PermissionDenied, ValidationFailed
 from lib.core.i18n import name, t
-from lib.core.models import AccessLog, Category
-from lib.org import auth
-from lib.org.units import find_unit
+from lib.core.models import AccessLog
+from tests.factories import actor, new_case
 
 HOSTILE = ['=HYPERLINK("http://127.0.0.1:9/x","点我")', "+1+1", "-2+3", "@SUM(A1)"]
-_phones = itertools.count(13900000001)
 
 
-def _case(db, description: str, *, category: str = "fire", community: str = "510104001001",
-          phone: str | None = None, address: str | None = None, now=None):  # noqa: ANN001, ANN202
-    with write_session(db) as s:
-        category_id = s.exec(select(Category.id).where(Category.key == category)).one()
-        return create_case(s, actor=None, category_id=category_id, subcategory_id=None,
-                           description=description, address=address or description[:150],
-                           community_id=find_unit(s, community).id,
-                           reporter_phone=phone or str(next(_phones)), reporter_name="王小二",
-                           now=now, client_address=f"ledger-{description}")
+def _case(db, description: str, *, address: str | None = None, **fields):  # noqa: ANN003, ANN202
+    """A report whose address repeats its description unless given."""
+    return new_case(db, description=description, address=address or description[:150], **fields)
 
 
 def _actor(db, username: str):  # noqa: ANN202
-    with read_session(db) as s:
-        return auth.actor_by_username(s, username)
+    return actor(db, username)
 
 
 def _export(db, username: str, fmt: str, filters: Filters = Filters()) -> bytes:

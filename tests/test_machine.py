@@ -23,9 +23,19 @@ from lib.core.machine import FIELD_KINDS, nothing
 from lib.core.models import Case, CaseEvent, WorkOrderState
 from lib.core.workcal import CHINA_TZ, next_workday
 from lib.rewards.machine import CLAIMS
-from tests.factories import COMMUNITY, NEIGHBOUR, actor, category_id, get, move, new_case, unit_id
+from tests.factories import (
+    COMMUNITY,
+    NEIGHBOUR,
+    POLICE,
+    actor,
+    category_id,
+    dispatched_to_police,
+    get,
+    move,
+    new_case,
+    unit_id,
+)
 
-POLICE = "510104001-police"
 MACHINES = [CASES, CLAIMS]
 
 
@@ -204,15 +214,8 @@ def test_a_triager_reassigns_a_report_filed_under_the_wrong_community(db):
     assert actions == ["report", "reassign", "accept", "reassign"]
 
 
-def _dispatched_to_police(db) -> Case:
-    case = new_case(db, category="residential_security")
-    move(db, "community01", case.id, "accept")
-    move(db, "community01", case.id, "call_up", note="请街道协调")
-    return move(db, "street01", case.id, "dispatch", lead_unit_id=unit_id(db, POLICE))
-
-
 def test_a_department_asks_for_more_time_and_the_owner_decides(db):
-    case = _dispatched_to_police(db)
+    case = dispatched_to_police(db)
     move(db, "dept_police", case.id, "acknowledge")
     wanted = (case.handle_due_at + timedelta(days=10)).astimezone(CHINA_TZ).date()
     with pytest.raises(PermissionDenied):  # only the handler asks
@@ -235,7 +238,7 @@ def test_a_department_asks_for_more_time_and_the_owner_decides(db):
 
 
 def test_a_department_returns_a_case_after_signing_for_it(db):
-    case = _dispatched_to_police(db)
+    case = dispatched_to_police(db)
     move(db, "dept_police", case.id, "acknowledge")
     move(db, "dept_police", case.id, "start")
     returned = move(db, "dept_police", case.id, "return", note="不属于派出所职责")

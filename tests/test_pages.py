@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.tools import demo
 from lib.ui.menu import PAGES
+from tests.factories import app
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 ALL_PAGES = [p for p in PAGES if p.key != "home"]
@@ -20,15 +20,11 @@ REFUSED_ROLE = "您没有访问此页面的权限。"
 
 
 def open_app() -> AppTest:
-    return AppTest.from_file(str(APP), default_timeout=30).run()
+    return app()
 
 
 def logged_in(username: str) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=30)
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = username
-    at.session_state["auth_login_at"] = datetime.now(timezone.utc)
-    return at.run()
+    return app(username)
 
 
 def texts(at: AppTest) -> str:

@@ -3,61 +3,31 @@ hold on screen (one case per submit, plain text, masking, stale forms)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from pathlib import Path
-
 from sqlalchemy import func
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from lib.cases.intake import create_case
-from lib.cases.machine import act
-from lib.core.db import read_session, write_session
-from lib.core.models import AccessLog, Case, CaseEvent, Category
-from lib.org import auth
-from lib.org.units import find_unit
+from lib.core.db import read_session
+from lib.core.models import AccessLog, Case, CaseEvent
+from tests.factories import PHONE, everything, move, new_case
+from tests.factories import app as _app
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
 HOSTILE = "[点我](javascript:alert(1)) <script>x</script> ![i](http://127.0.0.1:9/i.png)"
-
-
-def _app(username: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=30)
-    if username:
-        at.session_state["authentication_status"] = True
-        at.session_state["username"] = username
-        at.session_state["auth_login_at"] = datetime.now(timezone.utc)
-    return at.run()
-
-
-def _everything(at: AppTest) -> str:
-    """All text the page sends: elements of every kind and every table cell."""
-    parts = [str(e.value) for kind in ("title", "header", "subheader", "markdown", "caption",
-                                       "text", "info", "warning", "error", "success", "metric")
-             for e in getattr(at, kind)]
-    parts += [frame.value.to_csv() for frame in at.dataframe]
-    return "\n".join(parts)
-
-
-def _case(engine, *, category: str = "fire", description: str = "楼道堆放杂物",
-          phone: str = "13812345678", community: str = "510104001001") -> Case:
-    with write_session(engine) as s:
-        category_id = s.exec(select(Category.id).where(Category.key == category)).one()
-        return create_case(s, actor=None, category_id=category_id, subcategory_id=None,
-                           description=description, address="红星路1号",
-                           community_id=find_unit(s, community).id, reporter_phone=phone,
-                           reporter_name="王小二")
-
-
-def _move(engine, username: str, case: Case, action: str, **params) -> Case:
-    with write_session(engine) as s:
-        actor = auth.actor_by_username(s, username)
-        return act(s, actor, case.id, action, version=s.get(Case, case.id).version, **params)
 
 
 def _count(engine) -> int:
     with read_session(engine) as s:
         return s.exec(select(func.count()).select_from(Case)).one()
+
+
+def _case(engine, **fields) -> Case:  # noqa: ANN003
+    fields.setdefault("phone", PHONE)
+    fields.setdefault("description", "楼道堆放杂物")
+    return new_case(engine, **fields)
+
+
+def _move(engine, username: str, case: Case, action: str, **params) -> Case:  # noqa: ANN003
+    return move(engine, username, case.id, action, **params)
 
 
 def _fill_report(at: AppTest, *, description: str, address: str, phone: str) -> None:
@@ -124,7 +94,7 @@ def test_tracking_needs_the_right_digits_and_shows_no_staff_or_personal_data(sql
     assert [e.value for e in at.error] == ["未找到该案件：请核对查询码和手机号后四位（或查询密码）。"]
     at.text_input[1].input("5678")
     at.button(key="FormSubmitter:track_lookup-查询").click().run()
-    shown = _everything(at)
+    shown = everything(at)
     assert "已受理，正在安排处理" in shown
     assert "13812345678" not in shown and "王小二" not in shown and "李社区" not in shown
 
@@ -201,7 +171,7 @@ def test_another_community_cannot_open_the_case(sqlite_db):
     at.session_state["case_id"] = case.id
     at.switch_page("pages/case.py").run()
     assert [e.value for e in at.error] == ["找不到该案件，或您无权查看。"]
-    assert "楼道堆放杂物" not in _everything(at)
+    assert "楼道堆放杂物" not in everything(at)
 
 
 def test_phone_is_masked_for_a_street_leader_and_a_restricted_reporter_is_hidden(sqlite_db):
@@ -210,7 +180,7 @@ def test_phone_is_masked_for_a_street_leader_and_a_restricted_reporter_is_hidden
     for username in ("community01", "street_leader"):
         at = _app(username)
         at.session_state["case_id"] = case.id
-        shown[username] = _everything(at.switch_page("pages/case.py").run())
+        shown[username] = everything(at.switch_page("pages/case.py").run())
     assert "13812345678" in shown["community01"]
     assert "138****5678" in shown["street_leader"] and "13812345678" not in shown["street_leader"]
 
@@ -219,13 +189,13 @@ def test_phone_is_masked_for_a_street_leader_and_a_restricted_reporter_is_hidden
     for username in ("community01", "district01"):
         at = _app(username)
         at.session_state["case_id"] = vice.id
-        text = _everything(at.switch_page("pages/case.py").run())
+        text = everything(at.switch_page("pages/case.py").run())
         assert "13812340000" not in text and "王小二" not in text
     with read_session(sqlite_db) as s:
         before = s.exec(select(func.count()).select_from(AccessLog)).one()
     at = _app("district_privacy")
     at.session_state["case_id"] = vice.id
-    text = _everything(at.switch_page("pages/case.py").run())
+    text = everything(at.switch_page("pages/case.py").run())
     assert "13812340000" in text and "张某" in text
     with read_session(sqlite_db) as s:
         assert s.exec(select(func.count()).select_from(AccessLog)).one() > before

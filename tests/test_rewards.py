@@ -30,28 +30,13 @@ from lib.core.models import (
 from lib.org import auth
 from lib.org.units import find_unit
 from lib.rewards import approval, eligibility, figures, rules, tracking
-from tests.factories import COMMUNITY, actor, category_id, move, new_case, unit_id
+from tests.factories import COMMUNITY, actor, category_id, closed_case, move, new_case, unit_id
 
 POLICE = "510104001-police"
 
 
-_places = iter(range(1, 10_000))
-
-
-def _closed(db, *, category: str = "fire", phone: str | None = "fresh", severity: str = "general",
-            by: str = "community01", **fields):  # noqa: ANN003, ANN202
-    """A resident's case taken on, handled, verified and closed by its community (each at an
-    address of its own, so that no two look like a crowd at one place)."""
-    fields.setdefault("address", f"红星路{next(_places)}号")
-    case = new_case(db, category=category, phone=phone, **fields)
-    if severity != "general":
-        with write_session(db) as s:
-            s.exec(text('UPDATE "case" SET severity = :v WHERE id = :i'), params={"v": severity,
-                                                                             "i": case.id})
-    for action, params in (("accept", {}), ("take", {}), ("handle", {"note": "已整改"}),
-                           ("verify", {}), ("close", {})):
-        case = move(db, by, case.id, action, **params)
-    return case
+def _closed(db, **fields):  # noqa: ANN003, ANN202
+    return closed_case(db, **fields)
 
 
 def _open(db) -> int:

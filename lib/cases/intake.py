@@ -344,25 +344,29 @@ def submit(engine: Engine | None, *, actor: Actor | None, report: Report, submit
     now = now or utcnow()
     address = (client_address or "unknown")[:64]
     photos = list(report.photos)
+
+    def check(session: Session, *, throttle: bool) -> tuple[Case | None, _Checked, Case | None]:
+        """(the case this form already made, or the checked report and the case to join)."""
+        existing = _by_submit_key(session, submit_key)
+        if existing is not None:
+            return existing, None, None  # type: ignore[return-value]
+        checked = _check_report(session, actor, report)
+        target = _join_target(session, actor, report, add_to, now)
+        if throttle and actor is None:
+            _throttle_public(session, checked.values["reporter_phone"], address, now)
+        return None, checked, target
+
     try:
         if report.files:
             with write_session(engine) as session:
-                existing = _by_submit_key(session, submit_key)
+                existing, _, _ = check(session, throttle=True)
                 if existing is not None:
                     return Receipt(existing)
-                checked = _check_report(session, actor, report)
-                target = _join_target(session, actor, report, add_to, now)
-                if actor is None:
-                    _throttle_public(session, checked.values["reporter_phone"], address, now)
             photos += checked_photos(engine, report.files)
         with write_session(engine) as session:
-            existing = _by_submit_key(session, submit_key)
+            existing, checked, target = check(session, throttle=not report.files)
             if existing is not None:
                 return Receipt(existing)
-            checked = _check_report(session, actor, report)
-            target = _join_target(session, actor, report, add_to, now)
-            if actor is None and not report.files:
-                _throttle_public(session, checked.values["reporter_phone"], address, now)
             pin = None if checked.values["reporter_phone"] else new_pin()
             case = _insert(session, checked, photos=photos, submit_key=submit_key, pin=pin,
                            now=now)
