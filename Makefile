@@ -19,6 +19,7 @@ setup: venv
 	$(PY) -m lib make-cookie-key
 	$(PY) -m lib migrate
 	$(PY) -m lib demo --cases $(CASES) --if-empty
+	$(PY) -m lib kpi-refresh
 
 run: setup
 	$(PY) -m lib check-config

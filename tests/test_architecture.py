@@ -14,8 +14,9 @@ ALLOWED = {
     "org": {"core"},
     "cases": {"core", "org"},
     "rewards": {"core", "org", "cases"},
-    "tools": {"core", "org", "cases", "rewards"},
-    "ui": {"core", "org", "cases", "rewards"},
+    "kpi": {"core", "org", "cases", "rewards"},
+    "tools": {"core", "org", "cases", "rewards", "kpi"},
+    "ui": {"core", "org", "cases", "rewards", "kpi"},
 }
 
 

@@ -54,7 +54,7 @@ from lib.core.models import (
     WorkOrderState,
     utcnow,
 )
-from lib.core.workcal import CHINA_TZ, next_workday
+from lib.core.workcal import CHINA_TZ, next_workday, working_days_between
 from lib.org.units import Actor, place_of_community
 
 S = CaseState
@@ -394,12 +394,18 @@ def _reopen(step: Step) -> None:
     if step.actor is None:
         case.rating = Rating.dissatisfied
         step.detail["rating"] = Rating.dissatisfied.value
+    if case.closed_at is not None:  # the KPIs take the closure back from that day
+        step.detail["was_closed_at"] = case.closed_at.isoformat()
     case.closed_at = None
+    case.closure_hours = case.closure_workdays = None
     _back_to_handler(step, new_deadline=True)
 
 
 def _close(step: Step) -> None:
-    step.subject.closed_at = step.now
+    case = step.subject
+    case.closed_at = step.now
+    case.closure_hours = round((step.now - case.reported_at).total_seconds() / 3600, 3)
+    case.closure_workdays = working_days_between(case.reported_at, step.now)
 
 
 def _park(step: Step) -> None:

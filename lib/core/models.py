@@ -271,6 +271,12 @@ class Case(SQLModel, table=True):
               "district_id", "city_id"),
         Index("ix_case_dup", "community_id", "category_id", "reported_at"),
         Index("uq_case_submit_key", "submit_key", unique=True),
+        # The KPI roll-ups recompute the days of what changed: cases moved lately, and the days
+        # cases closed and fall due.
+        Index("ix_case_updated_at", "updated_at"),
+        Index("ix_case_place", "community_id", "category_id", "address", "closed_at"),
+        Index("ix_case_closed_at", "closed_at"),
+        Index("ix_case_handle_due_at", "handle_due_at"),
     )
     __mapper_args__ = {"version_id_col": _case_version}
 
@@ -314,6 +320,10 @@ class Case(SQLModel, table=True):
     # The reporter hurried the case (催办): how often, and when last.
     hurry_count: int = 0
     hurried_at: datetime | None = None
+    # How long it took, written when it closes (cleared when it reopens), for the KPIs: hours
+    # from report to closure, and working days on China's calendar.
+    closure_hours: float | None = None
+    closure_workdays: int | None = None
     # Highest tier the case reached: community, street, district or city.
     reached_tier: str = Field(default=Tier.community, max_length=16)
     supervised: bool = False
@@ -383,7 +393,9 @@ class WorkOrder(SQLModel, table=True):
     """
 
     __tablename__ = "work_order"
-    __table_args__ = (Index("ix_work_order_unit_state", "unit_id", "state"),)
+    __table_args__ = (Index("ix_work_order_unit_state", "unit_id", "state"),
+                      Index("ix_work_order_created_at", "created_at"),
+                      Index("ix_work_order_handle_due_at", "handle_due_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)
@@ -577,3 +589,79 @@ class RewardPayout(SQLModel, table=True):
     reference: str | None = Field(default=None, max_length=60)
     paid_at: datetime = Field(default_factory=utcnow)
     paid_by_id: int = Field(foreign_key="app_user.id")
+
+
+# ---------------------------------------------------------------- KPI roll-ups (考核)
+
+# Closure-time buckets of the roll-ups (hours, inclusive upper bounds; the last is open): the
+# trend lines' median and 90th percentile are read from them; a chosen period's are exact.
+CLOSURE_BUCKETS = (4, 8, 24, 48, 72, 120, 168, 336, 720)
+
+
+class KpiDay(SQLModel, table=True):
+    """What happened on one day (China time) in one community, for one category: counters that
+    add up over any period and any part of the tree. A day's rows are recomputed from the cases
+    (lib.kpi.rollup): within a minute of a move by the tick, all of them by
+    ``python -m lib kpi-rebuild``."""
+
+    __tablename__ = "kpi_day"
+    __table_args__ = (Index("ix_kpi_day_day", "day", "community_id"),)
+
+    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD
+    community_id: int = Field(primary_key=True, foreign_key="unit.id")
+    category_id: int = Field(primary_key=True, foreign_key="category.id")
+    reported: int = 0  # cases reported this day
+    resident_reported: int = 0
+    inspection_found: int = 0  # first found by a covert inspection
+    repeat: int = 0  # reported where a case of the same category and address closed in 90 days
+    closed: int = 0  # cases closed this day (and still closed)
+    closed_community: int = 0  # of those, never left the community tier (小事不出村社)
+    closed_street: int = 0  # of those, never reached the district (大事不出镇街)
+    closed_on_time: int = 0  # of those, closed before their handling deadline
+    closure_hours: float = 0.0  # their hours from report to closure, summed
+    closure_workdays: int = 0  # their working days, summed
+    # How many of them took at most 4, 8, 24 … 720 hours (CLOSURE_BUCKETS), and longer.
+    b0: int = 0
+    b1: int = 0
+    b2: int = 0
+    b3: int = 0
+    b4: int = 0
+    b5: int = 0
+    b6: int = 0
+    b7: int = 0
+    b8: int = 0
+    b9: int = 0
+    rated: int = 0  # of those closed, rated by the reporter
+    satisfied: int = 0
+    basic: int = 0  # 基本满意
+    dissatisfied: int = 0
+    dispatched: int = 0  # lead work orders made this day
+    signed_on_time: int = 0  # of those, signed for within the limit (响应)
+    returned: int = 0  # of those, returned (退单)
+    late: int = 0  # of those, handled after the deadline, or still open past it
+    due: int = 0  # cases whose handling deadline falls this day
+    resolved: int = 0  # of those, handled and verified (解决)
+    handled: int = 0  # handle moves this day
+    reworked: int = 0  # rework moves this day (返工)
+    hurried: int = 0  # hurry moves this day (催办)
+
+
+class KpiCase(SQLModel, table=True):
+    """The days a case was last counted on in ``kpi_day`` (reported, closed, due): when the case
+    moves, both its old and its new days are recomputed."""
+
+    __tablename__ = "kpi_case"
+
+    case_id: int = Field(primary_key=True, foreign_key="case.id")
+    reported_day: str = Field(max_length=10)
+    closed_day: str | None = Field(default=None, max_length=10)
+    due_day: str | None = Field(default=None, max_length=10)
+
+
+class KpiRefresh(SQLModel, table=True):
+    """How far the roll-ups are up to date (one row)."""
+
+    __tablename__ = "kpi_refresh"
+
+    id: int = Field(default=1, primary_key=True)
+    until: datetime  # cases moved before this are in the roll-ups

@@ -65,6 +65,20 @@ def next_workday(day: date) -> date:
     return following
 
 
+def working_days_between(start: datetime, end: datetime) -> int:
+    """How many working days (China time) follow ``start``'s day up to and including ``end``'s
+    day: reported on a Friday and closed the next Monday is 1, the same day is 0."""
+    first = start.astimezone(CHINA_TZ).date() if start.tzinfo else start.date()
+    last = end.astimezone(CHINA_TZ).date() if end.tzinfo else end.date()
+    if last <= first:
+        return 0
+    count = 0
+    for year in range(first.year, last.year + 1):
+        days = _workdays_of_year(year)
+        count += bisect.bisect_right(days, last) - bisect.bisect_right(days, first)
+    return count
+
+
 def add_working_days(start: datetime, count: int) -> datetime:
     """The same time of day ``count`` working days after ``start``'s day (China time)."""
     if count <= 0:

@@ -13,7 +13,9 @@ check-ledger       every case's state equals its last event's
 make-cookie-key    write a random cookie key to .streamlit/cookie_key.local if there is none
 check-config       exit 1 with a message if the configuration is unsafe (cookie key)
 tick               mark overdue cases, call up where a tier's settings say so, open and expire
-                   reward claims (cron: every minute)
+                   reward claims, bring the KPI roll-ups up to date (cron: every minute)
+kpi-rebuild        recompute every day of the KPI roll-ups from the cases
+kpi-refresh        bring the KPI roll-ups up to date (a rebuild the first time)
 bench              build or reuse a demo database of --cases N and print timings as JSON
 """
 
@@ -39,6 +41,7 @@ from lib.core.migrate import app_role_to_grant, grant_app_role, migrate
 from lib.core.models import Case
 from lib.org import auth
 from lib.org.units import all_units, find_unit
+from lib.kpi import rollup
 from lib.rewards import eligibility
 from lib.rewards import figures as reward_figures
 from lib.tools import backup, bench, demo, demo_rewards, reference
@@ -62,6 +65,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                    progress=lambda d, n: progress_bar(d, n, started))
     with write_session(engine) as session:
         claims = demo_rewards.generate_claims(session, seed=args.seed)
+    rollup.rebuild(engine)
     checkpoint(engine)
     print(f"generated {made['cases']:,} cases and {made['events']:,} events, "
           f"{claims['claims']:,} reward claims ({claims['paid']:,} paid) "
@@ -161,7 +165,19 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_tick(_args: argparse.Namespace) -> int:
-    print(json.dumps({**run_tick(), **eligibility.run()}))
+    print(json.dumps({**run_tick(), **eligibility.run(), **rollup.refresh()}))
+    return 0
+
+
+def cmd_kpi_rebuild(_args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    days = rollup.rebuild()
+    print(f"KPI roll-ups rebuilt: {days:,} days in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def cmd_kpi_refresh(_args: argparse.Namespace) -> int:
+    print(json.dumps(rollup.refresh()))
     return 0
 
 
@@ -205,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("make-cookie-key").set_defaults(func=cmd_make_cookie_key)
     sub.add_parser("check-config").set_defaults(func=cmd_check_config)
     sub.add_parser("tick").set_defaults(func=cmd_tick)
+    sub.add_parser("kpi-rebuild").set_defaults(func=cmd_kpi_rebuild)
+    sub.add_parser("kpi-refresh").set_defaults(func=cmd_kpi_refresh)
     p = sub.add_parser("bench")
     p.add_argument("--cases", type=int, default=1_000_000)
     p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")

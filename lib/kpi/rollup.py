@@ -1,0 +1,346 @@
+"""The KPI roll-ups: for each day (China time), community and category, counters that add up
+over any period and any part of the tree (``kpi_day``), so that a leader's page sums a few
+thousand rows instead of walking a million cases.
+
+A day's rows are recomputed whole from the cases, never patched: what was reported, closed and
+due that day, the lead work orders made that day, and the moves of that day. ``refresh`` (the
+tick, once a minute) recomputes the days that cases moved since the last refresh touch: their
+days before and after (``kpi_case`` keeps the days each case was counted on), their work
+orders' days, the days of their new events, and the days of work orders whose deadline has just
+passed (they turn late). ``rebuild`` recomputes every day (``python -m lib kpi-rebuild``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import delete, insert, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from lib.core.db import read_session, write_session
+from lib.core.models import (
+    CLOSURE_BUCKETS,
+    Case,
+    CaseEvent,
+    CaseState,
+    KpiCase,
+    KpiDay,
+    KpiRefresh,
+    Rating,
+    Source,
+    Tier,
+    WorkOrder,
+    WorkOrderState,
+    utcnow,
+)
+from lib.core.workcal import CHINA_TZ, working_days_between
+
+REPEAT_WINDOW = timedelta(days=90)
+SAFETY = timedelta(seconds=60)  # moves committed a little after they were stamped
+RESOLVED = (CaseState.verified, CaseState.feedback, CaseState.closed)
+COUNTED_MOVES = {"handle": "handled", "rework": "reworked", "hurry": "hurried"}
+
+
+def day_of(moment: datetime | None) -> str | None:
+    return moment.astimezone(CHINA_TZ).date().isoformat() if moment is not None else None
+
+
+def bounds(day: str) -> tuple[datetime, datetime]:
+    """The day's first moment and the next day's, China time."""
+    start = datetime.combine(date.fromisoformat(day), time(0), CHINA_TZ)
+    return start, start + timedelta(days=1)
+
+
+@dataclass
+class Counters:
+    """One ``kpi_day`` row's counters (the table's columns but its key)."""
+
+    reported: int = 0
+    resident_reported: int = 0
+    inspection_found: int = 0
+    repeat: int = 0
+    closed: int = 0
+    closed_community: int = 0
+    closed_street: int = 0
+    closed_on_time: int = 0
+    closure_hours: float = 0.0
+    closure_workdays: int = 0
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(CLOSURE_BUCKETS) + 1))
+    rated: int = 0
+    satisfied: int = 0
+    basic: int = 0
+    dissatisfied: int = 0
+    dispatched: int = 0
+    signed_on_time: int = 0
+    returned: int = 0
+    late: int = 0
+    due: int = 0
+    resolved: int = 0
+    handled: int = 0
+    reworked: int = 0
+    hurried: int = 0
+
+    def add(self, other: Counters) -> None:
+        for spec in fields(self):
+            if spec.name == "buckets":
+                self.buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=True)]
+            else:
+                setattr(self, spec.name, getattr(self, spec.name) + getattr(other, spec.name))
+
+
+def bucket_of(hours: float) -> int:
+    for index, bound in enumerate(CLOSURE_BUCKETS):
+        if hours <= bound:
+            return index
+    return len(CLOSURE_BUCKETS)
+
+
+def compute_day(session: Session, day: str, now: datetime) -> dict[tuple[int, int], Counters]:
+    """Every community and category's counters for one day, from the cases."""
+    start, end = bounds(day)
+    rows: dict[tuple[int, int], Counters] = defaultdict(Counters)
+
+    reported = session.exec(select(Case.id, Case.community_id, Case.category_id, Case.source,
+                                   Case.reported_at)
+                            .where(Case.reported_at >= start, Case.reported_at < end)).all()
+    for _id, community, category, source, _at in reported:
+        row = rows[(community, category)]
+        row.reported += 1
+        row.resident_reported += source == Source.resident
+        row.inspection_found += source == Source.inspection
+    earlier = Case.__table__.alias("earlier")
+    repeats = session.exec(
+        select(Case.id, Case.community_id, Case.category_id, Case.reported_at, earlier.c.closed_at)
+        .join(earlier, (earlier.c.community_id == Case.community_id)
+              & (earlier.c.category_id == Case.category_id) & (earlier.c.address == Case.address)
+              & (earlier.c.id != Case.id))
+        .where(Case.reported_at >= start, Case.reported_at < end,
+               earlier.c.closed_at >= start - REPEAT_WINDOW, earlier.c.closed_at < end)).all()
+    seen: set[int] = set()
+    for case_id, community, category, reported_at, closed_at in repeats:
+        if case_id not in seen and reported_at - REPEAT_WINDOW <= closed_at < reported_at:
+            seen.add(case_id)
+            rows[(community, category)].repeat += 1
+
+    for community, category, tier, closed_at, due_at, hours, workdays, rating in session.exec(
+            select(Case.community_id, Case.category_id, Case.reached_tier, Case.closed_at,
+                   Case.handle_due_at, Case.closure_hours, Case.closure_workdays, Case.rating)
+            .where(Case.state == CaseState.closed, Case.closed_at >= start,
+                   Case.closed_at < end)).all():
+        row = rows[(community, category)]
+        row.closed += 1
+        row.closed_community += tier == Tier.community
+        row.closed_street += tier in (Tier.community, Tier.street)
+        row.closed_on_time += due_at is None or closed_at <= due_at
+        hours = hours or 0.0
+        row.closure_hours += hours
+        row.closure_workdays += workdays or 0
+        row.buckets[bucket_of(hours)] += 1
+        if rating is not None:
+            row.rated += 1
+            row.satisfied += rating == Rating.satisfied
+            row.basic += rating == Rating.basically_satisfied
+            row.dissatisfied += rating == Rating.dissatisfied
+
+    for community, category, state, signed_at, sign_due, handled_at, handle_due in session.exec(
+            select(Case.community_id, Case.category_id, WorkOrder.state, WorkOrder.signed_at,
+                   WorkOrder.sign_due_at, WorkOrder.handled_at, WorkOrder.handle_due_at)
+            .join(Case, Case.id == WorkOrder.case_id)
+            .where(WorkOrder.lead.is_(True), WorkOrder.created_at >= start,
+                   WorkOrder.created_at < end)).all():
+        row = rows[(community, category)]
+        row.dispatched += 1
+        row.signed_on_time += signed_at is not None and (sign_due is None or signed_at <= sign_due)
+        row.returned += state == WorkOrderState.returned
+        if handle_due is not None:
+            finished = handled_at if handled_at is not None else (
+                None if state in (WorkOrderState.returned, WorkOrderState.cancelled) else now)
+            row.late += finished is not None and finished > handle_due
+
+    for community, category, state in session.exec(
+            select(Case.community_id, Case.category_id, Case.state)
+            .where(Case.handle_due_at >= start, Case.handle_due_at < end)).all():
+        row = rows[(community, category)]
+        row.due += 1
+        row.resolved += state in RESOLVED
+
+    for community, category, action in session.exec(
+            select(Case.community_id, Case.category_id, CaseEvent.action)
+            .join(Case, Case.id == CaseEvent.case_id)
+            .where(CaseEvent.action.in_(list(COUNTED_MOVES)), CaseEvent.at >= start,
+                   CaseEvent.at < end)).all():
+        counter = COUNTED_MOVES[action]
+        row = rows[(community, category)]
+        setattr(row, counter, getattr(row, counter) + 1)
+    return rows
+
+
+def _row(day: str, key: tuple[int, int], counters: Counters) -> dict:
+    values = {spec.name: getattr(counters, spec.name) for spec in fields(counters)
+              if spec.name != "buckets"}
+    return {"day": day, "community_id": key[0], "category_id": key[1], **values,
+            **{f"b{n}": count for n, count in enumerate(counters.buckets)}}
+
+
+def replace_days(engine: Engine | None, days: Iterable[str], now: datetime) -> int:
+    """Recompute the days (each read without the write lock, written in a short transaction)."""
+    done = 0
+    for day in sorted(set(days)):
+        with read_session(engine) as session:
+            rows = compute_day(session, day, now)
+        with write_session(engine) as session:
+            session.exec(delete(KpiDay).where(KpiDay.day == day))  # type: ignore[call-overload]
+            if rows:
+                session.exec(insert(KpiDay), params=[_row(day, key, c) for key, c in rows.items()])  # type: ignore[call-overload]
+        done += 1
+    return done
+
+
+def _counted_days(case: Case) -> dict[str, str | None]:
+    return {"reported_day": day_of(case.reported_at),
+            "closed_day": day_of(case.closed_at) if case.state == CaseState.closed else None,
+            "due_day": day_of(case.handle_due_at)}
+
+
+def refresh(engine: Engine | None = None, now: datetime | None = None) -> dict[str, int]:
+    """Bring the roll-ups up to date with what moved since the last refresh."""
+    now = now or utcnow()
+    with read_session(engine) as session:
+        mark = session.get(KpiRefresh, 1)
+        if mark is None:
+            return {"kpi_days": rebuild(engine, now)}
+        since = mark.until
+        moved = session.exec(select(Case).where(Case.updated_at >= since)).all()
+        ids = [c.id for c in moved]
+        days: set[str] = set()
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk:chunk + 500]
+            for old in session.exec(select(KpiCase).where(KpiCase.case_id.in_(part))).all():
+                days |= {old.reported_day, old.closed_day, old.due_day}
+            days |= {day_of(at) for at in session.exec(select(WorkOrder.created_at).where(
+                WorkOrder.case_id.in_(part))).all()}
+            days |= {day_of(at) for at in session.exec(select(CaseEvent.at).where(
+                CaseEvent.case_id.in_(part), CaseEvent.at >= since)).all()}
+        for case in moved:
+            days |= set(_counted_days(case).values())
+        # Work orders whose deadline passed since: they turn late on the day they were made.
+        days |= {day_of(at) for at in session.exec(select(WorkOrder.created_at).where(
+            WorkOrder.lead.is_(True), WorkOrder.handle_due_at >= since,
+            WorkOrder.handle_due_at < now)).all()}
+    days.discard(None)
+    count = replace_days(engine, days, now)
+    with write_session(engine) as session:
+        _remember(session, moved)
+        _mark(session, now - SAFETY)
+    return {"kpi_days": count}
+
+
+def _remember(session: Session, cases: Iterable[Case]) -> None:
+    cases = list(cases)
+    if not cases:
+        return
+    session.exec(delete(KpiCase).where(KpiCase.case_id.in_([c.id for c in cases])))  # type: ignore[call-overload]
+    session.exec(insert(KpiCase), params=[{"case_id": c.id, **_counted_days(c)} for c in cases])  # type: ignore[call-overload]
+
+
+def _mark(session: Session, until: datetime) -> None:
+    mark = session.get(KpiRefresh, 1)
+    if mark is None:
+        session.add(KpiRefresh(id=1, until=until))
+    else:
+        mark.until = until
+        session.add(mark)
+
+
+def fill_durations(engine: Engine | None = None, chunk: int = 5000) -> int:
+    """How long each closed case took, where not yet written (cases closed before the column
+    existed)."""
+    done = 0
+    while True:
+        with read_session(engine) as session:
+            found = session.exec(select(Case.id, Case.reported_at, Case.closed_at).where(
+                Case.closed_at.is_not(None), Case.closure_hours.is_(None)).limit(chunk)).all()
+        if not found:
+            return done
+        with write_session(engine) as session:
+            for case_id, reported_at, closed_at in found:
+                session.exec(update(Case).where(Case.id == case_id).values(  # type: ignore[call-overload]
+                    closure_hours=round((closed_at - reported_at).total_seconds() / 3600, 3),
+                    closure_workdays=working_days_between(reported_at, closed_at))
+                    .execution_options(synchronize_session=False))
+        done += len(found)
+
+
+def rebuild(engine: Engine | None = None, now: datetime | None = None) -> int:
+    """Recompute every day from the first report to today; remember every case's days."""
+    now = now or utcnow()
+    fill_durations(engine)
+    with read_session(engine) as session:
+        first = session.exec(select(Case.reported_at).order_by(Case.reported_at).limit(1)).first()
+    if first is None:
+        with write_session(engine) as session:
+            _mark(session, now - SAFETY)
+        return 0
+    with read_session(engine) as session:
+        latest_due = session.exec(select(Case.handle_due_at).where(Case.handle_due_at.is_not(None))
+                                  .order_by(Case.handle_due_at.desc()).limit(1)).first()
+    day = first.astimezone(CHINA_TZ).date()
+    horizon = max(latest_due, now) if latest_due else now  # deadlines run ahead of today
+    last = horizon.astimezone(CHINA_TZ).date()
+    days = []
+    while day <= last:
+        days.append(day.isoformat())
+        day += timedelta(days=1)
+    with write_session(engine) as session:
+        session.exec(delete(KpiDay))  # type: ignore[call-overload]
+    count = replace_days(engine, days, now)
+    with write_session(engine) as session:
+        session.exec(delete(KpiCase))  # type: ignore[call-overload]
+    last_id = 0
+    while True:
+        with read_session(engine) as session:
+            cases = session.exec(select(Case).where(Case.id > last_id).order_by(Case.id)
+                                 .limit(5000)).all()
+        if not cases:
+            break
+        with write_session(engine) as session:
+            session.exec(insert(KpiCase), params=[{"case_id": c.id, **_counted_days(c)}  # type: ignore[call-overload]
+                                                  for c in cases])
+        last_id = cases[-1].id
+    with write_session(engine) as session:
+        _mark(session, now - SAFETY)
+    return count
+
+
+
+def freshness(engine: Engine | None = None) -> datetime | None:
+    """Until when the roll-ups hold every move (None: never built)."""
+    with read_session(engine) as session:
+        mark = session.get(KpiRefresh, 1)
+        return mark.until + SAFETY if mark is not None else None
+
+
+_refresh_lock = threading.Lock()
+
+
+def refresh_if_stale(engine: Engine | None = None, max_age: timedelta = timedelta(minutes=1),
+                     now: datetime | None = None) -> datetime | None:
+    """Refresh when the roll-ups are older than ``max_age`` (the KPI pages call this, so a case
+    closed a moment ago shows within a minute even without cron); returns their freshness. One
+    refresh at a time per process; a page that finds one running uses the figures as they are."""
+    now = now or utcnow()
+    fresh = freshness(engine)
+    if fresh is not None and now - fresh < max_age:
+        return fresh
+    if not _refresh_lock.acquire(blocking=False):
+        return fresh
+    try:
+        refresh(engine, now)
+    finally:
+        _refresh_lock.release()
+    return freshness(engine)

@@ -1,0 +1,161 @@
+"""The assessment figures on a small district built by hand, with answers worked out by hand:
+rates with the counts behind them, closure times in hours and working days (holidays and
+make-up days included), reopened and called-up cases, period boundaries, empty periods, and the
+roll-ups kept up to date as cases move — the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from lib.cases.machine import UNREACHABLE
+from lib.core.db import read_session
+from lib.core.workcal import CHINA_TZ, working_days_between
+from lib.kpi import figures, rollup
+from lib.org.units import find_unit
+from tests.factories import POLICE, move, new_case, unit_id
+
+DISTRICT = "510104"
+
+
+def at(day: int, hour: int, month: int = 3) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=CHINA_TZ)
+
+
+def _loop(db, case, steps) -> object:  # noqa: ANN001
+    for username, action, when, params in steps:
+        case = move(db, username, case.id, action, now=when, **params)
+    return case
+
+
+def _self_handled(db, reported: datetime, closed: datetime, rating: str, *, reworked=False):  # noqa: ANN001, ANN202
+    case = new_case(db, now=reported)
+    steps = [("community01", "accept", reported + timedelta(minutes=30), {}),
+             ("community01", "take", reported + timedelta(hours=1), {}),
+             ("community01", "handle", reported + timedelta(hours=2), {"note": "已清理"})]
+    if reworked:
+        steps += [("community01", "rework", reported + timedelta(hours=3), {"note": "没清干净"}),
+                  ("community01", "handle", reported + timedelta(hours=4), {"note": "已清理"})]
+    steps += [("community01", "verify", closed - timedelta(hours=2), {}),
+              ("community01", "feedback", closed - timedelta(hours=1), {"rating": rating}),
+              ("community01", "close", closed, {})]
+    return _loop(db, case, steps)
+
+
+@pytest.fixture
+def march(db):
+    """Six reports in March 2026 (and one the last day of February), as described per case."""
+    # A: taken on and closed by the community in 24 h, satisfied.
+    a = _self_handled(db, at(2, 9), at(3, 9), "satisfied")
+    # B: called up to the street, dispatched to the police, signed for in time, closed after
+    # 72 h, basically satisfied.
+    b = new_case(db, now=at(2, 10))
+    b = _loop(db, b, [
+        ("community01", "accept", at(2, 10), {}),
+        ("community01", "call_up", at(2, 11), {"note": "请街道协调"}),
+        ("street01", "dispatch", at(2, 12), {"lead_unit_id": unit_id(db, POLICE)}),
+        ("dept_police", "acknowledge", at(2, 13), {}), ("dept_police", "start", at(2, 14), {}),
+        ("dept_police", "handle", at(4, 9), {"note": "已处理"}),
+        ("community01", "verify", at(5, 8), {}),
+        ("community01", "feedback", at(5, 9), {"rating": "basically_satisfied"}),
+        ("community01", "close", at(5, 10), {})])
+    # C: rejected.
+    c = new_case(db, now=at(3, 8))
+    move(db, "community01", c.id, "reject", now=at(3, 9), note="重复")
+    # D: dissatisfied at the call-back, closed all the same after 96 h.
+    d = _self_handled(db, at(3, 10), at(7, 10), "dissatisfied")
+    # E: sent back once for rework; the reporter could not be reached; closed after 48 h.
+    e = _self_handled(db, at(4, 9), at(6, 9), UNREACHABLE, reworked=True)
+    # F: closed, then reopened: not closed in March.
+    f = _self_handled(db, at(5, 9), at(5, 18), "satisfied")
+    move(db, "community01", f.id, "reopen", now=at(6, 9), note="居民说又堆上了")
+    # G: reported on 28 February, closed on 1 March: reported in February, closed in March.
+    g = _self_handled(db, at(28, 20, month=2), at(1, 20), "satisfied")
+    rollup.rebuild(db, now=at(20, 12))
+    return {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f, "g": g}
+
+
+def _values(db, start: date, end: date) -> dict[str, figures.Value]:
+    with read_session(db) as s:
+        scope = find_unit(s, DISTRICT)
+        counters = figures.totals(s, scope, start, end)[None]
+        return figures.evaluate(counters, figures.weights(s))
+
+
+def test_the_month_figures_are_exactly_what_the_cases_say(db, march):
+    v = _values(db, date(2026, 3, 1), date(2026, 3, 31))
+    assert (v["reported"].value, v["closed"].value) == (6, 5)  # A-F reported; A B D E G closed
+    # Rated: A, G 满意; B 基本满意; D 不满意; E could not be reached: unrated.
+    assert (v["satisfaction_rate"].numerator, v["satisfaction_rate"].denominator) == (2.9, 4)
+    assert v["satisfaction_rate"].value == pytest.approx(2.9 / 4)
+    assert (v["response_rate"].value, v["response_rate"].denominator) == (1.0, 1)
+    assert (v["return_rate"].value, v["overdue_rate"].value) == (0.0, 0.0)
+    assert (v["community_share"].numerator, v["street_share"].numerator) == (4, 5)  # B: street
+    assert v["on_time_rate"].value == 1.0
+    # Handle moves in March: A, B, D, E twice, F → 6; one rework (E).
+    assert (v["rework_rate"].numerator, v["rework_rate"].denominator) == (1, 6)
+    assert v["mean_closure_hours"].value == pytest.approx((24 + 72 + 96 + 48 + 24) / 5)
+    # Due in March: A B D E F G (F's new deadline after reopening); all but F resolved.
+    assert (v["resolution_rate"].numerator, v["resolution_rate"].denominator) == (5, 6)
+    assert v["composite"].value == pytest.approx(0.1 * 1.0 + 0.5 * 5 / 6 + 0.4 * 2.9 / 4)
+
+
+def test_closure_time_quantiles_are_exact_in_hours_and_working_days(db, march):
+    with read_session(db) as s:
+        q = figures.closure_quantiles(s, find_unit(s, DISTRICT), date(2026, 3, 1), date(2026, 3, 31))
+    assert q.count == 5  # hours: 24 24 48 72 96
+    assert (q.median_hours, q.p90_hours) == (pytest.approx(48.0), pytest.approx(86.4))
+    # Working days: G 0 (Sat 28 Feb to Sun 1 Mar), A 1 (Mon to Tue), E 2, B 3 (Mon to Thu),
+    # D 3 (Tue to Sat).
+    assert q.median_workdays == pytest.approx(2.0) and q.p90_workdays == pytest.approx(3.0)
+
+
+def test_holidays_and_make_up_days_count_in_working_days():
+    def between(a: date, b: date) -> int:
+        return working_days_between(datetime.combine(a, datetime.min.time(), CHINA_TZ),
+                                    datetime.combine(b, datetime.min.time(), CHINA_TZ))
+
+    # 2026: Mid-Autumn 25–27 September and National Day 1–7 October off; Saturday 10 October
+    # is a make-up working day.
+    assert between(date(2026, 9, 24), date(2026, 9, 28)) == 1  # Thu to Mon: only Monday
+    assert between(date(2026, 9, 30), date(2026, 10, 9)) == 2  # over the holiday: 8th and 9th
+    assert between(date(2026, 10, 9), date(2026, 10, 12)) == 2  # Fri to Mon: Sat 10th works
+
+
+def test_an_empty_period_has_no_data_never_an_error(db, march):
+    v = _values(db, date(2025, 1, 1), date(2025, 1, 31))
+    assert all(v[k].value is None for k in figures.HEADLINE)
+    assert v["composite"].value is None and v["reported"].value == 0
+    with read_session(db) as s:
+        q = figures.closure_quantiles(s, find_unit(s, DISTRICT), date(2025, 1, 1), date(2025, 1, 31))
+    assert (q.count, q.median_hours, q.p90_workdays) == (0, None, None)
+
+
+def test_a_case_reported_in_one_month_and_closed_in_the_next_counts_in_each(db, march):
+    february = _values(db, date(2026, 2, 1), date(2026, 2, 28))
+    assert (february["reported"].value, february["closed"].value) == (1, 0)
+
+
+def test_the_roll_ups_follow_the_cases_within_a_refresh(db, march):
+    later = at(20, 13)
+    f = march["f"]
+    for action, params in (("handle", {"note": "已清理干净"}), ("verify", {}),
+                           ("feedback", {"rating": "satisfied"}), ("close", {})):
+        move(db, "community01", f.id, action, now=later, **params)
+    assert _values(db, date(2026, 3, 1), date(2026, 3, 31))["closed"].value == 5  # not yet
+    rollup.refresh(db, now=later + timedelta(seconds=30))
+    v = _values(db, date(2026, 3, 1), date(2026, 3, 31))
+    assert v["closed"].value == 6 and v["satisfaction_rate"].denominator == 5
+    # A rebuild from nothing gives the same.
+    rollup.rebuild(db, now=later + timedelta(minutes=1))
+    assert _values(db, date(2026, 3, 1), date(2026, 3, 31))["closed"].value == 6
+
+
+def test_assessment_months_may_start_on_another_day():
+    period = figures.month_period(date(2026, 11, 29), start_day=19)
+    assert (period.start, period.end, period.label) == (date(2026, 11, 19), date(2026, 12, 18),
+                                                        "2026-12")
+    assert figures.period_of_label("2026-12", 19) == period
+    assert figures.month_period(date(2026, 11, 18), 19).label == "2026-11"
+    assert [p.label for p in figures.last_periods("2026-03", 3)] == ["2026-01", "2026-02", "2026-03"]
