@@ -39,9 +39,9 @@ from lib.core.errors import DomainError
 from lib.core.i18n import t
 from lib.core.migrate import app_role_to_grant, grant_app_role, migrate
 from lib.core.models import Case
+from lib.kpi import rollup
 from lib.org import auth
 from lib.org.units import all_units, find_unit
-from lib.kpi import rollup
 from lib.rewards import eligibility
 from lib.rewards import figures as reward_figures
 from lib.tools import backup, bench, demo, demo_rewards, reference
