@@ -3,11 +3,20 @@
 import streamlit as st
 
 from lib.cases.queue import home_tiles
-from lib.org.permissions import REWARD_APPROVERS
+from lib.kpi import rankings
+from lib.org.permissions import KPI_READERS, REWARD_APPROVERS
 from lib.rewards import approval
+from lib.ui import kpi
 from lib.ui.login import login_form
+from lib.ui.menu import PAGE_BY_KEY
 from lib.ui.page import setup_page
 from lib.ui.text import md_escape
+
+GLANCE = ["satisfaction_rate", "resolution_rate", "response_rate", "on_time_rate", "overdue_rate"]
+KPI_PAGES = ["kpi_overview", "kpi_rankings", "kpi_satisfaction", "kpi_closure", "kpi_flow",
+             "kpi_map", "kpi_monitoring", "kpi_report"]
+TILE_PAGE = {"home.open_in_scope": "ledger", "home.overdue_in_scope": "ledger",
+             "home.closed_this_month": "ledger"}
 
 page = setup_page("home")
 with page.guard():
@@ -27,8 +36,34 @@ with page.guard():
     if tiles:
         columns = st.columns(min(4, len(tiles)))
         for index, (key, count) in enumerate(tiles):
-            columns[index % len(columns)].metric(page.t(key), f"{count:,}", border=True)
-    else:
+            column = columns[index % len(columns)]
+            column.metric(page.t(key), f"{count:,}", border=True)
+            target = "queue" if key.startswith("queue.") else "rewards" if key.startswith("rewards.") \
+                else TILE_PAGE.get(key)
+            if target is not None and target in PAGE_BY_KEY and \
+                    (PAGE_BY_KEY[target].roles is None or PAGE_BY_KEY[target].roles & page.actor.roles):
+                column.page_link(PAGE_BY_KEY[target].path, label=page.t("home.open_page",
+                                                                     page=page.t("page." + target)))
+    elif not page.actor.has(*KPI_READERS):
         st.info(page.t("home.no_case_work"))
+
+    if page.actor.has(*KPI_READERS) and page.actor.unit_kind != "department":
+        glance = rankings.glance(page.actor)
+        st.subheader(page.t("home.month_title", unit=md_escape(page.name(glance.scope)),
+                            period=glance.period.label))
+        columns = st.columns(len(GLANCE))
+        for column, key in zip(columns, GLANCE, strict=True):
+            kpi.card(page, column, key, glance.values[key], glance.before[key])
+        st.caption(page.t("home.month_compared", previous=glance.previous.label))
+        if glance.worst:
+            st.markdown(f"**{page.t('home.worst', level=page.t('kpi.level.' + glance.level))}**")
+            for row in glance.worst:
+                score = kpi.fmt(page, row.values["composite"], "score")
+                st.markdown(f"- {md_escape(page.name(row.unit))} · {page.t('kpi.col.rank')} {row.rank} · "
+                            f"{kpi.label(page, 'composite')} {score}")
+        columns = st.columns(4)
+        for index, key in enumerate(KPI_PAGES):
+            spec = PAGE_BY_KEY[key]
+            columns[index % 4].page_link(spec.path, label=page.t("page." + key), icon=spec.icon)
     roles = "、".join(page.t("role." + r) for r in sorted(page.actor.roles))
     st.caption(page.t("home.roles", roles=roles))

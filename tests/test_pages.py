@@ -57,15 +57,17 @@ def test_anonymous_is_refused_every_staff_page(sqlite_db, spec):
 CASE_WORK = {"queue", "staff_report", "ledger", "case"}
 READING = {"ledger", "case", "reward_ledger"}
 APPROVING = {"rewards", "reward_ledger"}
+KPI = {"kpi_overview", "kpi_rankings", "kpi_satisfaction", "kpi_closure", "kpi_flow", "kpi_map",
+       "kpi_monitoring", "kpi_report"}
 # What each demo account may open besides the public pages, written out by hand from the roles
 # in mission.md (not derived from the app's own tables, which this checks).
 STAFF_PAGES_BY_ACCOUNT = {
-    "grid01": CASE_WORK, "community01": CASE_WORK, "street01": CASE_WORK,
-    "district01": CASE_WORK, "district_privacy": CASE_WORK, "city01": CASE_WORK,
+    "grid01": CASE_WORK, "community01": CASE_WORK | KPI, "street01": CASE_WORK | KPI,
+    "district01": CASE_WORK | KPI, "district_privacy": CASE_WORK | KPI, "city01": CASE_WORK | KPI,
     "dept_police": {"queue", "ledger", "case"}, "dept_fire": {"queue", "ledger", "case"},
-    "inspector01": {"staff_report", "ledger", "case"},
-    "community_leader": READING, "street_leader": READING, "district_leader": READING,
-    "city_leader": READING,
+    "inspector01": {"staff_report", "ledger", "case"} | KPI,
+    "community_leader": READING | KPI, "street_leader": READING | KPI,
+    "district_leader": READING | KPI, "city_leader": READING | KPI,
     "street_approver": APPROVING, "district_approver": APPROVING,
     "admin": {"admin_users", "admin_org", "admin_categories", "admin_rewards"},
 }

@@ -1,0 +1,3 @@
+"""The closed loop of a case (闭环): intake, the move table and engine, work orders, deadlines,
+queues, the case page, the ledger and its exports, tracking for reporters, photos, and the
+rules for reading a case's content and reporter (privacy)."""

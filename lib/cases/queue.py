@@ -228,9 +228,6 @@ def waiting_counts(session: Session, actor: Actor, now: datetime | None = None) 
     return tiles
 
 
-
-
-
 # ---------------------------------------------------------------- what the pages read
 
 

@@ -247,6 +247,11 @@ FINAL_STATES = {CaseState.rejected, CaseState.merged, CaseState.closed}
 _case_version = Column("version", Integer, nullable=False, default=1)
 
 
+# Carried in the area indexes so that a period's closure times (exact median and 90th
+# percentile) are read from the index alone.
+_CLOSURE_COLUMNS = ("category_id", "reached_tier", "closure_hours", "closure_workdays")
+
+
 class Case(SQLModel, table=True):
     """One reported problem. Its state always equals the ``to_state`` of its last event.
 
@@ -256,10 +261,10 @@ class Case(SQLModel, table=True):
 
     __tablename__ = "case"
     __table_args__ = (
-        Index("ix_case_community_state", "community_id", "state", "closed_at"),
-        Index("ix_case_street_state", "street_id", "state", "closed_at"),
-        Index("ix_case_district_state", "district_id", "state", "closed_at"),
-        Index("ix_case_city_state", "city_id", "state", "closed_at"),
+        Index("ix_case_community_state", "community_id", "state", "closed_at", *_CLOSURE_COLUMNS),
+        Index("ix_case_street_state", "street_id", "state", "closed_at", *_CLOSURE_COLUMNS),
+        Index("ix_case_district_state", "district_id", "state", "closed_at", *_CLOSURE_COLUMNS),
+        Index("ix_case_city_state", "city_id", "state", "closed_at", *_CLOSURE_COLUMNS),
         Index("ix_case_unit_state", "unit_id", "state"),
         Index("ix_case_owner_state", "owner_id", "state"),
         Index("ix_case_reported_at", "reported_at"),
@@ -598,18 +603,9 @@ class RewardPayout(SQLModel, table=True):
 CLOSURE_BUCKETS = (4, 8, 24, 48, 72, 120, 168, 336, 720)
 
 
-class KpiDay(SQLModel, table=True):
-    """What happened on one day (China time) in one community, for one category: counters that
-    add up over any period and any part of the tree. A day's rows are recomputed from the cases
-    (lib.kpi.rollup): within a minute of a move by the tick, all of them by
-    ``python -m lib kpi-rebuild``."""
+class KpiCounters(SQLModel):
+    """The counters of a roll-up row: they add up over days and over rows."""
 
-    __tablename__ = "kpi_day"
-    __table_args__ = (Index("ix_kpi_day_day", "day", "community_id"),)
-
-    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD
-    community_id: int = Field(primary_key=True, foreign_key="unit.id")
-    category_id: int = Field(primary_key=True, foreign_key="category.id")
     reported: int = 0  # cases reported this day
     resident_reported: int = 0
     inspection_found: int = 0  # first found by a covert inspection
@@ -644,6 +640,33 @@ class KpiDay(SQLModel, table=True):
     handled: int = 0  # handle moves this day
     reworked: int = 0  # rework moves this day (返工)
     hurried: int = 0  # hurry moves this day (催办)
+
+
+class KpiDay(KpiCounters, table=True):
+    """What happened on one day (China time) in one community, for one category: counters that
+    add up over any period and any part of the tree. A day's rows are recomputed from the cases
+    (lib.kpi.rollup): within a minute of a move by the tick, all of them by
+    ``python -m lib kpi-rebuild``."""
+
+    __tablename__ = "kpi_day"
+    __table_args__ = (Index("ix_kpi_day_day", "day", "community_id"),)
+
+    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD
+    community_id: int = Field(primary_key=True, foreign_key="unit.id")
+    category_id: int = Field(primary_key=True, foreign_key="category.id")
+
+
+class KpiUnitDay(KpiCounters, table=True):
+    """The same counters for one day and one unit, over all categories, written with
+    ``kpi_day``: for a tier unit (community, street, district, city) everything in its area,
+    so that a month of a district is one row a day; for a department, the work orders it led
+    and the cases it handled (the departments' ranking)."""
+
+    __tablename__ = "kpi_unit_day"
+    __table_args__ = (Index("ix_kpi_unit_day_unit", "unit_id", "day"),)
+
+    day: str = Field(primary_key=True, max_length=10)
+    unit_id: int = Field(primary_key=True, foreign_key="unit.id")
 
 
 class KpiCase(SQLModel, table=True):

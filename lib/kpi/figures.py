@@ -33,7 +33,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, literal
 from sqlmodel import Session, select
 
-from lib.core.models import CLOSURE_BUCKETS, Case, CaseState, KpiDay, Unit, UnitKind
+from lib.core.models import CLOSURE_BUCKETS, Case, CaseState, KpiDay, KpiUnitDay, Unit, UnitKind
 from lib.core.settings import get_str
 from lib.core.workcal import CHINA_TZ
 from lib.kpi.rollup import Counters
@@ -194,9 +194,10 @@ def _community_scope(scope: Unit):  # noqa: ANN202
         Unit.kind == UnitKind.community, Unit.path.startswith(scope.path, autoescape=True)))
 
 
-_SUMS = [func.coalesce(func.sum(getattr(KpiDay, name)), 0).label(name) for name in COUNTER_NAMES] \
-    + [func.coalesce(func.sum(getattr(KpiDay, f"b{n}")), 0).label(f"b{n}")
-       for n in range(len(CLOSURE_BUCKETS) + 1)]
+def _sums(table) -> list:  # noqa: ANN001
+    return [func.coalesce(func.sum(getattr(table, name)), 0).label(name) for name in COUNTER_NAMES] \
+        + [func.coalesce(func.sum(getattr(table, f"b{n}")), 0).label(f"b{n}")
+           for n in range(len(CLOSURE_BUCKETS) + 1)]
 
 
 def _counters(row) -> Counters:  # noqa: ANN001
@@ -206,21 +207,56 @@ def _counters(row) -> Counters:  # noqa: ANN001
     return counters
 
 
+UNIT_GROUPS = ("community", "street", "district", "department")
+
+
 def totals(session: Session, scope: Unit, start: date, end: date, *, by: str | None = None,
            category_id: int | None = None) -> dict[object, Counters]:
-    """Counters summed over the days and the scope, grouped ``by`` None (one total, key None),
-    "community", "street", "category" or "day"."""
-    key = {None: literal(None), "community": KpiDay.community_id, "category": KpiDay.category_id,
-           "day": KpiDay.day, "street": Unit.parent_id}[by]
-    stmt = select(key.label("key"), *_SUMS).where(
-        KpiDay.day >= start.isoformat(), KpiDay.day <= end.isoformat(), _community_scope(scope))
-    if by == "street":
-        stmt = stmt.join(Unit, Unit.id == KpiDay.community_id)
-    if category_id is not None:
-        stmt = stmt.where(KpiDay.category_id == category_id)
+    """Counters summed over the days (China dates, inclusive) and the scope's area, grouped
+    ``by``: None (one total, key None), "day", "category", "cell" (key (community, category)),
+    or a kind of unit in the scope — "community", "street", "district" — or "department" (the
+    departments under the scope, by the work they led; not by category).
+
+    Without a category the per-unit roll-up answers (one row per unit and day); with one, or by
+    category, the per-community-and-category roll-up."""
+    first, last = start.isoformat(), end.isoformat()
+    if category_id is None and by not in ("category", "cell"):
+        if by == "department" or (by in UNIT_GROUPS and by != scope.kind):
+            units = select(Unit.id).where(Unit.kind == by,
+                                          Unit.path.startswith(scope.path, autoescape=True))
+            where = KpiUnitDay.unit_id.in_(units)
+            key = KpiUnitDay.unit_id
+        else:
+            where = KpiUnitDay.unit_id == scope.id
+            key = {None: literal(None), "day": KpiUnitDay.day}.get(by, KpiUnitDay.unit_id)
+        stmt = select(key.label("key"), *_sums(KpiUnitDay)).where(
+            KpiUnitDay.day >= first, KpiUnitDay.day <= last, where)
+        keys = [key]
+    else:
+        if by == "department":
+            raise ValueError("departments are rolled up over all categories")
+        parent = Unit.__table__.alias("parent")
+        keys = {None: [literal(None)], "community": [KpiDay.community_id],
+                "category": [KpiDay.category_id], "day": [KpiDay.day], "street": [Unit.parent_id],
+                "district": [parent.c.parent_id],
+                "cell": [KpiDay.community_id, KpiDay.category_id]}[by]
+        stmt = select(*(k.label(f"key{n}") for n, k in enumerate(keys)), *_sums(KpiDay)).where(
+            KpiDay.day >= first, KpiDay.day <= last, _community_scope(scope))
+        if by in ("street", "district"):
+            stmt = stmt.join(Unit, Unit.id == KpiDay.community_id)
+        if by == "district":
+            stmt = stmt.join(parent, parent.c.id == Unit.parent_id)
+        if category_id is not None:
+            stmt = stmt.where(KpiDay.category_id == category_id)
     if by is not None:
-        stmt = stmt.group_by(key)
-    out = {row.key: _counters(row) for row in session.exec(stmt).all()}
+        stmt = stmt.group_by(*keys)
+    out: dict[object, Counters] = {}
+    for row in session.exec(stmt).all():
+        values = row._mapping
+        if by == "cell":
+            out[(values["key0"], values["key1"])] = _counters(row)
+        else:
+            out[values["key"] if "key" in values else values["key0"]] = _counters(row)
     if by is None and None not in out:
         out[None] = Counters()
     return out
@@ -280,20 +316,27 @@ class Quantiles:
     p90_workdays: float | None
 
 
-def closure_quantiles(session: Session, scope: Unit, start: date, end: date, *,
-                      category_id: int | None = None) -> Quantiles:
-    """Exact median and 90th percentile of closure time of the cases closed in the period."""
+def closed_rows(session: Session, scope: Unit, start: date, end: date, *,
+                category_id: int | None = None) -> list[tuple[int, str, float | None, int | None]]:
+    """(category, highest tier, hours, working days) of each case closed in the period in the
+    scope's area: read from the area index alone (it carries these columns)."""
     first = datetime.combine(start, datetime.min.time(), CHINA_TZ)
     last = datetime.combine(end + timedelta(days=1), datetime.min.time(), CHINA_TZ)
     column = {UnitKind.community: Case.community_id, UnitKind.street: Case.street_id,
               UnitKind.district: Case.district_id, UnitKind.city: Case.city_id}[scope.kind]
-    stmt = select(Case.closure_hours, Case.closure_workdays).where(
-        column == scope.id, Case.state == CaseState.closed, Case.closed_at >= first,
-        Case.closed_at < last)
+    stmt = select(Case.category_id, Case.reached_tier, Case.closure_hours, Case.closure_workdays) \
+        .where(column == scope.id, Case.state == CaseState.closed, Case.closed_at >= first,
+               Case.closed_at < last)
     if category_id is not None:
         stmt = stmt.where(Case.category_id == category_id)
-    rows = session.exec(stmt).all()
-    hours = [h for h, _ in rows if h is not None]
-    days = [float(d) for _, d in rows if d is not None]
+    return [tuple(row) for row in session.connection().execute(stmt).all()]
+
+
+def closure_quantiles(session: Session, scope: Unit, start: date, end: date, *,
+                      category_id: int | None = None) -> Quantiles:
+    """Exact median and 90th percentile of closure time of the cases closed in the period."""
+    rows = closed_rows(session, scope, start, end, category_id=category_id)
+    hours = [h for _, _, h, _ in rows if h is not None]
+    days = [float(d) for _, _, _, d in rows if d is not None]
     return Quantiles(len(rows), quantile(hours, 0.5), quantile(hours, 0.9), quantile(days, 0.5),
                      quantile(days, 0.9))

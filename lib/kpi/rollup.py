@@ -31,9 +31,12 @@ from lib.core.models import (
     KpiCase,
     KpiDay,
     KpiRefresh,
+    KpiUnitDay,
     Rating,
     Source,
     Tier,
+    Unit,
+    UnitKind,
     WorkOrder,
     WorkOrderState,
     utcnow,
@@ -100,10 +103,21 @@ def bucket_of(hours: float) -> int:
     return len(CLOSURE_BUCKETS)
 
 
-def compute_day(session: Session, day: str, now: datetime) -> dict[tuple[int, int], Counters]:
-    """Every community and category's counters for one day, from the cases."""
+@dataclass
+class DayRows:
+    """One day's counters: per community and category (areas), per department (its work)."""
+
+    cells: dict[tuple[int, int], Counters] = field(default_factory=lambda: defaultdict(Counters))
+    departments: dict[int, Counters] = field(default_factory=lambda: defaultdict(Counters))
+
+
+def compute_day(session: Session, day: str, now: datetime) -> DayRows:
+    """Every community and category's counters for one day, from the cases; and every
+    department's, for the work orders it led and the cases it handled."""
     start, end = bounds(day)
-    rows: dict[tuple[int, int], Counters] = defaultdict(Counters)
+    out = DayRows()
+    rows = out.cells
+    departments = set(session.exec(select(Unit.id).where(Unit.kind == UnitKind.department)).all())
 
     reported = session.exec(select(Case.id, Case.community_id, Case.category_id, Case.source,
                                    Case.reported_at)
@@ -127,76 +141,116 @@ def compute_day(session: Session, day: str, now: datetime) -> dict[tuple[int, in
             seen.add(case_id)
             rows[(community, category)].repeat += 1
 
-    for community, category, tier, closed_at, due_at, hours, workdays, rating in session.exec(
-            select(Case.community_id, Case.category_id, Case.reached_tier, Case.closed_at,
-                   Case.handle_due_at, Case.closure_hours, Case.closure_workdays, Case.rating)
-            .where(Case.state == CaseState.closed, Case.closed_at >= start,
-                   Case.closed_at < end)).all():
-        row = rows[(community, category)]
-        row.closed += 1
-        row.closed_community += tier == Tier.community
-        row.closed_street += tier in (Tier.community, Tier.street)
-        row.closed_on_time += due_at is None or closed_at <= due_at
-        hours = hours or 0.0
-        row.closure_hours += hours
-        row.closure_workdays += workdays or 0
-        row.buckets[bucket_of(hours)] += 1
-        if rating is not None:
-            row.rated += 1
-            row.satisfied += rating == Rating.satisfied
-            row.basic += rating == Rating.basically_satisfied
-            row.dissatisfied += rating == Rating.dissatisfied
+    def targets(key: tuple[int, int], unit_id: int | None) -> list[Counters]:
+        """The area's row, and the department's when a department did the work."""
+        return [rows[key], out.departments[unit_id]] if unit_id in departments else [rows[key]]
 
-    for community, category, state, signed_at, sign_due, handled_at, handle_due in session.exec(
-            select(Case.community_id, Case.category_id, WorkOrder.state, WorkOrder.signed_at,
-                   WorkOrder.sign_due_at, WorkOrder.handled_at, WorkOrder.handle_due_at)
-            .join(Case, Case.id == WorkOrder.case_id)
-            .where(WorkOrder.lead.is_(True), WorkOrder.created_at >= start,
-                   WorkOrder.created_at < end)).all():
-        row = rows[(community, category)]
-        row.dispatched += 1
-        row.signed_on_time += signed_at is not None and (sign_due is None or signed_at <= sign_due)
-        row.returned += state == WorkOrderState.returned
+    for community, category, handler, tier, closed_at, due_at, hours, workdays, rating in \
+            session.exec(select(Case.community_id, Case.category_id, Case.handler_id,
+                                Case.reached_tier, Case.closed_at, Case.handle_due_at,
+                                Case.closure_hours, Case.closure_workdays, Case.rating)
+                         .where(Case.state == CaseState.closed, Case.closed_at >= start,
+                                Case.closed_at < end)).all():
+        hours = hours or 0.0
+        for row in targets((community, category), handler):
+            row.closed += 1
+            row.closed_community += tier == Tier.community
+            row.closed_street += tier in (Tier.community, Tier.street)
+            row.closed_on_time += due_at is None or closed_at <= due_at
+            row.closure_hours += hours
+            row.closure_workdays += workdays or 0
+            row.buckets[bucket_of(hours)] += 1
+            if rating is not None:
+                row.rated += 1
+                row.satisfied += rating == Rating.satisfied
+                row.basic += rating == Rating.basically_satisfied
+                row.dissatisfied += rating == Rating.dissatisfied
+
+    for community, category, unit, state, signed_at, sign_due, handled_at, handle_due in \
+            session.exec(select(Case.community_id, Case.category_id, WorkOrder.unit_id,
+                                WorkOrder.state, WorkOrder.signed_at, WorkOrder.sign_due_at,
+                                WorkOrder.handled_at, WorkOrder.handle_due_at)
+                         .join(Case, Case.id == WorkOrder.case_id)
+                         .where(WorkOrder.lead.is_(True), WorkOrder.created_at >= start,
+                                WorkOrder.created_at < end)).all():
+        late = False
         if handle_due is not None:
             finished = handled_at if handled_at is not None else (
                 None if state in (WorkOrderState.returned, WorkOrderState.cancelled) else now)
-            row.late += finished is not None and finished > handle_due
+            late = finished is not None and finished > handle_due
+        for row in targets((community, category), unit):
+            row.dispatched += 1
+            row.signed_on_time += signed_at is not None and (sign_due is None or signed_at <= sign_due)
+            row.returned += state == WorkOrderState.returned
+            row.late += late
 
-    for community, category, state in session.exec(
-            select(Case.community_id, Case.category_id, Case.state)
+    for community, category, handler, state in session.exec(
+            select(Case.community_id, Case.category_id, Case.handler_id, Case.state)
             .where(Case.handle_due_at >= start, Case.handle_due_at < end)).all():
-        row = rows[(community, category)]
-        row.due += 1
-        row.resolved += state in RESOLVED
+        for row in targets((community, category), handler):
+            row.due += 1
+            row.resolved += state in RESOLVED
 
-    for community, category, action in session.exec(
-            select(Case.community_id, Case.category_id, CaseEvent.action)
+    for community, category, handler, action in session.exec(
+            select(Case.community_id, Case.category_id, Case.handler_id, CaseEvent.action)
             .join(Case, Case.id == CaseEvent.case_id)
             .where(CaseEvent.action.in_(list(COUNTED_MOVES)), CaseEvent.at >= start,
                    CaseEvent.at < end)).all():
         counter = COUNTED_MOVES[action]
-        row = rows[(community, category)]
-        setattr(row, counter, getattr(row, counter) + 1)
-    return rows
+        for row in targets((community, category), handler):
+            setattr(row, counter, getattr(row, counter) + 1)
+    return out
 
 
-def _row(day: str, key: tuple[int, int], counters: Counters) -> dict:
+def _values(counters: Counters) -> dict:
     values = {spec.name: getattr(counters, spec.name) for spec in fields(counters)
               if spec.name != "buckets"}
-    return {"day": day, "community_id": key[0], "category_id": key[1], **values,
-            **{f"b{n}": count for n, count in enumerate(counters.buckets)}}
+    return {**values, **{f"b{n}": count for n, count in enumerate(counters.buckets)}}
+
+
+def _ancestors(session: Session) -> dict[int, list[int]]:
+    """Each community's id with its street's, district's and city's."""
+    parents = dict(session.exec(select(Unit.id, Unit.parent_id)).all())
+    out: dict[int, list[int]] = {}
+    for community in session.exec(select(Unit.id).where(Unit.kind == UnitKind.community)).all():
+        chain, unit = [], community
+        while unit is not None:
+            chain.append(unit)
+            unit = parents.get(unit)
+        out[community] = chain
+    return out
+
+
+def unit_rows(day: DayRows, ancestors: dict[int, list[int]]) -> dict[int, Counters]:
+    """The day's counters per tier unit (the sum of its communities' cells) and department."""
+    units: dict[int, Counters] = defaultdict(Counters)
+    for (community, _category), counters in day.cells.items():
+        for unit in ancestors.get(community, [community]):
+            units[unit].add(counters)
+    for department, counters in day.departments.items():
+        units[department].add(counters)
+    return units
 
 
 def replace_days(engine: Engine | None, days: Iterable[str], now: datetime) -> int:
     """Recompute the days (each read without the write lock, written in a short transaction)."""
     done = 0
+    with read_session(engine) as session:
+        ancestors = _ancestors(session)
     for day in sorted(set(days)):
         with read_session(engine) as session:
             rows = compute_day(session, day, now)
+        units = unit_rows(rows, ancestors)
         with write_session(engine) as session:
             session.exec(delete(KpiDay).where(KpiDay.day == day))  # type: ignore[call-overload]
-            if rows:
-                session.exec(insert(KpiDay), params=[_row(day, key, c) for key, c in rows.items()])  # type: ignore[call-overload]
+            session.exec(delete(KpiUnitDay).where(KpiUnitDay.day == day))  # type: ignore[call-overload]
+            if rows.cells:
+                session.exec(insert(KpiDay), params=[  # type: ignore[call-overload]
+                    {"day": day, "community_id": key[0], "category_id": key[1], **_values(c)}
+                    for key, c in rows.cells.items()])
+            if units:
+                session.exec(insert(KpiUnitDay), params=[  # type: ignore[call-overload]
+                    {"day": day, "unit_id": unit, **_values(c)} for unit, c in units.items()])
         done += 1
     return done
 
@@ -298,6 +352,7 @@ def rebuild(engine: Engine | None = None, now: datetime | None = None) -> int:
         day += timedelta(days=1)
     with write_session(engine) as session:
         session.exec(delete(KpiDay))  # type: ignore[call-overload]
+        session.exec(delete(KpiUnitDay))  # type: ignore[call-overload]
     count = replace_days(engine, days, now)
     with write_session(engine) as session:
         session.exec(delete(KpiCase))  # type: ignore[call-overload]
@@ -315,7 +370,6 @@ def rebuild(engine: Engine | None = None, now: datetime | None = None) -> int:
     with write_session(engine) as session:
         _mark(session, now - SAFETY)
     return count
-
 
 
 def freshness(engine: Engine | None = None) -> datetime | None:

@@ -36,6 +36,9 @@ ADMINS = frozenset({R.admin})
 # Discovery rewards: approvers decide and pay; leaders read the ledger and the figures.
 REWARD_APPROVERS = frozenset({R.reward_approver})
 REWARD_READERS = REWARD_APPROVERS | {R.leader}
+# Who reads the assessment figures (考核): leaders and tier staff for their area, inspectors.
+KPI_READERS = frozenset({R.leader, R.community_staff, R.street_staff, R.district_staff,
+                         R.city_staff, R.inspector})
 # Staff who act for the unit they sit in (the handling chain).
 UNIT_STAFF = frozenset({R.grid_worker, R.community_staff, R.street_staff, R.district_staff,
                         R.city_staff, R.department_staff})

@@ -1,0 +1,65 @@
+"""Who reads which figures. A KPI reader (leaders, tier staff, inspectors) reads the figures of
+their own unit's area and of any tier unit below it; the scope of a page is that unit, or a
+unit below it that they chose.
+
+Ranks: a unit is ranked among its peers (the streets of a district, the communities of a street
+or district, the departments under it). A reader sees the whole ranking of the units below
+their own; a community sees only its own row and its place among its street's communities
+("3rd of 13"), never its neighbours' figures.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from lib.core.errors import PermissionDenied
+from lib.core.models import Category, Unit, UnitKind
+from lib.org import permissions
+from lib.org.units import Actor, get_unit
+
+TIER_KINDS = (UnitKind.city, UnitKind.district, UnitKind.street, UnitKind.community)
+# The kinds of unit a scope's ranking ranks, from the nearest below it.
+BELOW = {UnitKind.city: ["district", "street", "community", "department"],
+         UnitKind.district: ["street", "community", "department"],
+         UnitKind.street: ["community", "department"],
+         UnitKind.community: ["community"]}
+
+
+def require_reader(actor: Actor | None) -> Actor:
+    actor = permissions.require(actor, permissions.KPI_READERS)
+    if actor.unit_kind not in TIER_KINDS:
+        raise PermissionDenied("error.forbidden")
+    return actor
+
+
+def scope(session: Session, actor: Actor | None, unit_id: int | None = None) -> Unit:
+    """The unit whose area a page shows: the actor's own, or a tier unit below it."""
+    actor = require_reader(actor)
+    unit = get_unit(session, unit_id if unit_id is not None else actor.unit_id)
+    if unit.kind not in TIER_KINDS or not unit.path.startswith(actor.unit_path):
+        raise PermissionDenied("error.kpi_scope")
+    return unit
+
+
+def scope_choices(session: Session, actor: Actor | None) -> list[Unit]:
+    """The actor's unit and the tier units below it, as a tree."""
+    actor = require_reader(actor)
+    units = session.exec(select(Unit).where(Unit.path.startswith(actor.unit_path, autoescape=True),
+                                            Unit.kind.in_([str(k) for k in TIER_KINDS]),
+                                            Unit.active.is_(True))).all()
+    return sorted(units, key=lambda u: [int(p) for p in u.path.strip("/").split("/")])
+
+
+def categories(session: Session) -> list[Category]:
+    return list(session.exec(select(Category).where(Category.active.is_(True))
+                             .order_by(Category.sort, Category.id)).all())
+
+
+def ranking_levels(unit: Unit) -> list[str]:
+    return BELOW.get(UnitKind(unit.kind), [])
+
+
+def sees_peers(actor: Actor, unit: Unit) -> bool:
+    """Whether the actor may see every row of a ranking of units below ``unit``: only when the
+    ranked units are below the actor's own unit."""
+    return actor.unit_kind != UnitKind.community and unit.path.startswith(actor.unit_path)

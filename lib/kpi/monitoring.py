@@ -1,0 +1,160 @@
+"""Monitoring (运行监测): what needs a leader's eye now, not at month end.
+
+- Overdue now, by the unit holding the case (a tier unit, or the department handling it).
+- Spikes: a category in a community with this week's reports (the last 7 days) above its
+  baseline, the 8 weeks before: at least ``kpi.spike_min_cases`` reports and more than
+  ``kpi.spike_sigma`` standard deviations (at least 1) above the baseline's weekly mean.
+- Repeat places: an address with at least ``kpi.repeat_place_min`` reports of one category in
+  90 days. Restricted categories are left out (their addresses are content only the handling
+  chain reads).
+- Long-parked cases: parked (挂账) for more than ``kpi.long_parked_days`` days.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from lib.cases.machine import OPEN_STATES
+from lib.core.db import read_session
+from lib.core.models import Case, CaseEvent, CaseState, Category, KpiDay, Unit, utcnow
+from lib.core.settings import get_int
+from lib.core.workcal import CHINA_TZ
+from lib.kpi import access
+from lib.kpi.figures import _community_scope
+from lib.kpi.views import Query, _area_column, _context
+from lib.org.units import Actor
+
+WEEKS = 8
+REPEAT_DAYS = 90
+LIST_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class Overdue:
+    unit: Unit
+    cases: int
+    oldest_due: datetime | None
+
+
+@dataclass(frozen=True)
+class Spike:
+    community: Unit
+    category: Category
+    this_week: int
+    mean: float
+    sd: float
+
+
+@dataclass(frozen=True)
+class RepeatPlace:
+    community: Unit
+    category: Category
+    address: str
+    reports: int
+    last: datetime
+
+
+@dataclass(frozen=True)
+class Parked:
+    case_id: int
+    code: str
+    category: Category
+    community: Unit
+    since: datetime | None
+    review_at: datetime | None
+    days: int
+
+
+@dataclass
+class Monitoring:
+    scope: Unit
+    now: datetime
+    overdue: list[Overdue]
+    spikes: list[Spike]
+    repeats: list[RepeatPlace]
+    parked: list[Parked]
+    week: tuple[date, date]
+    spike_min: int
+    spike_sigma: int
+    repeat_min: int
+    parked_days: int
+
+
+def monitoring(actor: Actor | None, query: Query, engine: Engine | None = None,
+               now: datetime | None = None) -> Monitoring:
+    now = now or utcnow()
+    with read_session(engine) as session:
+        ctx = _context(session, actor, query)
+        scope, area = ctx.scope, _area_column(ctx.scope)
+        category_id = ctx.category.id if ctx.category is not None else None
+        units = {u.id: u for u in session.exec(select(Unit)).all()}
+        categories = {c.id: c for c in access.categories(session)}
+
+        stmt = select(Case.unit_id, func.count(), func.min(Case.handle_due_at)).where(
+            Case.overdue.is_(True), Case.state.in_(sorted(OPEN_STATES)), area == scope.id) \
+            .group_by(Case.unit_id)
+        if category_id is not None:
+            stmt = stmt.where(Case.category_id == category_id)
+        overdue = sorted((Overdue(units[u], n, due) for u, n, due in session.exec(stmt).all()
+                          if u in units), key=lambda o: (-o.cases, o.unit.code))
+
+        spike_min = get_int(session, "kpi.spike_min_cases")
+        sigma = get_int(session, "kpi.spike_sigma")
+        today = now.astimezone(CHINA_TZ).date()
+        week_start = today - timedelta(days=6)
+        first = week_start - timedelta(days=7 * WEEKS)
+        stmt = select(KpiDay.community_id, KpiDay.category_id, KpiDay.day, KpiDay.reported).where(
+            KpiDay.day >= first.isoformat(), KpiDay.day <= today.isoformat(), KpiDay.reported > 0,
+            _community_scope(scope))
+        if category_id is not None:
+            stmt = stmt.where(KpiDay.category_id == category_id)
+        weeks: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0] * (WEEKS + 1))
+        for community, category, day, reported in session.exec(stmt).all():
+            before = (week_start - date.fromisoformat(day)).days  # 1 … 56 for the baseline
+            index = WEEKS - 1 - (before - 1) // 7 if before > 0 else WEEKS
+            weeks[(community, category)][index] += reported
+        spikes = []
+        for (community, category), counts in weeks.items():
+            baseline, current = counts[:WEEKS], counts[WEEKS]
+            mean, sd = statistics.fmean(baseline), statistics.pstdev(baseline)
+            if current >= spike_min and current > mean + sigma * max(sd, 1.0) \
+                    and community in units and category in categories:
+                spikes.append(Spike(units[community], categories[category], current, mean, sd))
+        spikes.sort(key=lambda s: (-(s.this_week - s.mean), s.community.code))
+
+        repeat_min = get_int(session, "kpi.repeat_place_min")
+        since = now - timedelta(days=REPEAT_DAYS)
+        open_categories = [c for c in categories.values() if not c.restricted]
+        stmt = select(Case.community_id, Case.category_id, Case.address, func.count(),
+                      func.max(Case.reported_at)).where(
+            area == scope.id, Case.reported_at >= since,
+            Case.category_id.in_([c.id for c in open_categories])) \
+            .group_by(Case.community_id, Case.category_id, Case.address) \
+            .having(func.count() >= repeat_min).order_by(func.count().desc()).limit(LIST_LIMIT)
+        if category_id is not None:
+            stmt = stmt.where(Case.category_id == category_id)
+        repeats = [RepeatPlace(units[c], categories[k], address, n, last)
+                   for c, k, address, n, last in session.exec(stmt).all()]
+
+        parked_days = get_int(session, "kpi.long_parked_days")
+        parked_since = func.max(CaseEvent.at)
+        stmt = select(Case.id, Case.code, Case.category_id, Case.community_id, Case.review_at,
+                      parked_since).join(CaseEvent, (CaseEvent.case_id == Case.id)
+                                         & (CaseEvent.action == "park")) \
+            .where(area == scope.id, Case.state == CaseState.parked) \
+            .group_by(Case.id, Case.code, Case.category_id, Case.community_id, Case.review_at) \
+            .having(parked_since < now - timedelta(days=parked_days)) \
+            .order_by(parked_since).limit(LIST_LIMIT * 5)
+        if category_id is not None:
+            stmt = stmt.where(Case.category_id == category_id)
+        parked = [Parked(i, code, categories[k], units[c], at, review, (now - at).days)
+                  for i, code, k, c, review, at in session.exec(stmt).all()]
+        return Monitoring(scope, now, overdue, spikes[:LIST_LIMIT], repeats, parked,
+                          (week_start, today), spike_min, sigma, repeat_min, parked_days)

@@ -1,0 +1,163 @@
+"""Rankings by composite score (考核排名) and the month's red and black lists (红黑榜).
+
+Units are ranked among their peers: the streets of a district, the communities of a street (or
+of a whole district), the departments under a unit. A unit with fewer cases than the minimum
+(setting ``kpi.min_cases_to_rank``: reports in its area, or work orders it led for a department)
+is shown with its figures but not ranked; so is one with no figure of the composite. Equal
+scores share a rank (1, 2, 2, 4). The red list is the best ``kpi.list_size`` (5), the black list
+the worst, never more than half of the ranked units each, so no unit is on both.
+
+A community reader sees only its own row: its figures, its place among its street's
+communities and whether it is on a list — not its neighbours' figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from lib.core.db import read_session
+from lib.core.models import Unit, UnitKind
+from lib.core.settings import get_int
+from lib.kpi import access, extras, figures
+from lib.kpi.figures import Period, Value
+from lib.kpi.rollup import Counters
+from lib.kpi.views import Context, Query, _context
+from lib.org.units import Actor
+
+RED, BLACK = "red", "black"
+
+
+@dataclass(frozen=True)
+class RankRow:
+    unit: Unit
+    values: dict[str, Value]
+    extra: dict[str, Value]
+    counters: Counters
+    cases: int  # what the minimum is counted on
+    rank: int | None  # None: not ranked (too few cases, or no data)
+    listed: str | None = None  # RED, BLACK or None
+
+    @property
+    def score(self) -> float | None:
+        return self.values["composite"].value
+
+
+@dataclass
+class Ranking:
+    scope: Unit  # the unit whose units are ranked (a community reader: its street)
+    period: Period
+    level: str
+    levels: list[str]
+    rows: list[RankRow]
+    ranked: int
+    min_cases: int
+    red: list[RankRow] = field(default_factory=list)
+    black: list[RankRow] = field(default_factory=list)
+    own_only: bool = False  # a community's view: its own row only
+    category_ignored: bool = False  # departments are ranked over all categories
+
+
+def settings(session: Session) -> tuple[int, int]:
+    """The minimum number of cases to be ranked, and the length of each list."""
+    return (max(0, get_int(session, "kpi.min_cases_to_rank")),
+            max(1, get_int(session, "kpi.list_size")))
+
+
+def rank(session: Session, ctx: Context, peers: Unit, level: str) -> Ranking:
+    """Every unit of ``level`` below ``peers`` with its figures and rank for the period."""
+    min_cases, size = settings(session)
+    category_id = None if level == "department" or ctx.category is None else ctx.category.id
+    units = session.exec(select(Unit).where(
+        Unit.kind == level, Unit.active.is_(True),
+        Unit.path.startswith(peers.path, autoescape=True)).order_by(Unit.code)).all()
+    sums = figures.totals(session, peers, ctx.period.start, ctx.period.end, by=level,
+                          category_id=category_id) if units else {}
+    more = extras.by_unit(session, peers, ctx.period, level, category_id)
+    rows = []
+    for unit in units:
+        counters = sums.get(unit.id, Counters())
+        values = figures.evaluate(counters, ctx.weights)
+        extra = {key: found.get(unit.id, extras.zero(key)) for key, found in more.items()}
+        cases = counters.dispatched if level == "department" else counters.reported
+        rows.append(RankRow(unit, values, extra, counters, cases, None))
+    rankable = sorted((r for r in rows if r.cases >= min_cases and r.score is not None),
+                      key=lambda r: (-round(r.score, 6), -r.cases, r.unit.code))
+    ranks: dict[int, int] = {}
+    for position, row in enumerate(rankable, start=1):
+        previous = rankable[position - 2] if position > 1 else None
+        same = previous is not None and round(previous.score, 6) == round(row.score, 6)
+        ranks[row.unit.id] = ranks[previous.unit.id] if same else position
+    length = min(size, len(rankable) // 2)
+    red_ids = {r.unit.id for r in rankable[:length]}
+    black_ids = {r.unit.id for r in rankable[len(rankable) - length:]} if length else set()
+    rows = [RankRow(r.unit, r.values, r.extra, r.counters, r.cases, ranks.get(r.unit.id),
+                    RED if r.unit.id in red_ids else BLACK if r.unit.id in black_ids else None)
+            for r in rows]
+    rows.sort(key=lambda r: (r.rank is None, r.rank or 0, r.unit.code))
+    by_id = {r.unit.id: r for r in rows}
+    red = [by_id[r.unit.id] for r in rankable[:length]]
+    black = [by_id[r.unit.id] for r in reversed(rankable[len(rankable) - length:])] if length else []
+    return Ranking(peers, ctx.period, level, access.ranking_levels(peers), rows, len(rankable),
+                   min_cases, red, black,
+                   category_ignored=level == "department" and ctx.category is not None)
+
+
+def rankings(actor: Actor | None, query: Query, level: str | None = None,
+             engine: Engine | None = None) -> Ranking:
+    """The ranking of the units of ``level`` (default: the nearest) below the chosen unit; for
+    a community, its own row among its street's communities."""
+    with read_session(engine) as session:
+        ctx = _context(session, actor, query)
+        if ctx.scope.kind == UnitKind.community:
+            street = session.get(Unit, ctx.scope.parent_id)
+            full = rank(session, ctx, street, "community")
+            own = [r for r in full.rows if r.unit.id == ctx.scope.id]
+            return Ranking(ctx.scope, ctx.period, "community", ["community"], own, full.ranked,
+                           full.min_cases, own_only=True)
+        levels = access.ranking_levels(ctx.scope)
+        chosen = level if level in levels else levels[0]
+        return rank(session, ctx, ctx.scope, chosen)
+
+
+# ---------------------------------------------------------------- the leader's month at a glance
+
+
+@dataclass
+class Glance:
+    scope: Unit
+    period: Period
+    previous: Period
+    values: dict[str, Value]
+    before: dict[str, Value]
+    level: str | None
+    worst: list[RankRow]
+    freshness: datetime | None = None
+
+
+WORST = 3
+
+
+def glance(actor: Actor | None, engine: Engine | None = None) -> Glance:
+    """The reader's area this month: the headline figures against last month's, and the three
+    lowest-ranked units of the first level below with at least two ranked units."""
+    with read_session(engine) as session:
+        ctx = _context(session, actor, Query())
+        previous = ctx.period.previous(ctx.start_day)
+        periods = [previous, ctx.period]
+        sums = figures.by_period(session, ctx.scope, periods)
+        level, worst = None, []
+        for candidate in access.ranking_levels(ctx.scope):
+            if candidate == "department" or ctx.scope.kind == UnitKind.community:
+                continue
+            ranking = rank(session, ctx, ctx.scope, candidate)
+            if ranking.ranked >= 2:
+                ranked = [r for r in ranking.rows if r.rank is not None]
+                level, worst = candidate, list(reversed(ranked))[:WORST]
+                break
+        return Glance(ctx.scope, ctx.period, previous,
+                      figures.evaluate(sums[ctx.period.label], ctx.weights),
+                      figures.evaluate(sums[previous.label], ctx.weights), level, worst)

@@ -1,0 +1,243 @@
+"""The monthly assessment report (月度通报): a chosen month's headline figures against the month
+before, the rankings of every level with the commendation (红榜) and criticism (黑榜) lists, and
+the figures by category — as data for the printable page and as an Excel workbook.
+
+The workbook holds values only: every text cell is neutralised (a leading apostrophe before
+= + - @), no cell holds a formula, and the charts are native Excel bar charts over the sheet's
+own values.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+from openpyxl import Workbook
+from openpyxl.chart import BarChart, Reference
+from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
+from sqlalchemy.engine import Engine
+
+from lib.cases.ledger import neutralise
+from lib.core.db import read_session
+from lib.core.i18n import name, t
+from lib.core.models import Category, Unit, UnitKind, utcnow
+from lib.core.workcal import CHINA_TZ
+from lib.kpi import access, figures, rankings
+from lib.kpi.figures import HEADLINE, Period, Quantiles, Value
+from lib.kpi.rankings import BLACK, RED, Ranking
+from lib.kpi.rollup import Counters
+from lib.kpi.views import Query, _context
+from lib.org.units import Actor
+
+RANKED_FIGURES = ["composite", "response_rate", "resolution_rate", "satisfaction_rate",
+                  "on_time_rate", "overdue_rate"]
+CATEGORY_FIGURES = ["reported", "closed", "on_time_rate", "satisfaction_rate", "mean_closure_hours"]
+
+
+@dataclass
+class Report:
+    scope_unit: Unit
+    period: Period
+    previous: Period
+    values: dict[str, Value]
+    before: dict[str, Value]
+    quantiles: Quantiles
+    rankings: list[Ranking]
+    categories: list[tuple[Category, dict[str, Value], Counters]]
+    made_at: datetime
+
+
+def monthly(actor: Actor | None, query: Query, engine: Engine | None = None) -> Report:
+    with read_session(engine) as session:
+        ctx = _context(session, actor, query)
+        previous = ctx.period.previous(ctx.start_day)
+        category_id = ctx.category.id if ctx.category is not None else None
+        sums = figures.by_period(session, ctx.scope, [previous, ctx.period],
+                                 category_id=category_id)
+        quantiles = figures.closure_quantiles(session, ctx.scope, ctx.period.start,
+                                              ctx.period.end, category_id=category_id)
+        if ctx.scope.kind == UnitKind.community:
+            lists = [rankings.rankings(actor, query, engine=engine)]
+        else:
+            lists = [rankings.rank(session, ctx, ctx.scope, level)
+                     for level in access.ranking_levels(ctx.scope)]
+        by_category = figures.totals(session, ctx.scope, ctx.period.start, ctx.period.end,
+                                     by="category", category_id=category_id)
+        categories = [(c, figures.evaluate(by_category.get(c.id, Counters()), ctx.weights),
+                       by_category.get(c.id, Counters())) for c in access.categories(session)
+                      if category_id is None or c.id == category_id]
+        return Report(ctx.scope, ctx.period, previous,
+                      figures.evaluate(sums[ctx.period.label], ctx.weights),
+                      figures.evaluate(sums[previous.label], ctx.weights), quantiles, lists,
+                      categories, utcnow())
+
+
+# ---------------------------------------------------------------- formatting shared with pages
+
+
+def shown(value: Value, kind: str) -> float | None:
+    """A figure as a table shows it: rates in per cent (1 decimal), hours to 1 decimal."""
+    if value.value is None:
+        return None
+    if kind == "rate" or kind == "score":
+        return round(value.value * 100, 1)
+    if kind in ("hours", "yuan"):
+        return round(value.value, 1)
+    return round(value.value, 0)
+
+
+def kind_of(key: str) -> str:
+    figure = figures.BY_KEY.get(key)
+    return figure.kind if figure is not None else "score"
+
+
+# ---------------------------------------------------------------- the workbook
+
+
+HEADER = Font(bold=True)
+TITLE = Font(bold=True, size=14)
+RED_FILL = PatternFill("solid", fgColor="FDE2E1")
+BLACK_FILL = PatternFill("solid", fgColor="E5E7EB")
+
+
+def _cell(value: object) -> object:
+    return neutralise(value) if isinstance(value, str) else value
+
+
+def _sheet_title(text: str, used: set[str]) -> str:
+    """Excel's rules: at most 31 characters, none of []:*?/\\, unique."""
+    clean = "".join(ch for ch in text if ch not in "[]:*?/\\")[:31] or "Sheet"
+    title, n = clean, 2
+    while title in used:
+        suffix = f" {n}"
+        title, n = clean[:31 - len(suffix)] + suffix, n + 1
+    used.add(title)
+    return title
+
+
+def _table(sheet, top: int, header: list[str], rows: list[list[object]]) -> int:  # noqa: ANN001
+    """Write a header and rows from row ``top``; return the next free row."""
+    for column, text in enumerate(header, start=1):
+        cell = sheet.cell(row=top, column=column, value=_cell(text))
+        cell.font = HEADER
+    for offset, row in enumerate(rows, start=1):
+        for column, value in enumerate(row, start=1):
+            sheet.cell(row=top + offset, column=column, value=_cell(value))
+    for column, text in enumerate(header, start=1):
+        width = max([len(str(text))] + [len(str(r[column - 1])) for r in rows if column <= len(r)])
+        sheet.column_dimensions[get_column_letter(column)].width = min(40, max(10, width * 1.6))
+    return top + len(rows) + 2
+
+
+def _bar_chart(sheet, title: str, label_col: int, value_col: int, first: int, last: int,  # noqa: ANN001
+               anchor: str) -> None:
+    if last < first:
+        return
+    chart = BarChart()
+    chart.type = "bar"
+    chart.title = title
+    chart.legend = None
+    chart.height = max(6.0, 0.5 * (last - first + 1))
+    chart.width = 16
+    chart.add_data(Reference(sheet, min_col=value_col, min_row=first - 1, max_row=last),
+                   titles_from_data=True)
+    chart.set_categories(Reference(sheet, min_col=label_col, min_row=first, max_row=last))
+    sheet.add_chart(chart, anchor)
+
+
+def workbook(report: Report, lang: str) -> bytes:
+    """The report as an .xlsx file (values only, text neutralised, native charts)."""
+    def tr(key: str, **params: object) -> str:
+        return t(key, lang, **params)
+
+    scope_name = name(report.scope_unit, lang)
+    book = Workbook()
+    used: set[str] = set()
+    summary = book.active
+    summary.title = _sheet_title(tr("kpi.report.sheet_summary"), used)
+    summary.cell(row=1, column=1, value=_cell(tr("kpi.report.title", unit=scope_name,
+                                                  period=report.period.label))).font = TITLE
+    summary.cell(row=2, column=1, value=_cell(tr(
+        "kpi.report.range", start=report.period.start.isoformat(), end=report.period.end.isoformat(),
+        previous=report.previous.label,
+        made=report.made_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M"))))
+    rows = []
+    for key in [*HEADLINE, "composite"]:
+        now, before = report.values[key], report.before[key]
+        kind = kind_of(key)
+        change = None if now.value is None or before.value is None else \
+            round((shown(now, kind) or 0) - (shown(before, kind) or 0), 1)
+        rows.append([tr(f"kpi.figure.{key}") + tr(f"kpi.unit.{kind}"), shown(now, kind),
+                     shown(before, kind), change,
+                     now.numerator if now.denominator is not None else None, now.denominator,
+                     tr(f"kpi.def.{key}")])
+    q = report.quantiles
+    rows.append([tr("kpi.closure.median_hours"), _round(q.median_hours), None, None, q.count, None,
+                 tr("kpi.def.closure_quantiles")])
+    rows.append([tr("kpi.closure.p90_hours"), _round(q.p90_hours), None, None, q.count, None,
+                 tr("kpi.def.closure_quantiles")])
+    rows.append([tr("kpi.closure.median_workdays"), _round(q.median_workdays), None, None, q.count,
+                 None, tr("kpi.def.closure_quantiles")])
+    next_row = _table(summary, 4, [tr("kpi.col.figure"), report.period.label, report.previous.label,
+                                   tr("kpi.col.change"), tr("kpi.col.numerator"),
+                                   tr("kpi.col.denominator"), tr("kpi.col.definition")], rows)
+    summary.cell(row=next_row, column=1, value=_cell(tr("kpi.report.no_data_note")))
+
+    lists = book.create_sheet(_sheet_title(tr("kpi.report.sheet_lists"), used))
+    top = 1
+    for ranking in report.rankings:
+        level = tr(f"kpi.level.{ranking.level}")
+        if ranking.own_only:
+            continue
+        for listed, key in ((ranking.red, "kpi.rank.red"), (ranking.black, "kpi.rank.black")):
+            lists.cell(row=top, column=1, value=_cell(f"{level} · {tr(key)}")).font = HEADER
+            top = _table(lists, top + 1, [tr("kpi.col.rank"), tr("kpi.col.unit"),
+                                         tr("kpi.figure.composite")],
+                         [[r.rank, name(r.unit, lang), shown(r.values["composite"], "score")]
+                          for r in listed] or [[tr("kpi.rank.none_listed"), None, None]])
+
+    for ranking in report.rankings:
+        sheet = book.create_sheet(_sheet_title(tr("kpi.report.sheet_ranking",
+                                                  level=tr(f"kpi.level.{ranking.level}")), used))
+        header = [tr("kpi.col.rank"), tr("kpi.col.unit"),
+                  *(tr(f"kpi.figure.{k}") + tr(f"kpi.unit.{kind_of(k)}") for k in RANKED_FIGURES),
+                  tr("kpi.col.cases"), tr("kpi.col.list")]
+        body = [[r.rank if r.rank is not None else tr("kpi.rank.unranked"), name(r.unit, lang),
+                 *(shown(r.values[k], kind_of(k)) for k in RANKED_FIGURES), r.cases,
+                 tr("kpi.rank.red") if r.listed == RED else
+                 tr("kpi.rank.black") if r.listed == BLACK else ""] for r in ranking.rows]
+        _table(sheet, 1, header, body)
+        for offset, row in enumerate(ranking.rows, start=2):
+            fill = RED_FILL if row.listed == RED else BLACK_FILL if row.listed == BLACK else None
+            if fill is not None:
+                for column in range(1, len(header) + 1):
+                    sheet.cell(row=offset, column=column).fill = fill
+        scored = sum(1 for r in ranking.rows if r.rank is not None)
+        _bar_chart(sheet, tr("kpi.figure.composite"), 2, 3, 2, 1 + scored,
+                   f"{get_column_letter(len(header) + 2)}2")
+
+    sheet = book.create_sheet(_sheet_title(tr("kpi.report.sheet_categories"), used))
+    header = [tr("kpi.col.category"),
+              *(tr(f"kpi.figure.{k}") + tr(f"kpi.unit.{kind_of(k)}") for k in CATEGORY_FIGURES)]
+    body = [[name(c, lang), *(shown(v[k], kind_of(k)) for k in CATEGORY_FIGURES)]
+            for c, v, _ in report.categories]
+    _table(sheet, 1, header, body)
+    _bar_chart(sheet, tr("kpi.figure.reported"), 1, 2, 2, 1 + len(body),
+               f"{get_column_letter(len(header) + 2)}2")
+
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 1) if value is not None else None
+
+
+def report_file(actor: Actor | None, query: Query, lang: str,
+                engine: Engine | None = None) -> tuple[str, bytes]:
+    """The file name and bytes of the monthly workbook for the reader's chosen unit."""
+    report = monthly(actor, query, engine)
+    return f"kpi-{report.period.label}.xlsx", workbook(report, lang)

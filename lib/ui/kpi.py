@@ -1,0 +1,136 @@
+"""Drawing helpers shared by the assessment pages: the filters, the figure cards with their
+counts and definitions, value formatting, chart layout and the freshness note."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from lib.core.clock import china_time
+from lib.kpi import figures
+from lib.kpi.figures import Value
+from lib.kpi.report import kind_of
+from lib.kpi.views import Options, Query
+from lib.ui.page import Page
+from lib.ui.text import md_escape, plain
+
+CHART_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+GOOD, BAD, NEUTRAL = "#2e7d32", "#c62828", "#1565c0"
+
+
+def safe(text: str | None) -> str:
+    """Text for plotly labels and hovers (which render a few HTML tags): shown as typed."""
+    return plain(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def label(page: Page, key: str) -> str:
+    return page.t(f"kpi.figure.{key}")
+
+
+def fmt(page: Page, value: Value | None, kind: str | None = None) -> str:
+    """"93.2%", "12.5 小时", "1,204", or "无数据"."""
+    if value is None or value.value is None:
+        return page.t("kpi.no_data")
+    kind = kind or kind_of(value.key)
+    if kind in ("rate", "score"):
+        return f"{value.value * 100:.1f}" + ("%" if kind == "rate" else "")
+    if kind == "hours":
+        return page.t("kpi.hours", value=f"{value.value:.1f}")
+    if kind == "yuan":
+        return page.t("kpi.yuan", value=f"{value.value:,.0f}")
+    return f"{value.value:,.0f}"
+
+
+def number(value: Value | None, kind: str | None = None) -> float | None:
+    """The figure as a chart or table column holds it: per cent for rates and scores."""
+    if value is None or value.value is None:
+        return None
+    kind = kind or kind_of(value.key)
+    return round(value.value * 100, 2) if kind in ("rate", "score") else round(value.value, 2)
+
+
+def basis(page: Page, value: Value) -> str:
+    """The counts behind a figure: "412 / 450"."""
+    if value.denominator is None:
+        return ""
+    return page.t("kpi.basis", top=f"{value.numerator:,.1f}".rstrip("0").rstrip("."),
+                  bottom=f"{value.denominator:,.0f}")
+
+
+def card(page: Page, column, key: str, now: Value, before: Value | None) -> None:  # noqa: ANN001
+    """A metric with the change against the previous period; its help gives the definition and
+    the counts."""
+    kind = kind_of(key)
+    delta = None
+    if before is not None and now.value is not None and before.value is not None:
+        change = now.value - before.value
+        if kind in ("rate", "score"):
+            delta = page.t("kpi.delta_points", value=f"{change * 100:+.1f}")
+        elif kind == "hours":
+            delta = page.t("kpi.hours", value=f"{change:+.1f}")
+        else:
+            delta = f"{change:+,.0f}"
+    better = figures.BY_KEY[key].better if key in figures.BY_KEY else "higher"
+    help_text = page.t(f"kpi.def.{key}")
+    if now.denominator is not None:
+        help_text += "\n\n" + basis(page, now)
+    column.metric(label(page, key), fmt(page, now), delta,
+                  delta_color="normal" if better == "higher" else "inverse",
+                  help=help_text, border=True)
+
+
+def definitions(page: Page, keys: list[str]) -> None:
+    with st.expander(page.t("kpi.definitions")):
+        for key in keys:
+            st.markdown(f"**{label(page, key)}**：{page.t(f'kpi.def.{key}')}")
+
+
+def freshness(page: Page, fresh: datetime | None) -> None:
+    if fresh is None:
+        st.caption(page.t("kpi.fresh_never"))
+    else:
+        st.caption(page.t("kpi.fresh", at=china_time(fresh)))
+
+
+def filters(page: Page, options: Options, *, unit: bool = True, category: bool = True) -> Query:
+    """Period, unit and category in one row."""
+    columns = st.columns(3)
+    labels = [p.label for p in options.periods]
+    spans = {p.label: p for p in options.periods}
+    period = columns[0].selectbox(
+        page.t("kpi.period"), labels, key="kpi_period",
+        format_func=lambda x: page.t("kpi.period_label", label=x, start=spans[x].start.isoformat(),
+                                     end=spans[x].end.isoformat()))
+    unit_id = None
+    if unit and len(options.units) > 1:
+        depth = {u.id: u.path.count("/") for u in options.units}
+        top = min(depth.values())
+        ids = [u.id for u in options.units]
+        unit_names = {u.id: "\u3000" * (depth[u.id] - top) + page.name(u) for u in options.units}
+        unit_id = columns[1].selectbox(page.t("kpi.unit_filter"), ids, key="kpi_unit",
+                                       format_func=lambda x: unit_names.get(x, str(x)))
+    category_id = None
+    if category:
+        category_ids = [None] + [c.id for c in options.categories]
+        category_names = {c.id: page.name(c) for c in options.categories}
+        category_id = columns[2].selectbox(
+            page.t("kpi.category_filter"), category_ids, key="kpi_category",
+            format_func=lambda x: page.t("queue.all") if x is None else category_names.get(x, str(x)))
+    return Query(label=period, unit_id=unit_id, category_id=category_id)
+
+
+def heading(page: Page, title_key: str, scope_name: str, period_label: str) -> None:
+    st.title(page.t(title_key))
+    st.caption(page.t("kpi.scope_caption", unit=md_escape(scope_name), period=period_label))
+
+
+def layout(chart: go.Figure, height: int = 360) -> go.Figure:
+    chart.update_layout(margin={"t": 30, "l": 10, "r": 10, "b": 10}, height=height,
+                        legend={"orientation": "h", "y": -0.15})
+    return chart
+
+
+def show(chart: go.Figure, key: str, height: int = 360) -> None:
+    st.plotly_chart(layout(chart, height), width="stretch", config=CHART_CONFIG, key=key)

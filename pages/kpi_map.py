@@ -1,0 +1,109 @@
+"""Where (分布): a category × community heat map, and the district map with each community
+shaded by a chosen figure and the period's case points — drawn from the boundaries in data/geo/,
+with no map tiles and nothing fetched from the internet."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.colors import sample_colorscale
+
+from lib.kpi import figures, geo, views
+from lib.kpi.report import kind_of
+from lib.ui import kpi
+from lib.ui.page import setup_page
+
+FIGURES = ["reported", "composite", "satisfaction_rate", "on_time_rate", "overdue_rate",
+           "response_rate", "resolution_rate", "repeat_rate", "inspection_share",
+           "mean_closure_hours", "hurries"]
+EMPTY = "#eceff1"
+
+
+def scale_for(key: str) -> str:
+    if kind_of(key) in ("count", "hours") and key not in figures.BY_KEY:
+        return "Blues"
+    better = figures.BY_KEY[key].better if key in figures.BY_KEY else "higher"
+    if key in ("reported", "closed"):
+        return "Blues"
+    return "RdYlGn" if better == "higher" else "RdYlGn_r"
+
+
+page = setup_page("kpi_map")
+with page.guard():
+    fresh = views.freshness()
+    query = kpi.filters(page, views.options(page.actor))
+    figure_key = st.selectbox(page.t("kpi.map.figure"), FIGURES, key="kpi_map_figure",
+                              format_func=lambda k: kpi.label(page, k))
+    data = views.where(page.actor, query, figure_key)
+    kpi.heading(page, "page.kpi_map", page.name(data.scope), data.period.label)
+    kpi.freshness(page, fresh)
+    kind = kind_of(figure_key)
+    shown = {cid: kpi.number(v, kind) for cid, v in data.values.items()}
+    known = [v for v in shown.values() if v is not None]
+    low, high = (min(known), max(known)) if known else (0.0, 1.0)
+    scale = scale_for(figure_key)
+
+    st.subheader(page.t("kpi.map.title"))
+    if data.problem:
+        st.error(page.t("kpi.map.bad_file", detail=kpi.md_escape(data.problem)))
+    if data.missing:
+        st.info(page.t("kpi.map.no_file", codes="、".join(data.missing)))
+    if data.features:
+        chart = go.Figure()
+        by_code = {c.code: c for c in data.communities}
+        for code, feature in data.features.items():
+            community = by_code[code]
+            value = shown.get(community.id)
+            colour = EMPTY if value is None else sample_colorscale(
+                scale, [(value - low) / (high - low) if high > low else 0.5])[0]
+            hover = f"{kpi.safe(page.name(community))}<br>{kpi.label(page, figure_key)}: " \
+                f"{kpi.fmt(page, data.values[community.id], kind)}"
+            basis = kpi.basis(page, data.values[community.id])
+            if basis:
+                hover += f"<br>{basis}"
+            for xs, ys in geo.outline(feature):
+                chart.add_trace(go.Scatter(x=xs, y=ys, fill="toself", fillcolor=colour, mode="lines",
+                                           line={"color": "white", "width": 1}, hoveron="fills",
+                                           text=hover, hoverinfo="text", showlegend=False))
+        if data.points:
+            chart.add_trace(go.Scattergl(
+                x=[p[0] for p in data.points], y=[p[1] for p in data.points], mode="markers",
+                marker={"size": 4, "color": "rgba(33,33,33,0.55)"}, hoverinfo="skip",
+                name=page.t("kpi.map.points"), showlegend=True))
+        if known:
+            chart.add_trace(go.Scatter(
+                x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False,
+                marker={"colorscale": scale, "cmin": low, "cmax": high, "color": [low],
+                        "showscale": True,
+                        "colorbar": {"title": kpi.label(page, figure_key), "thickness": 12}}))
+        latitude = sum(geo.centroid(f)[1] for f in data.features.values()) / len(data.features)
+        chart.update_xaxes(visible=False)
+        chart.update_yaxes(visible=False, scaleanchor="x",
+                           scaleratio=1 / math.cos(math.radians(latitude)))
+        chart.update_layout(plot_bgcolor="white")
+        kpi.show(chart, "map_communities", height=560)
+        st.caption(page.t("kpi.map.points_note", shown=len(data.points), limit=data.points_limit))
+    st.dataframe(pd.DataFrame([{
+        page.t("kpi.col.unit"): page.name(c),
+        kpi.label(page, figure_key): kpi.fmt(page, data.values[c.id], kind),
+        page.t("kpi.col.basis"): kpi.basis(page, data.values[c.id]),
+        page.t("kpi.figure.reported"): data.counts[c.id].reported if c.id in data.counts else 0,
+    } for c in data.communities]), hide_index=True, width="stretch")
+
+    st.subheader(page.t("kpi.map.heat"))
+    if data.communities and data.categories:
+        z = [[kpi.number(data.cells.get((c.id, k.id)), kind) for k in data.categories]
+             for c in data.communities]
+        chart = go.Figure(go.Heatmap(
+            z=z, x=[kpi.safe(page.name(k)) for k in data.categories],
+            y=[kpi.safe(page.name(c)) for c in data.communities], colorscale=scale,
+            hovertemplate="%{y} · %{x}: %{z}<extra></extra>", xgap=1, ygap=1,
+            colorbar={"title": kpi.label(page, figure_key), "thickness": 12}))
+        chart.update_yaxes(autorange="reversed")
+        kpi.show(chart, "map_heat", height=max(320, 18 * len(data.communities) + 120))
+        frame = pd.DataFrame(z, index=[page.name(c) for c in data.communities],
+                             columns=[page.name(k) for k in data.categories])
+        st.dataframe(frame, width="stretch")

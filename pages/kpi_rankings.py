@@ -1,0 +1,107 @@
+"""Rankings (考核排名): streets, communities and departments by composite score with the month's
+red and black lists; a street's row drills down to its communities. A community sees its own
+place only."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from lib.kpi import rankings, views
+from lib.kpi.rankings import BLACK, RED
+from lib.kpi.report import RANKED_FIGURES, kind_of
+from lib.ui import kpi
+from lib.ui.page import setup_page
+
+LIST_COLOUR = {RED: "#c62828", BLACK: "#37474f", None: "#90a4ae"}
+
+
+def table(ranking: rankings.Ranking) -> pd.DataFrame:
+    extra_keys = list(ranking.rows[0].extra) if ranking.rows else []
+    return pd.DataFrame([{
+        page.t("kpi.col.rank"): str(row.rank) if row.rank is not None else page.t("kpi.rank.unranked"),
+        page.t("kpi.col.unit"): page.name(row.unit),
+        **{kpi.label(page, k) + page.t(f"kpi.unit.{kind_of(k)}"): kpi.number(row.values[k], kind_of(k))
+           for k in RANKED_FIGURES},
+        **{kpi.label(page, k): kpi.number(row.extra[k], "count") for k in extra_keys},
+        page.t("kpi.col.cases"): row.cases,
+        page.t("kpi.col.list"): page.t(f"kpi.rank.{row.listed}") if row.listed else "",
+    } for row in ranking.rows])
+
+
+def chart(ranking: rankings.Ranking, key: str) -> None:
+    ranked = [r for r in ranking.rows if r.rank is not None]
+    if not ranked:
+        st.info(page.t("kpi.rank.nobody_ranked", count=ranking.min_cases))
+        return
+    ranked = list(reversed(ranked))  # best on top of a horizontal bar chart
+    figure = go.Figure(go.Bar(
+        y=[f"{r.rank}. {kpi.safe(page.name(r.unit))}" for r in ranked],
+        x=[kpi.number(r.values["composite"], "score") for r in ranked], orientation="h",
+        marker_color=[LIST_COLOUR[r.listed] for r in ranked],
+        customdata=[[kpi.fmt(page, r.values[k]) for k in RANKED_FIGURES[1:4]] + [r.cases]
+                    for r in ranked],
+        hovertemplate="%{y}<br>" + kpi.label(page, "composite") + " %{x:.1f}<br>"
+        + "<br>".join(f"{kpi.label(page, k)} %{{customdata[{n}]}}"
+                      for n, k in enumerate(RANKED_FIGURES[1:4]))
+        + "<br>" + page.t("kpi.col.cases") + " %{customdata[3]}<extra></extra>"))
+    figure.update_xaxes(title=kpi.label(page, "composite"), range=[0, 100])
+    kpi.show(figure, key, height=max(260, 26 * len(ranked) + 60))
+
+
+def lists(ranking: rankings.Ranking) -> None:
+    left, right = st.columns(2)
+    for column, rows, key in ((left, ranking.red, "red"), (right, ranking.black, "black")):
+        with column:
+            st.markdown(f"**{page.t('kpi.rank.' + key)}**")
+            if not rows:
+                st.caption(page.t("kpi.rank.none_listed"))
+            for row in rows:
+                st.markdown(f"{row.rank}. {kpi.md_escape(page.name(row.unit))} · "
+                            f"{kpi.fmt(page, row.values['composite'], 'score')}")
+
+
+page = setup_page("kpi_rankings")
+with page.guard():
+    fresh = views.freshness()
+    query = kpi.filters(page, views.options(page.actor))
+    first = rankings.rankings(page.actor, query)
+    kpi.heading(page, "page.kpi_rankings", page.name(first.scope), first.period.label)
+    kpi.freshness(page, fresh)
+    st.caption(page.t("kpi.rank.rules", count=first.min_cases))
+
+    if first.own_only:
+        row = first.rows[0] if first.rows else None
+        if row is None or row.rank is None:
+            st.info(page.t("kpi.rank.own_unranked", total=first.ranked, count=first.min_cases))
+        else:
+            st.metric(page.t("kpi.rank.own_place"), page.t("kpi.rank.place_of", rank=row.rank,
+                                                           total=first.ranked), border=True)
+            if row.listed:
+                st.warning(page.t(f"kpi.rank.own_{row.listed}"))
+        st.dataframe(table(first), hide_index=True, width="stretch")
+        st.stop()
+
+    tabs = st.tabs([page.t(f"kpi.level.{level}") for level in first.levels])
+    for tab, level in zip(tabs, first.levels, strict=True):
+        with tab:
+            ranking = first if level == first.level else rankings.rankings(page.actor, query, level)
+            if ranking.category_ignored:
+                st.caption(page.t("kpi.rank.category_ignored"))
+            lists(ranking)
+            chart(ranking, f"ranking_{level}")
+            st.dataframe(table(ranking), hide_index=True, width="stretch")
+            if level == "street":
+                streets = {r.unit.id: page.name(r.unit) for r in ranking.rows}
+                chosen = st.selectbox(page.t("kpi.rank.drill"), [None, *streets], key="kpi_drill",
+                                      format_func=lambda x: page.t("kpi.rank.drill_none")
+                                      if x is None else streets[x])
+                if chosen is not None:
+                    inner = rankings.rankings(page.actor, views.Query(
+                        label=query.label, unit_id=chosen, category_id=query.category_id), "community")
+                    st.markdown(f"#### {kpi.md_escape(streets[chosen])} · "
+                                f"{page.t('kpi.level.community')}")
+                    lists(inner)
+                    chart(inner, "ranking_drill")
+                    st.dataframe(table(inner), hide_index=True, width="stretch")

@@ -1,0 +1,91 @@
+"""Monthly assessment report (月度通报): the chosen month's figures, rankings, red and black lists
+and categories, printable from the browser and as an Excel workbook."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from lib.core.errors import DomainError
+from lib.kpi import report, views
+from lib.kpi.figures import HEADLINE
+from lib.kpi.report import CATEGORY_FIGURES, RANKED_FIGURES, kind_of
+from lib.ui import kpi
+from lib.ui.cards import local_time
+from lib.ui.page import setup_page
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Printing: only the report (no sidebar, toolbar or buttons), tables unclipped.
+PRINT_CSS = """
+<style>
+@media print {
+  section[data-testid="stSidebar"], header, [data-testid="stToolbar"], .stDownloadButton,
+  .stButton, [data-testid="stSelectbox"] { display: none !important; }
+  .main .block-container { padding: 0 !important; max-width: 100% !important; }
+}
+</style>
+"""
+
+page = setup_page("kpi_report")
+with page.guard():
+    st.markdown(PRINT_CSS, unsafe_allow_html=True)
+    fresh = views.freshness()
+    query = kpi.filters(page, views.options(page.actor), category=False)
+    data = report.monthly(page.actor, query)
+    st.title(page.t("kpi.report.title", unit=kpi.md_escape(page.name(data.scope_unit)),
+                    period=data.period.label))
+    st.caption(page.t("kpi.report.range", start=data.period.start.isoformat(),
+                      end=data.period.end.isoformat(), previous=data.previous.label,
+                      made=local_time(data.made_at)))
+    kpi.freshness(page, fresh)
+
+    if st.button(page.t("kpi.report.prepare"), key="kpi_report_prepare", icon=":material/table:"):
+        try:
+            st.session_state["kpi_report_file"] = report.report_file(page.actor, query, page.lang)
+        except DomainError as err:
+            page.error(err)
+    if "kpi_report_file" in st.session_state:
+        name, content = st.session_state["kpi_report_file"]
+        st.download_button(page.t("kpi.report.download"), content, file_name=name, mime=XLSX,
+                           key="kpi_report_download", on_click="ignore")
+    st.caption(page.t("kpi.report.print_hint"))
+
+    st.subheader(page.t("kpi.report.sheet_summary"))
+    rows = []
+    for key in [*HEADLINE, "composite"]:
+        now, before = data.values[key], data.before[key]
+        rows.append({page.t("kpi.col.figure"): kpi.label(page, key),
+                     data.period.label: kpi.fmt(page, now), data.previous.label: kpi.fmt(page, before),
+                     page.t("kpi.col.basis"): kpi.basis(page, now)})
+    q = data.quantiles
+    for key, value in (("median_hours", q.median_hours), ("p90_hours", q.p90_hours),
+                       ("median_workdays", q.median_workdays)):
+        rows.append({page.t("kpi.col.figure"): page.t(f"kpi.closure.{key}"),
+                     data.period.label: page.t("kpi.no_data") if value is None else f"{value:.1f}",
+                     data.previous.label: "",
+                     page.t("kpi.col.basis"): page.t("kpi.closed_count", count=q.count)})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+    for ranking in data.rankings:
+        level = page.t(f"kpi.level.{ranking.level}")
+        st.subheader(page.t("kpi.report.sheet_ranking", level=level))
+        if not ranking.own_only:
+            left, right = st.columns(2)
+            for column, listed, key in ((left, ranking.red, "red"), (right, ranking.black, "black")):
+                column.markdown(f"**{page.t('kpi.rank.' + key)}**")
+                lines = [f"{r.rank}. {kpi.md_escape(page.name(r.unit))} · "
+                         f"{kpi.fmt(page, r.values['composite'], 'score')}" for r in listed]
+                column.markdown("\n".join(lines) or page.t("kpi.rank.none_listed"))
+        st.dataframe(pd.DataFrame([{
+            page.t("kpi.col.rank"): str(r.rank) if r.rank is not None else page.t("kpi.rank.unranked"),
+            page.t("kpi.col.unit"): page.name(r.unit),
+            **{kpi.label(page, k): kpi.fmt(page, r.values[k], kind_of(k)) for k in RANKED_FIGURES},
+            page.t("kpi.col.cases"): r.cases,
+            page.t("kpi.col.list"): page.t(f"kpi.rank.{r.listed}") if r.listed else "",
+        } for r in ranking.rows]), hide_index=True, width="stretch")
+
+    st.subheader(page.t("kpi.report.sheet_categories"))
+    st.dataframe(pd.DataFrame([{
+        page.t("kpi.col.category"): page.name(c),
+        **{kpi.label(page, k): kpi.fmt(page, v[k], kind_of(k)) for k in CATEGORY_FIGURES},
+    } for c, v, _ in data.categories]), hide_index=True, width="stretch")

@@ -1,0 +1,105 @@
+"""Satisfaction (满意度): how residents rated closed cases, by unit and by category, and the
+reasons given by those not satisfied, grouped."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from lib.kpi import views
+from lib.ui import kpi
+from lib.ui.page import setup_page
+
+COLOURS = {"satisfied": "#2e7d32", "basic": "#9ccc65", "dissatisfied": "#c62828",
+           "unrated": "#b0bec5"}
+
+
+def stacked(rows: list[tuple[str, object]], key: str) -> None:
+    """A horizontal stacked bar per row: satisfied, basic, dissatisfied, unrated."""
+    figure = go.Figure()
+    names = [kpi.safe(name) for name, _ in rows]
+    for part, attr in (("satisfied", "satisfied"), ("basic", "basic"),
+                       ("dissatisfied", "dissatisfied"), ("unrated", None)):
+        values = [(c.closed - c.rated) if attr is None else getattr(c, attr) for _, c in rows]
+        figure.add_trace(go.Bar(y=names, x=values, name=page.t(f"kpi.rating.{part}"),
+                                orientation="h", marker_color=COLOURS[part]))
+    figure.update_layout(barmode="stack")
+    figure.update_yaxes(autorange="reversed")
+    kpi.show(figure, key, height=max(240, 28 * len(rows) + 80))
+
+
+def table(rows: list[tuple[str, dict, object]]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        page.t("kpi.col.unit_or_category"): name,
+        kpi.label(page, "satisfaction_rate") + "%": kpi.number(values["satisfaction_rate"]),
+        page.t("kpi.rating.satisfied"): c.satisfied, page.t("kpi.rating.basic"): c.basic,
+        page.t("kpi.rating.dissatisfied"): c.dissatisfied,
+        page.t("kpi.rating.unrated"): c.closed - c.rated, page.t("kpi.figure.closed"): c.closed,
+    } for name, values, c in rows])
+
+
+page = setup_page("kpi_satisfaction")
+with page.guard():
+    fresh = views.freshness()
+    query = kpi.filters(page, views.options(page.actor))
+    data = views.satisfaction(page.actor, query)
+    kpi.heading(page, "page.kpi_satisfaction", page.name(data.scope), data.period.label)
+    kpi.freshness(page, fresh)
+
+    c = data.counters
+    columns = st.columns(4)
+    kpi.card(page, columns[0], "satisfaction_rate", data.values["satisfaction_rate"], None)
+    columns[1].metric(page.t("kpi.rating.rated"), f"{c.rated:,}", border=True)
+    columns[2].metric(page.t("kpi.rating.dissatisfied"), f"{c.dissatisfied:,}", border=True)
+    columns[3].metric(page.t("kpi.rating.unrated"), f"{data.unrated:,}", border=True,
+                      help=page.t("kpi.rating.unrated_help"))
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader(page.t("kpi.sat.distribution"))
+        parts = [("satisfied", c.satisfied), ("basic", c.basic), ("dissatisfied", c.dissatisfied),
+                 ("unrated", data.unrated)]
+        if c.closed:
+            figure = go.Figure(go.Pie(labels=[page.t(f"kpi.rating.{p}") for p, _ in parts],
+                                      values=[n for _, n in parts], hole=0.5, sort=False,
+                                      marker_colors=[COLOURS[p] for p, _ in parts]))
+            kpi.show(figure, "sat_distribution", height=320)
+        else:
+            st.info(page.t("kpi.no_data"))
+    with right:
+        st.subheader(page.t("kpi.sat.trend"))
+        rates = [p.values["satisfaction_rate"] for p in data.trend]
+        figure = go.Figure(go.Scatter(
+            x=[p.label for p in data.trend], y=[kpi.number(v) for v in rates], mode="lines+markers",
+            customdata=[kpi.basis(page, v) for v in rates],
+            hovertemplate="%{x}: %{y:.1f}%<br>%{customdata}<extra></extra>"))
+        figure.update_yaxes(title=page.t("kpi.percent"))
+        kpi.show(figure, "sat_trend", height=320)
+    st.dataframe(pd.DataFrame([{page.t(f"kpi.rating.{p}"): n for p, n in parts}]), hide_index=True,
+                 width="stretch")
+
+    if data.by_unit:
+        st.subheader(page.t("kpi.sat.by_unit"))
+        stacked([(page.name(u), counters) for u, _, counters in data.by_unit], "sat_units")
+        st.dataframe(table([(page.name(u), v, counters) for u, v, counters in data.by_unit]),
+                     hide_index=True, width="stretch")
+
+    st.subheader(page.t("kpi.sat.by_category"))
+    stacked([(page.name(cat), counters) for cat, _, counters in data.by_category], "sat_categories")
+    st.dataframe(table([(page.name(cat), v, counters) for cat, v, counters in data.by_category]),
+                 hide_index=True, width="stretch")
+
+    st.subheader(page.t("kpi.sat.reasons"))
+    st.caption(page.t("kpi.sat.reasons_note"))
+    if data.reasons:
+        names = [page.t("kpi.reason.other") if g.key == "other" else page.name(g) for g in data.reasons]
+        figure = go.Figure(go.Bar(x=[g.count for g in data.reasons], y=[kpi.safe(n) for n in names],
+                                  orientation="h", marker_color=COLOURS["dissatisfied"]))
+        figure.update_yaxes(autorange="reversed")
+        kpi.show(figure, "sat_reasons", height=max(220, 30 * len(names) + 60))
+        st.dataframe(pd.DataFrame({page.t("kpi.sat.reason_group"): names,
+                                   page.t("kpi.col.count"): [g.count for g in data.reasons]}),
+                     hide_index=True, width="stretch")
+    else:
+        st.info(page.t("kpi.sat.no_reasons"))
