@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import and_, or_, update
+from sqlalchemy import case as sql_case
 from sqlmodel import Session
 
 from lib.core.models import Case, CaseState, DeadlineRule, utcnow
@@ -72,6 +73,13 @@ def status_of(state: str, due_at: datetime | None, overdue: bool, now: datetime)
 
 def deadline_status(case: Case, now: datetime | None = None) -> str | None:
     return status_of(case.state, current_due(case), case.overdue, now or utcnow())
+
+
+def current_due_sql():  # noqa: ANN201
+    """SQL: ``current_due`` as a column expression (NULL where no deadline runs)."""
+    return sql_case(
+        (and_(Case.state.in_(SIGN_STATES), Case.sign_due_at.is_not(None)), Case.sign_due_at),
+        (Case.state.in_(HANDLE_STATES), Case.handle_due_at), else_=None)
 
 
 def past_due(now: datetime):  # noqa: ANN201

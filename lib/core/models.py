@@ -16,6 +16,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -274,7 +275,8 @@ class Case(SQLModel, table=True):
               "city_id", "sign_due_at", "handle_due_at"),
         Index("ix_case_supervised", "supervised", "state", "community_id", "street_id",
               "district_id", "city_id"),
-        Index("ix_case_dup", "community_id", "category_id", "reported_at"),
+        # Similar open cases at intake; repeat places (the address makes it cover the query).
+        Index("ix_case_dup", "community_id", "category_id", "reported_at", "address"),
         Index("uq_case_submit_key", "submit_key", unique=True),
         # The KPI roll-ups recompute the days of what changed: cases moved lately, and the days
         # cases closed and fall due.
@@ -282,6 +284,10 @@ class Case(SQLModel, table=True):
         Index("ix_case_place", "community_id", "category_id", "address", "closed_at"),
         Index("ix_case_closed_at", "closed_at"),
         Index("ix_case_handle_due_at", "handle_due_at"),
+        # The map's points: the period's latest located cases, from the index alone.
+        Index("ix_case_located", "reported_at", "community_id", "category_id", "longitude",
+              "latitude", sqlite_where=text("latitude IS NOT NULL"),
+              postgresql_where=text("latitude IS NOT NULL")),
     )
     __mapper_args__ = {"version_id_col": _case_version}
 
@@ -643,16 +649,16 @@ class KpiCounters(SQLModel):
 
 
 class KpiDay(KpiCounters, table=True):
-    """What happened on one day (China time) in one community, for one category: counters that
-    add up over any period and any part of the tree. A day's rows are recomputed from the cases
-    (lib.kpi.rollup): within a minute of a move by the tick, all of them by
-    ``python -m lib kpi-rebuild``."""
+    """What happened on one day (China time) in one tier unit's area (community, street,
+    district, city), for one category: counters that add up over any period. A day's rows are
+    recomputed from the cases (lib.kpi.rollup): within a minute of a move by the tick, all of
+    them by ``python -m lib kpi-rebuild``."""
 
     __tablename__ = "kpi_day"
-    __table_args__ = (Index("ix_kpi_day_day", "day", "community_id"),)
+    __table_args__ = (Index("ix_kpi_day_unit", "unit_id", "day", "category_id"),)
 
     day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD
-    community_id: int = Field(primary_key=True, foreign_key="unit.id")
+    unit_id: int = Field(primary_key=True, foreign_key="unit.id")
     category_id: int = Field(primary_key=True, foreign_key="category.id")
 
 
@@ -667,6 +673,39 @@ class KpiUnitDay(KpiCounters, table=True):
 
     day: str = Field(primary_key=True, max_length=10)
     unit_id: int = Field(primary_key=True, foreign_key="unit.id")
+
+
+class KpiFlow(SQLModel, table=True):
+    """The cases reported on one day in one community, for one category, by where they came
+    from, the highest tier they reached and where they stand now (the tier-flow diagram);
+    recomputed with the day's other rows."""
+
+    __tablename__ = "kpi_flow"
+
+    day: str = Field(primary_key=True, max_length=10)
+    community_id: int = Field(primary_key=True, foreign_key="unit.id")
+    category_id: int = Field(primary_key=True, foreign_key="category.id")
+    source: str = Field(primary_key=True, max_length=16)
+    reached_tier: str = Field(primary_key=True, max_length=16)
+    outcome: str = Field(primary_key=True, max_length=24)  # closed:<tier>, open, rejected, merged
+    cases: int = 0
+
+
+class KpiQuantile(SQLModel, table=True):
+    """The exact median and 90th percentile of closure time of one unit's cases closed in one
+    assessment period, as of the last refresh (computed by the refresh for the periods whose
+    days it recomputed, so that the pages read one row instead of a month of cases)."""
+
+    __tablename__ = "kpi_quantile"
+
+    unit_id: int = Field(primary_key=True, foreign_key="unit.id")
+    start: str = Field(primary_key=True, max_length=10)
+    end: str = Field(max_length=10)
+    count: int = 0
+    median_hours: float | None = None
+    p90_hours: float | None = None
+    median_workdays: float | None = None
+    p90_workdays: float | None = None
 
 
 class KpiCase(SQLModel, table=True):

@@ -28,14 +28,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta
+from datetime import date
 
-from sqlalchemy import func, literal
+from sqlalchemy import and_, case, func, literal, text
 from sqlmodel import Session, select
 
-from lib.core.models import CLOSURE_BUCKETS, Case, CaseState, KpiDay, KpiUnitDay, Unit, UnitKind
+from lib.core.models import CLOSURE_BUCKETS, KpiDay, KpiUnitDay, Unit, UnitKind
 from lib.core.settings import get_str
-from lib.core.workcal import CHINA_TZ
+from lib.kpi.periods import (  # noqa: F401  (the figures' public names)
+    Period,
+    Quantiles,
+    closed_rows,
+    closure_quantiles,
+    last_periods,
+    month_period,
+    month_start_day,
+    period_of_label,
+    quantile,
+    today,
+)
 from lib.kpi.rollup import Counters
 
 COUNTER_NAMES = [f.name for f in fields(Counters) if f.name != "buckets"]
@@ -126,72 +137,19 @@ def composite(values: dict[str, Value], w: dict) -> Value:
     return Value("composite", sum(weight * v for weight, v in parts) / total, total, None)
 
 
-# ---------------------------------------------------------------- periods
-
-
-@dataclass(frozen=True)
-class Period:
-    """Days ``start`` to ``end`` inclusive (China dates), named by ``label``."""
-
-    start: date
-    end: date
-    label: str
-
-    def previous(self, start_day: int) -> Period:
-        return month_period(self.start - timedelta(days=1), start_day)
-
-
-def month_start_day(session: Session) -> int:
-    """The first day of an assessment month (some places run from the 19th to the 18th)."""
-    try:
-        return max(1, min(28, int(get_str(session, "kpi.month_start_day"))))
-    except ValueError:
-        return 1
-
-
-def month_period(day: date, start_day: int = 1) -> Period:
-    """The assessment month that holds ``day``; labelled by the month it ends in when it does
-    not start on the 1st (19 Nov – 18 Dec is "2026-12")."""
-    if day.day >= start_day:
-        start = day.replace(day=start_day)
-    else:
-        previous = day.replace(day=1) - timedelta(days=1)
-        start = previous.replace(day=start_day)
-    following = (start.replace(day=1) + timedelta(days=32)).replace(day=start_day)
-    end = following - timedelta(days=1)
-    label = (end if start_day > 1 else start).strftime("%Y-%m")
-    return Period(start, end, label)
-
-
-def period_of_label(label: str, start_day: int = 1) -> Period:
-    """The period named ``YYYY-MM`` (the month it ends in, when it starts after the 1st)."""
-    year, month = (int(x) for x in label.split("-"))
-    if start_day == 1:
-        return month_period(date(year, month, 1), 1)
-    return month_period(date(year, month, start_day - 1), start_day)
-
-
-def last_periods(label: str, count: int, start_day: int = 1) -> list[Period]:
-    """``count`` consecutive periods ending with the one named ``label``, oldest first."""
-    periods = [period_of_label(label, start_day)]
-    while len(periods) < count:
-        periods.insert(0, periods[0].previous(start_day))
-    return periods
-
-
-def today() -> date:
-    return datetime.now(CHINA_TZ).date()
-
-
 # ---------------------------------------------------------------- summing the roll-ups
 
 
+def _units(scope: Unit, kind: str | None = None):  # noqa: ANN202
+    """SQL: the ids of the units of ``kind`` in the scope's area (None: the scope itself)."""
+    if kind is None or kind == scope.kind:
+        return select(Unit.id).where(Unit.id == scope.id)
+    return select(Unit.id).where(Unit.kind == kind, Unit.path.startswith(scope.path, autoescape=True))
+
+
 def _community_scope(scope: Unit):  # noqa: ANN202
-    """SQL: the communities in the scope unit's subtree."""
-    if scope.kind == UnitKind.community:
-        return KpiDay.community_id == scope.id
-    return KpiDay.community_id.in_(select(Unit.id).where(
-        Unit.kind == UnitKind.community, Unit.path.startswith(scope.path, autoescape=True)))
+    """SQL: ``kpi_day`` rows of the communities in the scope's area."""
+    return KpiDay.unit_id.in_(_units(scope, UnitKind.community))
 
 
 def _sums(table) -> list:  # noqa: ANN001
@@ -214,49 +172,30 @@ def totals(session: Session, scope: Unit, start: date, end: date, *, by: str | N
            category_id: int | None = None) -> dict[object, Counters]:
     """Counters summed over the days (China dates, inclusive) and the scope's area, grouped
     ``by``: None (one total, key None), "day", "category", "cell" (key (community, category)),
-    or a kind of unit in the scope — "community", "street", "district" — or "department" (the
-    departments under the scope, by the work they led; not by category).
+    or a kind of unit in the scope — "community", "street", "district" (key: the unit) — or
+    "department" (the departments under the scope, by the work they led; not by category).
 
-    Without a category the per-unit roll-up answers (one row per unit and day); with one, or by
-    category, the per-community-and-category roll-up."""
-    first, last = start.isoformat(), end.isoformat()
-    if category_id is None and by not in ("category", "cell"):
-        if by == "department" or (by in UNIT_GROUPS and by != scope.kind):
-            units = select(Unit.id).where(Unit.kind == by,
-                                          Unit.path.startswith(scope.path, autoescape=True))
-            where = KpiUnitDay.unit_id.in_(units)
-            key = KpiUnitDay.unit_id
-        else:
-            where = KpiUnitDay.unit_id == scope.id
-            key = {None: literal(None), "day": KpiUnitDay.day}.get(by, KpiUnitDay.unit_id)
-        stmt = select(key.label("key"), *_sums(KpiUnitDay)).where(
-            KpiUnitDay.day >= first, KpiUnitDay.day <= last, where)
-        keys = [key]
-    else:
-        if by == "department":
-            raise ValueError("departments are rolled up over all categories")
-        parent = Unit.__table__.alias("parent")
-        keys = {None: [literal(None)], "community": [KpiDay.community_id],
-                "category": [KpiDay.category_id], "day": [KpiDay.day], "street": [Unit.parent_id],
-                "district": [parent.c.parent_id],
-                "cell": [KpiDay.community_id, KpiDay.category_id]}[by]
-        stmt = select(*(k.label(f"key{n}") for n, k in enumerate(keys)), *_sums(KpiDay)).where(
-            KpiDay.day >= first, KpiDay.day <= last, _community_scope(scope))
-        if by in ("street", "district"):
-            stmt = stmt.join(Unit, Unit.id == KpiDay.community_id)
-        if by == "district":
-            stmt = stmt.join(parent, parent.c.id == Unit.parent_id)
-        if category_id is not None:
-            stmt = stmt.where(KpiDay.category_id == category_id)
+    Without a category the per-unit roll-up answers, with one (or by category) the per-unit-
+    and-category one; either way a row per unit and day (and category)."""
+    if by == "department" and category_id is not None:
+        raise ValueError("departments are rolled up over all categories")
+    by_category = category_id is not None or by in ("category", "cell")
+    table = KpiDay if by_category else KpiUnitDay
+    level = "community" if by == "cell" else by if by in UNIT_GROUPS else None
+    keys = {None: [literal(None)], "day": [table.day], "category": [KpiDay.category_id],
+            "cell": [KpiDay.unit_id, KpiDay.category_id]}.get(by, [table.unit_id])
+    stmt = select(*(k.label(f"key{n}") for n, k in enumerate(keys)), *_sums(table)).where(
+        table.day >= start.isoformat(), table.day <= end.isoformat(),
+        table.unit_id.in_(_units(scope, level)))
+    if category_id is not None:
+        stmt = stmt.where(KpiDay.category_id == category_id)
     if by is not None:
         stmt = stmt.group_by(*keys)
     out: dict[object, Counters] = {}
     for row in session.exec(stmt).all():
         values = row._mapping
-        if by == "cell":
-            out[(values["key0"], values["key1"])] = _counters(row)
-        else:
-            out[values["key"] if "key" in values else values["key0"]] = _counters(row)
+        key = (values["key0"], values["key1"]) if by == "cell" else values["key0"]
+        out[key] = _counters(row)
     if by is None and None not in out:
         out[None] = Counters()
     return out
@@ -264,30 +203,22 @@ def totals(session: Session, scope: Unit, start: date, end: date, *, by: str | N
 
 def by_period(session: Session, scope: Unit, periods: list[Period], *,
               category_id: int | None = None) -> dict[str, Counters]:
-    """Counters for each of consecutive periods (one query by day, folded in Python)."""
+    """Counters for each of consecutive periods, summed in the database (one row each)."""
     if not periods:
         return {}
-    days = totals(session, scope, periods[0].start, periods[-1].end, by="day",
-                  category_id=category_id)
+    table = KpiUnitDay if category_id is None else KpiDay
+    where = KpiUnitDay.unit_id == scope.id if category_id is None else \
+        and_(KpiDay.unit_id == scope.id, KpiDay.category_id == category_id)
+    key = case(*[(and_(table.day >= p.start.isoformat(), table.day <= p.end.isoformat()), p.label)
+                 for p in periods])
+    stmt = select(key.label("key"), *_sums(table)).where(
+        table.day >= periods[0].start.isoformat(), table.day <= periods[-1].end.isoformat(),
+        where).group_by(text("1"))
     out = {p.label: Counters() for p in periods}
-    for day, counters in days.items():
-        moment = date.fromisoformat(day)
-        for period in periods:
-            if period.start <= moment <= period.end:
-                out[period.label].add(counters)
-                break
+    for row in session.exec(stmt).all():
+        if row._mapping["key"] in out:
+            out[row._mapping["key"]] = _counters(row)
     return out
-
-
-def quantile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def bucket_quantile(buckets: list[int], q: float) -> float | None:
@@ -305,38 +236,3 @@ def bucket_quantile(buckets: list[int], q: float) -> float | None:
         seen += count
         lower = upper
     return lower
-
-
-@dataclass(frozen=True)
-class Quantiles:
-    count: int
-    median_hours: float | None
-    p90_hours: float | None
-    median_workdays: float | None
-    p90_workdays: float | None
-
-
-def closed_rows(session: Session, scope: Unit, start: date, end: date, *,
-                category_id: int | None = None) -> list[tuple[int, str, float | None, int | None]]:
-    """(category, highest tier, hours, working days) of each case closed in the period in the
-    scope's area: read from the area index alone (it carries these columns)."""
-    first = datetime.combine(start, datetime.min.time(), CHINA_TZ)
-    last = datetime.combine(end + timedelta(days=1), datetime.min.time(), CHINA_TZ)
-    column = {UnitKind.community: Case.community_id, UnitKind.street: Case.street_id,
-              UnitKind.district: Case.district_id, UnitKind.city: Case.city_id}[scope.kind]
-    stmt = select(Case.category_id, Case.reached_tier, Case.closure_hours, Case.closure_workdays) \
-        .where(column == scope.id, Case.state == CaseState.closed, Case.closed_at >= first,
-               Case.closed_at < last)
-    if category_id is not None:
-        stmt = stmt.where(Case.category_id == category_id)
-    return [tuple(row) for row in session.connection().execute(stmt).all()]
-
-
-def closure_quantiles(session: Session, scope: Unit, start: date, end: date, *,
-                      category_id: int | None = None) -> Quantiles:
-    """Exact median and 90th percentile of closure time of the cases closed in the period."""
-    rows = closed_rows(session, scope, start, end, category_id=category_id)
-    hours = [h for _, _, h, _ in rows if h is not None]
-    days = [float(d) for _, _, _, d in rows if d is not None]
-    return Quantiles(len(rows), quantile(hours, 0.5), quantile(hours, 0.9), quantile(days, 0.5),
-                     quantile(days, 0.9))

@@ -17,13 +17,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import case, func, text
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from lib.cases.deadlines import current_due_sql
 from lib.cases.machine import OPEN_STATES
 from lib.core.db import read_session
-from lib.core.models import Case, CaseEvent, CaseState, Category, KpiDay, Unit, utcnow
+from lib.core.models import Case, CaseEvent, CaseState, Category, KpiDay, Unit, UnitKind, utcnow
 from lib.core.settings import get_int
 from lib.core.workcal import CHINA_TZ
 from lib.kpi import access
@@ -97,7 +98,7 @@ def monitoring(actor: Actor | None, query: Query, engine: Engine | None = None,
         units = {u.id: u for u in session.exec(select(Unit)).all()}
         categories = {c.id: c for c in access.categories(session)}
 
-        stmt = select(Case.unit_id, func.count(), func.min(Case.handle_due_at)).where(
+        stmt = select(Case.unit_id, func.count(), func.min(current_due_sql())).where(
             Case.overdue.is_(True), Case.state.in_(sorted(OPEN_STATES)), area == scope.id) \
             .group_by(Case.unit_id)
         if category_id is not None:
@@ -110,16 +111,18 @@ def monitoring(actor: Actor | None, query: Query, engine: Engine | None = None,
         today = now.astimezone(CHINA_TZ).date()
         week_start = today - timedelta(days=6)
         first = week_start - timedelta(days=7 * WEEKS)
-        stmt = select(KpiDay.community_id, KpiDay.category_id, KpiDay.day, KpiDay.reported).where(
-            KpiDay.day >= first.isoformat(), KpiDay.day <= today.isoformat(), KpiDay.reported > 0,
-            _community_scope(scope))
+        # Weeks numbered 0 (the oldest of the baseline) to WEEKS (this week), summed in SQL.
+        week = case(*[(KpiDay.day >= (week_start - timedelta(days=7 * (WEEKS - n))).isoformat(), n)
+                      for n in range(WEEKS, 0, -1)], else_=0)
+        stmt = select(KpiDay.unit_id, KpiDay.category_id, week, func.sum(KpiDay.reported)) \
+            .where(KpiDay.day >= first.isoformat(), KpiDay.day <= today.isoformat(),
+                   KpiDay.reported > 0, _community_scope(scope)).group_by(text("1"), text("2"),
+                                                                        text("3"))
         if category_id is not None:
             stmt = stmt.where(KpiDay.category_id == category_id)
         weeks: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0] * (WEEKS + 1))
-        for community, category, day, reported in session.exec(stmt).all():
-            before = (week_start - date.fromisoformat(day)).days  # 1 … 56 for the baseline
-            index = WEEKS - 1 - (before - 1) // 7 if before > 0 else WEEKS
-            weeks[(community, category)][index] += reported
+        for community, category, index, reported in session.exec(stmt).all():
+            weeks[(community, category)][int(index)] += int(reported)
         spikes = []
         for (community, category), counts in weeks.items():
             baseline, current = counts[:WEEKS], counts[WEEKS]
@@ -132,9 +135,12 @@ def monitoring(actor: Actor | None, query: Query, engine: Engine | None = None,
         repeat_min = get_int(session, "kpi.repeat_place_min")
         since = now - timedelta(days=REPEAT_DAYS)
         open_categories = [c for c in categories.values() if not c.restricted]
+        communities = session.exec(select(Unit.id).where(
+            Unit.kind == UnitKind.community, Unit.path.startswith(scope.path, autoescape=True))).all()
+        # By community and category first: the similar-case index then covers the query.
         stmt = select(Case.community_id, Case.category_id, Case.address, func.count(),
                       func.max(Case.reported_at)).where(
-            area == scope.id, Case.reported_at >= since,
+            Case.community_id.in_(list(communities)), Case.reported_at >= since,
             Case.category_id.in_([c.id for c in open_categories])) \
             .group_by(Case.community_id, Case.category_id, Case.address) \
             .having(func.count() >= repeat_min).order_by(func.count().desc()).limit(LIST_LIMIT)

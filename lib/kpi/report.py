@@ -25,6 +25,7 @@ from lib.core.i18n import name, t
 from lib.core.models import Category, Unit, UnitKind, utcnow
 from lib.core.workcal import CHINA_TZ
 from lib.kpi import access, figures, rankings
+from lib.kpi.extras import EXTRAS
 from lib.kpi.figures import HEADLINE, Period, Quantiles, Value
 from lib.kpi.rankings import BLACK, RED, Ranking
 from lib.kpi.rollup import Counters
@@ -89,8 +90,12 @@ def shown(value: Value, kind: str) -> float | None:
 
 
 def kind_of(key: str) -> str:
+    """"rate", "hours", "count", "yuan" or "score" (the composite)."""
     figure = figures.BY_KEY.get(key)
-    return figure.kind if figure is not None else "score"
+    if figure is not None:
+        return figure.kind
+    extra = next((e for e in EXTRAS if e.key == key), None)
+    return extra.kind if extra is not None else "score"
 
 
 # ---------------------------------------------------------------- the workbook

@@ -1,6 +1,8 @@
-"""The KPI roll-ups: for each day (China time), community and category, counters that add up
-over any period and any part of the tree (``kpi_day``), so that a leader's page sums a few
-thousand rows instead of walking a million cases.
+"""The KPI roll-ups: for each day (China time), tier unit and category, counters that add up
+over any period (``kpi_day``); the same per unit over all categories, departments included
+(``kpi_unit_day``); the tier flow (``kpi_flow``) and each period's exact closure quantiles per
+unit (``kpi_quantile``) — so that a leader's page sums a few dozen rows instead of walking a
+million cases.
 
 A day's rows are recomputed whole from the cases, never patched: what was reported, closed and
 due that day, the lead work orders made that day, and the moves of that day. ``refresh`` (the
@@ -30,6 +32,8 @@ from lib.core.models import (
     CaseState,
     KpiCase,
     KpiDay,
+    KpiFlow,
+    KpiQuantile,
     KpiRefresh,
     KpiUnitDay,
     Rating,
@@ -42,6 +46,7 @@ from lib.core.models import (
     utcnow,
 )
 from lib.core.workcal import CHINA_TZ, working_days_between
+from lib.kpi import periods
 
 REPEAT_WINDOW = timedelta(days=90)
 SAFETY = timedelta(seconds=60)  # moves committed a little after they were stamped
@@ -109,6 +114,18 @@ class DayRows:
 
     cells: dict[tuple[int, int], Counters] = field(default_factory=lambda: defaultdict(Counters))
     departments: dict[int, Counters] = field(default_factory=lambda: defaultdict(Counters))
+    # (community, category, source, highest tier, outcome) -> cases reported that day
+    flow: dict[tuple[int, int, str, str, str], int] = field(default_factory=lambda: defaultdict(int))
+
+
+def outcome(state: str, owner_tier: str | None) -> str:
+    """Where a case stands for the tier flow: closed at its owner's tier, rejected, merged or
+    still open."""
+    if state == CaseState.closed:
+        return f"closed:{owner_tier}"
+    if state in (CaseState.rejected, CaseState.merged):
+        return str(state)
+    return "open"
 
 
 def compute_day(session: Session, day: str, now: datetime) -> DayRows:
@@ -117,16 +134,18 @@ def compute_day(session: Session, day: str, now: datetime) -> DayRows:
     start, end = bounds(day)
     out = DayRows()
     rows = out.cells
+    tier_of = dict(session.exec(select(Unit.id, Unit.tier)).all())
     departments = set(session.exec(select(Unit.id).where(Unit.kind == UnitKind.department)).all())
 
-    reported = session.exec(select(Case.id, Case.community_id, Case.category_id, Case.source,
-                                   Case.reported_at)
+    reported = session.exec(select(Case.community_id, Case.category_id, Case.source,
+                                   Case.reached_tier, Case.state, Case.owner_id)
                             .where(Case.reported_at >= start, Case.reported_at < end)).all()
-    for _id, community, category, source, _at in reported:
+    for community, category, source, reached, state, owner in reported:
         row = rows[(community, category)]
         row.reported += 1
         row.resident_reported += source == Source.resident
         row.inspection_found += source == Source.inspection
+        out.flow[(community, category, source, reached, outcome(state, tier_of.get(owner)))] += 1
     earlier = Case.__table__.alias("earlier")
     repeats = session.exec(
         select(Case.id, Case.community_id, Case.category_id, Case.reported_at, earlier.c.closed_at)
@@ -221,15 +240,19 @@ def _ancestors(session: Session) -> dict[int, list[int]]:
     return out
 
 
-def unit_rows(day: DayRows, ancestors: dict[int, list[int]]) -> dict[int, Counters]:
-    """The day's counters per tier unit (the sum of its communities' cells) and department."""
+def unit_rows(day: DayRows, ancestors: dict[int, list[int]]) -> tuple[
+        dict[tuple[int, int], Counters], dict[int, Counters]]:
+    """The day's counters per tier unit and category (each unit the sum of its communities'
+    cells), and per unit over all categories, departments included."""
+    cells: dict[tuple[int, int], Counters] = defaultdict(Counters)
     units: dict[int, Counters] = defaultdict(Counters)
-    for (community, _category), counters in day.cells.items():
+    for (community, category), counters in day.cells.items():
         for unit in ancestors.get(community, [community]):
+            cells[(unit, category)].add(counters)
             units[unit].add(counters)
     for department, counters in day.departments.items():
         units[department].add(counters)
-    return units
+    return cells, units
 
 
 def replace_days(engine: Engine | None, days: Iterable[str], now: datetime) -> int:
@@ -240,19 +263,39 @@ def replace_days(engine: Engine | None, days: Iterable[str], now: datetime) -> i
     for day in sorted(set(days)):
         with read_session(engine) as session:
             rows = compute_day(session, day, now)
-        units = unit_rows(rows, ancestors)
+        cells, units = unit_rows(rows, ancestors)
         with write_session(engine) as session:
             session.exec(delete(KpiDay).where(KpiDay.day == day))  # type: ignore[call-overload]
             session.exec(delete(KpiUnitDay).where(KpiUnitDay.day == day))  # type: ignore[call-overload]
-            if rows.cells:
+            if cells:
                 session.exec(insert(KpiDay), params=[  # type: ignore[call-overload]
-                    {"day": day, "community_id": key[0], "category_id": key[1], **_values(c)}
-                    for key, c in rows.cells.items()])
+                    {"day": day, "unit_id": key[0], "category_id": key[1], **_values(c)}
+                    for key, c in cells.items()])
             if units:
                 session.exec(insert(KpiUnitDay), params=[  # type: ignore[call-overload]
                     {"day": day, "unit_id": unit, **_values(c)} for unit, c in units.items()])
+            session.exec(delete(KpiFlow).where(KpiFlow.day == day))  # type: ignore[call-overload]
+            if rows.flow:
+                session.exec(insert(KpiFlow), params=[  # type: ignore[call-overload]
+                    {"day": day, "community_id": k[0], "category_id": k[1], "source": k[2],
+                     "reached_tier": k[3], "outcome": k[4], "cases": n}
+                    for k, n in rows.flow.items()])
         done += 1
+    store_quantiles(engine, set(days))
     return done
+
+
+def store_quantiles(engine: Engine | None, days: set[str]) -> int:
+    """The exact closure quantiles of every tier unit for the periods holding ``days``: read
+    without the write lock, written in one short transaction."""
+    with read_session(engine) as session:
+        starts, rows = periods.quantile_rows(session, days)
+    if starts:
+        with write_session(engine) as session:
+            session.exec(delete(KpiQuantile).where(KpiQuantile.start.in_(starts)))  # type: ignore[call-overload]
+            if rows:
+                session.exec(insert(KpiQuantile), params=rows)  # type: ignore[call-overload]
+    return len(rows)
 
 
 def _counted_days(case: Case) -> dict[str, str | None]:
@@ -353,6 +396,8 @@ def rebuild(engine: Engine | None = None, now: datetime | None = None) -> int:
     with write_session(engine) as session:
         session.exec(delete(KpiDay))  # type: ignore[call-overload]
         session.exec(delete(KpiUnitDay))  # type: ignore[call-overload]
+        session.exec(delete(KpiFlow))  # type: ignore[call-overload]
+        session.exec(delete(KpiQuantile))  # type: ignore[call-overload]
     count = replace_days(engine, days, now)
     with write_session(engine) as session:
         session.exec(delete(KpiCase))  # type: ignore[call-overload]

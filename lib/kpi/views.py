@@ -18,8 +18,8 @@ from lib.core.db import read_session
 from lib.core.models import (
     CLOSURE_BUCKETS,
     Case,
-    CaseState,
     Category,
+    KpiFlow,
     Source,
     Tier,
     Unit,
@@ -288,30 +288,31 @@ class Flow:
 def flow(actor: Actor | None, query: Query, engine: Engine | None = None) -> Flow:
     with read_session(engine) as session:
         ctx = _context(session, actor, query)
-        first, last = _bounds(ctx.period)
-        column = _area_column(ctx.scope)
-        stmt = select(Case.source, Case.reached_tier, Case.state, Case.owner_id, func.count()) \
-            .where(column == ctx.scope.id, Case.reported_at >= first, Case.reported_at < last) \
-            .group_by(Case.source, Case.reached_tier, Case.state, Case.owner_id)
+        stmt = select(KpiFlow.source, KpiFlow.reached_tier, KpiFlow.outcome,
+                      func.sum(KpiFlow.cases)).where(
+            KpiFlow.day >= ctx.period.start.isoformat(), KpiFlow.day <= ctx.period.end.isoformat(),
+            KpiFlow.community_id.in_(_communities(ctx.scope))) \
+            .group_by(KpiFlow.source, KpiFlow.reached_tier, KpiFlow.outcome)
         if ctx.category is not None:
-            stmt = stmt.where(Case.category_id == ctx.category.id)
-        tier_of = dict(session.exec(select(Unit.id, Unit.tier)).all())
+            stmt = stmt.where(KpiFlow.category_id == ctx.category.id)
         links: dict[tuple[str, str], int] = defaultdict(int)
         cases = 0
-        for source, reached, state, owner, count in session.exec(stmt).all():
+        for source, reached, outcome, count in session.exec(stmt).all():
+            count = int(count)
             cases += count
-            if state == CaseState.closed:
-                outcome = f"closed:{tier_of.get(owner, reached)}"
-            elif state in (CaseState.rejected, CaseState.merged):
-                outcome = f"outcome:{state}"
-            else:
-                outcome = "outcome:open"
+            end = outcome if outcome.startswith("closed:") else f"outcome:{outcome}"
             links[(f"source:{source}", f"reached:{reached}")] += count
-            links[(f"reached:{reached}", outcome)] += count
+            links[(f"reached:{reached}", end)] += count
         order = {f"source:{s}": n for n, s in enumerate(Source)} | \
             {f"reached:{t}": 10 + n for n, t in enumerate(Tier)}
         ordered = sorted(links.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1]))
         return Flow(ctx.scope, ctx.period, [(a, b, n) for (a, b), n in ordered], cases)
+
+
+def _communities(scope: Unit):  # noqa: ANN202
+    """SQL: the ids of the communities in the scope's area."""
+    return select(Unit.id).where(Unit.kind == UnitKind.community,
+                                 Unit.path.startswith(scope.path, autoescape=True))
 
 
 def _bounds(period: Period) -> tuple[datetime, datetime]:
@@ -369,9 +370,10 @@ def where(actor: Actor | None, query: Query, figure: str = "reported",
                       if category_id is None or c.id == category_id]
         first, last = _bounds(ctx.period)
         restricted = [c.id for c in categories if c.restricted]
+        # Read from the located cases' index (reported_at first, newest first).
         stmt = select(Case.longitude, Case.latitude, Case.category_id).where(
-            _area_column(ctx.scope) == ctx.scope.id, Case.reported_at >= first,
-            Case.reported_at < last, Case.latitude.is_not(None), Case.longitude.is_not(None),
+            Case.reported_at >= first, Case.reported_at < last, Case.latitude.is_not(None),
+            Case.community_id.in_([c.id for c in communities]),
             Case.category_id.not_in(restricted)).order_by(Case.reported_at.desc()) \
             .limit(POINTS_LIMIT)
         if category_id is not None:

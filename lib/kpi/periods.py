@@ -1,0 +1,156 @@
+"""Assessment periods (考核周期) and exact closure-time quantiles: what both the roll-ups and
+the figures need.
+
+An assessment month may start on any day (setting ``kpi.month_start_day``): 19 Nov – 18 Dec is
+named "2026-12", the month it ends in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlmodel import Session, select
+
+from lib.core.models import Case, CaseState, KpiQuantile, Unit, UnitKind
+from lib.core.settings import get_str
+from lib.core.workcal import CHINA_TZ
+
+TIER_KINDS = (UnitKind.city, UnitKind.district, UnitKind.street, UnitKind.community)
+
+@dataclass(frozen=True)
+class Period:
+    """Days ``start`` to ``end`` inclusive (China dates), named by ``label``."""
+
+    start: date
+    end: date
+    label: str
+
+    def previous(self, start_day: int) -> Period:
+        return month_period(self.start - timedelta(days=1), start_day)
+
+
+def month_start_day(session: Session) -> int:
+    """The first day of an assessment month (some places run from the 19th to the 18th)."""
+    try:
+        return max(1, min(28, int(get_str(session, "kpi.month_start_day"))))
+    except ValueError:
+        return 1
+
+
+def month_period(day: date, start_day: int = 1) -> Period:
+    """The assessment month that holds ``day``; labelled by the month it ends in when it does
+    not start on the 1st (19 Nov – 18 Dec is "2026-12")."""
+    if day.day >= start_day:
+        start = day.replace(day=start_day)
+    else:
+        previous = day.replace(day=1) - timedelta(days=1)
+        start = previous.replace(day=start_day)
+    following = (start.replace(day=1) + timedelta(days=32)).replace(day=start_day)
+    end = following - timedelta(days=1)
+    label = (end if start_day > 1 else start).strftime("%Y-%m")
+    return Period(start, end, label)
+
+
+def period_of_label(label: str, start_day: int = 1) -> Period:
+    """The period named ``YYYY-MM`` (the month it ends in, when it starts after the 1st)."""
+    year, month = (int(x) for x in label.split("-"))
+    if start_day == 1:
+        return month_period(date(year, month, 1), 1)
+    return month_period(date(year, month, start_day - 1), start_day)
+
+
+def last_periods(label: str, count: int, start_day: int = 1) -> list[Period]:
+    """``count`` consecutive periods ending with the one named ``label``, oldest first."""
+    periods = [period_of_label(label, start_day)]
+    while len(periods) < count:
+        periods.insert(0, periods[0].previous(start_day))
+    return periods
+
+
+def today() -> date:
+    return datetime.now(CHINA_TZ).date()
+
+
+def quantile(values: list[float], q: float, *, ordered: bool = False) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default); None for no values."""
+    if not values:
+        return None
+    if not ordered:
+        values = sorted(values)
+    position = (len(values) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (position - low)
+
+
+@dataclass(frozen=True)
+class Quantiles:
+    count: int
+    median_hours: float | None
+    p90_hours: float | None
+    median_workdays: float | None
+    p90_workdays: float | None
+
+
+def closed_rows(session: Session, scope: Unit, start: date, end: date, *,
+                category_id: int | None = None) -> list[tuple[int, str, float | None, int | None]]:
+    """(category, highest tier, hours, working days) of each case closed in the period in the
+    scope's area: read from the area index alone (it carries these columns)."""
+    first = datetime.combine(start, datetime.min.time(), CHINA_TZ)
+    last = datetime.combine(end + timedelta(days=1), datetime.min.time(), CHINA_TZ)
+    column = {UnitKind.community: Case.community_id, UnitKind.street: Case.street_id,
+              UnitKind.district: Case.district_id, UnitKind.city: Case.city_id}[scope.kind]
+    stmt = select(Case.category_id, Case.reached_tier, Case.closure_hours, Case.closure_workdays) \
+        .where(column == scope.id, Case.state == CaseState.closed, Case.closed_at >= first,
+               Case.closed_at < last)
+    if category_id is not None:
+        stmt = stmt.where(Case.category_id == category_id)
+    # The driver's rows as they are: a month of a district is tens of thousands of rows, and
+    # building a result row object for each costs more than the query.
+    result = session.connection().execute(stmt)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
+
+
+def exact(rows: list[tuple]) -> Quantiles:
+    """The quantiles of ``closed_rows``."""
+    hours = sorted(r[2] for r in rows if r[2] is not None)
+    days = sorted(float(r[3]) for r in rows if r[3] is not None)
+    return Quantiles(len(rows), quantile(hours, 0.5, ordered=True), quantile(hours, 0.9, ordered=True),
+                     quantile(days, 0.5, ordered=True), quantile(days, 0.9, ordered=True))
+
+
+def closure_quantiles(session: Session, scope: Unit, start: date, end: date, *,
+                      category_id: int | None = None) -> Quantiles:
+    """Exact median and 90th percentile of closure time of the cases closed in the period: for
+    a whole period of a unit as stored by the last refresh (``kpi_quantile``), else from the
+    cases."""
+    if category_id is None:
+        stored = session.get(KpiQuantile, (scope.id, start.isoformat()))
+        if stored is not None and stored.end == end.isoformat():
+            return Quantiles(stored.count, stored.median_hours, stored.p90_hours,
+                             stored.median_workdays, stored.p90_workdays)
+    return exact(closed_rows(session, scope, start, end, category_id=category_id))
+
+
+def quantile_rows(session: Session, days: set[str]) -> tuple[list[str], list[dict]]:
+    """Every tier unit's quantiles for the periods holding ``days`` (up to today's period):
+    the periods' first days and the ``kpi_quantile`` rows to write for them."""
+    start_day = month_start_day(session)
+    last = today()
+    touched = sorted({month_period(date.fromisoformat(d), start_day) for d in days
+                      if date.fromisoformat(d) <= last}, key=lambda p: p.start)
+    units = session.exec(select(Unit).where(Unit.kind.in_([k.value for k in TIER_KINDS]))).all() \
+        if touched else []
+    rows = []
+    for period in touched:
+        for unit in units:
+            q = exact(closed_rows(session, unit, period.start, period.end))
+            rows.append({"unit_id": unit.id, "start": period.start.isoformat(),
+                         "end": period.end.isoformat(), "count": q.count,
+                         "median_hours": q.median_hours, "p90_hours": q.p90_hours,
+                         "median_workdays": q.median_workdays, "p90_workdays": q.p90_workdays})
+    return [p.start.isoformat() for p in touched], rows
