@@ -18,10 +18,11 @@ def hours(value: float | None) -> float | None:
 
 page = setup_page("kpi_closure")
 with page.guard():
+    st.title(page.t("page.kpi_closure"))
     fresh = views.freshness()
     query = kpi.filters(page, views.options(page.actor))
     data = views.closure(page.actor, query)
-    kpi.heading(page, "page.kpi_closure", page.name(data.scope), data.period.label)
+    kpi.heading(page, page.name(data.scope), data.period.label)
     kpi.freshness(page, fresh)
 
     q = data.quantiles

@@ -25,10 +25,11 @@ def node_name(node: str) -> str:
 
 page = setup_page("kpi_flow")
 with page.guard():
+    st.title(page.t("page.kpi_flow"))
     fresh = views.freshness()
     query = kpi.filters(page, views.options(page.actor))
     data = views.flow(page.actor, query)
-    kpi.heading(page, "page.kpi_flow", page.name(data.scope), data.period.label)
+    kpi.heading(page, page.name(data.scope), data.period.label)
     kpi.freshness(page, fresh)
     st.caption(page.t("kpi.flow.note", count=data.cases))
     if not data.links:

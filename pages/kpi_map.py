@@ -33,12 +33,13 @@ def scale_for(key: str) -> str:
 
 page = setup_page("kpi_map")
 with page.guard():
+    st.title(page.t("page.kpi_map"))
     fresh = views.freshness()
     query = kpi.filters(page, views.options(page.actor))
     figure_key = st.selectbox(page.t("kpi.map.figure"), FIGURES, key="kpi_map_figure",
                               format_func=lambda k: kpi.label(page, k))
     data = views.where(page.actor, query, figure_key)
-    kpi.heading(page, "page.kpi_map", page.name(data.scope), data.period.label)
+    kpi.heading(page, page.name(data.scope), data.period.label)
     kpi.freshness(page, fresh)
     kind = kind_of(figure_key)
     shown = {cid: kpi.number(v, kind) for cid, v in data.values.items()}

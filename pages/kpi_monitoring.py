@@ -14,10 +14,10 @@ from lib.ui.page import setup_page
 
 page = setup_page("kpi_monitoring")
 with page.guard():
+    st.title(page.t("page.kpi_monitoring"))
     fresh = views.freshness()
     query = kpi.filters(page, views.options(page.actor))
     data = monitoring.monitoring(page.actor, query)
-    st.title(page.t("page.kpi_monitoring"))
     st.caption(page.t("kpi.mon.scope", unit=kpi.md_escape(page.name(data.scope)),
                       at=local_time(data.now)))
 

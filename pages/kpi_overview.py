@@ -15,10 +15,11 @@ from lib.ui.page import setup_page
 
 page = setup_page("kpi_overview")
 with page.guard():
+    st.title(page.t("page.kpi_overview"))
     fresh = views.freshness()
     query = kpi.filters(page, views.options(page.actor))
     data = views.overview(page.actor, query)
-    kpi.heading(page, "page.kpi_overview", page.name(data.scope), data.period.label)
+    kpi.heading(page, page.name(data.scope), data.period.label)
     kpi.freshness(page, fresh)
 
     keys = [*HEADLINE, "composite"]

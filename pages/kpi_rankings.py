@@ -64,10 +64,11 @@ def lists(ranking: rankings.Ranking) -> None:
 
 page = setup_page("kpi_rankings")
 with page.guard():
+    st.title(page.t("page.kpi_rankings"))
     fresh = views.freshness()
     query = kpi.filters(page, views.options(page.actor))
     first = rankings.rankings(page.actor, query)
-    kpi.heading(page, "page.kpi_rankings", page.name(first.scope), first.period.label)
+    kpi.heading(page, page.name(first.scope), first.period.label)
     kpi.freshness(page, fresh)
     st.caption(page.t("kpi.rank.rules", count=first.min_cases))
 

@@ -30,10 +30,11 @@ page = setup_page("kpi_report")
 with page.guard():
     st.markdown(PRINT_CSS, unsafe_allow_html=True)
     fresh = views.freshness()
+    heading = st.empty()  # the report's own title, once the filters have chosen unit and month
     query = kpi.filters(page, views.options(page.actor), category=False)
     data = report.monthly(page.actor, query)
-    st.title(page.t("kpi.report.title", unit=kpi.md_escape(page.name(data.scope_unit)),
-                    period=data.period.label))
+    heading.title(page.t("kpi.report.title", unit=kpi.md_escape(page.name(data.scope_unit)),
+                         period=data.period.label))
     st.caption(page.t("kpi.report.range", start=data.period.start.isoformat(),
                       end=data.period.end.isoformat(), previous=data.previous.label,
                       made=local_time(data.made_at)))

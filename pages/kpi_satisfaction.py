@@ -41,10 +41,11 @@ def table(rows: list[tuple[str, dict, object]]) -> pd.DataFrame:
 
 page = setup_page("kpi_satisfaction")
 with page.guard():
+    st.title(page.t("page.kpi_satisfaction"))
     fresh = views.freshness()
     query = kpi.filters(page, views.options(page.actor))
     data = views.satisfaction(page.actor, query)
-    kpi.heading(page, "page.kpi_satisfaction", page.name(data.scope), data.period.label)
+    kpi.heading(page, page.name(data.scope), data.period.label)
     kpi.freshness(page, fresh)
 
     c = data.counters

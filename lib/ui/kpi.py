@@ -10,6 +10,7 @@ import streamlit as st
 
 from lib.core.clock import china_time
 from lib.kpi import figures
+from lib.kpi.extras import EXTRAS
 from lib.kpi.figures import Value
 from lib.kpi.report import kind_of
 from lib.kpi.views import Options, Query
@@ -72,11 +73,16 @@ def card(page: Page, column, key: str, now: Value, before: Value | None) -> None
             delta = page.t("kpi.hours", value=f"{change:+.1f}")
         else:
             delta = f"{change:+,.0f}"
-    better = figures.BY_KEY[key].better if key in figures.BY_KEY else "higher"
+    better = figures.BY_KEY[key].better if key in figures.BY_KEY else \
+        next((e.better for e in EXTRAS if e.key == key), "higher")
     help_text = page.t(f"kpi.def.{key}")
     if now.denominator is not None:
         help_text += "\n\n" + basis(page, now)
-    column.metric(label(page, key), fmt(page, now), delta,
+    shown = fmt(page, now)
+    title = label(page, key)
+    if kind == "hours" and now.value is not None:  # the unit in the title: the card is narrow
+        title, shown = title + page.t("kpi.unit.hours"), f"{now.value:.1f}"
+    column.metric(title, shown, delta,
                   delta_color="normal" if better == "higher" else "inverse",
                   help=help_text, border=True)
 
@@ -84,7 +90,7 @@ def card(page: Page, column, key: str, now: Value, before: Value | None) -> None
 def definitions(page: Page, keys: list[str]) -> None:
     with st.expander(page.t("kpi.definitions")):
         for key in keys:
-            st.markdown(f"**{label(page, key)}**：{page.t(f'kpi.def.{key}')}")
+            st.markdown(f"**{label(page, key)}**{page.t('kpi.colon')}{page.t(f'kpi.def.{key}')}")
 
 
 def freshness(page: Page, fresh: datetime | None) -> None:
@@ -121,8 +127,8 @@ def filters(page: Page, options: Options, *, unit: bool = True, category: bool =
     return Query(label=period, unit_id=unit_id, category_id=category_id)
 
 
-def heading(page: Page, title_key: str, scope_name: str, period_label: str) -> None:
-    st.title(page.t(title_key))
+def heading(page: Page, scope_name: str, period_label: str) -> None:
+    """Under the title and filters: whose figures, which period."""
     st.caption(page.t("kpi.scope_caption", unit=md_escape(scope_name), period=period_label))
 
 
