@@ -33,6 +33,7 @@ from lib.core.models import (
     utcnow,
 )
 from lib.core.workcal import add_duration
+from lib.kpi import geo
 from lib.org import auth
 
 DEMO_PASSWORD = "Demo-2026!"
@@ -128,7 +129,12 @@ SOURCES = (["resident"] * 45) + (["grid_worker"] * 35) + (["staff"] * 5) + (["ho
 SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许"
             "韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢")
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红梅鑫波斌宇浩凯"
+STREET_NAMES = ["红星", "东风", "新华", "人民", "光华", "锦华", "府河", "滨江"]
 STREET_WORDS = ["东路", "西路", "南街", "北街", "巷", "路"]
+# What residents say when not satisfied (the satisfaction page groups them by keywords).
+DISSATISFIED = ["问题没有解决，还在漏", "处理太慢，拖了两个星期", "只是临时处理，过几天又坏了",
+                "没人联系我，也没有回访", "工作人员态度不好，互相推诿", "处理很粗糙，不彻底",
+                "下水道又堵了", "说好来修一直没人来", "不满意", "灯还是不亮"]
 PLACES = ["号院", "号楼下", "号门口", "号小区南门", "号商铺", "号院内车棚", "号楼道"]
 
 
@@ -145,6 +151,7 @@ class _World:
     staff_of_unit: dict[int, int]
     rules: dict[str, DeadlineRule]
     place: dict[int, dict[str, int]] = field(default_factory=dict)
+    shapes: dict[int, dict] = field(default_factory=dict)  # community id -> its boundary
     month_weights: list[list[float]] = field(default_factory=list)
 
 
@@ -178,6 +185,16 @@ def _read_world(session: Session) -> _World:
         district = parent[street]
         world.place[community.id] = {"community_id": community.id, "street_id": street,
                                      "district_id": district, "city_id": parent[district]}
+    codes = {u.id: u.code for u in units}
+    for district in {world.place[c.id]["district_id"] for c in communities}:
+        try:
+            found = geo.load_boundaries(codes[district])
+        except ValueError:
+            found = None
+        features = {f["properties"]["code"]: f for f in (found or {}).get("features", [])}
+        for community in communities:
+            if community.code in features:
+                world.shapes[community.id] = features[community.code]
     return world
 
 
@@ -192,7 +209,7 @@ class _Trail:
         self.at = start
 
     def move(self, action: str, actor: int | None, *, after: timedelta, to_unit: int | None = None,
-             note: str | None = None) -> None:
+             note: str | None = None, detail: dict | None = None) -> None:
         self.at = self.at + after
         to_state = next_state(action, self.state)
         to_unit = to_unit if to_unit is not None else self.unit
@@ -200,7 +217,7 @@ class _Trail:
             "case_id": self.case_id, "seq": len(self.events) + 1, "action": action, "at": self.at,
             "actor_id": actor, "from_state": self.state, "to_state": to_state,
             "from_unit_id": self.unit, "to_unit_id": to_unit, "note": note,
-            "detail": json.dumps({"rating": note}) if action == "feedback" else None,
+            "detail": json.dumps(detail, ensure_ascii=False) if detail else None,
         })
         self.state, self.unit = to_state, to_unit
 
@@ -227,6 +244,24 @@ def _person(rng: random.Random) -> tuple[str, str]:
     return name, phone
 
 
+def _where(rng: random.Random, world: _World, community: Unit, source: str) -> dict:
+    """An address (now and then one of the community's few trouble spots, so that places
+    repeat) and, for grid workers, staff and inspectors on site and some residents, a map
+    point inside the community."""
+    if rng.random() < 0.08:
+        spot = random.Random(f"{community.code}:{rng.randrange(3)}")
+        address = f"{spot.choice(STREET_NAMES)}{spot.choice(STREET_WORDS)}{spot.randint(1, 300)}" \
+            f"{spot.choice(PLACES)}"
+    else:
+        address = f"{rng.choice(STREET_NAMES)}{rng.choice(STREET_WORDS)}{rng.randint(1, 300)}" \
+            f"{rng.choice(PLACES)}"
+    latitude = longitude = None
+    shape = world.shapes.get(community.id)
+    if shape is not None and (source != "resident" or rng.random() < 0.4):
+        longitude, latitude = geo.random_point(shape, rng)
+    return {"address": address, "latitude": latitude, "longitude": longitude}
+
+
 def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: datetime,
               now: datetime, code: str, *, community: Unit | None = None,
               force_open: bool = False) -> tuple[dict, list[dict]]:
@@ -242,6 +277,7 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
     c_id, s_id, d_id = place["community_id"], place["street_id"], place["district_id"]
     reporter = staff.get(c_id) if source in ("grid_worker", "staff") else None
     rule = world.rules[severity]
+    where = _where(rng, world, community, source)
 
     trail = _Trail(case_id, reported_at)
     trail.move("report", reporter, after=timedelta(0), to_unit=c_id)
@@ -266,7 +302,7 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
         trail.move("reject" if fate == "rejected" else "merge", staff.get(c_id), after=_hours(rng, 0.2, 6),
                    note="重复或不属实" if fate == "merged" else "经核实不属于受理范围")
         row = _case_row(trail, category, subs, rng, severity, source, name, phone, anonymous,
-                        reporter, place, code, reported_at, None, c_id, now)
+                        reporter, place, code, reported_at, None, c_id, now, where=where)
         row.update(_deadlines_and_orders(trail, rule, row, now))
         return row, trail.events
 
@@ -337,15 +373,19 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
         if name or phone:
             rating = rng.choices(["satisfied", "basically_satisfied", "dissatisfied"],
                                  weights=[85, 11, 4])[0]
-            trail.move("feedback", staff.get(c_id), after=_hours(rng, 2, 48), note=rating)
+            said = rng.choice(DISSATISFIED) if rating == "dissatisfied" else None
+            trail.move("feedback", staff.get(c_id), after=_hours(rng, 2, 48), note=said,
+                       detail={"rating": rating})
             if rating == "dissatisfied" and not done():
                 trail.move("reopen", staff.get(c_id), after=_hours(rng, 0.5, 4),
-                           to_unit=handler_unit, note="居民不满意，重新处置")
+                           to_unit=handler_unit, note=f"居民不满意：{said}")
                 trail.move("handle", staff.get(handler_unit), after=_hours(rng, 12, 96), to_unit=c_id)
                 trail.move("verify", staff.get(c_id), after=_hours(rng, 1, 24))
                 rating = rng.choices(["satisfied", "basically_satisfied", "dissatisfied"],
                                      weights=[60, 30, 10])[0]
-                trail.move("feedback", staff.get(c_id), after=_hours(rng, 2, 48), note=rating)
+                said = rng.choice(DISSATISFIED) if rating == "dissatisfied" else None
+                trail.move("feedback", staff.get(c_id), after=_hours(rng, 2, 48), note=said,
+                           detail={"rating": rating})
         if not done():
             trail.move("close", staff.get(c_id), after=_hours(rng, 0.5, 24))
     if trail.at > now:
@@ -358,7 +398,7 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
             rating = None
     row = _case_row(trail, category, subs, rng, severity, source, name, phone, anonymous,
                     reporter, place, code, reported_at, None, c_id, now,
-                    reached=_reached(trail, place), rating=rating)
+                    reached=_reached(trail, place), rating=rating, where=where)
     row.update(_deadlines_and_orders(trail, rule, row, now))
     return row, trail.events
 
@@ -431,19 +471,22 @@ def _case_row(trail: _Trail, category: Category, subs: list[int], rng: random.Ra
               severity: str, source: str, name: str | None, phone: str | None, anonymous: bool,
               reporter: int | None, place: dict[str, int], code: str, reported_at: datetime,
               handle_due: datetime | None, triage_unit: int, now: datetime, *,
-              reached: str = "community", rating: str | None = None) -> dict:
+              reached: str = "community", rating: str | None = None,
+              where: dict | None = None) -> dict:
     closed_at = trail.at if trail.state == "closed" else None
     handled = [e["at"] for e in trail.events if e["action"] == "handle"]
     finished = handled[-1] if handled else (now if trail.state not in ("rejected", "merged") else None)
     overdue = bool(handle_due and finished and finished > handle_due)
     sub_id = rng.choice(subs) if subs else None
-    street_name = rng.choice(["红星", "东风", "新华", "人民", "光华", "锦华", "府河", "滨江"])
-    address = (f"{street_name}{rng.choice(STREET_WORDS)}{rng.randint(1, 300)}"
-               f"{rng.choice(PLACES)}")
+    where = where or {"address": f"{rng.choice(STREET_NAMES)}{rng.choice(STREET_WORDS)}"
+                                 f"{rng.randint(1, 300)}{rng.choice(PLACES)}",
+                      "latitude": None, "longitude": None}
+    address = where["address"]
     return {
         "id": trail.case_id, "code": code, "category_id": category.id, "subcategory_id": sub_id,
         "description": f"{category.name_zh}：{address}附近发现隐患，请尽快处理。",
-        "address": address, "latitude": None, "longitude": None, "severity": severity,
+        "address": address, "latitude": where["latitude"], "longitude": where["longitude"],
+        "severity": severity,
         "source": source, "reporter_name": name, "reporter_phone": phone,
         "anonymous": anonymous, "reported_by_id": reporter, "state": trail.state,
         **place, "unit_id": trail.unit, "reached_tier": reached, "supervised": False,
