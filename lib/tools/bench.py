@@ -4,7 +4,9 @@ what users wait for. Prints one JSON object so that runs can be compared over ti
 Figures: the queue page's first screen and the case page, rendered by Streamlit's AppTest as a
 community user whose community has ``HOT_OPEN`` open cases; the same reads in lib alone;
 public intake latency with concurrent writers (and how many reports were lost: must be 0); the
-home-page counts of a district user; one tick.
+home-page counts of a district user; one tick; the assessment pages of the district leader
+(each against its floor: the same page drawing the same charts from data already in memory)
+and the district's monthly Excel report.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,6 +35,7 @@ from lib.core import config
 from lib.core.db import get_engine, read_session, write_session
 from lib.core.migrate import migrate
 from lib.core.models import Case, Category, Unit
+from lib.kpi import rankings, report, rollup, views
 from lib.org.auth import actor_by_username
 from lib.rewards import approval
 from lib.tools import demo, demo_rewards, reference
@@ -41,6 +46,9 @@ HOT_USER = "community01"
 HOT_OPEN = 10_000
 HOT_CLAIMS = 10_000  # claims waiting for the street's approver
 HOT_APPROVER = "street_approver"
+KPI_USER = "district_leader"
+KPI_PAGES = ["overview", "rankings", "satisfaction", "closure", "flow", "map", "monitoring",
+             "report"]
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
@@ -103,6 +111,13 @@ def prepare(url: str, cases_wanted: int, seed: int = 2019) -> dict[str, float]:
             _log(f"added {added:,} reward claims waiting for approval")
     if time.monotonic() - started > 1:
         timings["generate_s"] = round(time.monotonic() - started, 1)
+    started = time.monotonic()
+    if rollup.freshness(engine) is None:
+        _log("building the KPI roll-ups")
+        rollup.rebuild(engine)
+        timings["kpi_rebuild_s"] = round(time.monotonic() - started, 1)
+    else:
+        rollup.refresh(engine)
     if engine.dialect.name == "postgresql":
         # Tidy and fresh statistics, as autovacuum would give a live database after a
         # migration rewrote rows or a bulk load added them.
@@ -256,6 +271,61 @@ def intake_timings(url: str, writers: int = 8, per_writer: int = 50, interval_ms
     return {f"{prefix}_{k}": v for k, v in figures.items()}
 
 
+@contextmanager
+def _patched(module: object, **values: object) -> Iterator[None]:
+    saved = {name: getattr(module, name) for name in values}
+    for name, value in values.items():
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(module, name, value)
+
+
+def kpi_timings(url: str, runs: int = 5) -> dict[str, object]:
+    """The district leader's assessment pages, rendered by AppTest, and their floors: the same
+    page files with lib's reads replaced by data fetched beforehand, so that the difference is
+    what the database costs. The monthly report: building the district's Excel workbook."""
+    engine = get_engine(url)
+    with read_session(engine) as session:
+        leader = actor_by_username(session, KPI_USER)
+    at = _apptest(url, KPI_USER)
+    if at.exception:
+        raise RuntimeError(f"home page failed: {at.exception}")
+
+    def page(name: str) -> Callable[[], None]:
+        def run() -> None:
+            at.switch_page(f"pages/kpi_{name}.py").run()
+            if at.exception or at.error:
+                raise RuntimeError(f"kpi_{name} failed: {at.exception or at.error[0].value}")
+        return run
+
+    out: dict[str, object] = {
+        f"kpi_{name}{'_page' if name == 'report' else ''}_ms": _median_ms(page(name), runs)
+        for name in KPI_PAGES}
+    out["kpi_report_ms"] = _median_ms(
+        lambda: report.report_file(leader, views.Query(), "zh", engine=engine), runs)
+    out["kpi_glance_ms"] = _median_ms(lambda: rankings.glance(leader, engine=engine), runs)
+
+    options = views.options(leader, engine)
+    fresh = views.freshness(engine)
+    query = views.Query(label=options.current, unit_id=leader.unit_id)
+    overview = views.overview(leader, query, engine)
+    ranked = {level: rankings.rankings(leader, query, level, engine)
+              for level in ("street", "community", "department")}
+    with _patched(views, options=lambda *a, **k: options, freshness=lambda *a, **k: fresh,
+                  overview=lambda *a, **k: overview):
+        out["kpi_overview_floor_ms"] = _median_ms(page("overview"), runs)
+    with _patched(views, options=lambda *a, **k: options, freshness=lambda *a, **k: fresh), \
+            _patched(rankings, rankings=lambda actor, q, level=None, engine=None:
+                     ranked[level or "street"]):
+        out["kpi_rankings_floor_ms"] = _median_ms(page("rankings"), runs)
+    for name in ("overview", "rankings"):
+        out[f"kpi_{name}_vs_floor"] = round(out[f"kpi_{name}_ms"] / out[f"kpi_{name}_floor_ms"], 2)
+    return out
+
+
 def tick_timing(url: str) -> dict[str, float]:
     engine = get_engine(url)
     started = time.perf_counter()
@@ -266,12 +336,15 @@ def tick_timing(url: str) -> dict[str, float]:
 
 
 def run(cases_wanted: int, db: str, url: str | None = None, writers: int = 8,
-        per_writer: int = 50) -> dict[str, object]:
+        per_writer: int = 50, only: str | None = None) -> dict[str, object]:
     url = database_url(db, cases_wanted, url)
     result: dict[str, object] = {"cases": cases_wanted, "db": db}
     result.update(prepare(url, cases_wanted))
     with read_session(get_engine(url)) as session:
         result["cases"] = session.exec(select(func.count()).select_from(Case)).one()
+    result.update(kpi_timings(url))
+    if only == "kpi":
+        return result
     result.update(tick_timing(url))
     result.update(page_timings(url))
     # 8 people pressing submit at once, each every ~100 ms: 80 reports a second, thousands of

@@ -183,8 +183,10 @@ def cmd_kpi_refresh(_args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     result = bench.run(args.cases, args.db, url=args.url, writers=args.writers,
-                       per_writer=args.per_writer)
+                       per_writer=args.per_writer, only=args.only)
     print(json.dumps(result, ensure_ascii=False))
+    if args.only == "kpi":
+        return 0
     return 0 if result.get("intake_lost") == 0 and result.get("intake_saturated_lost") == 0 else 1
 
 
@@ -229,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", help="database URL (default: data/bench-N.db or database bench_N)")
     p.add_argument("--writers", type=int, default=8)
     p.add_argument("--per-writer", type=int, default=50)
+    p.add_argument("--only", choices=["kpi"], help="kpi: only the assessment pages and report")
     p.set_defaults(func=cmd_bench)
     return parser
 
