@@ -1,0 +1,85 @@
+"""The assessment pages in a real browser: the district leader opens the overview and the map on
+the demo server; the plotly charts are drawn (trend lines and bars, the community polygons and the
+heat map), and nothing is fetched from anywhere but the app's own server (no map tiles, no CDN
+boundary files, no fonts or scripts from the internet)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+import pytest
+
+pytest.register_assert_rewrite("tests.browser_support")  # before its first import
+
+from tests.browser_support import (  # noqa: E402
+    ARTIFACTS,
+    ROOT,
+    WAIT,
+    expect,
+    load,
+    log_in,
+    new_page,
+    wait_for_cookie,
+)
+
+pytest_plugins = ["tests.browser_support"]  # the shared server, browser and context fixtures
+
+BOUNDARIES = ROOT / "data" / "geo" / "510104.geojson"
+
+# True once the page holds ``count`` plotly charts whose SVG is drawn and ``selector`` matches
+# an element with a drawn path in one of them.
+DRAWN = """([count, selector]) => {
+  const plots = document.querySelectorAll('.js-plotly-plot');
+  if (plots.length < count) return false;
+  for (const plot of plots) if (!plot.querySelector('.main-svg')) return false;
+  return [...document.querySelectorAll(selector)].some(
+    (el) => el.tagName !== 'path' || (el.getAttribute('d') || '').length > 4);
+}"""
+
+
+def _outside(requests: list[str], base: str) -> list[str]:
+    """The requests to a host other than the app's server (data: and blob: are in-page)."""
+    ours = urlsplit(base).netloc
+    return [url for url in requests
+            if urlsplit(url).scheme not in ("data", "blob", "about") and urlsplit(url).netloc != ours]
+
+
+def test_the_overview_and_the_map_draw_their_charts_from_the_server_alone(browser_server,
+                                                                            browser_chromium):
+    context = browser_chromium.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    requests: list[str] = []
+    context.on("request", lambda request: requests.append(request.url))
+    page = new_page(context)
+    page.on("websocket", lambda socket: requests.append(socket.url))
+    try:
+        log_in(page, browser_server, "district_leader")
+        expect(page.get_by_text("您好").first).to_be_visible(timeout=WAIT)
+        wait_for_cookie(context)
+
+        load(page, f"{browser_server}/kpi_overview")
+        expect(page.get_by_role("heading", name="考核总览")).to_be_visible(timeout=WAIT)
+        expect(page.get_by_text("锦江区 · ").first).to_be_visible(timeout=WAIT)
+        # Three charts: the rates and the closure time by month (lines), cases by category (bars).
+        page.wait_for_function(DRAWN, arg=[3, ".js-plotly-plot .scatterlayer .trace path.js-line"],
+                               timeout=WAIT)
+        page.wait_for_function(DRAWN, arg=[3, ".js-plotly-plot .barlayer .trace"], timeout=WAIT)
+        expect(page.get_by_test_id("stMetric").first).to_be_visible(timeout=WAIT)
+
+        load(page, f"{browser_server}/kpi_map")
+        expect(page.get_by_role("heading", name="分布地图")).to_be_visible(timeout=WAIT)
+        communities = len(json.loads(BOUNDARIES.read_text(encoding="utf-8"))["features"])
+        polygons = page.locator(".js-plotly-plot .scatterlayer path.js-fill")
+        expect(polygons.nth(communities - 1)).to_be_attached(timeout=WAIT)  # every community
+        page.wait_for_function(DRAWN, arg=[2, ".js-plotly-plot .scatterlayer path.js-fill"],
+                               timeout=WAIT)
+        page.wait_for_function(DRAWN, arg=[2, ".js-plotly-plot .heatmaplayer .hm image"],
+                               timeout=WAIT)
+        expect(page.get_by_text("类别 × 社区热力图")).to_be_visible(timeout=WAIT)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "kpi_map.png"), full_page=True)
+    finally:
+        context.close()
+
+    assert any(urlsplit(url).path.endswith("/kpi_map") for url in requests)  # recorded at all
+    assert not _outside(requests, browser_server), sorted(set(_outside(requests, browser_server)))
