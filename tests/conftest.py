@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, make_url, select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
@@ -33,8 +33,13 @@ from lib.tools import (
     reference,  # noqa: E402
 )
 
-PG_URL = os.environ.get("TEST_DATABASE_URL",
-                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BASE_PG_URL = os.environ.get("TEST_DATABASE_URL",
+                             "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# Under pytest-xdist (``make test`` runs two workers) each worker has a database of its own,
+# made beside the test database on first use: test_gw0, test_gw1.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+PG_URL = BASE_PG_URL if not WORKER else make_url(BASE_PG_URL).set(
+    database=f"{make_url(BASE_PG_URL).database}_{WORKER}").render_as_string(hide_password=False)
 
 
 def under_ci() -> bool:
@@ -54,9 +59,14 @@ def need(reason: str | None) -> None:
 def postgres_available() -> str | None:
     """None if PostgreSQL answers, else the reason it does not (asked once per session)."""
     try:
-        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        engine = create_engine(BASE_PG_URL, connect_args={"connect_timeout": 3},
+                               isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
             conn.execute(text("select 1"))
+            name = make_url(PG_URL).database
+            if PG_URL != BASE_PG_URL and not conn.execute(
+                    text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
         engine.dispose()
         return None
     except Exception as err:  # noqa: BLE001

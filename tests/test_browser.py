@@ -29,6 +29,8 @@ from tests.browser_support import (  # noqa: E402
 )
 
 pytest_plugins = ["tests.browser_support"]  # the shared server, browser and context fixtures
+# One worker runs every browser test: one server and one browser for all of them.
+pytestmark = pytest.mark.xdist_group("browser")
 
 
 def test_admin_logs_in_reloads_deep_links_and_logs_out(browser_server, browser_context):

@@ -25,6 +25,8 @@ from tests.browser_support import (  # noqa: E402
 )
 
 pytest_plugins = ["tests.browser_support"]  # the shared server, browser and context fixtures
+# One worker runs every browser test: one server and one browser for all of them.
+pytestmark = pytest.mark.xdist_group("browser")
 
 PHONE = {"width": 390, "height": 844}
 COMMUNITY = "春熙路街道 · 红星路社区"  # 510104001001 under street 510104001

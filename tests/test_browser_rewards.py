@@ -25,6 +25,8 @@ from tests.browser_support import (  # noqa: E402
 )
 
 pytest_plugins = ["tests.browser_support"]
+# One worker runs every browser test: one server and one browser for all of them.
+pytestmark = pytest.mark.xdist_group("browser")
 
 PHONE = {"width": 390, "height": 844}
 
