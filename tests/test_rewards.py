@@ -358,8 +358,14 @@ def test_the_tick_opens_claims_of_cases_closed_lately_without_walking_every_case
     assert eligibility.run(db) == {"claims_opened": 1, "claims_expired": 0}
     assert _claim_of(db, recent.id).state == "eligible"
     assert eligibility.run(db) == {"claims_opened": 0, "claims_expired": 0}
-    # A case verified long ago is not the tick's business (the demo and a backfill open those).
+    # A tick that did not run for four days (a server down over a holiday) still finds the cases
+    # validated meanwhile: it looks back from the newest claim written, not from its own clock.
     old = _closed(db)
     later = utcnow() + eligibility.CATCH_UP + timedelta(days=1)
-    assert eligibility.run(db, now=later)["claims_opened"] == 0
-    assert _open(db) == 1 and _claim_of(db, old.id).state == "eligible"
+    assert eligibility.run(db, now=later)["claims_opened"] == 1
+    assert _claim_of(db, old.id).state == "eligible" and _open(db) == 0
+    # The search still starts three days before the newest claim, never at the first case.
+    with read_session(db) as s:
+        newest = _claim_of(db, old.id).created_at
+        assert eligibility._since(s, later + timedelta(days=30)) == later - eligibility.CATCH_UP
+        assert newest.replace(tzinfo=None) == later.replace(tzinfo=None)

@@ -11,8 +11,12 @@ from datetime import date, datetime, timezone
 from lib.core.workcal import CHINA_TZ
 
 
-def _aware(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
+    """A moment read from the database (naive on SQLite, which stores UTC) made aware."""
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+_aware = as_utc
 
 
 def china(value: datetime) -> datetime:

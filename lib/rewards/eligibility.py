@@ -21,10 +21,11 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, insert, or_
+from sqlalchemy import and_, exists, func, insert, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from lib.core.clock import as_utc
 from lib.core.db import get_engine, read_session, write_session
 from lib.core.errors import DomainError
 from lib.core.models import (
@@ -45,6 +46,16 @@ _log = logging.getLogger(__name__)
 VALID = (CaseState.verified, CaseState.feedback, CaseState.closed)
 VALIDATING = ("verify", "feedback", "close")  # the moves that make a case valid
 CATCH_UP = timedelta(days=3)  # the tick looks at cases moved in this window
+
+
+def _since(session: Session, now: datetime) -> datetime | None:
+    """Where the tick's search starts: three days before the newest claim written (so a tick
+    that did not run for a week still finds that week's cases), at most three days ago; None
+    (every case) before the first claim."""
+    newest = session.exec(select(func.max(RewardClaim.created_at))).one()
+    if newest is None:
+        return None
+    return min(now, as_utc(newest)) - CATCH_UP
 
 
 def _members(session: Session, target: Case) -> list[Case]:
@@ -121,7 +132,7 @@ def open_claims(session: Session, now: datetime | None = None, *, everything: bo
                 limit: int = 500) -> int:
     """Write the claims of cases that became valid (in the last days, or ``everything``)."""
     now = now or utcnow()
-    since = None if everything else now - CATCH_UP
+    since = None if everything else _since(session, now)
     targets = session.exec(select(Case).where(*_waiting(since)).order_by(Case.id).limit(limit)).all()
     return sum(open_group(session, target, now) for target in targets)
 
@@ -150,7 +161,7 @@ def run(engine: Engine | None = None, now: datetime | None = None,
     without the write lock; each case's claims are written in a short transaction of its own."""
     now = now or utcnow()
     with read_session(engine) as session:
-        targets = session.exec(select(Case.id).where(*_waiting(now - CATCH_UP))
+        targets = session.exec(select(Case.id).where(*_waiting(_since(session, now)))
                                .order_by(Case.id).limit(limit)).all()
     opened = 0
     for case_id in targets:
