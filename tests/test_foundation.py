@@ -366,3 +366,33 @@ def test_home_counts_reflect_what_waits_for_each_role(db):
         assert dict(waiting_counts(s, actor(s, "dept_police")))["queue.tab.orders"] == 0
         assert dict(waiting_counts(s, actor(s, "street01")))["home.open_in_scope"] == 2
         assert dict(waiting_counts(s, actor(s, "city_leader")))["home.open_in_scope"] == 2
+
+
+def test_demo_claims_are_dated_when_their_cases_were_closed(db):
+    """The demo's year of reward claims: each opened when its case became valid, moved on in
+    time order, nothing after now, so the monthly reward figures have a history."""
+    from lib.core.clock import as_utc
+    from lib.core.models import RewardClaim, RewardEvent
+    from lib.core.workcal import CHINA_TZ
+    from lib.tools import demo_rewards
+
+    now = utcnow()
+    with write_session(db) as s:
+        demo.generate_cases(s, 400, seed=7, now=now)
+        made = demo_rewards.generate_claims(s, seed=7, now=now)
+    assert made["claims"] > 20 and made["paid"] > 0
+    with read_session(db) as s:
+        claims = {c.id: c for c in s.exec(select(RewardClaim)).all()}
+        cases = {c.id: c for c in s.exec(select(Case).where(Case.id.in_(
+            [c.case_id for c in claims.values()]))).all()}
+        trails: dict[int, list] = {}
+        for e in s.exec(select(RewardEvent).order_by(RewardEvent.claim_id, RewardEvent.seq)).all():
+            trails.setdefault(e.claim_id, []).append(as_utc(e.at))
+    months = {as_utc(c.created_at).astimezone(CHINA_TZ).strftime("%Y-%m") for c in claims.values()}
+    assert len(months) >= 6, sorted(months)
+    for claim_id, claim in claims.items():
+        case = cases[claim.case_id]
+        opened = as_utc(claim.created_at)
+        assert opened <= now and opened == as_utc(case.closed_at or case.updated_at), claim_id
+        assert trails[claim_id][0] == opened and trails[claim_id] == sorted(trails[claim_id])
+        assert trails[claim_id][-1] <= now, claim_id

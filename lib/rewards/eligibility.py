@@ -129,12 +129,16 @@ def _waiting(since: datetime | None):  # noqa: ANN202
 
 
 def open_claims(session: Session, now: datetime | None = None, *, everything: bool = False,
-                limit: int = 500) -> int:
-    """Write the claims of cases that became valid (in the last days, or ``everything``)."""
+                limit: int = 500, backfill: bool = False) -> int:
+    """Write the claims of cases that became valid (in the last days, or ``everything``); a
+    ``backfill`` dates each claim when its case was closed (or last moved), as the tick would
+    have."""
     now = now or utcnow()
     since = None if everything else _since(session, now)
     targets = session.exec(select(Case).where(*_waiting(since)).order_by(Case.id).limit(limit)).all()
-    return sum(open_group(session, target, now) for target in targets)
+    return sum(open_group(session, target,
+                          min(now, as_utc(target.closed_at or target.updated_at)) if backfill else now)
+               for target in targets)
 
 
 def expire_claims(engine: Engine | None, now: datetime | None = None, limit: int = 500) -> int:

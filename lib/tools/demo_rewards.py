@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, text
 from sqlmodel import Session, select
 
+from lib.core.clock import as_utc
 from lib.core.models import (
     Attachment,
     Case,
@@ -66,7 +67,7 @@ def generate_claims(session: Session, *, seed: int = 2019, now: datetime | None 
     rng = random.Random(seed)
     now = now or utcnow()
     _plant_patterns(session, rng)
-    eligibility.open_claims(session, now, everything=True, limit=1_000_000)
+    eligibility.open_claims(session, now, everything=True, limit=1_000_000, backfill=True)
     approvers = {}
     for user in session.exec(select(User).where(User.username.in_(
             ["street_approver", "district_approver"]))).all():
@@ -76,10 +77,9 @@ def generate_claims(session: Session, *, seed: int = 2019, now: datetime | None 
                           .order_by(RewardClaim.id)).all()
     for claim in claims:
         counts["claims"] += 1
-        case = session.get(Case, claim.case_id)
-        at = max(case.closed_at or case.updated_at, now - timedelta(days=360))
+        at = as_utc(claim.created_at)
         roll = rng.random()
-        if roll < 0.15:
+        if roll < 0.15 or at + timedelta(days=1) > now:
             continue  # still claimable, or expires later
         act(session, None, claim.id, "claim", version=claim.version, now=at + timedelta(days=1),
             method=rng.choice(["bank", "cash", "points"]),
@@ -90,6 +90,8 @@ def generate_claims(session: Session, *, seed: int = 2019, now: datetime | None 
         if approver is None or roll < 0.25:
             continue  # waiting for approval
         decided = at + timedelta(days=rng.randint(2, 6))
+        if decided + timedelta(days=3) > now:
+            continue  # closed lately: the approver has not got to it yet
         try:
             if roll < 0.33:
                 act(session, approver, claim.id, "reject", version=claim.version, now=decided,
