@@ -47,7 +47,7 @@ with page.guard():
             go.Scatter(x=labels, y=[hours(p.p90_hours) for p in data.trend], mode="lines+markers",
                        name=page.t("kpi.closure.p90_hours_est"))])
         figure.update_yaxes(title=page.t("kpi.hours_axis"), rangemode="tozero")
-        kpi.show(figure, "closure_trend")
+        kpi.show(figure, "closure_trend", periods=True)
         st.caption(page.t("kpi.trend_note"))
     with right:
         st.subheader(page.t("kpi.closure.histogram"))

@@ -51,7 +51,7 @@ with page.guard():
                 mode="lines+markers", customdata=[kpi.basis(page, p.values[key]) for p in data.trend],
                 hovertemplate="%{x}: %{y:.1f}%<br>%{customdata}<extra>" + kpi.label(page, key) + "</extra>"))
         chart.update_yaxes(title=page.t("kpi.percent"), rangemode="tozero")
-        kpi.show(chart, "overview_rates")
+        kpi.show(chart, "overview_rates", periods=True)
     with right:
         st.subheader(page.t("kpi.trend_closure"))
         chart = go.Figure()
@@ -63,7 +63,7 @@ with page.guard():
         chart.add_trace(go.Scatter(x=labels, y=means, mode="lines+markers", line={"dash": "dot"},
                                    name=kpi.label(page, "mean_closure_hours")))
         chart.update_yaxes(title=page.t("kpi.hours_axis"), rangemode="tozero")
-        kpi.show(chart, "overview_closure")
+        kpi.show(chart, "overview_closure", periods=True)
     st.caption(page.t("kpi.trend_note"))
     trend_table = pd.DataFrame([{
         page.t("kpi.period"): p.label,

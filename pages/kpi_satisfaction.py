@@ -76,7 +76,7 @@ with page.guard():
             customdata=[kpi.basis(page, v) for v in rates],
             hovertemplate="%{x}: %{y:.1f}%<br>%{customdata}<extra></extra>"))
         figure.update_yaxes(title=page.t("kpi.percent"))
-        kpi.show(figure, "sat_trend", height=320)
+        kpi.show(figure, "sat_trend", height=320, periods=True)
     st.dataframe(pd.DataFrame([{page.t(f"kpi.rating.{p}"): n for p, n in parts}]), hide_index=True,
                  width="stretch")
 

@@ -420,6 +420,25 @@ def test_the_overview_cards_give_the_counts_behind_each_rate(kpi_db):
     assert satisfaction.delta == t("kpi.delta_points", value="+78.0")
 
 
+def test_month_axes_show_the_months_as_written(kpi_db):
+    # Assessment months ("2026-03") on an x axis are categories: read as dates, plotly labels
+    # them "Mar 2026" in English on a Chinese page.
+    at = app("district_leader")
+    ok(at, "home")
+    month = re.compile(r"^\d{4}-\d{2}$")
+    seen = 0
+    for key in ("kpi_overview", "kpi_closure", "kpi_satisfaction"):
+        goto(at, key)
+        ok(at, key)
+        for chart in at.main.get("plotly_chart"):
+            spec = json.loads(chart.proto.spec)
+            xs = [x for trace in spec.get("data", []) for x in (trace.get("x") or [])]
+            if xs and all(isinstance(x, str) and month.match(x) for x in xs):
+                seen += 1
+                assert spec["layout"].get("xaxis", {}).get("type") == "category", (key, xs[:3])
+    assert seen >= 4  # two on the overview, one each on closure and satisfaction
+
+
 def test_a_period_without_cases_shows_no_data_not_an_error(kpi_db):
     empty = figures.month_period(this_period().start - timedelta(days=365)).label
     at = app("district_leader")

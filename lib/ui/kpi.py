@@ -138,5 +138,9 @@ def layout(chart: go.Figure, height: int = 360) -> go.Figure:
     return chart
 
 
-def show(chart: go.Figure, key: str, height: int = 360) -> None:
+def show(chart: go.Figure, key: str, height: int = 360, *, periods: bool = False) -> None:
+    """``periods``: the x axis is assessment months ("2026-03"), shown as written, not read as
+    dates (which plotly would label in English)."""
+    if periods:
+        chart.update_xaxes(type="category")
     st.plotly_chart(layout(chart, height), width="stretch", config=CHART_CONFIG, key=key)
