@@ -5,7 +5,7 @@ decides, with a reason.
   crowded_place     3 or more phones reported the same address in the same community and
                     category within 24 hours
   often_rejected    half or more of the reporter's reports (at least 4) were rejected
-  copied_photo      a photo of this case is byte-identical to one of an earlier case
+  copied_photo      a photo the reporter sent is byte-identical to one of an earlier case
 """
 
 from __future__ import annotations
@@ -50,7 +50,10 @@ def signals_of(session: Session, claim: RewardClaim) -> list[str]:
             .where(Case.reporter_phone == claim.reporter_phone)).one()
         if total >= REJECTED_MIN and rejected / total >= REJECTED_SHARE:
             found.append("often_rejected")
-    hashes = select(Attachment.sha256).where(Attachment.case_id == case.id)
+    # The reporter's own photos (not the handler's results) against every earlier photo,
+    # results included: those are public on the tracking page.
+    hashes = select(Attachment.sha256).where(Attachment.case_id == case.id,
+                                             Attachment.kind == "report")
     copied = session.exec(select(Attachment.id).join(Case, Case.id == Attachment.case_id).where(
         Attachment.sha256.in_(hashes), Attachment.case_id != case.id,
         Case.reported_at < case.reported_at).limit(1)).first()
