@@ -105,6 +105,21 @@ def test_staff_reports_rejected_and_anonymous_cases_earn_nothing_with_a_reason(d
         reasons = {c.case_id: (c.state, c.reason) for c in s.exec(select(RewardClaim)).all()}
     assert reasons == {own_phone.id: ("ineligible", "staff_reporter"),
                        anonymous.id: ("ineligible", "anonymous_no_pin")}
+    # Cases that never get a claim still tell their reporter why on the tracking page; a case
+    # still open says nothing yet.
+    waiting = new_case(db, phone="13512349999")
+    for case, expected in ((rejected, ("ineligible", "case_rejected")),
+                           (waiting, (None, None))):
+        view = tracking.reward_for(db, case.code, case.reporter_phone[-4:])
+        assert (view.state, view.reason, view.can_claim) == (*expected, False), case.id
+    with write_session(db) as s:  # the hotline registers a resident's call
+        hotline = create_case(s, actor=auth.actor_by_username(s, "community01"),
+                              category_id=category_id(db, "fire"), subcategory_id=None,
+                              description="电话反映楼道堆物", address="红星路9号",
+                              community_id=unit_id(db, COMMUNITY), source="hotline",
+                              reporter_phone="13512348888")
+    view = tracking.reward_for(db, hotline.code, "8888")
+    assert (view.state, view.reason) == ("ineligible", "not_resident_report")
 
 
 def test_joint_reports_count_once_and_the_earliest_reporter_wins(db):
