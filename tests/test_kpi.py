@@ -159,3 +159,41 @@ def test_assessment_months_may_start_on_another_day():
     assert figures.period_of_label("2026-12", 19) == period
     assert figures.month_period(date(2026, 11, 18), 19).label == "2026-11"
     assert [p.label for p in figures.last_periods("2026-03", 3)] == ["2026-01", "2026-02", "2026-03"]
+
+
+def test_durations_missing_from_older_cases_are_filled_as_the_close_move_writes_them(db):
+    """Cases closed before the closure columns existed (or bulk-loaded without them) get them
+    from ``fill_durations``, exactly as the close move computes them; the demo writes them too."""
+    from sqlalchemy import text
+    from sqlmodel import select
+
+    from lib.core.db import write_session
+    from lib.core.models import Case
+    from lib.tools import demo
+
+    closed = [_self_handled(db, at(2, 9), at(2 + n, 16), "satisfied") for n in range(3)]
+    open_case = new_case(db, now=at(3, 9))
+    with read_session(db) as s:
+        written = {c.id: (c.closure_hours, c.closure_workdays) for c in
+                   s.exec(select(Case).where(Case.id.in_([c.id for c in closed]))).all()}
+    assert all(hours and hours > 0 for hours, _ in written.values())
+    with write_session(db) as s:
+        s.exec(text('UPDATE "case" SET closure_hours = NULL, closure_workdays = NULL'))
+    assert rollup.fill_durations(db, chunk=2) == 3  # chunks smaller than the set
+    with read_session(db) as s:
+        again = {c.id: (c.closure_hours, c.closure_workdays) for c in s.exec(select(Case)).all()}
+    assert again == {**written, open_case.id: (None, None)}
+    assert rollup.fill_durations(db) == 0  # nothing left to fill
+
+    with write_session(db) as s:
+        demo.generate_cases(s, 60, seed=3)
+    with read_session(db) as s:
+        generated = {c.id: (c.closure_hours, c.closure_workdays) for c in s.exec(select(Case).where(
+            Case.id.not_in(list(again)), Case.closed_at.is_not(None))).all()}
+    assert generated and rollup.fill_durations(db) == 0  # the demo wrote every closed case's
+    with write_session(db) as s:
+        s.exec(text('UPDATE "case" SET closure_hours = NULL, closure_workdays = NULL'))
+    rollup.fill_durations(db)
+    with read_session(db) as s:
+        assert {c.id: (c.closure_hours, c.closure_workdays) for c in s.exec(select(Case).where(
+            Case.id.in_(list(generated)))).all()} == generated

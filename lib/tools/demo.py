@@ -32,7 +32,7 @@ from lib.core.models import (
     UserRole,
     utcnow,
 )
-from lib.core.workcal import add_duration
+from lib.core.workcal import add_duration, working_days_between
 from lib.kpi import geo
 from lib.org import auth
 
@@ -493,6 +493,10 @@ def _case_row(trail: _Trail, category: Category, subs: list[int], rng: random.Ra
         "overdue": overdue, "sign_due_at": None, "handle_due_at": handle_due, "rating": rating,
         "reported_at": reported_at, "closed_at": closed_at, "updated_at": trail.at,
         "version": len(trail.events), "event_seq": len(trail.events),
+        # As the close move writes them (lib/cases/machine.py).
+        "closure_hours": round((closed_at - reported_at).total_seconds() / 3600, 3)
+        if closed_at else None,
+        "closure_workdays": working_days_between(reported_at, closed_at) if closed_at else None,
     }
 
 
