@@ -20,7 +20,16 @@ from lib.core import refcache
 from lib.core.db import read_session, write_session
 from lib.core.errors import PermissionDenied
 from lib.core.i18n import t
-from lib.core.models import Case, Category, ClaimState, RewardClaim, Setting, Source, Unit
+from lib.core.models import (
+    Case,
+    Category,
+    ClaimState,
+    KpiPlace,
+    RewardClaim,
+    Setting,
+    Source,
+    Unit,
+)
 from lib.core.workcal import CHINA_TZ
 from lib.kpi import figures, monitoring, rankings, reasons, report, rollup, views
 from lib.kpi.rankings import BLACK, RED
@@ -501,6 +510,12 @@ def test_monitoring_spikes_and_repeat_places(db):
         new_case(db, category="fire", address="锦江大道11号", now=when)
     rollup.rebuild(db, now=now)
     leader = actor(db, "street_leader")
+    # The candidates kept by the roll-up: each report made within 90 days after another at its
+    # place; never a restricted category's address.
+    with read_session(db) as s:
+        places = sorted((p.day, p.address, p.cases) for p in s.exec(select(KpiPlace)).all())
+    assert places == [("2026-03-10", "锦江大道9号", 1), ("2026-03-12", "锦江大道11号", 1),
+                      ("2026-03-15", "锦江大道9号", 1)]
 
     m = monitoring.monitoring(leader, Query(), db, now=now)
     assert m.week == (date(2026, 3, 14), date(2026, 3, 20)) and m.spike_min == 5

@@ -281,7 +281,7 @@ class Case(SQLModel, table=True):
         # The KPI roll-ups recompute the days of what changed: cases moved lately, and the days
         # cases closed and fall due.
         Index("ix_case_updated_at", "updated_at"),
-        Index("ix_case_place", "community_id", "category_id", "address", "closed_at"),
+        Index("ix_case_place", "community_id", "category_id", "address", "reported_at", "closed_at"),
         Index("ix_case_closed_at", "closed_at"),
         Index("ix_case_handle_due_at", "handle_due_at"),
         # The map's points: the period's latest located cases, from the index alone.
@@ -688,6 +688,21 @@ class KpiFlow(SQLModel, table=True):
     source: str = Field(primary_key=True, max_length=16)
     reached_tier: str = Field(primary_key=True, max_length=16)
     outcome: str = Field(primary_key=True, max_length=24)  # closed:<tier>, open, rejected, merged
+    cases: int = 0
+
+
+class KpiPlace(SQLModel, table=True):
+    """Reports on one day at a place (community, category, address) that had been reported
+    before within 90 days: the candidates for monitoring's repeat places, whose reports are then
+    counted exactly. Restricted categories are left out (their addresses are content)."""
+
+    __tablename__ = "kpi_place"
+    __table_args__ = (Index("ix_kpi_place_community", "community_id", "day"),)
+
+    day: str = Field(primary_key=True, max_length=10)
+    community_id: int = Field(primary_key=True, foreign_key="unit.id")
+    category_id: int = Field(primary_key=True, foreign_key="category.id")
+    address: str = Field(primary_key=True, max_length=200)
     cases: int = 0
 
 

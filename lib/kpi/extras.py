@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case as when
-from sqlalchemy import func
+from sqlalchemy import func, literal
 from sqlmodel import Session, select
 
 from lib.core.models import RewardClaim, Unit, UnitKind
@@ -39,20 +39,26 @@ class Extra:
 
 def _claims(session: Session, scope: Unit, first: datetime, last: datetime, level: str | None,
             category_id: int | None, amount: bool) -> dict[object, tuple[float, float | None]]:
-    area = {UnitKind.community: RewardClaim.community_id, UnitKind.street: RewardClaim.street_id,
-            UnitKind.district: RewardClaim.district_id}
-    key = area[UnitKind(level)] if level is not None else None
-    value = func.coalesce(func.sum(when((RewardClaim.state.in_(AWARDED), RewardClaim.amount_fen),
-                                        else_=0)), 0) / 100.0 if amount else func.count()
-    stmt = select(*([key] if key is not None else []), value).where(
-        area[UnitKind(scope.kind)] == scope.id, RewardClaim.created_at >= first,
-        RewardClaim.created_at < last)
-    if category_id is not None:
-        stmt = stmt.where(RewardClaim.category_id == category_id)
-    if key is not None:
-        stmt = stmt.group_by(key)
-        return {row[0]: (float(row[1]), None) for row in session.exec(stmt).all()}
-    return {None: (float(session.exec(stmt).one()), None)}
+    """Claims made in the period (count) or awarded (yuan), per unit of ``level`` or in all.
+    Both come from one query, kept for the rest of the session's work."""
+    memo = session.info.setdefault("kpi_claims", {})
+    args = (scope.id, scope.kind, first, last, level, category_id)
+    if args not in memo:
+        area = {UnitKind.community: RewardClaim.community_id,
+                UnitKind.street: RewardClaim.street_id, UnitKind.district: RewardClaim.district_id}
+        key = area[UnitKind(level)] if level is not None else None
+        awarded = func.coalesce(func.sum(when((RewardClaim.state.in_(AWARDED),
+                                                RewardClaim.amount_fen), else_=0)), 0) / 100.0
+        stmt = select(key if key is not None else literal(None), func.count(), awarded).where(
+            area[UnitKind(scope.kind)] == scope.id, RewardClaim.created_at >= first,
+            RewardClaim.created_at < last)
+        if category_id is not None:
+            stmt = stmt.where(RewardClaim.category_id == category_id)
+        if key is not None:
+            stmt = stmt.group_by(key)
+        memo[args] = {row[0]: (float(row[1]), float(row[2])) for row in session.exec(stmt).all()}
+    return {unit: ((awarded if amount else count), None)
+            for unit, (count, awarded) in memo[args].items()}
 
 
 EXTRAS: list[Extra] = [

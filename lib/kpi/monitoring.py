@@ -17,14 +17,24 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, text
+from sqlalchemy import case, func, text, tuple_
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from lib.cases.deadlines import current_due_sql
 from lib.cases.machine import OPEN_STATES
 from lib.core.db import read_session
-from lib.core.models import Case, CaseEvent, CaseState, Category, KpiDay, Unit, UnitKind, utcnow
+from lib.core.models import (
+    Case,
+    CaseEvent,
+    CaseState,
+    Category,
+    KpiDay,
+    KpiPlace,
+    Unit,
+    UnitKind,
+    utcnow,
+)
 from lib.core.settings import get_int
 from lib.core.workcal import CHINA_TZ
 from lib.kpi import access
@@ -88,6 +98,45 @@ class Monitoring:
     parked_days: int
 
 
+def _repeat_places(session: Session, communities: list[int], categories: list[int],
+                   category_id: int | None, since: datetime, repeat_min: int) -> list[tuple]:
+    """(community, category, address, reports, last) of the places with at least
+    ``repeat_min`` reports since ``since``, most reports first. A place with n reports in the
+    window has n − 1 of them reported within 90 days after another, each a row of ``kpi_place``:
+    those rows name the few candidates, whose reports are then counted from the cases (the place
+    index covers it)."""
+    def counted(stmt):  # noqa: ANN001, ANN202
+        if category_id is not None:
+            stmt = stmt.where(Case.category_id == category_id)
+        return session.exec(stmt.group_by(Case.community_id, Case.category_id, Case.address)
+                            .having(func.count() >= repeat_min)
+                            .order_by(func.count().desc(), Case.address).limit(LIST_LIMIT)).all()
+
+    columns = (Case.community_id, Case.category_id, Case.address, func.count(),
+               func.max(Case.reported_at))
+    if repeat_min <= 1:  # every place reported at all: no candidates to narrow it down
+        return counted(select(*columns).where(Case.community_id.in_(communities),
+                                              Case.category_id.in_(categories),
+                                              Case.reported_at >= since))
+    first_day = since.astimezone(CHINA_TZ).date().isoformat()
+    stmt = select(KpiPlace.community_id, KpiPlace.category_id, KpiPlace.address).where(
+        KpiPlace.community_id.in_(communities), KpiPlace.category_id.in_(categories),
+        KpiPlace.day >= first_day) \
+        .group_by(KpiPlace.community_id, KpiPlace.category_id, KpiPlace.address) \
+        .having(func.sum(KpiPlace.cases) >= repeat_min - 1)
+    if category_id is not None:
+        stmt = stmt.where(KpiPlace.category_id == category_id)
+    candidates = session.exec(stmt).all()
+    found = []
+    for chunk in range(0, len(candidates), 300):
+        part = candidates[chunk:chunk + 300]
+        found += counted(select(*columns).where(
+            tuple_(Case.community_id, Case.category_id, Case.address).in_(part),
+            Case.reported_at >= since))
+    found.sort(key=lambda row: (-row[3], row[2]))
+    return found[:LIST_LIMIT]
+
+
 def monitoring(actor: Actor | None, query: Query, engine: Engine | None = None,
                now: datetime | None = None) -> Monitoring:
     now = now or utcnow()
@@ -137,17 +186,10 @@ def monitoring(actor: Actor | None, query: Query, engine: Engine | None = None,
         open_categories = [c for c in categories.values() if not c.restricted]
         communities = session.exec(select(Unit.id).where(
             Unit.kind == UnitKind.community, Unit.path.startswith(scope.path, autoescape=True))).all()
-        # By community and category first: the similar-case index then covers the query.
-        stmt = select(Case.community_id, Case.category_id, Case.address, func.count(),
-                      func.max(Case.reported_at)).where(
-            Case.community_id.in_(list(communities)), Case.reported_at >= since,
-            Case.category_id.in_([c.id for c in open_categories])) \
-            .group_by(Case.community_id, Case.category_id, Case.address) \
-            .having(func.count() >= repeat_min).order_by(func.count().desc()).limit(LIST_LIMIT)
-        if category_id is not None:
-            stmt = stmt.where(Case.category_id == category_id)
+        repeats = _repeat_places(session, list(communities), [c.id for c in open_categories],
+                                 category_id, since, repeat_min)
         repeats = [RepeatPlace(units[c], categories[k], address, n, last)
-                   for c, k, address, n, last in session.exec(stmt).all()]
+                   for c, k, address, n, last in repeats]
 
         parked_days = get_int(session, "kpi.long_parked_days")
         parked_since = func.max(CaseEvent.at)

@@ -30,9 +30,11 @@ from lib.core.models import (
     Case,
     CaseEvent,
     CaseState,
+    Category,
     KpiCase,
     KpiDay,
     KpiFlow,
+    KpiPlace,
     KpiQuantile,
     KpiRefresh,
     KpiUnitDay,
@@ -116,6 +118,9 @@ class DayRows:
     departments: dict[int, Counters] = field(default_factory=lambda: defaultdict(Counters))
     # (community, category, source, highest tier, outcome) -> cases reported that day
     flow: dict[tuple[int, int, str, str, str], int] = field(default_factory=lambda: defaultdict(int))
+    # (community, category, address) -> the day's reports at a place reported before within
+    # 90 days (open categories only)
+    places: dict[tuple[int, int, str], int] = field(default_factory=lambda: defaultdict(int))
 
 
 def outcome(state: str, owner_tier: str | None) -> str:
@@ -159,6 +164,21 @@ def compute_day(session: Session, day: str, now: datetime) -> DayRows:
         if case_id not in seen and reported_at - REPEAT_WINDOW <= closed_at < reported_at:
             seen.add(case_id)
             rows[(community, category)].repeat += 1
+    # Reports at a place reported before within 90 days: monitoring's repeat-place candidates.
+    before = session.exec(
+        select(Case.id, Case.community_id, Case.category_id, Case.address, Case.reported_at,
+               earlier.c.reported_at)
+        .join(Category, Category.id == Case.category_id)
+        .join(earlier, (earlier.c.community_id == Case.community_id)
+              & (earlier.c.category_id == Case.category_id) & (earlier.c.address == Case.address)
+              & (earlier.c.id != Case.id))
+        .where(Case.reported_at >= start, Case.reported_at < end, Category.restricted.is_(False),
+               earlier.c.reported_at >= start - REPEAT_WINDOW, earlier.c.reported_at < end)).all()
+    counted: set[int] = set()
+    for case_id, community, category, address, reported_at, earlier_at in before:
+        if case_id not in counted and reported_at - REPEAT_WINDOW <= earlier_at < reported_at:
+            counted.add(case_id)
+            out.places[(community, category, address)] += 1
 
     def targets(key: tuple[int, int], unit_id: int | None) -> list[Counters]:
         """The area's row, and the department's when a department did the work."""
@@ -274,6 +294,11 @@ def replace_days(engine: Engine | None, days: Iterable[str], now: datetime) -> i
             if units:
                 session.exec(insert(KpiUnitDay), params=[  # type: ignore[call-overload]
                     {"day": day, "unit_id": unit, **_values(c)} for unit, c in units.items()])
+            session.exec(delete(KpiPlace).where(KpiPlace.day == day))  # type: ignore[call-overload]
+            if rows.places:
+                session.exec(insert(KpiPlace), params=[  # type: ignore[call-overload]
+                    {"day": day, "community_id": k[0], "category_id": k[1], "address": k[2],
+                     "cases": n} for k, n in rows.places.items()])
             session.exec(delete(KpiFlow).where(KpiFlow.day == day))  # type: ignore[call-overload]
             if rows.flow:
                 session.exec(insert(KpiFlow), params=[  # type: ignore[call-overload]
@@ -402,6 +427,7 @@ def rebuild(engine: Engine | None = None, now: datetime | None = None) -> int:
         session.exec(delete(KpiDay))  # type: ignore[call-overload]
         session.exec(delete(KpiUnitDay))  # type: ignore[call-overload]
         session.exec(delete(KpiFlow))  # type: ignore[call-overload]
+        session.exec(delete(KpiPlace))  # type: ignore[call-overload]
         session.exec(delete(KpiQuantile))  # type: ignore[call-overload]
     count = replace_days(engine, days, now)
     with write_session(engine) as session:
