@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, text, tuple_
+from sqlalchemy import Integer, String, case, column, func, text, values
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -126,13 +126,16 @@ def _repeat_places(session: Session, communities: list[int], categories: list[in
         .having(func.sum(KpiPlace.cases) >= repeat_min - 1)
     if category_id is not None:
         stmt = stmt.where(KpiPlace.category_id == category_id)
-    candidates = session.exec(stmt).all()
+    candidates = [tuple(row) for row in session.exec(stmt).all()]
     found = []
     for chunk in range(0, len(candidates), 300):
-        part = candidates[chunk:chunk + 300]
-        found += counted(select(*columns).where(
-            tuple_(Case.community_id, Case.category_id, Case.address).in_(part),
-            Case.reported_at >= since))
+        # Joined from a list of values, so each candidate is one search of the place index
+        # (SQLite scans the whole index for a multi-column IN).
+        part = values(column("c", Integer), column("k", Integer), column("a", String),
+                      name="candidate").data(candidates[chunk:chunk + 300]).cte("candidate")
+        found += counted(select(*columns).select_from(part).join(
+            Case, (Case.community_id == part.c.c) & (Case.category_id == part.c.k)
+            & (Case.address == part.c.a)).where(Case.reported_at >= since))
     found.sort(key=lambda row: (-row[3], row[2]))
     return found[:LIST_LIMIT]
 

@@ -19,6 +19,9 @@ down_revision: str | None = '0009'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+OVERDUE = ['overdue', 'state', 'community_id', 'street_id', 'district_id', 'city_id', 'sign_due_at',
+           'handle_due_at']
+
 
 def upgrade() -> None:
     op.create_table('kpi_place',
@@ -35,11 +38,15 @@ def upgrade() -> None:
     op.drop_index('ix_case_place', table_name='case')
     op.create_index('ix_case_place', 'case',
                     ['community_id', 'category_id', 'address', 'reported_at', 'closed_at'])
+    op.drop_index('ix_case_overdue', table_name='case')
+    op.create_index('ix_case_overdue', 'case', OVERDUE + ['unit_id'])
     # Filled by the next refresh, which rebuilds.
     op.execute("DELETE FROM kpi_refresh")
 
 
 def downgrade() -> None:
+    op.drop_index('ix_case_overdue', table_name='case')
+    op.create_index('ix_case_overdue', 'case', OVERDUE)
     op.drop_index('ix_case_place', table_name='case')
     op.create_index('ix_case_place', 'case', ['community_id', 'category_id', 'address', 'closed_at'])
     op.drop_index('ix_kpi_place_community', table_name='kpi_place')
