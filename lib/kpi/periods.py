@@ -7,6 +7,7 @@ named "2026-12", the month it ends in.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -145,10 +146,22 @@ def quantile_rows(session: Session, days: set[str]) -> tuple[list[str], list[dic
                       if date.fromisoformat(d) <= last}, key=lambda p: p.start)
     units = session.exec(select(Unit).where(Unit.kind.in_([k.value for k in TIER_KINDS]))).all() \
         if touched else []
+    parent = {u.id: u.parent_id for u in units}
     rows = []
     for period in touched:
+        # Each community's closed cases read once (its index alone), then given to every tier
+        # unit above it: a district's month is not read again for the street, district and city.
+        held: dict[int, list[tuple]] = defaultdict(list)
         for unit in units:
-            q = exact(closed_rows(session, unit, period.start, period.end))
+            if unit.kind != UnitKind.community:
+                continue
+            found = closed_rows(session, unit, period.start, period.end)
+            above = unit.id
+            while above is not None:
+                held[above].extend(found)
+                above = parent.get(above)
+        for unit in units:
+            q = exact(held.get(unit.id, []))
             rows.append({"unit_id": unit.id, "start": period.start.isoformat(),
                          "end": period.end.isoformat(), "count": q.count,
                          "median_hours": q.median_hours, "p90_hours": q.p90_hours,

@@ -14,6 +14,7 @@ passed (they turn late). ``rebuild`` recomputes every day (``python -m lib kpi-r
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
@@ -50,6 +51,7 @@ from lib.core.models import (
 from lib.core.workcal import CHINA_TZ, working_days_between
 from lib.kpi import periods
 
+_log = logging.getLogger(__name__)
 REPEAT_WINDOW = timedelta(days=90)
 SAFETY = timedelta(seconds=60)  # moves committed a little after they were stamped
 RESOLVED = (CaseState.verified, CaseState.feedback, CaseState.closed)
@@ -459,18 +461,30 @@ _refresh_lock = threading.Lock()
 
 
 def refresh_if_stale(engine: Engine | None = None, max_age: timedelta = timedelta(minutes=1),
-                     now: datetime | None = None) -> datetime | None:
+                     now: datetime | None = None, *, wait: bool = False) -> datetime | None:
     """Refresh when the roll-ups are older than ``max_age`` (the KPI pages call this, so a case
-    closed a moment ago shows within a minute even without cron); returns their freshness. One
-    refresh at a time per process; a page that finds one running uses the figures as they are."""
+    closed a moment ago shows within a minute even without cron); returns their freshness.
+
+    The refresh runs on a thread of its own and the page draws the figures as they are, saying
+    how fresh they are (a refresh takes seconds at a million cases); it waits only for the very
+    first build, or when asked to. One refresh at a time per process."""
     now = now or utcnow()
     fresh = freshness(engine)
     if fresh is not None and now - fresh < max_age:
         return fresh
     if not _refresh_lock.acquire(blocking=False):
         return fresh
-    try:
-        refresh(engine, now)
-    finally:
-        _refresh_lock.release()
-    return freshness(engine)
+
+    def run() -> None:
+        try:
+            refresh(engine, now)
+        except Exception:  # noqa: BLE001  (the next page or tick tries again)
+            _log.exception("KPI refresh failed")
+        finally:
+            _refresh_lock.release()
+
+    if wait or fresh is None:
+        run()
+        return freshness(engine)
+    threading.Thread(target=run, name="kpi-refresh", daemon=True).start()
+    return fresh
