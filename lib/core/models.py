@@ -542,6 +542,9 @@ class RewardClaim(SQLModel, table=True):
         Index("ix_reward_claim_street_state", "street_id", "state", "created_at"),
         Index("ix_reward_claim_district_state", "district_id", "state", "created_at"),
         Index("ix_reward_claim_reporter", "reporter_key", "state"),
+        # The assessment pages' reward figures of a district's month, from the index alone.
+        Index("ix_reward_claim_month", "district_id", "created_at", "street_id", "community_id",
+              "category_id", "state", "amount_fen"),
     )
     __mapper_args__ = {"version_id_col": _claim_version}
 

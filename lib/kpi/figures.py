@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date
+from functools import lru_cache
 
 from sqlalchemy import and_, case, func, literal, text
 from sqlmodel import Session, select
@@ -152,7 +153,14 @@ def _community_scope(scope: Unit):  # noqa: ANN202
     return KpiDay.unit_id.in_(_units(scope, UnitKind.community))
 
 
-def _sums(table) -> list:  # noqa: ANN001
+@lru_cache(maxsize=4)
+def _sums(table) -> tuple:  # noqa: ANN001
+    """The summed counters' columns, built once per table (expressions are immutable; building
+    forty of them for every query cost more than running it)."""
+    return tuple(_sum_columns(table))
+
+
+def _sum_columns(table) -> list:  # noqa: ANN001
     return [func.coalesce(func.sum(getattr(table, name)), 0).label(name) for name in COUNTER_NAMES] \
         + [func.coalesce(func.sum(getattr(table, f"b{n}")), 0).label(f"b{n}")
            for n in range(len(CLOSURE_BUCKETS) + 1)]

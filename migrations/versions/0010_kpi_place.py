@@ -40,11 +40,15 @@ def upgrade() -> None:
                     ['community_id', 'category_id', 'address', 'reported_at', 'closed_at'])
     op.drop_index('ix_case_overdue', table_name='case')
     op.create_index('ix_case_overdue', 'case', OVERDUE + ['unit_id'])
+    op.create_index('ix_reward_claim_month', 'reward_claim',
+                    ['district_id', 'created_at', 'street_id', 'community_id', 'category_id', 'state',
+                     'amount_fen'])
     # Filled by the next refresh, which rebuilds.
     op.execute("DELETE FROM kpi_refresh")
 
 
 def downgrade() -> None:
+    op.drop_index('ix_reward_claim_month', table_name='reward_claim')
     op.drop_index('ix_case_overdue', table_name='case')
     op.create_index('ix_case_overdue', 'case', OVERDUE)
     op.drop_index('ix_case_place', table_name='case')
