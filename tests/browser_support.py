@@ -221,7 +221,7 @@ def log_in(page, base: str, username: str) -> None:
     page.get_by_role("button", name="登录").click()
 
 
-def wait_for_cookie(context, seconds: float = 8.0) -> None:
+def wait_for_cookie(context, seconds: float = WAIT / 1000) -> None:
     wait_until(lambda: any(c["name"] == COOKIE for c in context.cookies()),
                f"the login cookie {COOKIE!r} is set", seconds)
 
