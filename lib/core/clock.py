@@ -16,12 +16,9 @@ def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-_aware = as_utc
-
-
 def china(value: datetime) -> datetime:
     """The moment in China time."""
-    return _aware(value).astimezone(CHINA_TZ)
+    return as_utc(value).astimezone(CHINA_TZ)
 
 
 def china_day(value: datetime) -> date:

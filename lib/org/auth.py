@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 import bcrypt
@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from lib.core import config
+from lib.core.clock import as_utc
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
 from lib.core.inputs import clean_text
@@ -107,10 +108,6 @@ def validate_username(username: str) -> None:
 # ---------------------------------------------------------------- login
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def _failures(session: Session, now: datetime, *, username: str | None = None,
               address: str | None = None) -> list[datetime]:
     """Failed attempts in the window, newest first; for an account, only since its last
@@ -128,7 +125,7 @@ def _failures(session: Session, now: datetime, *, username: str | None = None,
             stmt = stmt.where(LoginAttempt.at > last_success)
     if address is not None:
         stmt = stmt.where(LoginAttempt.address == address)
-    return [_aware(at) for at in session.exec(stmt.order_by(LoginAttempt.at.desc())).all()]
+    return [as_utc(at) for at in session.exec(stmt.order_by(LoginAttempt.at.desc())).all()]
 
 
 def _refuse_if_throttled(failures: list[datetime], limit: int, now: datetime) -> None:
@@ -199,7 +196,7 @@ def session_is_valid(session: Session, username: str | None, issued_at: datetime
     user = session.exec(select(User).where(User.username == normalise_username(username))).first()
     if user is None or not user.active:
         return None
-    if _aware(issued_at) < _aware(user.tokens_valid_after):
+    if as_utc(issued_at) < as_utc(user.tokens_valid_after):
         return None
     return user
 
