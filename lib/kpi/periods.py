@@ -137,6 +137,19 @@ def closure_quantiles(session: Session, scope: Unit, start: date, end: date, *,
     return exact(closed_rows(session, scope, start, end, category_id=category_id))
 
 
+def community_chains(session: Session) -> dict[int, list[int]]:
+    """Each community's id with its street's, district's and city's."""
+    parents = dict(session.exec(select(Unit.id, Unit.parent_id)).all())
+    out: dict[int, list[int]] = {}
+    for community in session.exec(select(Unit.id).where(Unit.kind == UnitKind.community)).all():
+        chain, unit = [], community
+        while unit is not None:
+            chain.append(unit)
+            unit = parents.get(unit)
+        out[community] = chain
+    return out
+
+
 def quantile_rows(session: Session, days: set[str]) -> tuple[list[str], list[dict]]:
     """Every tier unit's quantiles for the periods holding ``days`` (up to today's period):
     the periods' first days and the ``kpi_quantile`` rows to write for them."""
@@ -146,7 +159,7 @@ def quantile_rows(session: Session, days: set[str]) -> tuple[list[str], list[dic
                       if date.fromisoformat(d) <= last}, key=lambda p: p.start)
     units = session.exec(select(Unit).where(Unit.kind.in_([k.value for k in TIER_KINDS]))).all() \
         if touched else []
-    parent = {u.id: u.parent_id for u in units}
+    chains = community_chains(session) if touched else {}
     rows = []
     for period in touched:
         # Each community's closed cases read once (its index alone), then given to every tier
@@ -156,10 +169,8 @@ def quantile_rows(session: Session, days: set[str]) -> tuple[list[str], list[dic
             if unit.kind != UnitKind.community:
                 continue
             found = closed_rows(session, unit, period.start, period.end)
-            above = unit.id
-            while above is not None:
-                held[above].extend(found)
-                above = parent.get(above)
+            for holder in chains.get(unit.id, [unit.id]):
+                held[holder].extend(found)
         for unit in units:
             q = exact(held.get(unit.id, []))
             rows.append({"unit_id": unit.id, "start": period.start.isoformat(),

@@ -249,19 +249,6 @@ def _values(counters: Counters) -> dict:
     return {**values, **{f"b{n}": count for n, count in enumerate(counters.buckets)}}
 
 
-def _ancestors(session: Session) -> dict[int, list[int]]:
-    """Each community's id with its street's, district's and city's."""
-    parents = dict(session.exec(select(Unit.id, Unit.parent_id)).all())
-    out: dict[int, list[int]] = {}
-    for community in session.exec(select(Unit.id).where(Unit.kind == UnitKind.community)).all():
-        chain, unit = [], community
-        while unit is not None:
-            chain.append(unit)
-            unit = parents.get(unit)
-        out[community] = chain
-    return out
-
-
 def unit_rows(day: DayRows, ancestors: dict[int, list[int]]) -> tuple[
         dict[tuple[int, int], Counters], dict[int, Counters]]:
     """The day's counters per tier unit and category (each unit the sum of its communities'
@@ -281,7 +268,7 @@ def replace_days(engine: Engine | None, days: Iterable[str], now: datetime) -> i
     """Recompute the days (each read without the write lock, written in a short transaction)."""
     done = 0
     with read_session(engine) as session:
-        ancestors = _ancestors(session)
+        ancestors = periods.community_chains(session)
     for day in sorted(set(days)):
         with read_session(engine) as session:
             rows = compute_day(session, day, now)
