@@ -73,6 +73,16 @@ def _refusal(session: Session, case: Case) -> str | None:
     return None
 
 
+def no_claim_reason(session: Session, case: Case) -> str | None:
+    """Why a case that will never have a claim earns nothing; None while one may still come."""
+    if case.source != Source.resident:
+        return "not_resident_report"  # registered by staff, a grid worker or the hotline
+    target = session.get(Case, case.merged_into_id) if case.merged_into_id else case
+    if target is not None and target.state == CaseState.rejected:
+        return "case_rejected"
+    return None
+
+
 def _insert(session: Session, case: Case, *, state: str, reason: str | None, amount: int,
             rule_id: int | None, policy_id: int | None, window_ends_at: datetime | None,
             now: datetime) -> None:

@@ -8,21 +8,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from lib.cases.tracking import prove
 from lib.core.db import read_session, write_session
 from lib.core.errors import ValidationFailed
 from lib.core.models import (
     Case,
-    CaseState,
     ClaimState,
     RewardClaim,
     RewardPayout,
     RewardPolicy,
-    Source,
     utcnow,
 )
+from lib.rewards import eligibility
 from lib.rewards.machine import CLAIMS, act, context
 
 
@@ -38,16 +37,6 @@ class RewardView:
     paid_at: datetime | None
 
 
-def _no_claim_reason(session: Session, case: Case) -> str | None:
-    """Why a case that will never have a claim earns nothing; None while one may still come."""
-    if case.source != Source.resident:
-        return "not_resident_report"  # registered by staff, a grid worker or the hotline
-    target = session.get(Case, case.merged_into_id) if case.merged_into_id else case
-    if target is not None and target.state == CaseState.rejected:
-        return "case_rejected"
-    return None
-
-
 def reward_for(engine: Engine | None, code: object, proof: object, *,
                client_address: str | None = None, now: datetime | None = None) -> RewardView:
     now = now or utcnow()
@@ -55,7 +44,7 @@ def reward_for(engine: Engine | None, code: object, proof: object, *,
     with read_session(engine) as session:
         claim = session.exec(select(RewardClaim).where(RewardClaim.case_id == case_id)).first()
         if claim is None:
-            reason = _no_claim_reason(session, session.get(Case, case_id))
+            reason = eligibility.no_claim_reason(session, session.get(Case, case_id))
             return RewardView(ClaimState.ineligible if reason else None, reason, 0, None, False, [],
                               0, None)
         policy = session.get(RewardPolicy, claim.policy_id) if claim.policy_id else None
