@@ -221,3 +221,30 @@ def test_a_stale_page_draws_at_once_while_the_refresh_runs_beside_it(db):
         district = find_unit(s, "510104")
         assert figures.totals(s, district, date(2000, 1, 1), date(2100, 1, 1))[None].reported == 1
     assert rollup.refresh_if_stale(db, now=later + timedelta(minutes=5), wait=True) > first
+
+
+def test_a_report_where_a_case_of_its_category_closed_within_90_days_is_a_repeat(db):
+    """Repeat rate: reports at a community, category and address where a case was closed in
+    the 90 days before ÷ reports."""
+    def closed_at_place(reported: datetime, closed: datetime) -> None:
+        case = new_case(db, address="红星路9号", now=reported)
+        _loop(db, case, [("community01", "accept", reported + timedelta(minutes=30), {}),
+                         ("community01", "take", reported + timedelta(hours=1), {}),
+                         ("community01", "handle", reported + timedelta(hours=2), {"note": "已清理"}),
+                         ("community01", "verify", closed - timedelta(hours=1), {}),
+                         ("community01", "close", closed, {})])
+
+    closed_at_place(at(5, 9, month=1), at(5, 16, month=1))  # closed 5 January
+    new_case(db, address="红星路9号", now=at(10, 9))  # 64 days later: a repeat
+    new_case(db, category="dogs", address="红星路9号", now=at(11, 9))  # another category
+    new_case(db, address="红星路8号", now=at(12, 9))  # another address
+    new_case(db, address="红星路9号", now=at(10, 9, month=4))  # 95 days after the closure
+    rollup.rebuild(db, now=at(30, 12, month=4))
+    weights = {"response_rate": 0.1, "resolution_rate": 0.5, "satisfaction_rate": 0.4, "basic": 0.9}
+    with read_session(db) as s:
+        district = find_unit(s, "510104")
+        march = figures.totals(s, district, date(2026, 3, 1), date(2026, 3, 31))[None]
+        april = figures.totals(s, district, date(2026, 4, 1), date(2026, 4, 30))[None]
+    assert (march.repeat, march.reported) == (1, 3)
+    assert figures.evaluate(march, weights)["repeat_rate"].value == pytest.approx(1 / 3)
+    assert (april.repeat, april.reported) == (0, 1)
