@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -153,33 +153,31 @@ def compute_day(session: Session, day: str, now: datetime) -> DayRows:
         row.resident_reported += source == Source.resident
         row.inspection_found += source == Source.inspection
         out.flow[(community, category, source, reached, outcome(state, tier_of.get(owner)))] += 1
+    # The day's reports against the earlier reports at their place (community, category,
+    # address), in one join: repeats (a case there closed within 90 days before) and monitoring's
+    # repeat-place candidates (a report there within 90 days before; open categories only).
     earlier = Case.__table__.alias("earlier")
-    repeats = session.exec(
-        select(Case.id, Case.community_id, Case.category_id, Case.reported_at, earlier.c.closed_at)
-        .join(earlier, (earlier.c.community_id == Case.community_id)
-              & (earlier.c.category_id == Case.category_id) & (earlier.c.address == Case.address)
-              & (earlier.c.id != Case.id))
-        .where(Case.reported_at >= start, Case.reported_at < end,
-               earlier.c.closed_at >= start - REPEAT_WINDOW, earlier.c.closed_at < end)).all()
-    seen: set[int] = set()
-    for case_id, community, category, reported_at, closed_at in repeats:
-        if case_id not in seen and reported_at - REPEAT_WINDOW <= closed_at < reported_at:
-            seen.add(case_id)
-            rows[(community, category)].repeat += 1
-    # Reports at a place reported before within 90 days: monitoring's repeat-place candidates.
-    before = session.exec(
+    window = start - REPEAT_WINDOW
+    pairs = session.exec(
         select(Case.id, Case.community_id, Case.category_id, Case.address, Case.reported_at,
-               earlier.c.reported_at)
+               Category.restricted, earlier.c.closed_at, earlier.c.reported_at)
         .join(Category, Category.id == Case.category_id)
         .join(earlier, (earlier.c.community_id == Case.community_id)
               & (earlier.c.category_id == Case.category_id) & (earlier.c.address == Case.address)
               & (earlier.c.id != Case.id))
-        .where(Case.reported_at >= start, Case.reported_at < end, Category.restricted.is_(False),
-               earlier.c.reported_at >= start - REPEAT_WINDOW, earlier.c.reported_at < end)).all()
-    counted: set[int] = set()
-    for case_id, community, category, address, reported_at, earlier_at in before:
-        if case_id not in counted and reported_at - REPEAT_WINDOW <= earlier_at < reported_at:
-            counted.add(case_id)
+        .where(Case.reported_at >= start, Case.reported_at < end,
+               or_(and_(earlier.c.closed_at >= window, earlier.c.closed_at < end),
+                   and_(earlier.c.reported_at >= window, earlier.c.reported_at < end)))).all()
+    repeated: set[int] = set()
+    placed: set[int] = set()
+    for case_id, community, category, address, reported_at, restricted, closed_at, earlier_at \
+            in pairs:
+        since = reported_at - REPEAT_WINDOW
+        if case_id not in repeated and closed_at is not None and since <= closed_at < reported_at:
+            repeated.add(case_id)
+            rows[(community, category)].repeat += 1
+        if case_id not in placed and not restricted and since <= earlier_at < reported_at:
+            placed.add(case_id)
             out.places[(community, category, address)] += 1
 
     def targets(key: tuple[int, int], unit_id: int | None) -> list[Counters]:
