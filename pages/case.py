@@ -9,6 +9,7 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
+from lib.cases import queue
 from lib.cases.detail import case_detail
 from lib.cases.machine import MOVES, act_on
 from lib.cases.photos import upload_limits
@@ -58,69 +59,48 @@ with page.guard():
         return page.name(unit) if unit else ""
 
 
+    walk = st.session_state.get("queue_walk") or []
+    previous, following, position = queue.neighbours(walk, case.id)
+    nav = st.columns([1, 1, 1, 2], vertical_alignment="center")
+    nav[0].page_link("pages/queue.py", label=page.t("case.back_to_queue"),
+                     icon=":material/arrow_back:")
+    if previous is not None:
+        nav[1].page_link("pages/case.py", query_params={"id": str(previous)},
+                         label=page.t("case.prev"), icon=":material/chevron_left:")
+    if following is not None:
+        nav[2].page_link("pages/case.py", query_params={"id": str(following)},
+                         label=page.t("case.next"), icon=":material/chevron_right:")
+    if position is not None:
+        nav[3].caption(page.t("case.position", at=position, total=len(walk)))
+
     st.title(f"{case.code} · {md_escape(page.name(detail.category))}")
-    head = st.columns(4, border=True)
-    for column, label, value in ((head[0], "case.state", page.t("state." + case.state)),
-                                 (head[1], "case.severity", page.t("severity." + case.severity)),
-                                 (head[2], "case.waiting_at", unit_name(case.unit_id)),
-                                 (head[3], "case.deadline", local_time(detail.deadline) or "—")):
-        column.caption(page.t(label))
-        column.markdown(f"**{md_escape(value)}**")
-    with head[3]:
-        if detail.deadline:
-            st.caption(countdown(page, detail.deadline, datetime.now(CHINA_TZ)))
-        status_badge(page, detail.status)
+    # The facts in brief, then the expected next step, then the rest: on a phone the form
+    # comes before the tables and the timeline.
+    brief = [page.t("state." + case.state), page.t("severity." + case.severity),
+             unit_name(case.unit_id)]
+    if detail.deadline:
+        brief.append(f"{page.t('case.deadline')} {local_time(detail.deadline)} · "
+                     f"{countdown(page, detail.deadline, datetime.now(CHINA_TZ))}")
+    st.markdown(md_escape(" · ".join(b for b in brief if b)))
+    status_badge(page, detail.status)
     if case.supervised:
         st.warning(page.t("case.supervised"))
     if case.extension_until is not None:
         st.info(page.t("case.extension_pending", at=local_time(case.extension_until)))
 
+    content = detail.content
     left, right = st.columns([3, 2])
     with left:
         st.markdown(f"**{page.t('case.description')}**")
-        content = detail.content
         if not content.readable:
             st.info(page.t("case.description_hidden"))
         else:
             st.text(plain(content.description))
-        facts = {
-            page.t("case.subcategory"): page.name(detail.subcategory) if detail.subcategory else "—",
-            page.t("case.address"): plain(content.address) if content.readable
-            else page.t("case.content_hidden"),
-            page.t("case.community"): f"{unit_name(case.street_id)} · {unit_name(case.community_id)}",
-            page.t("case.source"): page.t("source." + case.source),
-            page.t("case.reported_at"): local_time(case.reported_at),
-            page.t("case.owner"): unit_name(case.owner_id),
-            page.t("case.handler"): unit_name(case.handler_id) or "—",
-            page.t("case.reached_tier"): page.t("kind." + case.reached_tier),
-        }
-        if content.latitude is not None:
-            facts[page.t("case.point")] = f"{content.latitude:.5f}, {content.longitude:.5f}"
-        reporter = detail.reporter
-        if case.anonymous:
-            facts[page.t("case.reporter")] = page.t("case.anonymous")
-        elif reporter.name or reporter.phone:
-            facts[page.t("case.reporter")] = " ".join(plain(x) for x in (reporter.name, reporter.phone) if x)
-        if case.rating:
-            facts[page.t("case.rating")] = page.t("rating." + case.rating)
-        st.dataframe(pd.DataFrame({page.t("case.field"): list(facts),
-                                   page.t("case.value"): list(facts.values())}),
-                     hide_index=True, width="stretch")
-        if detail.orders:
-            st.markdown(f"**{page.t('case.work_orders')}**")
-            st.dataframe(pd.DataFrame([{
-                page.t("order.unit"): unit_name(o.unit_id),
-                page.t("order.role"): page.t("order.lead" if o.lead else "order.co"),
-                page.t("order.state"): page.t("order_state." + o.state),
-                page.t("order.sign_due"): local_time(o.sign_due_at),
-                page.t("order.handle_due"): local_time(o.handle_due_at),
-            } for o in detail.orders]), hide_index=True, width="stretch")
-    with right:
+            st.caption(md_escape(f"{page.t('case.address')}: {plain(content.address)}"))
         if detail.photos:
             st.markdown(f"**{page.t('case.photos')}**")
             st.image([p.data for p in detail.photos], width=160,
                      caption=[page.t("photo." + p.kind) for p in detail.photos])
-
 
     def event_note(event) -> str:  # noqa: ANN001
         """The facts of a move in words, then its note (withheld where the content is)."""
@@ -134,6 +114,9 @@ with page.guard():
                            ("asked_due", "case.extension_asked")):
             if facts.get(key):
                 parts.append(page.t(label, at=local_time(datetime.fromisoformat(facts[key]))))
+        if facts.get("severity"):
+            parts.append(page.t("case.severity_set", from_=page.t("severity." + facts["severity"][0]),
+                                to=page.t("severity." + facts["severity"][1])))
         if facts.get("auto"):
             parts.append(page.t("case.auto_call_up"))
         if facts.get("taken_back"):
@@ -154,22 +137,7 @@ with page.guard():
             parts.append(plain(event.note))
         return " · ".join(parts)
 
-    st.subheader(page.t("case.timeline"))
-    st.dataframe(pd.DataFrame([{
-        page.t("timeline.at"): local_time(e.at),
-        page.t("timeline.action"): page.t("action." + e.action),
-        page.t("timeline.by"): plain(detail.actor_names.get(e.actor_id, page.t("timeline.public")
-                                                             if e.actor_id is None else "")),
-        page.t("timeline.to_unit"): unit_name(e.to_unit_id),
-        page.t("timeline.state"): page.t("state." + e.to_state),
-        page.t("timeline.note"): event_note(e),
-    } for e in reversed(detail.events)]), hide_index=True, width="stretch")
-
     # ---------------------------------------------------------------- actions
-
-    st.subheader(page.t("case.actions"))
-    if not detail.actions:
-        st.caption(page.t("case.no_actions"))
 
     def describe(field: str, row) -> str:  # noqa: ANN001
         """An option of a field's widget: a unit or category by name, a case by code."""
@@ -177,13 +145,7 @@ with page.guard():
             return f"{row.code} · {china_date(row.reported_at)} · {plain(row.address)}"
         return page.name(row)
 
-    limits = upload_limits() if any(MOVES[a].photos for a in detail.actions) else None
-    for index, action in enumerate(detail.actions):
-        with st.expander(page.t("action." + action), expanded=index == 0):
-            sent = move_form(page, MOVES[action], key=f"case_form_{action}", options=detail.options,
-                             describe=describe, primary=index == 0, limits=limits)
-        if sent is None:
-            continue
+    def act(action: str, sent) -> None:  # noqa: ANN001
         try:
             changed = act_on(page.actor, case.id, action, version=st.session_state[seen_key],
                              files=sent.files, **sent.values)
@@ -196,3 +158,71 @@ with page.guard():
             st.session_state[seen_key] = changed.version
             page.flash("case.done")
             st.rerun()
+
+    limits = upload_limits() if any(MOVES[a].photos for a in detail.actions) else None
+    with right:
+        st.markdown(f"**{page.t('case.next_action')}**")
+        if not detail.actions:
+            st.caption(page.t("case.no_actions"))
+        for index, action in enumerate(detail.actions[:1]):
+            with st.expander(page.t("action." + action), expanded=True):
+                sent = move_form(page, MOVES[action], key=f"case_form_{action}",
+                                 options=detail.options, describe=describe, primary=True,
+                                 limits=limits)
+            if sent is not None:
+                act(action, sent)
+        if len(detail.actions) > 1:
+            st.caption(page.t("case.more_actions"))
+        for action in detail.actions[1:]:
+            with st.expander(page.t("action." + action)):
+                sent = move_form(page, MOVES[action], key=f"case_form_{action}",
+                                 options=detail.options, describe=describe, primary=False,
+                                 limits=limits)
+            if sent is not None:
+                act(action, sent)
+
+    st.subheader(page.t("case.details"))
+    facts = {
+        page.t("case.subcategory"): page.name(detail.subcategory) if detail.subcategory else "—",
+        page.t("case.address"): plain(content.address) if content.readable
+        else page.t("case.content_hidden"),
+        page.t("case.community"): f"{unit_name(case.street_id)} · {unit_name(case.community_id)}",
+        page.t("case.source"): page.t("source." + case.source),
+        page.t("case.reported_at"): local_time(case.reported_at),
+        page.t("case.owner"): unit_name(case.owner_id),
+        page.t("case.handler"): unit_name(case.handler_id) or "—",
+        page.t("case.reached_tier"): page.t("kind." + case.reached_tier),
+    }
+    if content.latitude is not None:
+        facts[page.t("case.point")] = f"{content.latitude:.5f}, {content.longitude:.5f}"
+    reporter = detail.reporter
+    if case.anonymous:
+        facts[page.t("case.reporter")] = page.t("case.anonymous")
+    elif reporter.name or reporter.phone:
+        facts[page.t("case.reporter")] = " ".join(plain(x) for x in (reporter.name, reporter.phone) if x)
+    if case.rating:
+        facts[page.t("case.rating")] = page.t("rating." + case.rating)
+    st.dataframe(pd.DataFrame({page.t("case.field"): list(facts),
+                               page.t("case.value"): list(facts.values())}),
+                 hide_index=True, width="stretch")
+    if detail.orders:
+        st.markdown(f"**{page.t('case.work_orders')}**")
+        st.dataframe(pd.DataFrame([{
+            page.t("order.unit"): unit_name(o.unit_id),
+            page.t("order.role"): page.t("order.lead" if o.lead else "order.co"),
+            page.t("order.state"): page.t("order_state." + o.state),
+            page.t("order.sign_due"): local_time(o.sign_due_at),
+            page.t("order.handle_due"): local_time(o.handle_due_at),
+        } for o in detail.orders]), hide_index=True, width="stretch")
+
+    st.subheader(page.t("case.timeline"))
+    st.dataframe(pd.DataFrame([{
+        page.t("timeline.at"): local_time(e.at),
+        page.t("timeline.action"): page.t("action." + e.action),
+        page.t("timeline.by"): plain(detail.actor_names.get(e.actor_id, page.t("timeline.public")
+                                                             if e.actor_id is None else "")),
+        page.t("timeline.to_unit"): unit_name(e.to_unit_id),
+        page.t("timeline.state"): page.t("state." + e.to_state),
+        page.t("timeline.note"): event_note(e),
+    } for e in reversed(detail.events)]), hide_index=True, width="stretch")
+

@@ -48,6 +48,7 @@ from lib.core.models import (
     Category,
     Rating,
     Role,
+    Severity,
     Tier,
     Unit,
     UnitKind,
@@ -230,8 +231,13 @@ def _until(step: Step, *, max_days: int, after: datetime | None = None) -> datet
 
 
 def _accept(step: Step) -> None:
-    # Accepted is not parked: take it on, dispatch or call up within the answer time.
+    # Accepted is not parked: take it on, dispatch or call up within the answer time. Triage
+    # sets the severity (the resident's form does not ask; intake gave the category's default).
     case = step.subject
+    severity = step.values.get("severity")
+    if severity and severity != case.severity:
+        step.detail["severity"] = [case.severity, severity]
+        case.severity = severity
     case.sign_due_at = due(step.session, case.severity, "answer_call", step.now)
 
 
@@ -551,7 +557,9 @@ def _until_field() -> Field:
 
 MOVES = {m.action: m for m in [
     move("report", None, S.reported, "public triager", public=True),  # written by intake
-    move("accept", {S.reported}, S.accepted, "triager", effect=_accept, fields=[note()],
+    move("accept", {S.reported}, S.accepted, "triager", effect=_accept,
+         fields=[Field("severity", "choice", choices=tuple(s.value for s in Severity),
+                       labels="severity"), note()],
          public=True, expected=True),
     move("reject", {S.reported}, S.rejected, "triager", effect=_reject,
          fields=[note(required=True)], public=True),

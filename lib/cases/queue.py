@@ -3,28 +3,44 @@
 Tabs: triage (a community's new reports), calls (cases called up to a street, district or
 city), orders (a department's work orders, lead or co-handling), handling (cases a tier unit
 handles itself), verify (on-site check, call-back and closure), overdue and supervised (in my
-area). Rows carry no personal data, and no content of a restricted case (its address is
-withheld: it is read on the case page, where the read is logged), so nothing needs masking
-before it reaches a table. Text search runs only over what the user may read.
+area). Rows carry the reporter masked (王*, 138****5678), and no content of a restricted case
+(its address, excerpt, call reason and reporter are withheld: they are read on the case page,
+where the read is logged). Text search runs only over what the user may read.
+
+A tab is walked in one order (``SORTS``); ``walk_ids`` gives the case page its 上一件 / 下一件
+in that order, as filtered. A case waiting for the check and call-back has no deadline of the
+rules; it should be checked within the severity's answer time from the moment it came back
+(``check_due``), and the verify tab colours its rows by that.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from sqlalchemy import case as when
 from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from lib.cases.deadlines import HANDLE_STATES, SIGN_STATES, status_of
+from lib.cases.deadlines import DUE_SOON, HANDLE_STATES, SIGN_STATES, due, status_of
 from lib.cases.machine import OPEN_STATES
 from lib.cases.orders import OPEN_ORDER
+from lib.cases.privacy import mask_name, mask_phone
 from lib.core.db import read_session
 from lib.core.errors import PermissionDenied
 from lib.core.inputs import clean_search
-from lib.core.models import Case, CaseState, Category, Unit, UnitKind, WorkOrder, utcnow
+from lib.core.models import (
+    Case,
+    CaseEvent,
+    CaseState,
+    Category,
+    Unit,
+    UnitKind,
+    WorkOrder,
+    utcnow,
+)
 from lib.core.refcache import cached
 from lib.org import permissions
 from lib.org.units import Actor, case_scope
@@ -32,6 +48,9 @@ from lib.org.units import Actor, case_scope
 S = CaseState
 PAGE_SIZE = 50
 TEXT_MAX = 100
+EXCERPT = 40  # characters of the description a row shows
+WALK_MAX = 1000  # how many cases of a tab 上一件 / 下一件 walk through
+CHECK_STATES = (S.handled, S.verified, S.feedback)
 # The deadline that matters in the case's state (lib.cases.deadlines.current_due, in SQL).
 DUE = when((Case.state.in_(SIGN_STATES) & Case.sign_due_at.is_not(None), Case.sign_due_at),
            (Case.state.in_(HANDLE_STATES), Case.handle_due_at), else_=None)
@@ -77,6 +96,22 @@ class Filters:
     state: str | None = None
     severity: str | None = None
     text: str = ""
+
+
+# How a tab may be sorted: by deadline (supervised first, then the nearest deadline, none
+# last), newest or oldest report first, or most hurried first. Every order ends on the id, so
+# a page and the walk of the case page agree.
+SORTS = ("deadline", "newest", "oldest", "hurried")
+
+
+def _order(sort: str) -> list:
+    if sort == "newest":
+        return [Case.reported_at.desc(), Case.id.desc()]
+    if sort == "oldest":
+        return [Case.reported_at, Case.id]
+    if sort == "hurried":
+        return [Case.hurry_count.desc(), DUE.is_(None), DUE, Case.reported_at, Case.id]
+    return [Case.supervised.desc(), DUE.is_(None), DUE, Case.reported_at, Case.id]
 
 
 def like_pattern(text: str) -> str:
@@ -142,31 +177,127 @@ class QueueRow:
     version: int
     hurry_count: int = 0  # 催办 by the reporter
     extension_asked: bool = False  # a department asked for a later deadline (申请延期)
+    excerpt: str | None = None  # the description's start; None: withheld (restricted)
+    reporter: str | None = None  # masked name and phone; None: anonymous, none, or withheld
+    call_reason: str | None = None  # the note of the last call-up (呼叫理由)
+    called_by_tick: bool = False  # the last call-up was the tick's (a deadline passed)
+    check_due: datetime | None = None  # verify tab: check and call back by then
 
     def status(self, now: datetime) -> str | None:
-        """The same deadline status the case page shows (lib.cases.deadlines.status_of)."""
+        """The same deadline status the case page shows (lib.cases.deadlines.status_of); for a
+        case back for the check, the status against ``check_due``."""
+        if self.state in CHECK_STATES:
+            if self.check_due is None:
+                return None
+            if self.check_due < now:
+                return "overdue"
+            return "due_soon" if self.check_due - now < DUE_SOON else "on_time"
         return status_of(self.state, self.due_at, self.overdue, now)
 
+    def deadline_at(self) -> datetime | None:
+        return self.check_due if self.state in CHECK_STATES else self.due_at
 
-def queue_rows(session: Session, actor: Actor, tab: str, filters: Filters = Filters(), *,
-               page: int = 0, page_size: int = PAGE_SIZE) -> tuple[list[QueueRow], int]:
-    """One page of a tab, sorted by deadline (none last), and the tab's filtered total."""
+    def time_left(self, now: datetime) -> tuple[str, int] | None:
+        """("overdue_days" | "overdue_hours" | "left_days" | "left_hours", n) for the deadline
+        that matters: 超期N天, 剩余N小时; None without one. Hours up to two days, then days."""
+        at = self.deadline_at()
+        if at is None:
+            return ("overdue_hours", 0) if self.overdue else None
+        late = at < now
+        span = (now - at) if late else (at - now)
+        hours = int(span.total_seconds() // 3600)
+        if span >= timedelta(days=2):
+            return ("overdue_days" if late else "left_days", span.days)
+        return ("overdue_hours" if late else "left_hours", hours)
+
+    def age(self, now: datetime) -> tuple[str, int]:
+        """How long since the report: ("age_days", n) from a day on, else ("age_hours", n)."""
+        span = now - self.reported_at
+        if span >= timedelta(days=1):
+            return "age_days", span.days
+        return "age_hours", max(int(span.total_seconds() // 3600), 0)
+
+
+def _conditions(session: Session, actor: Actor, tab: str, filters: Filters) -> list:
     permissions.require(actor, permissions.CASE_WORKERS)
     if tab not in tabs_for(actor):
         raise PermissionDenied("error.forbidden")
-    conditions = [_tab_condition(actor, tab), *filter_conditions(actor, filters)]
+    return [_tab_condition(actor, tab), *filter_conditions(actor, filters)]
+
+
+def queue_rows(session: Session, actor: Actor, tab: str, filters: Filters = Filters(), *,
+               page: int = 0, page_size: int = PAGE_SIZE,
+               sort: str = "deadline") -> tuple[list[QueueRow], int]:
+    """One page of a tab in the chosen order, and the tab's filtered total."""
+    conditions = _conditions(session, actor, tab, filters)
     total = session.exec(select(func.count()).select_from(Case).where(*conditions)).one()
     rows = session.exec(
         select(Case.id, Case.code, Case.category_id, Case.subcategory_id, Case.community_id,
                Case.address, Case.severity, Case.state, DUE.label("due"), Case.overdue,
                Case.supervised, Case.reported_at, Case.version, Case.hurry_count,
-               Case.extension_until.is_not(None))
+               Case.extension_until.is_not(None), func.substr(Case.description, 1, EXCERPT + 1),
+               Case.reporter_name, Case.reporter_phone, Case.anonymous, Case.updated_at)
         .where(*conditions)
-        .order_by(Case.supervised.desc(), DUE.is_(None), DUE, Case.reported_at)
+        .order_by(*_order(sort if sort in SORTS else "deadline"))
         .offset(max(page, 0) * page_size).limit(page_size)).all()
     hidden = restricted_category_ids(session)
-    return [QueueRow(*row[:5], None if row[2] in hidden else row[5], *row[6:]) for row in rows], \
-        total
+    out = []
+    for row in rows:
+        withheld = row[2] in hidden
+        excerpt = row[15]
+        if excerpt is not None and len(excerpt) > EXCERPT:
+            excerpt = excerpt[:EXCERPT] + "…"
+        reporter = None
+        if not withheld and not row[18] and (row[16] or row[17]):
+            reporter = " ".join(x for x in (mask_name(row[16]), mask_phone(row[17])) if x)
+        check_due = due(session, row[6], "answer_call", row[19]) if row[7] in CHECK_STATES \
+            else None
+        out.append(QueueRow(*row[:5], None if withheld else row[5], *row[6:15],
+                            excerpt=None if withheld else excerpt, reporter=reporter,
+                            check_due=check_due))
+    return _with_call_reasons(session, out, hidden), total
+
+
+def _with_call_reasons(session: Session, rows: list[QueueRow],
+                       hidden: frozenset[int]) -> list[QueueRow]:
+    """Each row with the note of its last call-up (呼叫理由), withheld on restricted cases."""
+    ids = [r.id for r in rows]
+    if not ids:
+        return rows
+    last: dict[int, tuple[str | None, str | None]] = {}
+    for case_id, note, detail in session.exec(
+            select(CaseEvent.case_id, CaseEvent.note, CaseEvent.detail)
+            .where(CaseEvent.case_id.in_(ids), CaseEvent.action == "call_up")
+            .order_by(CaseEvent.case_id, CaseEvent.seq)).all():
+        last[case_id] = (note, detail)
+    out = []
+    for row in rows:
+        if row.id not in last:
+            out.append(row)
+            continue
+        note, detail = last[row.id]
+        auto = bool(detail) and bool(json.loads(detail).get("auto"))
+        out.append(replace(row, call_reason=None if row.category_id in hidden else note,
+                           called_by_tick=auto))
+    return out
+
+
+def walk_ids(session: Session, actor: Actor, tab: str, filters: Filters = Filters(), *,
+             sort: str = "deadline", limit: int = WALK_MAX) -> list[int]:
+    """The ids of a tab as filtered, in the page's order: what 上一件 / 下一件 walk."""
+    conditions = _conditions(session, actor, tab, filters)
+    return list(session.exec(select(Case.id).where(*conditions)
+                             .order_by(*_order(sort if sort in SORTS else "deadline"))
+                             .limit(limit)).all())
+
+
+def neighbours(walk: list[int], case_id: int) -> tuple[int | None, int | None, int | None]:
+    """(previous, next, position from 1) of ``case_id`` in a walk; position None if absent."""
+    if case_id not in walk:
+        return None, None, None
+    at = walk.index(case_id)
+    return (walk[at - 1] if at > 0 else None,
+            walk[at + 1] if at + 1 < len(walk) else None, at + 1)
 
 
 @dataclass(frozen=True)
@@ -247,6 +378,7 @@ class Listing:
     rows: list[QueueRow]
     total: int
     names: dict[tuple[str, int], object]
+    walk: list[int]  # the ids of the whole tab as filtered, in order (up to WALK_MAX)
 
 
 def header(actor: Actor, engine: Engine | None = None) -> Header:
@@ -257,10 +389,11 @@ def header(actor: Actor, engine: Engine | None = None) -> Header:
 
 
 def listing(actor: Actor, tab: str, filters: Filters = Filters(), page: int = 0,
-            engine: Engine | None = None) -> Listing:
+            engine: Engine | None = None, sort: str = "deadline") -> Listing:
     with read_session(engine) as session:
-        rows, total = queue_rows(session, actor, tab, filters, page=page)
-        return Listing(rows, total, names_for(session, rows))
+        rows, total = queue_rows(session, actor, tab, filters, page=page, sort=sort)
+        return Listing(rows, total, names_for(session, rows),
+                       walk_ids(session, actor, tab, filters, sort=sort))
 
 
 def options_for(actor: Actor, engine: Engine | None = None) -> FilterOptions:

@@ -1,4 +1,8 @@
-"""The translation catalog (``data/i18n/*.json``): Chinese first, English beside it."""
+"""The translation catalog: Chinese first, English beside it.
+
+A language's catalog is ``data/i18n/<lang>.json`` merged with the parts of one capability,
+``data/i18n/<lang>.<part>.json`` (e.g. ``zh.notices.json``); a key defined twice is an error.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,15 @@ DEFAULT_LANGUAGE = "zh"
 
 @lru_cache(maxsize=4)
 def catalog(lang: str) -> dict[str, str]:
-    path = DATA_DIR / "i18n" / f"{lang}.json"
-    return json.loads(path.read_text(encoding="utf-8"))
+    folder = DATA_DIR / "i18n"
+    merged: dict[str, str] = {}
+    for path in [folder / f"{lang}.json", *sorted(folder.glob(f"{lang}.*.json"))]:
+        part = json.loads(path.read_text(encoding="utf-8"))
+        twice = set(part) & set(merged)
+        if twice:
+            raise ValueError(f"{path.name} defines keys again: {sorted(twice)[:5]}")
+        merged.update(part)
+    return merged
 
 
 def t(key: str, lang: str = DEFAULT_LANGUAGE, **params: object) -> str:

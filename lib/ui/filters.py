@@ -1,4 +1,8 @@
-"""The case filters shared by the queue and the ledger pages."""
+"""The case filters shared by the queue and the ledger pages.
+
+The widgets hold ids and codes, never database rows, so that a page can put a saved choice
+back into them (``prefix_category`` etc. in session state) after the user comes back.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,24 @@ from lib.cases.queue import TEXT_MAX, FilterOptions, Filters
 from lib.core.models import CaseState, Severity
 from lib.ui.page import Page
 
+FILTER_KEYS = ("category", "community", "state", "severity", "text")
+
 
 def case_filters(page: Page, options: FilterOptions, prefix: str) -> Filters:
     """Category, community, state, severity and text in one row; widget keys carry ``prefix``."""
+    categories = {c.id: c for c in options.categories}
+    communities = {u.id: u for u in options.communities}
+
     def all_or(label):  # noqa: ANN001, ANN202
         return lambda value: page.t("queue.all") if value is None else label(value)
 
     cols = st.columns([2, 2, 2, 2, 3])
-    category = cols[0].selectbox(page.t("queue.category"), [None] + options.categories,
-                                 format_func=all_or(page.name), key=f"{prefix}_category")
-    community = cols[1].selectbox(page.t("queue.community"), [None] + options.communities,
-                                  format_func=all_or(page.name), key=f"{prefix}_community")
+    category = cols[0].selectbox(page.t("queue.category"), [None, *categories],
+                                 format_func=all_or(lambda i: page.name(categories[i])),
+                                 key=f"{prefix}_category")
+    community = cols[1].selectbox(page.t("queue.community"), [None, *communities],
+                                  format_func=all_or(lambda i: page.name(communities[i])),
+                                  key=f"{prefix}_community")
     state = cols[2].selectbox(page.t("queue.state"), [None] + [s.value for s in CaseState],
                               format_func=all_or(lambda s: page.t("state." + s)),
                               key=f"{prefix}_state")
@@ -26,6 +37,5 @@ def case_filters(page: Page, options: FilterOptions, prefix: str) -> Filters:
                                  format_func=all_or(lambda s: page.t("severity." + s)),
                                  key=f"{prefix}_severity")
     text = cols[4].text_input(page.t("queue.text"), max_chars=TEXT_MAX, key=f"{prefix}_text")
-    return Filters(category_id=category.id if category else None,
-                   community_id=community.id if community else None, state=state,
-                   severity=severity, text=text)
+    return Filters(category_id=category, community_id=community, state=state, severity=severity,
+                   text=text)
