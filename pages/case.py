@@ -142,7 +142,11 @@ with page.guard():
     def describe(field: str, row) -> str:  # noqa: ANN001
         """An option of a field's widget: a unit or category by name, a case by code."""
         if hasattr(row, "code") and hasattr(row, "reported_at"):
-            return f"{row.code} · {china_date(row.reported_at)} · {plain(row.address)}"
+            near = page.t("case.metres", n=row.metres) if getattr(row, "metres", None) is not None \
+                else ""
+            other = "" if getattr(row, "same_category", True) else page.t("case.other_category")
+            return " · ".join(x for x in (row.code, china_date(row.reported_at), plain(row.address),
+                                          near, other) if x)
         return page.name(row)
 
     def act(action: str, sent) -> None:  # noqa: ANN001

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from sqlmodel import select
 
 from lib.cases import batch, queue
+from lib.cases.detail import case_detail
 from lib.core.db import read_session, write_session
 from lib.core.models import Case, CaseEvent
 from tests.factories import (
@@ -224,3 +225,30 @@ def test_the_case_page_walks_the_queue_as_filtered(sqlite_db):
     assert links["下一件"].query_string == f"id={walk[middle + 1]}"
     captions = " ".join(c.value for c in at.caption)
     assert f"{middle + 1} / {len(walk)}" in captions
+
+
+def _place(engine, case_id: int, lat: float, lon: float) -> None:  # noqa: ANN001
+    with write_session(engine) as s:
+        row = s.get(Case, case_id)
+        row.latitude, row.longitude = lat, lon
+
+
+def test_merging_offers_the_same_category_nearest_first_from_a_list(sqlite_db):
+    report = new_case(sqlite_db, address="红星路500号")
+    far = new_case(sqlite_db, address="红星路501号")
+    near = new_case(sqlite_db, address="红星路502号")
+    other = new_case(sqlite_db, category="gas", address="红星路503号")
+    _place(sqlite_db, report.id, 30.6600, 104.0600)
+    _place(sqlite_db, far.id, 30.6700, 104.0600)     # about 1.1 km
+    _place(sqlite_db, near.id, 30.6601, 104.0601)    # about 15 m
+    _place(sqlite_db, other.id, 30.6600, 104.0600)   # same spot, another category
+    detail = case_detail(actor(sqlite_db, "community01"), report.id)
+    options = detail.options["merge_into"]
+    ours = [o for o in options if o.id in (far.id, near.id, other.id)]
+    assert [o.id for o in ours] == [near.id, far.id, other.id]
+    assert ours[0].metres < 20 and 1000 < ours[1].metres < 1200 and not ours[2].same_category
+    at = open_page("community01", "pages/case.py", id=str(report.id))
+    assert not at.exception
+    merge = next(s for s in at.selectbox if s.label.startswith("合并到"))
+    labels = [str(o) for o in merge.options]  # as drawn
+    assert any(near.code in label and "约" in label and "米" in label for label in labels), labels

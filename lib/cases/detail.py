@@ -7,6 +7,7 @@ Every change to a case writes exactly one ``CaseEvent``; the case's ``state`` is
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,6 +35,8 @@ from lib.core.models import (
 )
 from lib.org import permissions
 from lib.org.units import Actor
+
+MERGE_LOOK = 200  # recent open cases of the community weighed for the merge list
 
 
 def get_case(session: Session, actor: Actor, case_id: object) -> Case:
@@ -143,18 +146,48 @@ def _case_detail(session: Session, actor: Actor, case_id: int, now: datetime) ->
         deadline=current_due(case), status=deadline_status(case, now))
 
 
+@dataclass(frozen=True)
+class MergeOption:
+    """A case a report could be merged into, as the merge form lists it."""
+
+    id: int
+    code: str
+    reported_at: datetime
+    address: str
+    same_category: bool
+    metres: int | None  # from the report's map point, where both have one
+
+
+def metres_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_000 * math.asin(min(1.0, math.sqrt(a)))
+
+
 def merge_candidates(session: Session, actor: Actor, case: Case, now: datetime,
-                     limit: int = 20) -> list[Case]:
+                     limit: int = 20) -> list[MergeOption]:
     """Open cases a report could be merged into: same community, reported in the last 90 days,
-    content readable by the actor; the same category first, then the newest."""
+    content readable by the actor; the same category first, then the nearest (by map point,
+    where both have one), then the newest."""
     since = now - timedelta(days=MERGE_WINDOW_DAYS)
     rows = session.exec(select(Case).where(
         Case.community_id == case.community_id, Case.id != case.id,
         Case.state.in_(sorted(OPEN_STATES)), Case.reported_at >= since,
         permissions.content_readable(actor))
         .order_by((Case.category_id != case.category_id), Case.reported_at.desc())
-        .limit(limit)).all()
-    return list(rows)
+        .limit(MERGE_LOOK)).all()
+    options = []
+    for row in rows:
+        metres = None
+        if None not in (case.latitude, case.longitude, row.latitude, row.longitude):
+            metres = round(metres_between(case.latitude, case.longitude, row.latitude, row.longitude))
+        options.append(MergeOption(row.id, row.code, row.reported_at, row.address,
+                                   row.category_id == case.category_id, metres))
+    options.sort(key=lambda o: (not o.same_category, o.metres is None, o.metres or 0,
+                                -o.reported_at.timestamp()))
+    return options[:limit]
 
 
 def field_options(session: Session, actor: Actor, case: Case, actions: list[str],
