@@ -1,5 +1,7 @@
 """Public: follow a report with its tracking code and the reporter's proof (the phone's last
-four digits, or the PIN given at intake); rate the result, proving it again."""
+four digits, or the PIN given at intake); see the result and the expected completion; rate the
+result and hurry the case, proving it again. ``/track?code=...`` fills the code box, never the
+proof."""
 
 import streamlit as st
 
@@ -11,14 +13,20 @@ from lib.rewards.rules import yuan
 from lib.ui.cards import local_time, public_timeline
 from lib.ui.login import client_address
 from lib.ui.page import setup_page
-from lib.ui.text import md_escape
+from lib.ui.text import md_escape, plain
 
 page = setup_page("track")
 with page.guard():
     st.title(page.t("page.track"))
     st.caption(page.t("track.intro"))
 
-    # One box for the code (a keyed widget: a changing default would draw a second box).
+    # One box for the code (a keyed widget: a changing default would draw a second box). A link
+    # with another code fills it once, and the case shown before waits for its proof again.
+    link_code = tracking.code_from_link(st.query_params.get("code"))
+    if link_code and st.session_state.get("track_link_code") != link_code:
+        st.session_state["track_link_code"] = st.session_state["track_code_box"] = link_code
+        if st.session_state.get("track_code") != link_code:
+            st.session_state.pop("track_proof", None)
     st.session_state.setdefault("track_code_box", st.session_state.get("track_code", ""))
     with st.form("track_lookup"):
         code = st.text_input(page.t("track.code"), max_chars=20, key="track_code_box")
@@ -47,7 +55,13 @@ with page.guard():
     if view.merged_into:
         st.info(page.t("track.merged", code=view.merged_into))
     st.metric(page.t("track.status"), page.t("public_state." + view.state), border=True)
+    if view.expected:  # our own words and a time, no user text
+        st.markdown(page.t("track.closed_on" if view.expected == "closed" else "track.expected",
+                           at=local_time(view.expected_at) or page.t("track.expected_pending")))
     st.caption(page.t("track.reported_at", at=local_time(view.reported_at)))
+    if view.result:
+        st.markdown(f"**{page.t('track.result')}**")
+        st.text(plain(view.result))  # the handler's words, never rendered
     public_timeline(page, view.timeline)
     if view.result_photos:
         st.markdown(f"**{page.t('track.result_photos')}**")

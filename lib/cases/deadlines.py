@@ -1,8 +1,10 @@
 """Deadlines (时限) from the severity rules and the working-day calendar, and deadline status.
 
-A picked day (an extension, a review date) means the close of that working day, China time
-(setting ``deadline.close_of_day``, default 17:30). The case page and the queue read the same
-``deadline_status``.
+A limit in working days ends at the close of the working day, China time (setting
+``deadline.close_of_day``, default 17:30): 1 working day from a report on Monday, at any hour,
+ends Tuesday at the close; limits in hours and minutes are exact (lib.core.workcal). A picked
+day (an extension, a review date) means the close of that working day too. The case page and
+the queue read the same ``deadline_status``.
 """
 
 from __future__ import annotations
@@ -16,17 +18,16 @@ from sqlmodel import Session
 from lib.core.models import Case, CaseState, DeadlineRule, utcnow
 from lib.core.refcache import cached
 from lib.core.settings import get_str
-from lib.core.workcal import CHINA_TZ, add_duration
+from lib.core.workcal import CHINA_TZ, CLOSE_OF_DAY, add_duration
 
 S = CaseState
 SIGN_STATES = (S.reported, S.accepted, S.dispatched)  # waiting for an answer or a signature
 HANDLE_STATES = (S.dispatched, S.acknowledged, S.in_progress)
 DUE_SOON = timedelta(hours=4)
-DEFAULT_CLOSE = time(17, 30)
 
 
 def due(session: Session, severity: str, kind: str, start: datetime) -> datetime:
-    """``kind``: sign_for, handle or answer_call."""
+    """The deadline of ``kind`` (sign_for, handle or answer_call) for a step made at ``start``."""
     def load() -> tuple[int, str]:
         rule = session.get(DeadlineRule, severity) or session.get(DeadlineRule, "general")
         if rule is None:
@@ -34,7 +35,7 @@ def due(session: Session, severity: str, kind: str, start: datetime) -> datetime
         return getattr(rule, f"{kind}_value"), getattr(rule, f"{kind}_unit")
 
     value, unit = cached(session, "deadline", (severity, kind), load)
-    return add_duration(start, value, unit)
+    return add_duration(start, value, unit, close=close_time(session))
 
 
 def close_time(session: Session) -> time:
@@ -43,7 +44,7 @@ def close_time(session: Session) -> time:
         hours, minutes = (int(part) for part in get_str(session, "deadline.close_of_day").split(":"))
         return time(hours, minutes)
     except ValueError:
-        return DEFAULT_CLOSE
+        return CLOSE_OF_DAY
 
 
 def close_of_day(session: Session, day: date) -> datetime:

@@ -36,6 +36,7 @@ from lib.cases import orders
 from lib.cases.deadlines import close_of_day, current_due, due
 from lib.cases.photos import checked_photos
 from lib.core import machine as engine
+from lib.core.clock import as_utc
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
 from lib.core.inputs import clean_code, parse_id
@@ -203,7 +204,7 @@ def _hurry_allowed(actor, case, ctx) -> bool:  # noqa: ANN001
     """Once per working day: again only when the next working day after the last has begun."""
     if case.hurried_at is None or ctx is None:
         return True
-    last = case.hurried_at.astimezone(CHINA_TZ).date()
+    last = as_utc(case.hurried_at).astimezone(CHINA_TZ).date()
     return ctx.now.astimezone(CHINA_TZ).date() >= next_workday(last)
 
 

@@ -5,7 +5,11 @@ The proof is a secret the reporter holds: the phone's last four digits, or the P
 intake to a case without a phone. Failed proofs are throttled per code and per network address,
 counted for codes that do not exist too, and a wrong code and a wrong proof get the same answer.
 The reporter sees plain-language states and times, never staff names, notes or personal data;
-a restricted case shows only "received" and "closed".
+a restricted case shows only "received" and "closed". Two things staff write do reach the
+reporter: the result of the handling (处置结果, the note of the last ``handle`` while that result
+stands), shown as plain text, and the expected completion (the handling deadline once the case
+is dispatched or taken on, "to be set" before, the closing time once closed) — neither for a
+restricted case, which shows only its closing time.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from lib.core.models import Attachment, Case, CaseEvent, CaseState, Category, Ra
 TRACK_WINDOW = timedelta(hours=1)
 TRACK_FAILURES_PER_CODE = 5
 TRACK_FAILURES_PER_ADDRESS = 20
+# States in which the last handling result stands (a rework or a reopen takes it back).
+RESULT_STATES = (CaseState.handled, CaseState.verified, CaseState.feedback, CaseState.closed)
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,9 @@ class Tracking:
     merged_into: str | None = None
     can_hurry: bool = False  # 催办: once per working day while the case is open
     hurry_count: int = 0
+    result: str | None = None  # the handler's words, as typed: to be shown as plain text
+    expected: str | None = None  # pending (set when dispatched), due, closed; None: nothing to say
+    expected_at: datetime | None = None
 
 
 def _proof_ok(case: Case, proof: object) -> bool:
@@ -90,6 +99,33 @@ def prove(engine: Engine | None, code: object, proof: object, client_address: st
     raise NotFound("error.tracking_not_found")
 
 
+def code_from_link(value: object) -> str:
+    """A tracking code from a link (``/track?code=...``) for the code box; '' when unusable.
+    A link never carries the proof."""
+    return clean_code(value)
+
+
+def _expected(case: Case, restricted: bool) -> tuple[str | None, datetime | None]:
+    """When the reporter may expect the case done: its handling deadline, "to be set" before it
+    is dispatched or taken on, the closing time once closed; nothing for a rejected case, nor
+    for a restricted one before it is closed (that would tell more than "received")."""
+    if case.state == CaseState.closed:
+        return "closed", case.closed_at
+    if restricted or case.state in (CaseState.rejected, CaseState.merged):
+        return None, None
+    if case.handle_due_at is not None:
+        return "due", case.handle_due_at
+    return "pending", None
+
+
+def _result(events: list[CaseEvent], case: Case) -> str | None:
+    """The note of the last handling, while that result stands."""
+    if case.state not in RESULT_STATES:
+        return None
+    handled = [e.note for e in events if e.action == "handle"]
+    return handled[-1] if handled and handled[-1] else None
+
+
 def _can_rate(session: Session, case: Case) -> bool:
     if case.state not in (CaseState.handled, CaseState.verified, CaseState.feedback, CaseState.closed):
         return False
@@ -110,23 +146,26 @@ def _tracking_view(session: Session, case: Case, now: datetime) -> Tracking:
             shown, merged_into = target, target.code
     category = session.get(Category, shown.category_id)
     restricted = bool(category and category.restricted)
+    result = None
     if restricted:
         timeline = [(shown.reported_at, "report")]
         if shown.state == CaseState.closed and shown.closed_at:
             timeline.append((shown.closed_at, "close"))
         photos: list[bytes] = []
     else:
-        timeline = [(e.at, e.action) for e in events_of(session, shown.id)
-                    if e.action in PUBLIC_ACTIONS]
+        events = events_of(session, shown.id)
+        timeline = [(e.at, e.action) for e in events if e.action in PUBLIC_ACTIONS]
+        result = _result(events, shown)
         photos = list(session.exec(select(Attachment.data).where(
             Attachment.case_id == shown.id, Attachment.kind == "result")
             .order_by(Attachment.id)).all())
     can_rate = merged_into is None and not restricted and _can_rate(session, case)
     can_hurry = merged_into is None and CASES.may(None, case, "hurry", context(session, case, now))
     state = "received" if restricted and shown.state != CaseState.closed else shown.state
+    expected, expected_at = _expected(shown, restricted)
     return Tracking(shown.id, case.code, category, state, restricted, case.reported_at,
                     shown.closed_at, timeline, photos, can_rate, shown.rating, shown.version,
-                    merged_into, can_hurry, shown.hurry_count)
+                    merged_into, can_hurry, shown.hurry_count, result, expected, expected_at)
 
 
 def track(engine: Engine | None, code: object, proof: object, *,

@@ -5,13 +5,18 @@ does not know, the rule falls back to Monday–Friday less the fixed-date holida
 1 May, 1–3 October; the lunar ones move and cannot be guessed), and an admin may override single days in
 ``data/calendar_overrides.json`` (``{"2031-10-01": "holiday", "2031-10-11": "workday"}``).
 Nothing here raises for an unknown year.
+
+A limit in working days ends at the close of the working day (docs/decisions.md): N working days
+from a moment is the close of the Nth working day after that moment's day, China time; the
+day of the moment itself never counts (民法典 第二百零一条、第二百零三条). Limits in hours and
+minutes are exact.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,6 +25,7 @@ import chinese_calendar
 from lib.core.config import DATA_DIR
 
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
+CLOSE_OF_DAY = time(17, 30)  # the default of the setting ``deadline.close_of_day``
 FIXED_HOLIDAYS = {(1, 1), (5, 1), (10, 1), (10, 2), (10, 3)}
 OVERRIDES_FILE = DATA_DIR / "calendar_overrides.json"
 
@@ -79,35 +85,37 @@ def working_days_between(start: datetime, end: datetime) -> int:
     return count
 
 
-def add_working_days(start: datetime, count: int) -> datetime:
-    """The same time of day ``count`` working days after ``start``'s day (China time)."""
+def add_working_days(start: datetime, count: int, close: time = CLOSE_OF_DAY) -> datetime:
+    """The close (``close``, China time) of the ``count``-th working day after ``start``'s day:
+    1 working day from Monday 01:03 or Monday 16:00 is Tuesday 17:30, from Friday evening or
+    Saturday it is Monday 17:30. A naive ``start`` is UTC, as the database stores it, and the
+    result is naive UTC then; an aware one gives an answer in its own time zone."""
     if count <= 0:
         return start
-    original_tz = start.tzinfo
-    if original_tz is not None:
-        start = start.astimezone(CHINA_TZ)
-    day = start.date()
+    moment = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+    day = moment.astimezone(CHINA_TZ).date()
     year = day.year
     days = _workdays_of_year(year)
     index = bisect.bisect_right(days, day)
     remaining = count
-    while True:
-        available = len(days) - index
-        if remaining <= available:
-            target = datetime.combine(days[index + remaining - 1], start.timetz())
-            return target.astimezone(original_tz) if original_tz is not None else target
-        remaining -= available
+    while remaining > len(days) - index:
+        remaining -= len(days) - index
         year += 1
         days = _workdays_of_year(year)
         index = 0
+    end = datetime.combine(days[index + remaining - 1], close, tzinfo=CHINA_TZ)
+    if start.tzinfo is None:
+        return end.astimezone(timezone.utc).replace(tzinfo=None)
+    return end.astimezone(start.tzinfo)
 
 
-def add_duration(start: datetime, value: int, unit: str) -> datetime:
-    """``start`` plus a deadline rule's duration (minutes, hours or working_days)."""
+def add_duration(start: datetime, value: int, unit: str, *, close: time = CLOSE_OF_DAY) -> datetime:
+    """``start`` plus a deadline rule's duration: minutes and hours exactly, working_days to the
+    close of the last working day (``close``: the setting ``deadline.close_of_day``)."""
     if unit == "minutes":
         return start + timedelta(minutes=value)
     if unit == "hours":
         return start + timedelta(hours=value)
     if unit == "working_days":
-        return add_working_days(start, value)
+        return add_working_days(start, value, close)
     raise ValueError(f"unknown duration unit {unit!r}")
