@@ -32,7 +32,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from lib.cases import orders
+from lib.cases import notices, orders
 from lib.cases.deadlines import close_of_day, current_due, due
 from lib.cases.photos import checked_photos
 from lib.core import machine as engine
@@ -670,6 +670,7 @@ def _recorded(step: Step, event: CaseEvent) -> None:
         step.session.add(Attachment(case_id=step.subject.id, event_id=event.id, kind=kind,
                                     mime=photo.mime, size=photo.size, sha256=photo.sha256,
                                     data=photo.data, created_at=step.now))
+    notices.on_move(step.session, step.subject, event)
     step.session.flush()
 
 

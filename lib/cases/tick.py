@@ -1,4 +1,5 @@
-"""The tick: marks overdue cases and, where a tier's settings say so, calls them up.
+"""The tick: marks overdue cases and, where a tier's settings say so, calls them up; tells the
+units of cases that went overdue or whose deadline is near (lib.cases.notices).
 
 ``python -m lib tick`` runs it (idempotent: cron every minute is fine); queue pages run it
 lazily, at most once a minute per process, on a thread of their own.
@@ -14,7 +15,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from lib.cases.deadlines import HANDLE_STATES, SIGN_STATES, mark_overdue, past_due
+from lib.cases import notices
+from lib.cases.deadlines import HANDLE_STATES, SIGN_STATES, past_due
 from lib.cases.machine import act, owner_tier
 from lib.core.db import get_engine, read_session, write_session
 from lib.core.machine import lock
@@ -55,7 +57,7 @@ def tick(session: Session, now: datetime | None = None, limit: int = 1000) -> di
     """Mark what went overdue; call up overdue cases where a tier's grace has run out. All in
     the caller's transaction (``run_tick`` gives each call-up its own)."""
     now = now or utcnow()
-    marked = mark_overdue(session, now)
+    marked = notices.on_tick(session, now)
     called = sum(call_up_overdue(session, case_id, tier=tier, now=now)
                  for case_id, tier in due_for_call_up(session, now, limit))
     return {"marked_overdue": marked, "called_up": called}
@@ -67,7 +69,7 @@ def run_tick(engine: Engine | None = None, now: datetime | None = None,
     one per call-up, so that a backlog of call-ups never holds the write lock for seconds."""
     now = now or utcnow()
     with write_session(engine) as session:
-        marked = mark_overdue(session, now)
+        marked = notices.on_tick(session, now)
     with read_session(engine) as session:
         candidates = due_for_call_up(session, now, limit)
     called = 0

@@ -80,3 +80,21 @@ def bcrypt_rounds() -> int:
         return max(4, min(16, int(os.environ.get("BCRYPT_ROUNDS", "12"))))
     except ValueError:
         return 12
+
+
+DEFAULT_BASE_URL = "http://localhost:8501"
+
+
+def app_base_url() -> str:
+    """Where residents open the app (``APP_BASE_URL``), for the links in their SMS."""
+    return (os.environ.get("APP_BASE_URL", "").strip() or DEFAULT_BASE_URL).rstrip("/")
+
+
+def notice_log_path() -> Path:
+    """Where the default sender writes the SMS it would send (``NOTICE_LOG``)."""
+    return Path(os.environ.get("NOTICE_LOG", "").strip() or DATA_DIR / "notices.log")
+
+
+def sms_gateway() -> str:
+    """``SMS_GATEWAY``: ``module:factory`` of the SMS gateway; empty for the log file."""
+    return os.environ.get("SMS_GATEWAY", "").strip()

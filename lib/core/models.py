@@ -745,3 +745,60 @@ class KpiRefresh(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     until: datetime  # cases moved before this are in the roll-ups
+
+
+# ---------------------------------------------------------------- notices (通知)
+
+
+class NoticeState(StrEnum):
+    pending = "pending"  # an SMS waiting for the sender (or for its next attempt)
+    sending = "sending"  # claimed by a sender; it becomes sent or pending again
+    sent = "sent"  # handed to the gateway; an in-app notice is written sent (the sidebar shows it)
+    failed = "failed"  # given up: ``error`` says why
+
+
+class Notice(SQLModel, table=True):
+    """One notice about a case (the outbox): an SMS to its reporter, sent by
+    ``python -m lib notices-send``, or an in-app notice to a unit's staff, shown in the sidebar.
+
+    It is written in the transaction of the move (or the tick) it tells of. ``key`` names the
+    event and the recipient (``e:<event id>:sms``, ``e:<event id>:<kind>:<unit id>``, or for
+    the tick ``<kind>:<case id>:<due moment>:<unit id>``), so one event never makes two notices.
+    An SMS keeps its text as sent; an in-app notice keeps its kind and ``params`` (JSON) and is
+    written in the reader's language when shown. Neither holds the reporter's name or phone.
+    """
+
+    __tablename__ = "notice"
+    __table_args__ = (
+        Index("ix_notice_unit", "unit_id", "created_at"),
+        Index("ix_notice_outbox", "state", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=80, unique=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    event_id: int | None = Field(default=None, foreign_key="case_event.id")
+    kind: str = Field(max_length=16)
+    channel: str = Field(max_length=8)  # sms (the reporter) or app (a unit's staff)
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    lang: str = Field(default="zh", max_length=8)
+    params: str | None = Field(default=None, max_length=500)
+    body: str | None = Field(default=None, max_length=1000)
+    state: str = Field(max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    claimed_at: datetime | None = None
+    sent_at: datetime | None = None
+    error: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class NoticeRead(SQLModel, table=True):
+    """A staff member has read an in-app notice to their unit (each member reads it for
+    themselves)."""
+
+    __tablename__ = "notice_read"
+
+    notice_id: int = Field(foreign_key="notice.id", primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", primary_key=True)
+    read_at: datetime = Field(default_factory=utcnow)

@@ -12,8 +12,11 @@ list-units         the org tree with codes
 check-ledger       every case's state equals its last event's
 make-cookie-key    write a random cookie key to .streamlit/cookie_key.local if there is none
 check-config       exit 1 with a message if the configuration is unsafe (cookie key)
-tick               mark overdue cases, call up where a tier's settings say so, open and expire
-                   reward claims, bring the KPI roll-ups up to date (cron: every minute)
+tick               mark overdue cases, call up where a tier's settings say so, tell units of
+                   near and missed deadlines, send due SMS notices, open and expire reward
+                   claims, bring the KPI roll-ups up to date (cron: every minute)
+notices-send       send the SMS notices that are due (retries with back-off, holds SMS during
+                   quiet hours); the gateway is SMS_GATEWAY=module:factory, else NOTICE_LOG
 kpi-rebuild        recompute every day of the KPI roll-ups from the cases
 kpi-refresh        bring the KPI roll-ups up to date (a rebuild the first time)
 bench              build or reuse a demo database of --cases N and print timings as JSON
@@ -31,6 +34,7 @@ from pathlib import Path
 from sqlalchemy import func
 from sqlmodel import select
 
+from lib.cases import outbox
 from lib.cases.detail import ledger_mismatches
 from lib.cases.tick import run_tick
 from lib.core import config
@@ -165,7 +169,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_tick(_args: argparse.Namespace) -> int:
-    print(json.dumps({**run_tick(), **eligibility.run(), **rollup.refresh()}))
+    print(json.dumps({**run_tick(), **outbox.send_due(), **eligibility.run(), **rollup.refresh()}))
+    return 0
+
+
+def cmd_notices_send(args: argparse.Namespace) -> int:
+    print(json.dumps(outbox.send_due(limit=args.limit)))
     return 0
 
 
@@ -223,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("make-cookie-key").set_defaults(func=cmd_make_cookie_key)
     sub.add_parser("check-config").set_defaults(func=cmd_check_config)
     sub.add_parser("tick").set_defaults(func=cmd_tick)
+    p = sub.add_parser("notices-send", help="send the SMS notices that are due")
+    p.add_argument("--limit", type=int, default=200, help="at most this many in one run")
+    p.set_defaults(func=cmd_notices_send)
     sub.add_parser("kpi-rebuild").set_defaults(func=cmd_kpi_rebuild)
     sub.add_parser("kpi-refresh").set_defaults(func=cmd_kpi_refresh)
     p = sub.add_parser("bench")

@@ -25,6 +25,7 @@ from lib.org.units import Actor, unit_of
 from lib.rewards import approval
 from lib.ui import login
 from lib.ui.menu import PAGE_BY_KEY, PAGES, allowed
+from lib.ui.notices_panel import unread_panel
 from lib.ui.text import md_escape
 
 LANGUAGE_LABELS = {"zh": "中文", "en": "English"}
@@ -159,6 +160,7 @@ def _sidebar(page: Page) -> None:
                     label = page.t("sidebar.queue_count", label=label,
                                    count=approval.waiting_count(page.actor))
                 st.page_link(spec.path, label=label, icon=spec.icon)
+        unread_panel(page)
         if st.button(page.t("sidebar.logout"), key="sidebar_logout", icon=":material/logout:"):
             login.logout(page.actor)
             st.switch_page("app.py")

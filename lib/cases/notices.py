@@ -1,0 +1,248 @@
+"""Notices (通知): what a move or the tick tells the reporter and the units, written into the
+outbox (``notice``) in the same transaction, once per event and recipient.
+
+To the reporter, by SMS, when the case is accepted, handled (the result, and how to rate it)
+and closed; never to an anonymous reporter or one without a phone. The texts are the catalog's
+``notice.sms.*`` in the reporter's language, with the tracking link
+``{APP_BASE_URL}/track?code=CODE``. They hold no name or phone: a result that quotes the
+reporter, or any long run of digits, is masked. A restricted case (黄赌毒, special populations)
+says no more than its code, and its "handled" is not sent (its tracking page shows only
+received and closed).
+
+To a unit, in the app, when work arrives (the case comes to wait at it, a call-up or a
+hand-back makes it the owner, a dispatch makes it a co-handler), when the case is supervised
+(督办) or hurried (催办), when a deadline is near and when the case goes overdue (the tick). An
+in-app notice keeps its kind and parameters and is written in the reader's language when
+shown; each staff member of the unit reads it for themselves (``notice_read``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+from sqlalchemy import and_, exists, func, inspect, or_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from lib.cases.deadlines import DUE_SOON, HANDLE_STATES, SIGN_STATES, current_due, mark_overdue, past_due
+from lib.cases.orders import open_co_units
+from lib.cases.privacy import is_restricted
+from lib.core import config
+from lib.core.clock import as_utc, china_time
+from lib.core.db import read_session, write_session
+from lib.core.i18n import DEFAULT_LANGUAGE, name, t
+from lib.core.models import Case, CaseEvent, Category, Notice, NoticeRead, NoticeState, utcnow
+from lib.org.permissions import reads_cases
+from lib.org.units import Actor
+
+SMS, APP = "sms", "app"
+# The reporter hears of these moves (action → kind of notice).
+SMS_KINDS = {"accept": "accepted", "handle": "handled", "close": "closed"}
+RESULT_MAX = 120  # characters of the handler's result quoted in an SMS
+UNREAD_DAYS = 30  # the sidebar counts the unread notices of the last 30 days
+PANEL_SIZE = 10
+INSERT_BATCH = 500
+_DIGITS = re.compile(r"\d{7,}")
+_SPACE = re.compile(r"\s+")
+
+
+# ---------------------------------------------------------------- texts
+
+
+def tracking_link(code: str) -> str:
+    """The reporter's link to the tracking page with the code filled in."""
+    return f"{config.app_base_url()}/track?code={quote(code)}"
+
+
+def mask_digits(text: str) -> str:
+    """Runs of seven or more digits (phone numbers, ID numbers) become asterisks."""
+    return _DIGITS.sub(lambda m: "*" * len(m.group()), text)
+
+
+def _result(case: Case, note: str | None) -> str:
+    """The handler's result as an SMS quotes it: one line, short, without the reporter's name
+    or phone, nor any other long number."""
+    text = _SPACE.sub(" ", note or "").strip()
+    for personal in (case.reporter_phone, case.reporter_name):
+        if personal and len(personal) >= 2:
+            text = text.replace(personal, "*" * len(personal))
+    text = mask_digits(text)
+    return text if len(text) <= RESULT_MAX else text[:RESULT_MAX - 1] + "…"
+
+
+def sms_text(kind: str, lang: str, *, code: str, result: str = "") -> str:
+    """An SMS to the reporter: accepted, handled (with the result) or closed."""
+    return t(f"notice.sms.{kind}", lang, code=code, link=tracking_link(code), result=result)
+
+
+def app_text(kind: str, params: dict, lang: str, *, code: str, category: Category) -> str:
+    """An in-app notice in the reader's language."""
+    values: dict[str, object] = {"code": code, "category": name(category, lang)}
+    if params.get("action"):
+        values["action"] = t(f"action.{params['action']}", lang)
+    if params.get("due"):
+        values["due"] = china_time(datetime.fromisoformat(params["due"]))
+    return t(f"notice.app.{kind}", lang, **values)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _row(*, key: str, case_id: int, kind: str, channel: str, now: datetime,
+         event_id: int | None = None, unit_id: int | None = None, params: dict | None = None,
+         body: str | None = None, lang: str = DEFAULT_LANGUAGE) -> dict:
+    sms = channel == SMS
+    return {"key": key, "case_id": case_id, "event_id": event_id, "kind": kind, "channel": channel,
+            "unit_id": unit_id, "lang": lang,
+            "params": json.dumps(params, ensure_ascii=False) if params else None, "body": body,
+            "state": NoticeState.pending if sms else NoticeState.sent, "attempts": 0,
+            "next_attempt_at": now if sms else None, "claimed_at": None,
+            "sent_at": None if sms else now, "error": None, "created_at": now}
+
+
+def _insert_new(session: Session, model: type, rows: list[dict]) -> int:
+    """Insert the rows whose key is not taken yet (a row already there is left as it is), in
+    batches that stay within SQLite's limit of bound values; returns how many were new."""
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    added = 0
+    for start in range(0, len(rows), INSERT_BATCH):
+        statement = insert(model).values(rows[start:start + INSERT_BATCH]) \
+            .on_conflict_do_nothing().returning(inspect(model).primary_key[0])
+        added += len(session.exec(statement).all())  # type: ignore[call-overload]
+    return added
+
+
+def _reporter_sms(case: Case, event: CaseEvent, restricted: bool, now: datetime) -> list[dict]:
+    kind = SMS_KINDS.get(event.action)
+    if kind is None or case.anonymous or not case.reporter_phone or (restricted and kind == "handled"):
+        return []
+    result = "" if restricted else _result(case, event.note)
+    lang = DEFAULT_LANGUAGE  # the case records no other language for its reporter
+    return [_row(key=f"e:{event.id}:{SMS}", case_id=case.id, event_id=event.id, kind=kind,
+                 channel=SMS, now=now, lang=lang,
+                 body=sms_text(kind, lang, code=case.code, result=result))]
+
+
+def _units_told(session: Session, case: Case, event: CaseEvent) -> dict[int, str]:
+    """unit id → kind of notice, for the units this move gives work or concern."""
+    told: dict[int, str] = {}
+    if event.action == "supervise":
+        told = {case.unit_id: "supervised", case.owner_id: "supervised"}
+    elif event.action == "hurry":
+        told = {case.unit_id: "hurried"}
+    if event.to_unit_id != event.from_unit_id and event.to_unit_id is not None:
+        told.setdefault(event.to_unit_id, "work")
+    if event.action in ("call_up", "hand_back"):
+        told.setdefault(case.owner_id, "work")
+    if event.action == "dispatch":
+        for unit_id in open_co_units(session, case.id):
+            told.setdefault(unit_id, "work")
+    return {unit_id: kind for unit_id, kind in told.items() if unit_id is not None}
+
+
+def _deadline_row(kind: str, case_id: int, unit_id: int, due: datetime, now: datetime) -> dict:
+    """due_soon or overdue: once per case, deadline and unit, however often the tick runs."""
+    due = as_utc(due)
+    return _row(key=f"{kind}:{case_id}:{int(due.timestamp())}:{unit_id}", case_id=case_id,
+                kind=kind, channel=APP, unit_id=unit_id, now=now, params={"due": due.isoformat()})
+
+
+def on_move(session: Session, case: Case, event: CaseEvent) -> int:
+    """The notices of one move, in its transaction (the case machine calls this once the event
+    row exists)."""
+    now = event.at
+    rows = _reporter_sms(case, event, is_restricted(session, case), now)
+    for unit_id, kind in _units_told(session, case, event).items():
+        rows.append(_row(key=f"e:{event.id}:{kind}:{unit_id}", case_id=case.id, event_id=event.id,
+                         kind=kind, channel=APP, unit_id=unit_id, now=now,
+                         params={"action": event.action}))
+    due = current_due(case)
+    if case.overdue and due is not None:  # late as it stands: the same notice the tick writes
+        rows.append(_deadline_row("overdue", case.id, case.unit_id, due, now))
+    return _insert_new(session, Notice, rows)
+
+
+def on_tick(session: Session, now: datetime) -> int:
+    """The tick's part: mark what went overdue and tell the units the cases wait at; tell them
+    of deadlines within ``DUE_SOON`` too. Returns how many cases were marked overdue."""
+    columns = (Case.id, Case.unit_id, Case.state, Case.sign_due_at, Case.handle_due_at)
+    open_cases = (Case.overdue == False, Case.state.in_(SIGN_STATES + HANDLE_STATES))  # noqa: E712
+    late = session.exec(select(*columns).where(*open_cases, past_due(now))).all()
+    marked = mark_overdue(session, now)
+    soon = now + DUE_SOON
+    near = session.exec(select(*columns).where(*open_cases, or_(
+        and_(Case.state.in_(SIGN_STATES), Case.sign_due_at > now, Case.sign_due_at <= soon),
+        and_(Case.state.in_(HANDLE_STATES), Case.handle_due_at > now,
+             Case.handle_due_at <= soon)))).all()
+    rows = [_deadline_row("overdue", c.id, c.unit_id, current_due(c), now) for c in late
+            if current_due(c) is not None]
+    rows += [_deadline_row("due_soon", c.id, c.unit_id, current_due(c), now) for c in near
+             if current_due(c) is not None and now < as_utc(current_due(c)) <= soon]
+    _insert_new(session, Notice, rows)
+    return marked
+
+
+# ---------------------------------------------------------------- reading (the sidebar)
+
+
+@dataclass(frozen=True)
+class Shown:
+    id: int
+    case_id: int
+    at: datetime
+    text: str
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A staff member's unread notices: how many, the latest few, the newest id (the mark)."""
+
+    count: int
+    latest: list[Shown]
+    last_id: int = 0
+
+
+def _unread(actor: Actor, now: datetime) -> tuple:
+    read = select(NoticeRead.notice_id).where(NoticeRead.notice_id == Notice.id,
+                                              NoticeRead.user_id == actor.id)
+    return (Notice.channel == APP, Notice.unit_id == actor.unit_id,
+            Notice.created_at >= now - timedelta(days=UNREAD_DAYS), ~exists(read))
+
+
+def unread(actor: Actor | None, lang: str, *, engine: Engine | None = None,
+           now: datetime | None = None, limit: int = PANEL_SIZE) -> Unread:
+    """The notices to the actor's unit that the actor has not read, newest first, in ``lang``."""
+    if actor is None or not reads_cases(actor):
+        return Unread(0, [])
+    now = now or utcnow()
+    where = _unread(actor, now)
+    with read_session(engine) as session:
+        count, last_id = session.exec(select(func.count(), func.max(Notice.id)).where(*where)).one()
+        if not count:
+            return Unread(0, [])
+        rows = session.exec(
+            select(Notice, Case.code, Category).join(Case, Case.id == Notice.case_id)
+            .join(Category, Category.id == Case.category_id).where(*where)
+            .order_by(Notice.id.desc()).limit(limit)).all()
+    latest = [Shown(n.id, n.case_id, n.created_at,
+                    app_text(n.kind, json.loads(n.params or "{}"), lang, code=code, category=category))
+              for n, code, category in rows]
+    return Unread(count, latest, last_id)
+
+
+def mark_read(actor: Actor | None, *, up_to: int, engine: Engine | None = None,
+              now: datetime | None = None) -> int:
+    """"Mark all read": the actor's unread notices up to the newest they were shown."""
+    if actor is None or not reads_cases(actor):
+        return 0
+    now = now or utcnow()
+    with write_session(engine) as session:
+        ids = session.exec(select(Notice.id).where(*_unread(actor, now), Notice.id <= up_to)).all()
+        return _insert_new(session, NoticeRead,
+                           [{"notice_id": i, "user_id": actor.id, "read_at": now} for i in ids])

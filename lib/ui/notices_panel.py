@@ -1,0 +1,27 @@
+"""The sidebar's unread notices: how many, the latest ones linking to their cases, and
+"mark all read" (lib.cases.notices reads and writes them)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib.cases import notices
+from lib.core.clock import china_time
+from lib.ui.text import md_escape
+
+
+def unread_panel(page) -> None:  # noqa: ANN001  (lib.ui.page.Page, which imports this module)
+    """Inside the sidebar: nothing when all is read; else the count, and in an expander the
+    latest notices in the page's language, each a link to its case."""
+    if page.actor is None:
+        return
+    box = notices.unread(page.actor, page.lang)
+    if not box.count:
+        return
+    with st.expander(page.t("notice.panel.unread", count=box.count), icon=":material/notifications:"):
+        for item in box.latest:
+            st.page_link("pages/case.py", label=md_escape(item.text), query_params={"id": str(item.case_id)})
+            st.caption(china_time(item.at))
+        if st.button(page.t("notice.panel.mark_read"), key="sidebar_notices_read"):
+            notices.mark_read(page.actor, up_to=box.last_id)
+            st.rerun()
