@@ -11,11 +11,14 @@ transaction.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import bindparam, func, insert
 from sqlalchemy.engine import Engine
@@ -26,6 +29,7 @@ from lib.cases.deadlines import due
 from lib.cases.machine import OPEN_STATES, act, next_state
 from lib.cases.photos import Photo, checked_photos, photo_limits
 from lib.core.clock import china_day
+from lib.core.config import DATA_DIR
 from lib.core.db import read_session, write_session
 from lib.core.errors import PermissionDenied, Throttled, ValidationFailed
 from lib.core.inputs import clean_text
@@ -37,6 +41,7 @@ from lib.core.models import (
     Category,
     DeadlineRule,
     IntakeAttempt,
+    Role,
     Severity,
     Source,
     Subcategory,
@@ -60,7 +65,14 @@ NAME_MAX = 60
 REASON_MAX = 1000
 PHONE_RE = re.compile(r"^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$")  # ASCII digits only
 STAFF_SOURCES = {Source.grid_worker, Source.staff, Source.hotline, Source.inspection}
-
+# Who judges severity (研判) as they report: staff of a tier unit, who triage cases. Residents,
+# grid workers and inspectors report without one; the case starts at its category's default.
+TRIAGE_ROLES = frozenset({Role.community_staff, Role.street_staff, Role.district_staff,
+                          Role.city_staff})
+CATEGORIES_FILE = DATA_DIR / "categories.json"
+# Inside China's bounding box: a point in the sea off Africa is a typo.
+LATITUDES = (3, 54)
+LONGITUDES = (73, 136)
 
 
 def new_tracking_code() -> str:
@@ -93,15 +105,81 @@ def clean_phone(phone: object, *, required: bool) -> str | None:
 
 
 def check_point(latitude: float | None, longitude: float | None) -> tuple[float | None, float | None]:
-    """Both or neither; inside China's bounding box (a point in the sea off Africa is a typo)."""
+    """Both or neither; inside China's bounding box (``LATITUDES``, ``LONGITUDES``)."""
     if latitude is None and longitude is None:
         return None, None
-    if not isinstance(latitude, (int, float)) or not isinstance(longitude, (int, float)):
+    if not isinstance(latitude, (int, float)) or not isinstance(longitude, (int, float)) \
+            or isinstance(latitude, bool) or isinstance(longitude, bool):
         raise ValidationFailed("error.point_invalid")
     if not (math.isfinite(latitude) and math.isfinite(longitude)
-            and 3.0 <= latitude <= 54.0 and 73.0 <= longitude <= 136.0):
-        raise ValidationFailed("error.point_invalid")
+            and LATITUDES[0] <= latitude <= LATITUDES[1]
+            and LONGITUDES[0] <= longitude <= LONGITUDES[1]):
+        raise ValidationFailed("error.point_outside", lat_min=LATITUDES[0], lat_max=LATITUDES[1],
+                               lon_min=LONGITUDES[0], lon_max=LONGITUDES[1])
     return round(latitude, 6), round(longitude, 6)
+
+
+def point_from_text(latitude: object, longitude: object) -> tuple[float | None, float | None]:
+    """A map point typed as two numbers (both boxes empty: no point), checked by ``check_point``."""
+    lat_text = latitude.strip() if isinstance(latitude, str) else ""
+    lon_text = longitude.strip() if isinstance(longitude, str) else ""
+    if not lat_text and not lon_text:
+        return None, None
+    try:
+        return check_point(float(lat_text), float(lon_text))
+    except ValueError:
+        raise ValidationFailed("error.point_invalid") from None
+
+
+def point_from_browser(answer: object) -> tuple[float, float]:
+    """The point a browser's geolocation gave (``{"coords": {"latitude": …, "longitude": …}}``),
+    checked like a typed one. A refusal, an error or anything else: ``error.location_unavailable``.
+    """
+    coords = answer.get("coords") if isinstance(answer, Mapping) else None
+    if not isinstance(coords, Mapping) or coords.get("latitude") is None \
+            or coords.get("longitude") is None:
+        raise ValidationFailed("error.location_unavailable")
+    latitude, longitude = check_point(coords.get("latitude"), coords.get("longitude"))
+    return latitude, longitude  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=1)
+def default_severities() -> dict[str, str]:
+    """Each category's default severity (``default_severity`` in data/categories.json, else
+    general): what a report starts at until triage judges it."""
+    rows = json.loads(CATEGORIES_FILE.read_text(encoding="utf-8"))
+    found = {row["key"]: row.get("default_severity", Severity.general.value) for row in rows}
+    unknown = {key: value for key, value in found.items() if value not in {s.value for s in Severity}}
+    if unknown:
+        raise ValueError(f"{CATEGORIES_FILE.name}: unknown default_severity {unknown}")
+    return found
+
+
+def triages(actor: Actor | None) -> bool:
+    """The actor judges severity as they report (``TRIAGE_ROLES``)."""
+    return actor is not None and actor.has(*TRIAGE_ROLES)
+
+
+def report_sources(actor: Actor) -> list[str]:
+    """The sources a staff report may name, the usual one first: a grid worker's or an
+    inspector's own finding has one source; tier staff also report for residents and calls."""
+    if not triages(actor):
+        if actor.has(Role.grid_worker):
+            return [Source.grid_worker]
+        if actor.has(Role.inspector):
+            return [Source.inspection]
+    return [Source.grid_worker, Source.staff, Source.hotline]
+
+
+def default_community(actor: Actor | None, communities: Sequence[tuple[Unit, Unit]]) -> int | None:
+    """The community a staff report starts at: the reporter's own, or the only one offered.
+    None for the public and for staff above a community: they choose, nothing is assumed."""
+    if actor is None:
+        return None
+    ids = [community.id for community, _street in communities]
+    if actor.unit_id in ids:
+        return actor.unit_id
+    return ids[0] if len(ids) == 1 else None
 
 
 def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -128,7 +206,7 @@ class Report:
     description: str
     address: str
     subcategory_id: int | None = None
-    severity: str = Severity.general
+    severity: str | None = None  # None: the category's default; only triaging staff set one
     source: str = Source.resident
     reporter_name: str | None = None
     reporter_phone: str | None = None
@@ -183,7 +261,8 @@ def _intake_refs(session: Session, category_id: object, community_id: object) ->
         subs = set(session.exec(select(Subcategory.id).where(
             Subcategory.category_id == category_id)).all())
         return {"category_active": category.active, "allow_anonymous": category.allow_anonymous,
-                "restricted": category.restricted, "subcategories": subs}
+                "restricted": category.restricted, "subcategories": subs,
+                "default_severity": default_severities().get(category.key, Severity.general.value)}
 
     def community_facts() -> dict:
         community = session.get(Unit, community_id)
@@ -213,12 +292,17 @@ def _check_report(session: Session, actor: Actor | None, report: Report) -> _Che
         permissions.require(actor, permissions.REPORTERS)
     elif report.source != Source.resident:
         raise PermissionDenied("error.forbidden")
+    if report.severity is not None and not triages(actor):
+        raise PermissionDenied("error.severity_by_triage")
+    if report.community_id is None:
+        raise ValidationFailed("error.fields_required", fields=["community"])
     refs = _intake_refs(session, report.category_id, report.community_id)
     if refs is None or not refs["category_active"]:
         raise ValidationFailed("error.category_invalid")
     if report.subcategory_id is not None and report.subcategory_id not in refs["subcategories"]:
         raise ValidationFailed("error.subcategory_invalid")
-    if report.severity not in {s.value for s in Severity}:
+    severity = refs["default_severity"] if report.severity is None else report.severity
+    if severity not in {s.value for s in Severity}:
         raise ValidationFailed("error.severity_invalid")
     if report.source not in {s.value for s in Source}:
         raise ValidationFailed("error.source_invalid")
@@ -260,7 +344,7 @@ def _check_report(session: Session, actor: Actor | None, report: Report) -> _Che
     return _Checked(dict(
         category_id=report.category_id, subcategory_id=report.subcategory_id,
         description=texts["description"], address=texts["address"], latitude=latitude,
-        longitude=longitude, severity=report.severity, source=report.source,
+        longitude=longitude, severity=severity, source=report.source,
         reporter_name=texts["name"], reporter_phone=phone, anonymous=anonymous,
         reported_by_id=actor.id if actor else None, **place),
         restricted=refs["restricted"])
@@ -304,7 +388,7 @@ def _by_submit_key(session: Session, submit_key: str | None) -> Case | None:
 
 def create_case(session: Session, *, actor: Actor | None, category_id: int,
                 subcategory_id: int | None, description: str, address: str, community_id: int,
-                severity: str = Severity.general, source: str = Source.resident,
+                severity: str | None = None, source: str = Source.resident,
                 reporter_name: str | None = None, reporter_phone: str | None = None,
                 anonymous: bool = False, latitude: float | None = None,
                 longitude: float | None = None, now: datetime | None = None,

@@ -4,6 +4,11 @@ The public form may say that similar open cases exist and offer to join one, des
 what the server chooses (category, problem, street, date): never another reporter's code,
 address or words, never a restricted category. Staff see the similar cases of their area whose
 content they may read, with code and address.
+
+Residents are not asked for a severity (triage judges it; the case starts at its category's
+default), and only the staff who triage are. A staff report starts at the reporter's own
+community. "Use my location" fills the map point from the browser; typed coordinates stay as
+the fallback, and lib checks both.
 """
 
 from __future__ import annotations
@@ -15,13 +20,12 @@ import streamlit as st
 from lib.cases import intake
 from lib.core.clock import china_date
 from lib.core.errors import DomainError
-from lib.core.models import Source
+from lib.core.models import Severity, Source
 from lib.ui.login import client_address
 from lib.ui.page import Page
 from lib.ui.text import md_escape
-from lib.ui.widgets import localise_uploader
+from lib.ui.widgets import browser_location, choose, localise_uploader
 
-STAFF_SOURCES = [Source.grid_worker, Source.staff, Source.hotline]
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "gif"]
 
 
@@ -29,13 +33,34 @@ def _key(prefix: str, name: str) -> str:
     return f"{prefix}_{name}"
 
 
-def _parse_point(lat_text: str, lon_text: str) -> tuple[float | None, float | None]:
-    if not (lat_text or "").strip() and not (lon_text or "").strip():
-        return None, None
-    try:
-        return float(lat_text), float(lon_text)
-    except ValueError:
-        raise DomainError("error.point_invalid") from None
+def _use_my_location(page: Page, prefix: str) -> None:
+    """The "use my location" button. Each tap asks the browser once (a component of its own);
+    a point lib accepts fills the coordinate boxes, which are drawn after this."""
+    taps, outcome = _key(prefix, "locate_taps"), _key(prefix, "located")
+    if st.button(page.t("report.locate"), key=_key(prefix, "locate"),
+                 icon=":material/my_location:"):
+        st.session_state[taps] = st.session_state.get(taps, 0) + 1
+        st.session_state.pop(outcome, None)
+    tap = st.session_state.get(taps)
+    if tap and outcome not in st.session_state:
+        answer = browser_location(_key(prefix, f"where_{tap}"))
+        if answer is None:
+            st.caption(page.t("report.locating"))
+            return
+        try:
+            latitude, longitude = intake.point_from_browser(answer)
+        except DomainError as err:
+            st.session_state[outcome] = err
+        else:
+            st.session_state[outcome] = None
+            st.session_state[_key(prefix, "latitude")] = str(latitude)
+            st.session_state[_key(prefix, "longitude")] = str(longitude)
+    if outcome in st.session_state:
+        err = st.session_state[outcome]
+        if err is None:
+            st.caption(page.t("report.located"))
+        else:
+            page.error(err)
 
 
 def _receipt(page: Page, prefix: str) -> None:
@@ -51,8 +76,8 @@ def _receipt(page: Page, prefix: str) -> None:
         st.info(page.t("report.how_to_track"))
     st.page_link("pages/track.py", label=page.t("page.track"), icon=":material/search:")
     if st.button(page.t("report.another"), key=_key(prefix, "another")):
-        del st.session_state[_key(prefix, "done")]
-        st.session_state.pop(_key(prefix, "submit_key"), None)
+        for name in ("done", "submit_key", "locate_taps", "located"):
+            st.session_state.pop(_key(prefix, name), None)
         st.rerun()
 
 
@@ -84,7 +109,8 @@ def report_form(page: Page, *, staff: bool) -> None:
         return
     submit_key = _key(prefix, "submit_key")
     st.session_state.setdefault(submit_key, uuid.uuid4().hex)
-    form = intake.intake_form(page.actor if staff else None)
+    actor = page.actor if staff else None
+    form = intake.intake_form(actor)
     options, limits = form.options, form.limits
     if not options.communities:
         st.warning(page.t("report.no_communities"))
@@ -93,14 +119,22 @@ def report_form(page: Page, *, staff: bool) -> None:
                             key=_key(prefix, "category"))
     subs = options.subcategories.get(category.id, [])
     st.caption(page.t("report.examples", examples="；".join(md_escape(page.name(s)) for s in subs)))
+    community_ids = [c.id for c, _street in options.communities]
+    preset = intake.default_community(actor, options.communities) if staff \
+        else community_ids[0]
     community, _street = st.selectbox(
         page.t("report.community"), options.communities,
+        index=community_ids.index(preset) if preset in community_ids else None,
         format_func=lambda pair: f"{page.name(pair[1])} · {page.name(pair[0])}",
-        key=_key(prefix, "community"))
-    names = {"unit": {street.id: page.name(street) for _c, street in options.communities},
-             "sub": {s.id: page.name(s) for s in subs}}
-    add_to = _similar_choice(page, prefix, staff=staff, category=category, community=community,
-                             names=names)
+        placeholder=choose(page), key=_key(prefix, "community")) or (None, None)
+    add_to = None
+    if community is not None:
+        names = {"unit": {street.id: page.name(street) for _c, street in options.communities},
+                 "sub": {s.id: page.name(s) for s in subs}}
+        add_to = _similar_choice(page, prefix, staff=staff, category=category,
+                                 community=community, names=names)
+    _use_my_location(page, prefix)
+    sources = intake.report_sources(actor) if staff else [Source.resident]
     max_mb = limits["max_mb"]
     with st.form(_key(prefix, "form"), clear_on_submit=False):
         sub = st.selectbox(page.t("report.subcategory"), [None] + subs,
@@ -110,37 +144,49 @@ def report_form(page: Page, *, staff: bool) -> None:
         address = st.text_input(page.t("report.address"), max_chars=intake.ADDRESS_MAX,
                                 placeholder=page.t("report.address_hint"))
         left, right = st.columns(2)
-        lat_text = left.text_input(page.t("report.latitude"), placeholder=page.t("report.latitude_hint"))
-        lon_text = right.text_input(page.t("report.longitude"),
+        lat_text = left.text_input(page.t("report.latitude"), key=_key(prefix, "latitude"),
+                                   placeholder=page.t("report.latitude_hint"))
+        lon_text = right.text_input(page.t("report.longitude"), key=_key(prefix, "longitude"),
                                     placeholder=page.t("report.longitude_hint"))
-        severity = st.selectbox(page.t("report.severity"), options.severities,
-                                index=min(2, len(options.severities) - 1), format_func=page.name)
+        severity = None
+        if intake.triages(actor):
+            default = intake.default_severities().get(category.key, Severity.general)
+            levels = [rule.severity for rule in options.severities]
+            names_of = {rule.severity: page.name(rule) for rule in options.severities}
+            severity = st.selectbox(page.t("report.severity"), levels,
+                                    index=levels.index(default) if default in levels else 0,
+                                    format_func=names_of.get,
+                                    help=page.t("report.severity_default"))
         photos = st.file_uploader(page.t("report.photos", max=limits["max_count"], max_mb=max_mb),
                                   accept_multiple_files=True, type=PHOTO_TYPES)
         localise_uploader(page, max_mb=max_mb)
-        source = Source.resident
-        if staff:
-            source = st.selectbox(page.t("report.source"), STAFF_SOURCES,
+        source = sources[0]
+        if len(sources) > 1:
+            source = st.selectbox(page.t("report.source"), sources,
                                   format_func=lambda s: page.t("source." + s))
+        # A grid worker or an inspector reports what they found: the reporter's fields, for a
+        # report on a resident's behalf, are folded away.
+        reporter = st.expander(page.t("report.reporter"), expanded=len(sources) > 1) if staff \
+            else st.container()
         anonymous = False
         if category.allow_anonymous or staff:
-            anonymous = st.checkbox(page.t("report.anonymous"))
-        name = st.text_input(page.t("report.name"), max_chars=intake.NAME_MAX)
-        phone = st.text_input(page.t("report.phone_staff" if staff else "report.phone"),
-                              max_chars=20)
-        st.caption(page.t("report.privacy"))
+            anonymous = reporter.checkbox(page.t("report.anonymous"))
+        name = reporter.text_input(page.t("report.name"), max_chars=intake.NAME_MAX)
+        phone = reporter.text_input(page.t("report.phone_staff" if staff else "report.phone"),
+                                    max_chars=20)
+        st.caption(page.t("report.staff_privacy" if staff else "report.privacy"))
         submitted = st.form_submit_button(page.t("report.submit"), type="primary")
     if not submitted:
         return
     try:
-        latitude, longitude = _parse_point(lat_text, lon_text)
+        latitude, longitude = intake.point_from_text(lat_text, lon_text)
         report = intake.Report(
-            category_id=category.id, community_id=community.id, description=description,
-            address=address, subcategory_id=sub.id if sub else None,
-            severity=severity.severity, source=source, reporter_name=name, reporter_phone=phone,
+            category_id=category.id, community_id=community.id if community else None,
+            description=description, address=address, subcategory_id=sub.id if sub else None,
+            severity=severity, source=source, reporter_name=name, reporter_phone=phone,
             anonymous=anonymous, latitude=latitude, longitude=longitude,
             files=[(f.name, f.getvalue()) for f in (photos or [])])
-        receipt = intake.submit(None, actor=page.actor if staff else None, report=report,
+        receipt = intake.submit(None, actor=actor, report=report,
                                submit_key=st.session_state[submit_key],
                                client_address=client_address(), add_to=add_to)
     except DomainError as err:

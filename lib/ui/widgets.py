@@ -1,13 +1,19 @@
-"""Small widget helpers: Streamlit's own texts in the user's language where Streamlit allows it.
+"""Small widget helpers: Streamlit's own texts in the user's language where Streamlit allows it,
+and the browser's location.
 
 Streamlit draws the file uploader's texts ("Drag and drop files here", "Upload", "… per file")
 in English whatever the page's language; for Chinese pages a static style sheet replaces them
 with ours, which also state the limits lib enforces.
+
+The location comes from streamlit-js-eval's geolocation component, whose page ships inside the
+package (nothing is fetched from elsewhere). Its frame has nothing to show: a style sheet folds
+it away. Where components do not run (AppTest), it answers None.
 """
 
 from __future__ import annotations
 
 import streamlit as st
+from streamlit_js_eval import get_geolocation
 
 from lib.ui.page import Page
 
@@ -39,3 +45,16 @@ def localise_uploader(page: Page, *, max_mb: int) -> None:
 def choose(page: Page) -> str:
     """The placeholder of a select box with nothing chosen yet."""
     return page.t("common.choose")
+
+
+# Streamlit 1.67 gives an element with a key the class ``st-key-<key>``.
+_FOLD_CSS = """<style>
+[class*="st-key-{prefix}"] {{ display: none; }}
+</style>"""
+
+
+def browser_location(key: str) -> object:
+    """What the browser's geolocation answered (``{"coords": {...}}`` or ``{"error": {...}}``),
+    or None until it answers. Each new ``key`` asks again; lib checks the answer."""
+    st.html(_FOLD_CSS.format(prefix=_css_string(key)))
+    return get_geolocation(component_key=key)
