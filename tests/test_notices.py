@@ -126,7 +126,16 @@ def test_work_reaches_the_unit_it_goes_to_and_not_the_unit_that_sent_it(db):
     app_notices = all_notices(db, case.id, "app")
     units = {unit_id(db, code): code for code in (COMMUNITY, STREET, POLICE)}
     assert [(units[n.unit_id], n.kind, json.loads(n.params)["action"]) for n in app_notices] == [
-        (STREET, "work", "call_up"), (POLICE, "work", "dispatch")]
+        (COMMUNITY, "work", "report"), (STREET, "work", "call_up"), (POLICE, "work", "dispatch")]
+
+
+def test_a_new_report_tells_its_community_in_the_reports_transaction(db):
+    case = new_case(db)
+    told = [(n.unit_id, n.kind, n.event_id) for n in all_notices(db, case.id, "app")]
+    with read_session(db) as s:
+        report = s.exec(select(CaseEvent).where(CaseEvent.case_id == case.id)).one()
+    assert told == [(unit_id(db, COMMUNITY), "work", report.id)]
+    assert all_notices(db, case.id, "sms") == []  # the reporter has the code on the screen
 
 
 def test_supervision_reaches_the_unit_at_work_and_the_owner(db):
@@ -149,12 +158,14 @@ def test_the_same_event_never_makes_two_notices(db):
 
 def test_the_notice_is_written_in_the_transaction_of_the_move(db):
     case = new_case(db)
+    reported = [n.id for n in all_notices(db, case.id)]  # the community's "new work"
     with pytest.raises(RuntimeError):
         with write_session(db) as s:
             act(s, auth.actor_by_username(s, "community01"), case.id, "accept", version=case.version)
-            assert len(s.exec(select(Notice).where(Notice.case_id == case.id)).all()) == 1
+            assert len(s.exec(select(Notice).where(Notice.case_id == case.id)).all()) == \
+                len(reported) + 1
             raise RuntimeError("the transaction fails after the move")
-    assert all_notices(db, case.id) == []
+    assert [n.id for n in all_notices(db, case.id)] == reported
     assert get(db, case.id).state == "reported"
 
 
@@ -171,9 +182,9 @@ def test_the_tick_tells_of_a_near_and_a_missed_deadline_once_each(db):
     for now in (taken.handle_due_at + timedelta(hours=1), taken.handle_due_at + timedelta(hours=2)):
         tick.run_tick(db, now=now)
     told = [(n.kind, n.unit_id) for n in all_notices(db, case.id, "app")]
-    assert told == [("due_soon", community), ("overdue", community)]
+    assert told == [("work", community), ("due_soon", community), ("overdue", community)]
     box = notices.unread(actor(db, "community01"), "en", engine=db)
-    assert box.count == 2 and box.latest[0].text.startswith("Overdue: " + case.code)
+    assert box.count == 3 and box.latest[0].text.startswith("Overdue: " + case.code)
 
 
 def test_a_tick_that_finds_many_late_cases_tells_of_each_in_batches(db, monkeypatch):
@@ -365,7 +376,8 @@ def test_each_staff_member_reads_the_units_notices_for_themselves(db):
     box = notices.unread(street01, "zh", engine=db)
     assert box.count == 1 and box.latest[0].case_id == case.id
     assert box.latest[0].text == f"呼叫上级：{case.code}（社区公共消防）到达本单位"
-    assert notices.unread(actor(db, "community01"), "zh", engine=db).count == 0  # it sent it
+    # The community was told of the new report, not of the call-up it made itself.
+    assert notices.unread(actor(db, "community01"), "zh", engine=db).count == 1
     notices.mark_read(street01, up_to=box.last_id, engine=db)
     notices.mark_read(street01, up_to=box.last_id, engine=db)  # a double click
     assert notices.unread(street01, "zh", engine=db).count == 0

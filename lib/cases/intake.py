@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from lib.cases import notices
 from lib.cases.deadlines import due
 from lib.cases.machine import OPEN_STATES, act, next_state
 from lib.cases.photos import Photo, checked_photos, photo_limits
@@ -373,7 +374,10 @@ def _insert(session: Session, checked: _Checked, *, photos: list[Photo] | tuple[
         conn.execute(insert(Attachment), dict(
             case_id=case_id, event_id=event_id, kind="report", mime=photo.mime, size=photo.size,
             sha256=photo.sha256, data=photo.data, created_at=now))
-    return session.get(Case, case_id)
+    case = session.get(Case, case_id)
+    # The community hears of its new work in the same transaction (lib.cases.notices).
+    notices.on_move(session, case, session.get(CaseEvent, event_id))
+    return case
 
 
 _INSERT_CASE = insert(Case).returning(Case.id)
