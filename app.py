@@ -7,16 +7,25 @@ from lib.kpi import rankings
 from lib.org.permissions import KPI_READERS, REWARD_APPROVERS
 from lib.rewards import approval
 from lib.ui import kpi
-from lib.ui.login import login_form
-from lib.ui.menu import PAGE_BY_KEY
-from lib.ui.page import setup_page
+from lib.ui.login import login_form, return_to
+from lib.ui.menu import PAGE_BY_KEY, allowed
+from lib.ui.page import Tile, setup_page
 from lib.ui.text import md_escape
 
 GLANCE = ["satisfaction_rate", "resolution_rate", "response_rate", "on_time_rate", "overdue_rate"]
 KPI_PAGES = ["kpi_overview", "kpi_rankings", "kpi_satisfaction", "kpi_closure", "kpi_flow",
              "kpi_map", "kpi_monitoring", "kpi_report"]
+# The page each home tile opens, and its query: a queue tile opens its tab. The ledger reads no
+# filter from the URL, so its tiles open it plainly.
 TILE_PAGE = {"home.open_in_scope": "ledger", "home.overdue_in_scope": "ledger",
-             "home.closed_this_month": "ledger"}
+             "home.closed_this_month": "ledger", "rewards.tile": "rewards"}
+
+
+def tile_target(key: str) -> tuple[str | None, dict[str, str]]:
+    if key.startswith("queue.tab."):
+        return "queue", {"tab": key.removeprefix("queue.tab.")}
+    return TILE_PAGE.get(key), {}
+
 
 page = setup_page("home")
 with page.guard():
@@ -24,26 +33,24 @@ with page.guard():
         st.title(page.t("app.title"))
         st.caption(page.t("app.tagline"))
         left, right = st.columns(2)
-        left.page_link("pages/report.py", label=page.t("home.report_link"), icon=":material/campaign:")
-        right.page_link("pages/track.py", label=page.t("home.track_link"), icon=":material/search:")
+        page.link("report", label=page.t("home.report_link"), where=left)
+        page.link("track", label=page.t("home.track_link"), where=right)
         login_form(page.lang)
         st.stop()
+    return_to(page.lang)  # a login link followed while already logged in (another tab)
 
     st.title(page.t("home.title", name=md_escape(page.actor.display_name)))
     tiles = home_tiles(page.actor)
     if page.actor.has(*REWARD_APPROVERS):
         tiles.append(("rewards.tile", approval.waiting_count(page.actor)))
     if tiles:
-        columns = st.columns(min(4, len(tiles)))
-        for index, (key, count) in enumerate(tiles):
-            column = columns[index % len(columns)]
-            column.metric(page.t(key), f"{count:,}", border=True)
-            target = "queue" if key.startswith("queue.") else "rewards" if key.startswith("rewards.") \
-                else TILE_PAGE.get(key)
-            if target is not None and target in PAGE_BY_KEY and \
-                    (PAGE_BY_KEY[target].roles is None or PAGE_BY_KEY[target].roles & page.actor.roles):
-                column.page_link(PAGE_BY_KEY[target].path, label=page.t("home.open_page",
-                                                                     page=page.t("page." + target)))
+        shown = []
+        for key, count in tiles:
+            target, params = tile_target(key)
+            if target is None or not allowed(PAGE_BY_KEY[target], page.actor.roles):
+                target, params = None, {}
+            shown.append(Tile(page.t(key), f"{count:,}", target, params))
+        page.tiles(shown)
     elif not page.actor.has(*KPI_READERS):
         st.info(page.t("home.no_case_work"))
 
@@ -63,7 +70,6 @@ with page.guard():
                             f"{kpi.label(page, 'composite')} {score}")
         columns = st.columns(4)
         for index, key in enumerate(KPI_PAGES):
-            spec = PAGE_BY_KEY[key]
-            columns[index % 4].page_link(spec.path, label=page.t("page." + key), icon=spec.icon)
+            page.link(key, where=columns[index % 4])
     roles = "、".join(page.t("role." + r) for r in sorted(page.actor.roles))
     st.caption(page.t("home.roles", roles=roles))

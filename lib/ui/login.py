@@ -29,6 +29,7 @@ from lib.core.errors import DomainError
 from lib.core.i18n import t
 from lib.org import auth
 from lib.org.units import Actor
+from lib.ui.menu import language_query, return_target
 
 AUTH_KEYS = ("authentication_status", "username", "name", "email", "roles")
 
@@ -182,7 +183,18 @@ def login_form(lang: str) -> None:
         key, params = error
         st.error(t(key, lang, **params))
     if st.session_state.get("authentication_status"):
+        return_to(lang)
         st.rerun()
+
+
+def return_to(lang: str) -> None:
+    """After a login, open the page it was asked for (``app.py?next=case&id=5``) in ``lang``;
+    nothing when the query names none of our pages (lib/ui/menu.py checks it). The login cookie
+    is set on that page's run, as it would be on the home page's."""
+    target = return_target(st.query_params)
+    if target is not None:
+        spec, params = target
+        st.switch_page(spec.path, query_params={**params, **language_query(lang)} or None)
 
 
 def logout(actor: Actor) -> None:

@@ -1,9 +1,20 @@
-"""The pages of the app and who may open them. The sidebar menu and the page guard read this."""
+"""The pages of the app and who may open them. The sidebar menu and the page guard read this.
+
+It also says where a login returns to: a page that asks for a login links to
+``app.py?next=<page key>&<kept params>``, and after the login the app opens that page again. Only
+our own pages, by key, and only the query parameters below, each checked, are ever followed: a
+``next`` that is a URL, a path or an unknown key is ignored (no open redirect).
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from lib.core import config
+from lib.core.errors import NotFound
+from lib.core.inputs import parse_id
 from lib.org.permissions import (
     ADMINS,
     CASE_READERS,
@@ -52,6 +63,24 @@ PAGES: list[PageSpec] = [
 ]
 
 PAGE_BY_KEY = {p.key: p for p in PAGES}
+NEXT = "next"
+_KEY = re.compile(r"[a-z_]{1,32}")
+
+
+def _valid_id(value: str) -> str | None:
+    try:
+        return str(parse_id(value))
+    except NotFound:
+        return None
+
+
+def _valid_key(value: str) -> str | None:
+    return value if _KEY.fullmatch(value) else None
+
+
+# The query parameters a login keeps, each with its check: a case id, a reward claim's id, a
+# queue tab's key. The page itself still checks each value against what the user may see.
+RETURN_PARAMS = {"id": _valid_id, "claim": _valid_id, "tab": _valid_key}
 
 
 def allowed(spec: PageSpec, roles: frozenset[str] | None) -> bool:
@@ -61,3 +90,33 @@ def allowed(spec: PageSpec, roles: frozenset[str] | None) -> bool:
     if roles is None:
         return False
     return spec.roles is None or bool(spec.roles & roles)
+
+
+def language_query(lang: str) -> dict[str, str]:
+    """The query parameter that carries ``lang`` in links; none for the default language."""
+    return {} if lang == config.default_language() else {"lang": lang}
+
+
+def _kept(query: Mapping[str, str]) -> dict[str, str]:
+    kept = {}
+    for param, check in RETURN_PARAMS.items():
+        value = query.get(param)
+        checked = check(value) if isinstance(value, str) else None
+        if checked is not None:
+            kept[param] = checked
+    return kept
+
+
+def return_query(key: str, query: Mapping[str, str]) -> dict[str, str]:
+    """The login link's query for page ``key`` opened with ``query``: where to come back to."""
+    return {NEXT: key, **_kept(query)}
+
+
+def return_target(query: Mapping[str, str]) -> tuple[PageSpec, dict[str, str]] | None:
+    """The page and query a login should open, from the home page's query; None when it names
+    none of our pages (or only the home page itself)."""
+    key = query.get(NEXT)
+    spec = PAGE_BY_KEY.get(key) if isinstance(key, str) else None
+    if spec is None or spec.key == "home":
+        return None
+    return spec, _kept(query)

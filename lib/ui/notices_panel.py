@@ -20,7 +20,7 @@ def unread_panel(page) -> None:  # noqa: ANN001  (lib.ui.page.Page, which import
         return
     with st.expander(page.t("notice.panel.unread", count=box.count), icon=":material/notifications:"):
         for item in box.latest:
-            st.page_link("pages/case.py", label=md_escape(item.text), query_params={"id": str(item.case_id)})
+            page.link("case", label=md_escape(item.text), params={"id": str(item.case_id)})
             st.caption(china_time(item.at))
         if st.button(page.t("notice.panel.mark_read"), key="sidebar_notices_read"):
             notices.mark_read(page.actor, up_to=box.last_id)

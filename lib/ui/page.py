@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from lib.cases import queue
 from lib.core import config
@@ -24,12 +26,35 @@ from lib.core.i18n import LANGUAGES, name, t
 from lib.org.units import Actor, unit_of
 from lib.rewards import approval
 from lib.ui import login
-from lib.ui.menu import PAGE_BY_KEY, PAGES, allowed
+from lib.ui.menu import PAGE_BY_KEY, PAGES, allowed, language_query, return_query
 from lib.ui.notices_panel import unread_panel
 from lib.ui.text import md_escape
 
 LANGUAGE_LABELS = {"zh": "中文", "en": "English"}
 FLASH_SECONDS = 4.0
+# A tile whose whole face is a link: its page link's ::after covers the bordered container
+# (the "stretched link" pattern), so a tap anywhere on the figure opens the page. Our own CSS,
+# no user text.
+TILE_CSS = """<style>
+[class*="st-key-link_tile_"] { position: relative; }
+[class*="st-key-link_tile_"] [data-testid="stElementContainer"]:has([data-testid="stPageLink"]) {
+  position: static;
+}
+[class*="st-key-link_tile_"] [data-testid="stPageLink"] a::after {
+  content: ""; position: absolute; inset: 0; z-index: 1;
+}
+[class*="st-key-link_tile_"]:hover { background: rgba(151, 166, 195, 0.12); }
+</style>"""
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A figure for ``Page.tiles``; ``target`` (a page key) and ``params`` make it a link."""
+
+    label: str
+    value: str
+    target: str | None = None
+    params: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +82,35 @@ class Page:
             else:
                 params[key] = md_escape(str(value))
         return self.t(err.key, **params)
+
+    def query(self, params: Mapping[str, str] | None = None) -> dict[str, str]:
+        """A link's query: ``params`` and the page's language when it is not the default."""
+        return {**language_query(self.lang), **(params or {})}
+
+    def link(self, key: str, *, label: str | None = None, icon: str | None = None,
+             params: Mapping[str, str] | None = None, where: DeltaGenerator | None = None,
+             width: int | Literal["content", "stretch"] = "content") -> None:
+        """A link to our page ``key`` that keeps the language (and carries ``params``)."""
+        spec = PAGE_BY_KEY[key]
+        (where or st).page_link(spec.path, label=label or self.t("page." + key),
+                                icon=icon or spec.icon, query_params=self.query(params) or None,
+                                width=width)
+
+    def tiles(self, tiles: Sequence[Tile], per_row: int = 4) -> None:
+        """Figures on bordered tiles, ``per_row`` a row; a tile with a target page is a link to
+        it, all of its face (a tap on the figure opens the page)."""
+        if any(tile.target for tile in tiles):
+            st.html(TILE_CSS)
+        columns = st.columns(min(per_row, len(tiles)))
+        for index, tile in enumerate(tiles):
+            column = columns[index % len(columns)]
+            if tile.target is None:
+                column.metric(tile.label, tile.value, border=True)
+                continue
+            with column.container(border=True, key=f"link_tile_{index}"):
+                st.metric(tile.label, tile.value)
+                self.link(tile.target, params=tile.params,
+                          label=self.t("home.open_page", page=self.t("page." + tile.target)))
 
     def error(self, err: DomainError) -> None:
         st.error(self.error_text(err))
@@ -98,10 +152,29 @@ class Page:
 
 
 def current_language() -> str:
-    if "lang" not in st.session_state:
-        from_url = st.query_params.get("lang")
-        st.session_state["lang"] = from_url if from_url in LANGUAGES else config.default_language()
-    return st.session_state["lang"]
+    """The language of this run: the URL's ``lang`` (a link, a reload, a bookmark), else this
+    session's choice, else the default. A language other than the default is written back to the
+    URL on every page, so that a reload or a copied link keeps it even after a page switch that
+    did not carry it; the other query parameters stay as they are."""
+    from_url = st.query_params.get("lang")
+    if from_url in LANGUAGES:
+        st.session_state["lang"] = from_url
+    elif st.session_state.get("lang") not in LANGUAGES:
+        st.session_state["lang"] = config.default_language()
+    lang = st.session_state["lang"]
+    if from_url != lang and language_query(lang):
+        st.query_params["lang"] = lang
+    return lang
+
+
+def _choose_language() -> None:
+    """The sidebar's choice, applied before the run that follows it: to the session and the URL."""
+    lang = st.session_state["sidebar_lang"]
+    st.session_state["lang"] = lang
+    if language_query(lang):
+        st.query_params["lang"] = lang
+    else:
+        st.query_params.pop("lang", None)
 
 
 def setup_page(key: str) -> Page:
@@ -124,7 +197,10 @@ def setup_page(key: str) -> Page:
     if not allowed(spec, actor.roles if actor else None):
         if actor is None:
             st.warning(page.t("guard.login_required"))
-            st.page_link("app.py", label=page.t("guard.go_login"), icon=":material/login:")
+            # Back to this page (and case) after the login: only our page keys and checked
+            # parameters travel (lib/ui/menu.py).
+            page.link("home", label=page.t("guard.go_login"), icon=":material/login:",
+                      params=return_query(key, st.query_params))
         else:
             st.error(page.t("guard.forbidden"))
         st.stop()
@@ -134,16 +210,16 @@ def setup_page(key: str) -> Page:
 def _sidebar(page: Page) -> None:
     with st.sidebar:
         st.markdown(f"### {page.t('app.title')}")
-        choice = st.selectbox(page.t("sidebar.language"), LANGUAGES,
-                              index=LANGUAGES.index(page.lang),
-                              format_func=lambda code: LANGUAGE_LABELS[code], key="sidebar_lang")
-        if choice != page.lang:
-            st.session_state["lang"] = choice
-            st.rerun()
+        # The widget shows the page's language, whatever it held on the page before (the URL
+        # may have changed it); a choice is applied by the callback, before the next run.
+        st.session_state["sidebar_lang"] = page.lang
+        st.selectbox(page.t("sidebar.language"), LANGUAGES,
+                     format_func=lambda code: LANGUAGE_LABELS[code], key="sidebar_lang",
+                     on_change=_choose_language)
         if page.actor is None:
             for spec in PAGES:
                 if spec.public:
-                    st.page_link(spec.path, label=page.t("page." + spec.key), icon=spec.icon)
+                    page.link(spec.key)
             return
         unit = unit_of(page.actor)
         waiting = queue.menu_count(page.actor)
@@ -159,9 +235,9 @@ def _sidebar(page: Page) -> None:
                 if spec.key == "rewards":
                     label = page.t("sidebar.queue_count", label=label,
                                    count=approval.waiting_count(page.actor))
-                st.page_link(spec.path, label=label, icon=spec.icon)
+                page.link(spec.key, label=label)
         unread_panel(page)
         if st.button(page.t("sidebar.logout"), key="sidebar_logout", icon=":material/logout:"):
             login.logout(page.actor)
-            st.switch_page("app.py")
+            st.switch_page("app.py", query_params=page.query() or None)
 
