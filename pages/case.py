@@ -29,7 +29,7 @@ with page.guard():
     if raw_id is None:
         st.title(page.t("page.case"))
         st.info(page.t("case.pick_from_queue"))
-        st.page_link("pages/queue.py", label=page.t("page.queue"), icon=":material/inbox:")
+        page.link("queue")
         st.stop()
     try:
         case_id = parse_id(raw_id)
@@ -37,7 +37,7 @@ with page.guard():
     except DomainError as err:
         st.title(page.t("page.case"))
         page.error(err)
-        st.page_link("pages/queue.py", label=page.t("page.queue"), icon=":material/inbox:")
+        page.link("queue")
         st.stop()
     st.session_state["case_id"] = case_id
     st.query_params["id"] = str(case_id)
@@ -62,14 +62,14 @@ with page.guard():
     walk = st.session_state.get("queue_walk") or []
     previous, following, position = queue.neighbours(walk, case.id)
     nav = st.columns([1, 1, 1, 2], vertical_alignment="center")
-    nav[0].page_link("pages/queue.py", label=page.t("case.back_to_queue"),
-                     icon=":material/arrow_back:")
+    page.link("queue", label=page.t("case.back_to_queue"), icon=":material/arrow_back:",
+              where=nav[0])
     if previous is not None:
-        nav[1].page_link("pages/case.py", query_params={"id": str(previous)},
-                         label=page.t("case.prev"), icon=":material/chevron_left:")
+        page.link("case", params={"id": str(previous)}, label=page.t("case.prev"),
+                  icon=":material/chevron_left:", where=nav[1])
     if following is not None:
-        nav[2].page_link("pages/case.py", query_params={"id": str(following)},
-                         label=page.t("case.next"), icon=":material/chevron_right:")
+        page.link("case", params={"id": str(following)}, label=page.t("case.next"),
+                  icon=":material/chevron_right:", where=nav[2])
     if position is not None:
         nav[3].caption(page.t("case.position", at=position, total=len(walk)))
 

@@ -112,8 +112,8 @@ with page.guard():
         for r, status in zip(rows, statuses, strict=True):
             with st.container(border=True):
                 icon = STATUS_ICON.get(status or "", "⚪")
-                st.page_link("pages/case.py", query_params={"id": str(r.id)},
-                             label=f"{icon} {r.code}{' ★' if r.supervised else ''} · "
+                page.link("case", params={"id": str(r.id)},
+                          label=f"{icon} {r.code}{' ★' if r.supervised else ''} · "
                                    f"{page.name(names[('category', r.category_id)])} · {time_left(r)}")
                 lines = [hidden_or(r.excerpt), hidden_or(r.address)]
                 facts = [page.t("state." + r.state), age(r)]
@@ -135,7 +135,7 @@ with page.guard():
     if picked and picked.cells:
         row_index = picked.cells[0][0]
         if 0 <= row_index < len(rows):
-            st.switch_page("pages/case.py", query_params={"id": str(rows[row_index].id)})
+            st.switch_page("pages/case.py", query_params=page.query({"id": str(rows[row_index].id)}))
 
     ticked = [rows[i] for i in (picked.rows if picked else []) if 0 <= i < len(rows)]
     if ticked:
