@@ -607,7 +607,8 @@ def test_overdue_cases_are_counted_by_the_unit_holding_them(db, overdue):
     m = monitoring.monitoring(actor(db, "street_leader"), Query(), db, now=at(20, 12))
     # Most first; equal counts by code ("510104001-police" sorts before "510104002001").
     assert [(o.unit.code, o.cases) for o in m.overdue] == [(COMMUNITY, 2), (POLICE, 1)]
-    assert m.overdue[1].oldest_due == at(11, 12)  # the police's handling deadline
+    # The police's handling deadline: the close of that working day (17:30 China time).
+    assert m.overdue[1].oldest_due == at(11, 17, minute=30)
     m = monitoring.monitoring(actor(db, "district_leader"), Query(), db, now=at(20, 12))
     assert [(o.unit.code, o.cases) for o in m.overdue] == [(COMMUNITY, 2), (POLICE, 1),
                                                             (ELSEWHERE, 1)]
@@ -621,10 +622,10 @@ def test_the_oldest_deadline_of_a_unit_s_overdue_cases_is_the_one_they_missed(db
     # BUG: monitoring.monitoring takes min(Case.handle_due_at) as a unit's oldest deadline, but
     # a case late to be accepted or signed for missed its sign_due_at and has no handling
     # deadline (or a later one): community 001's two late cases show no deadline at all. The
-    # oldest missed deadline is o2's sign-for deadline, 9:00 on 3 March.
+    # oldest missed deadline is o2's sign-for deadline, the close of 3 March.
     m = monitoring.monitoring(actor(db, "street_leader"), Query(), db, now=at(20, 12))
     assert m.overdue[0].unit.code == COMMUNITY
-    assert m.overdue[0].oldest_due == at(3, 9)
+    assert m.overdue[0].oldest_due == at(3, 17, minute=30)
 
 
 # ---------------------------------------------------------------- tier flow

@@ -353,6 +353,9 @@ def run(cases_wanted: int, db: str, url: str | None = None, writers: int = 8,
     result.update(prepare(url, cases_wanted))
     with read_session(get_engine(url)) as session:
         result["cases"] = session.exec(select(func.count()).select_from(Case)).one()
+    if only == "pages":  # the queue, case, home and rewards pages alone
+        result.update(page_timings(url))
+        return result
     result.update(kpi_timings(url))
     if only == "kpi":
         return result

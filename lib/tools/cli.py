@@ -243,7 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", help="database URL (default: data/bench-N.db or database bench_N)")
     p.add_argument("--writers", type=int, default=8)
     p.add_argument("--per-writer", type=int, default=50)
-    p.add_argument("--only", choices=["kpi"], help="kpi: only the assessment pages and report")
+    p.add_argument("--only", choices=["kpi", "pages"],
+                   help="kpi: only the assessment pages and report; pages: only the queue, case, "
+                        "home and rewards pages")
     p.set_defaults(func=cmd_bench)
     return parser
 
