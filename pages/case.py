@@ -164,20 +164,25 @@ with page.guard():
             st.rerun()
 
     limits = upload_limits() if any(MOVES[a].photos for a in detail.actions) else None
+    # The expected next step, open, with the primary button; side moves (reopen, call up,
+    # supervise …) are offered closed beneath it, never as "the next step".
+    first = detail.actions[:1] if detail.actions and MOVES[detail.actions[0]].expected else []
+    others = detail.actions[len(first):]
     with right:
-        st.markdown(f"**{page.t('case.next_action')}**")
-        if not detail.actions:
+        if first:
+            st.markdown(f"**{page.t('case.next_action')}**")
+        elif not others:
             st.caption(page.t("case.no_actions"))
-        for index, action in enumerate(detail.actions[:1]):
+        for action in first:
             with st.expander(page.t("action." + action), expanded=True):
                 sent = move_form(page, MOVES[action], key=f"case_form_{action}",
                                  options=detail.options, describe=describe, primary=True,
                                  limits=limits)
             if sent is not None:
                 act(action, sent)
-        if len(detail.actions) > 1:
+        if others:
             st.caption(page.t("case.more_actions"))
-        for action in detail.actions[1:]:
+        for action in others:
             with st.expander(page.t("action." + action)):
                 sent = move_form(page, MOVES[action], key=f"case_form_{action}",
                                  options=detail.options, describe=describe, primary=False,

@@ -252,3 +252,19 @@ def test_merging_offers_the_same_category_nearest_first_from_a_list(sqlite_db):
     merge = next(s for s in at.selectbox if s.label.startswith("合并到"))
     labels = [str(o) for o in merge.options]  # as drawn
     assert any(near.code in label and "约" in label and "米" in label for label in labels), labels
+
+
+def test_only_an_expected_move_is_offered_as_the_next_step(sqlite_db):
+    fresh = new_case(sqlite_db, address="红星路600号")
+    at = open_page("community01", "pages/case.py", id=str(fresh.id))
+    assert not at.exception
+    assert any(m.value == "**下一步**" for m in at.markdown)
+    assert at.button(key="FormSubmitter:case_form_accept-受理").proto.type == "primary"
+    done = new_case(sqlite_db, address="红星路601号")
+    for action, params in (("accept", {}), ("take", {}), ("handle", {"note": "已清理"}),
+                           ("verify", {}), ("close", {})):
+        move(sqlite_db, "community01", done.id, action, **params)
+    at = open_page("community01", "pages/case.py", id=str(done.id))
+    assert not at.exception
+    assert not any(m.value == "**下一步**" for m in at.markdown)  # reopening is no next step
+    assert at.button(key="FormSubmitter:case_form_reopen-重新办理").proto.type == "secondary"
