@@ -265,11 +265,13 @@ def _with_call_reasons(session: Session, rows: list[QueueRow],
     if not ids:
         return rows
     last: dict[int, tuple[str | None, str | None]] = {}
-    for case_id, note, detail in session.exec(
-            select(CaseEvent.case_id, CaseEvent.note, CaseEvent.detail)
-            .where(CaseEvent.case_id.in_(ids), CaseEvent.action == "call_up")
-            .order_by(CaseEvent.case_id, CaseEvent.seq)).all():
-        last[case_id] = (note, detail)
+    # By the case ids alone, the action tested here: on the action a planner may walk every
+    # call-up of the district (ix_case_event_action_at) instead of these cases' few events.
+    for case_id, action, note, detail in session.exec(
+            select(CaseEvent.case_id, CaseEvent.action, CaseEvent.note, CaseEvent.detail)
+            .where(CaseEvent.case_id.in_(ids)).order_by(CaseEvent.case_id, CaseEvent.seq)).all():
+        if action == "call_up":
+            last[case_id] = (note, detail)
     out = []
     for row in rows:
         if row.id not in last:
