@@ -14,7 +14,7 @@ from lib.core.errors import DomainError
 from lib.ui import queue_state
 from lib.ui.filters import case_filters
 from lib.ui.page import setup_page
-from lib.ui.responsive import layouts
+from lib.ui.responsive import on_phone
 from lib.ui.text import md_escape, plain
 
 STATUS_CSS = {"overdue": "background-color:#fde2e1;color:#a4161a",
@@ -26,7 +26,6 @@ page = setup_page("queue")
 with page.guard():
     st.title(page.t("page.queue"))
     tick_in_background()
-    layouts()
     page.show_flash()
 
     head = queue.header(page.actor)
@@ -102,15 +101,16 @@ with page.guard():
     styled = frame.style.apply(lambda column: [STATUS_CSS.get(s or "", "") for s in statuses],
                                subset=[col["time_left"]])
 
-    with st.container(key="wide_queue"):
-        selection = st.dataframe(
-            styled, hide_index=True, width="stretch", on_select="rerun",
-            selection_mode=["multi-row", "single-cell"], key="queue_table")
-        st.caption(page.t("queue.legend"))
-
-    with st.container(key="narrow_queue"):
+    selection = None
+    if not on_phone():
+        with st.container(key="wide_queue"):
+            selection = st.dataframe(
+                styled, hide_index=True, width="stretch", on_select="rerun",
+                selection_mode=["multi-row", "single-cell"], key="queue_table")
+            st.caption(page.t("queue.legend"))
+    else:
         for r, status in zip(rows, statuses, strict=True):
-            with st.container(border=True):
+            with st.container(border=True, key=f"narrow_queue_{r.id}"):
                 icon = STATUS_ICON.get(status or "", "⚪")
                 page.link("case", params={"id": str(r.id)},
                           label=f"{icon} {r.code}{' ★' if r.supervised else ''} · "

@@ -29,6 +29,9 @@ from tests.browser_support import (  # noqa: E402
 )
 from tests.factories import POLICE, move, unit_id  # noqa: E402
 
+PHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+         "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1")
+
 pytest_plugins = ["tests.browser_support"]
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -97,7 +100,7 @@ def test_the_handler_on_a_phone_acts_without_scrolling_past_the_details(browser_
     db = sqlite_db(browser_server.db_url)
 
     context = browser_chromium.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
-                                           is_mobile=True, has_touch=True)
+                                           is_mobile=True, has_touch=True, user_agent=PHONE)
     page = new_page(context)
     log_in(page, browser_server, "staff_" + POLICE.lower().replace("-", "_"))
     expect(page.get_by_text("您好").first).to_be_visible(timeout=WAIT)
@@ -105,9 +108,9 @@ def test_the_handler_on_a_phone_acts_without_scrolling_past_the_details(browser_
 
     # The queue is a card per case; a tap on the card opens it.
     load(page, browser_server + "/queue")
-    expect(page.locator(".st-key-narrow_queue")).to_be_visible(timeout=WAIT)
-    expect(page.locator(".st-key-wide_queue")).to_be_hidden()
-    card = page.locator(".st-key-narrow_queue").get_by_role("link", name=re.compile(case.code))
+    card = page.locator(f".st-key-narrow_queue_{case.id}").get_by_role("link", name=re.compile(case.code))
+    expect(card).to_be_visible(timeout=WAIT)
+    expect(page.locator(".st-key-wide_queue")).to_have_count(0)
     switch(page, card.click, "the card tap")
     expect(page.get_by_role("heading", name=re.compile(case.code)).first).to_be_visible(timeout=WAIT)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlmodel import select
 
 from lib.cases import batch, queue
 from lib.cases.detail import case_detail
 from lib.core.db import read_session, write_session
 from lib.core.models import Case, CaseEvent
+from lib.ui import responsive
 from tests.factories import (
     POLICE,
     actor,
@@ -268,3 +270,29 @@ def test_only_an_expected_move_is_offered_as_the_next_step(sqlite_db):
     assert not at.exception
     assert not any(m.value == "**下一步**" for m in at.markdown)  # reopening is no next step
     assert at.button(key="FormSubmitter:case_form_reopen-重新办理").proto.type == "secondary"
+
+
+@pytest.mark.parametrize(("agent", "phone"), [
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148", True),
+    ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36", True),
+    ("Mozilla/5.0 (Linux; Android 14; Tab S9) AppleWebKit/537.36 Chrome/126.0 Safari/537.36", False),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36", False),
+    ("", False), (None, False)])
+def test_a_phone_is_told_by_its_user_agent(agent, phone):
+    assert responsive.phone_agent(agent) is phone
+
+
+def test_a_phone_gets_a_card_per_case_and_a_desktop_the_table(sqlite_db, monkeypatch):
+    case = new_case(sqlite_db, address="红星路700号")
+    at = open_page("community01", "pages/queue.py")
+    assert not at.exception and len(at.dataframe) == 1
+    def cards(at):  # noqa: ANN001, ANN202  (a card's link starts with its status light)
+        return [link.proto for link in at.get("page_link")
+                if case.code in link.proto.label and link.proto.label[0] in "🔴🟠🟢⚪"]
+
+    assert cards(at) == []
+    monkeypatch.setattr(responsive, "on_phone", lambda: True)
+    at = open_page("community01", "pages/queue.py")
+    assert not at.exception and len(at.dataframe) == 0
+    found = cards(at)
+    assert len(found) == 1 and found[0].query_string == f"id={case.id}"
