@@ -366,17 +366,18 @@ def _insert(session: Session, checked: _Checked, *, photos: list[Photo] | tuple[
         pin_hash=pin_hash(code, pin) if pin else None,
         handler_id=None, merged_into_id=None, review_at=None, handle_due_at=None, rating=None,
         closed_at=None)).scalar_one()
-    event_id = conn.execute(_INSERT_EVENT, dict(
+    event = dict(
         case_id=case_id, seq=1, action="report", at=now, actor_id=values["reported_by_id"],
         from_state=None, to_state=next_state("report", None), from_unit_id=None,
-        to_unit_id=values["community_id"], note=None, detail=None)).scalar_one()
+        to_unit_id=values["community_id"], note=None, detail=None)
+    event_id = conn.execute(_INSERT_EVENT, event).scalar_one()
     for photo in photos:
         conn.execute(insert(Attachment), dict(
             case_id=case_id, event_id=event_id, kind="report", mime=photo.mime, size=photo.size,
             sha256=photo.sha256, data=photo.data, created_at=now))
     case = session.get(Case, case_id)
     # The community hears of its new work in the same transaction (lib.cases.notices).
-    notices.on_move(session, case, session.get(CaseEvent, event_id))
+    notices.on_move(session, case, CaseEvent(id=event_id, **event))  # as stored, not read back
     return case
 
 
