@@ -26,7 +26,7 @@ from tests.browser_support import (  # noqa: E402
 )
 
 pytest_plugins = ["tests.browser_support"]  # the shared server, browser and context fixtures
-# One worker runs every browser test: one server and one browser for all of them.
+# Meant to keep the browser tests on one worker (one server, one browser); see the README.
 pytestmark = pytest.mark.xdist_group("browser")
 
 PHONE = {"width": 390, "height": 844}
