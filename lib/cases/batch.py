@@ -15,11 +15,11 @@ from sqlmodel import select
 
 from lib.cases.machine import act as case_act
 from lib.cases.machine import allowed_actions, can_see
-from lib.cases.orders import dispatch_targets
+from lib.cases.orders import default_department
 from lib.core.db import read_session, write_session
 from lib.core.errors import DomainError
 from lib.core.inputs import parse_id
-from lib.core.models import Case, DepartmentCategory, utcnow
+from lib.core.models import Case, utcnow
 from lib.org import permissions
 from lib.org.units import Actor
 
@@ -46,14 +46,6 @@ def _ids(case_ids: list[object]) -> list[int]:
     if len(case_ids) > BATCH_MAX:
         raise DomainError("error.batch_too_large", max=BATCH_MAX)
     return list(dict.fromkeys(parse_id(i) for i in case_ids))
-
-
-def default_department(session, case: Case) -> int | None:  # noqa: ANN001
-    """The department that serves the case's category on its path, street before district."""
-    own = set(session.exec(select(DepartmentCategory.unit_id).where(
-        DepartmentCategory.category_id == case.category_id)).all())
-    targets = [u for u in dispatch_targets(session, case) if u.id in own]
-    return targets[0].id if targets else None
 
 
 def offer(actor: Actor, case_ids: list[object], engine: Engine | None = None) -> Offer:
@@ -91,14 +83,13 @@ def run(actor: Actor, action: str, versions: dict[object, int], *, note: str = "
     for case_id, version in chosen.items():
         params: dict[str, object] = {"note": note}
         try:
-            if action == "dispatch":
-                with read_session(engine) as session:
+            with write_session(engine) as session:
+                if action == "dispatch":
                     case = session.get(Case, case_id)
                     unit = default_department(session, case) if case is not None else None
-                if unit is None:
-                    raise DomainError("error.no_default_department")
-                params.update(lead_unit_id=unit, co_unit_ids=[])
-            with write_session(engine) as session:
+                    if unit is None:
+                        raise DomainError("error.no_default_department")
+                    params.update(lead_unit_id=unit, co_unit_ids=[])
                 case_act(session, actor, case_id, action, version=version, **params)
         except DomainError as err:
             outcome.refused[case_id] = err.key

@@ -65,6 +65,11 @@ def status_of(state: str, due_at: datetime | None, overdue: bool, now: datetime)
     """on_time, due_soon or overdue; None when no deadline runs in this state."""
     if state not in SIGN_STATES + HANDLE_STATES:
         return None
+    return status_by(due_at, now, overdue)
+
+
+def status_by(due_at: datetime | None, now: datetime, overdue: bool = False) -> str | None:
+    """on_time, due_soon or overdue against ``due_at`` (None: overdue if flagged, else none)."""
     if due_at is None:
         return "overdue" if overdue else None
     if due_at < now or overdue:

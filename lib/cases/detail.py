@@ -7,7 +7,6 @@ Every change to a case writes exactly one ``CaseEvent``; the case's ``state`` is
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,6 +16,7 @@ from sqlmodel import Session, select
 
 from lib.cases import privacy
 from lib.cases.deadlines import current_due, deadline_status
+from lib.cases.intake import distance_m
 from lib.cases.machine import MERGE_WINDOW_DAYS, OPEN_STATES, allowed_actions, can_see
 from lib.cases.orders import dispatch_targets, orders_of
 from lib.core.db import read_session, write_session
@@ -158,14 +158,6 @@ class MergeOption:
     metres: int | None  # from the report's map point, where both have one
 
 
-def metres_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres (haversine)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_000 * math.asin(min(1.0, math.sqrt(a)))
-
-
 def merge_candidates(session: Session, actor: Actor, case: Case, now: datetime,
                      limit: int = 20) -> list[MergeOption]:
     """Open cases a report could be merged into: same community, reported in the last 90 days,
@@ -182,7 +174,7 @@ def merge_candidates(session: Session, actor: Actor, case: Case, now: datetime,
     for row in rows:
         metres = None
         if None not in (case.latitude, case.longitude, row.latitude, row.longitude):
-            metres = round(metres_between(case.latitude, case.longitude, row.latitude, row.longitude))
+            metres = round(distance_m(case.latitude, case.longitude, row.latitude, row.longitude))
         options.append(MergeOption(row.id, row.code, row.reported_at, row.address,
                                    row.category_id == case.category_id, metres))
     options.sort(key=lambda o: (not o.same_category, o.metres is None, o.metres or 0,

@@ -183,7 +183,8 @@ def default_community(actor: Actor | None, communities: Sequence[tuple[Unit, Uni
     return ids[0] if len(ids) == 1 else None
 
 
-def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (haversine)."""
     dlat = math.radians(lat2 - lat1)
     dlon = math.radians(lon2 - lon1)
     a = math.sin(dlat / 2) ** 2 + math.cos(math.radians(lat1)) * math.cos(math.radians(lat2)) \
@@ -516,7 +517,7 @@ def _open_similar(session: Session, *, category_id: int, community_id: int,
         distance = None
         if latitude is not None and longitude is not None and case.latitude is not None \
                 and case.longitude is not None:
-            distance = _distance_m(latitude, longitude, case.latitude, case.longitude)
+            distance = distance_m(latitude, longitude, case.latitude, case.longitude)
             if distance > radius:
                 continue
         found.append((case, distance))

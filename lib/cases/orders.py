@@ -79,6 +79,18 @@ def dispatch_targets(session: Session, case: Case) -> list[Unit]:
     units = list(session.exec(select(Unit).where(
         Unit.kind == UnitKind.department, Unit.active.is_(True),
         Unit.parent_id.in_([case.street_id, case.district_id, case.city_id]))).all())
-    own = set(session.exec(select(DepartmentCategory.unit_id).where(
-        DepartmentCategory.category_id == case.category_id)).all())
+    own = _serving(session, case)
     return sorted(units, key=lambda u: (u.id not in own, u.parent_id != case.street_id, u.code))
+
+
+def _serving(session: Session, case: Case) -> set[int]:
+    """The departments whose type handles the case's category."""
+    return set(session.exec(select(DepartmentCategory.unit_id).where(
+        DepartmentCategory.category_id == case.category_id)).all())
+
+
+def default_department(session: Session, case: Case) -> int | None:
+    """The first of ``dispatch_targets`` when it serves the case's category (street before
+    district), the department a batch dispatch sends the case to; None when none serves it."""
+    targets = dispatch_targets(session, case)
+    return targets[0].id if targets and targets[0].id in _serving(session, case) else None

@@ -19,12 +19,11 @@ import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import case as when
 from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from lib.cases.deadlines import DUE_SOON, HANDLE_STATES, SIGN_STATES, due, status_of
+from lib.cases.deadlines import current_due_sql, due, status_by, status_of
 from lib.cases.machine import OPEN_STATES
 from lib.cases.orders import OPEN_ORDER
 from lib.cases.privacy import mask_name, mask_phone
@@ -52,8 +51,7 @@ EXCERPT = 40  # characters of the description a row shows
 WALK_MAX = 1000  # how many cases of a tab 上一件 / 下一件 walk through
 CHECK_STATES = (S.handled, S.verified, S.feedback)
 # The deadline that matters in the case's state (lib.cases.deadlines.current_due, in SQL).
-DUE = when((Case.state.in_(SIGN_STATES) & Case.sign_due_at.is_not(None), Case.sign_due_at),
-           (Case.state.in_(HANDLE_STATES), Case.handle_due_at), else_=None)
+DUE = current_due_sql()
 
 
 def tabs_for(actor: Actor) -> list[str]:
@@ -187,11 +185,7 @@ class QueueRow:
         """The same deadline status the case page shows (lib.cases.deadlines.status_of); for a
         case back for the check, the status against ``check_due``."""
         if self.state in CHECK_STATES:
-            if self.check_due is None:
-                return None
-            if self.check_due < now:
-                return "overdue"
-            return "due_soon" if self.check_due - now < DUE_SOON else "on_time"
+            return status_by(self.check_due, now)
         return status_of(self.state, self.due_at, self.overdue, now)
 
     def deadline_at(self) -> datetime | None:

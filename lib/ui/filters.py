@@ -12,8 +12,6 @@ from lib.cases.queue import TEXT_MAX, FilterOptions, Filters
 from lib.core.models import CaseState, Severity
 from lib.ui.page import Page
 
-FILTER_KEYS = ("category", "community", "state", "severity", "text")
-
 
 def case_filters(page: Page, options: FilterOptions, prefix: str) -> Filters:
     """Category, community, state, severity and text in one row; widget keys carry ``prefix``."""
