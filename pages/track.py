@@ -7,6 +7,7 @@ import streamlit as st
 
 from lib.cases import tracking
 from lib.core.errors import DomainError
+from lib.core.inputs import clean_code
 from lib.core.models import Rating
 from lib.rewards import tracking as rewards
 from lib.rewards.rules import yuan
@@ -22,7 +23,7 @@ with page.guard():
 
     # One box for the code (a keyed widget: a changing default would draw a second box). A link
     # with another code fills it once, and the case shown before waits for its proof again.
-    link_code = tracking.code_from_link(st.query_params.get("code"))
+    link_code = clean_code(st.query_params.get("code"))  # never the proof
     if link_code and st.session_state.get("track_link_code") != link_code:
         st.session_state["track_link_code"] = st.session_state["track_code_box"] = link_code
         if st.session_state.get("track_code") != link_code:

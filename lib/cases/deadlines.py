@@ -15,6 +15,7 @@ from sqlalchemy import and_, or_, update
 from sqlalchemy import case as sql_case
 from sqlmodel import Session
 
+from lib.core.clock import time_of_day
 from lib.core.models import Case, CaseState, DeadlineRule, utcnow
 from lib.core.refcache import cached
 from lib.core.settings import get_str
@@ -41,8 +42,7 @@ def due(session: Session, severity: str, kind: str, start: datetime) -> datetime
 def close_time(session: Session) -> time:
     """The end of a working day (``deadline.close_of_day``, "HH:MM"), 17:30 if unreadable."""
     try:
-        hours, minutes = (int(part) for part in get_str(session, "deadline.close_of_day").split(":"))
-        return time(hours, minutes)
+        return time_of_day(get_str(session, "deadline.close_of_day"))
     except ValueError:
         return CLOSE_OF_DAY
 

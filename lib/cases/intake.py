@@ -66,10 +66,6 @@ NAME_MAX = 60
 REASON_MAX = 1000
 PHONE_RE = re.compile(r"^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$")  # ASCII digits only
 STAFF_SOURCES = {Source.grid_worker, Source.staff, Source.hotline, Source.inspection}
-# Who judges severity (研判) as they report: staff of a tier unit, who triage cases. Residents,
-# grid workers and inspectors report without one; the case starts at its category's default.
-TRIAGE_ROLES = frozenset({Role.community_staff, Role.street_staff, Role.district_staff,
-                          Role.city_staff})
 CATEGORIES_FILE = DATA_DIR / "categories.json"
 # Inside China's bounding box: a point in the sea off Africa is a typo.
 LATITUDES = (3, 54)
@@ -156,9 +152,14 @@ def default_severities() -> dict[str, str]:
     return found
 
 
+def default_severity(category_key: str) -> str:
+    """The severity a case of this category starts at, until triage judges it."""
+    return default_severities().get(category_key, Severity.general.value)
+
+
 def triages(actor: Actor | None) -> bool:
-    """The actor judges severity as they report (``TRIAGE_ROLES``)."""
-    return actor is not None and actor.has(*TRIAGE_ROLES)
+    """The actor judges severity as they report (``permissions.TRIAGERS``)."""
+    return actor is not None and actor.has(*permissions.TRIAGERS)
 
 
 def report_sources(actor: Actor) -> list[str]:
@@ -264,7 +265,7 @@ def _intake_refs(session: Session, category_id: object, community_id: object) ->
             Subcategory.category_id == category_id)).all())
         return {"category_active": category.active, "allow_anonymous": category.allow_anonymous,
                 "restricted": category.restricted, "subcategories": subs,
-                "default_severity": default_severities().get(category.key, Severity.general.value)}
+                "default_severity": default_severity(category.key)}
 
     def community_facts() -> dict:
         community = session.get(Unit, community_id)

@@ -24,13 +24,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from sqlalchemy import and_, exists, func, inspect, or_
+from sqlalchemy import exists, func, inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from lib.cases.deadlines import DUE_SOON, HANDLE_STATES, SIGN_STATES, current_due, mark_overdue, past_due
+from lib.cases.deadlines import (
+    DUE_SOON,
+    HANDLE_STATES,
+    SIGN_STATES,
+    current_due,
+    current_due_sql,
+    mark_overdue,
+    past_due,
+)
 from lib.cases.orders import open_co_units
 from lib.cases.privacy import is_restricted
 from lib.core import config
@@ -191,14 +199,12 @@ def on_tick(session: Session, now: datetime) -> int:
     late = session.exec(select(*columns).where(*open_cases, past_due(now))).all()
     marked = mark_overdue(session, now)
     soon = now + DUE_SOON
-    near = session.exec(select(*columns).where(*open_cases, or_(
-        and_(Case.state.in_(SIGN_STATES), Case.sign_due_at > now, Case.sign_due_at <= soon),
-        and_(Case.state.in_(HANDLE_STATES), Case.handle_due_at > now,
-             Case.handle_due_at <= soon)))).all()
+    due_now = current_due_sql()
+    near = session.exec(select(Case.id, Case.unit_id, due_now).where(
+        *open_cases, due_now > now, due_now <= soon)).all()
     rows = [_deadline_row("overdue", c.id, c.unit_id, current_due(c), now) for c in late
             if current_due(c) is not None]
-    rows += [_deadline_row("due_soon", c.id, c.unit_id, current_due(c), now) for c in near
-             if current_due(c) is not None and now < as_utc(current_due(c)) <= soon]
+    rows += [_deadline_row("due_soon", case_id, unit_id, due, now) for case_id, unit_id, due in near]
     _insert_new(session, Notice, rows)
     return marked
 

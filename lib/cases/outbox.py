@@ -26,7 +26,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -37,6 +37,7 @@ from sqlmodel import Session, select
 from lib.cases.notices import SMS, mask_digits
 from lib.cases.privacy import mask_phone
 from lib.core import config
+from lib.core.clock import china, time_of_day
 from lib.core.db import write_session
 from lib.core.models import Case, Notice, NoticeState, utcnow
 from lib.core.settings import get_int, get_str
@@ -116,11 +117,11 @@ def quiet_until(session: Session, now: datetime) -> datetime | None:
     """The end of the residents' quiet hours if ``now`` falls within them, else None."""
     spec = get_str(session, "notices.quiet_hours").strip()
     try:
-        start, end = (time.fromisoformat(part.strip()) for part in spec.split("-"))
+        start, end = (time_of_day(part) for part in spec.split("-"))
     except ValueError:
         return None  # empty or unreadable: no quiet hours
-    local = now.astimezone(CHINA_TZ)
-    clock = local.time().replace(tzinfo=None)
+    local = china(now)
+    clock = local.time()
     inside = start <= clock < end if start <= end else (clock >= start or clock < end)
     if not inside:
         return None

@@ -99,12 +99,6 @@ def prove(engine: Engine | None, code: object, proof: object, client_address: st
     raise NotFound("error.tracking_not_found")
 
 
-def code_from_link(value: object) -> str:
-    """A tracking code from a link (``/track?code=...``) for the code box; '' when unusable.
-    A link never carries the proof."""
-    return clean_code(value)
-
-
 def _expected(case: Case, restricted: bool) -> tuple[str | None, datetime | None]:
     """When the reporter may expect the case done: its handling deadline, "to be set" before it
     is dispatched or taken on, the closing time once closed; nothing for a rejected case, nor
@@ -127,7 +121,7 @@ def _result(events: list[CaseEvent], case: Case) -> str | None:
 
 
 def _can_rate(session: Session, case: Case) -> bool:
-    if case.state not in (CaseState.handled, CaseState.verified, CaseState.feedback, CaseState.closed):
+    if case.state not in RESULT_STATES:
         return False
     last_handle = session.exec(select(func.max(CaseEvent.seq)).where(
         CaseEvent.case_id == case.id, CaseEvent.action == "handle")).one() or 0

@@ -6,7 +6,7 @@ reads, so that a case reported at 01:43 in Chengdu never shows as the day before
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 
 from lib.core.workcal import CHINA_TZ
 
@@ -14,6 +14,12 @@ from lib.core.workcal import CHINA_TZ
 def as_utc(value: datetime) -> datetime:
     """A moment read from the database (naive on SQLite, which stores UTC) made aware."""
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def time_of_day(text: str) -> time:
+    """A setting's time of day, "H:MM" or "HH:MM"; raises ValueError when unreadable."""
+    hours, minutes = (int(part) for part in text.strip().split(":"))
+    return time(hours, minutes)
 
 
 def china(value: datetime) -> datetime:

@@ -28,6 +28,9 @@ R = Role
 CASE_WORKERS = frozenset({R.grid_worker, R.community_staff, R.street_staff, R.district_staff,
                           R.city_staff, R.department_staff})
 # Who may file a report on someone's behalf (grid workers on patrol, hotline, inspectors).
+# Who judges severity (研判) as they report: staff of a tier unit, who triage cases. Residents,
+# grid workers and inspectors report without one; the case starts at its category's default.
+TRIAGERS = frozenset({R.community_staff, R.street_staff, R.district_staff, R.city_staff})
 REPORTERS = frozenset({R.grid_worker, R.community_staff, R.street_staff, R.district_staff,
                        R.city_staff, R.inspector})
 # Who may read cases at all (queue, ledger, case page); each only in their area.

@@ -20,7 +20,7 @@ import streamlit as st
 from lib.cases import intake
 from lib.core.clock import china_date
 from lib.core.errors import DomainError
-from lib.core.models import Severity, Source
+from lib.core.models import Source
 from lib.ui.login import client_address
 from lib.ui.page import Page
 from lib.ui.text import md_escape
@@ -74,7 +74,7 @@ def _receipt(page: Page, prefix: str) -> None:
         st.info(page.t("report.how_to_track_pin"))
     else:
         st.info(page.t("report.how_to_track"))
-    st.page_link("pages/track.py", label=page.t("page.track"), icon=":material/search:")
+    page.link("track")
     if st.button(page.t("report.another"), key=_key(prefix, "another")):
         for name in ("done", "submit_key", "locate_taps", "located"):
             st.session_state.pop(_key(prefix, name), None)
@@ -150,7 +150,7 @@ def report_form(page: Page, *, staff: bool) -> None:
                                     placeholder=page.t("report.longitude_hint"))
         severity = None
         if intake.triages(actor):
-            default = intake.default_severities().get(category.key, Severity.general)
+            default = intake.default_severity(category.key)
             levels = [rule.severity for rule in options.severities]
             names_of = {rule.severity: page.name(rule) for rule in options.severities}
             severity = st.selectbox(page.t("report.severity"), levels,
