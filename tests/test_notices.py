@@ -395,3 +395,13 @@ def test_the_sidebar_shows_unread_notices_and_marks_them_read(sqlite_db):
     assert case.description not in str(at.sidebar)
     at.sidebar.button(key="sidebar_notices_read").click().run()
     assert not [e for e in at.sidebar.expander if "未读通知" in e.label]
+
+
+def test_a_deadline_further_off_than_four_hours_tells_nobody_yet(db):
+    case = new_case(db)
+    move(db, "community01", case.id, "accept")
+    taken = move(db, "community01", case.id, "take")
+    tick.run_tick(db, now=taken.handle_due_at - timedelta(hours=10))
+    assert [n.kind for n in all_notices(db, case.id, "app")] == ["work"]  # the report only
+    tick.run_tick(db, now=taken.handle_due_at - timedelta(hours=3))
+    assert [n.kind for n in all_notices(db, case.id, "app")] == ["work", "due_soon"]

@@ -237,8 +237,8 @@ def _place(engine, case_id: int, lat: float, lon: float) -> None:  # noqa: ANN00
 
 def test_merging_offers_the_same_category_nearest_first_from_a_list(sqlite_db):
     report = new_case(sqlite_db, address="红星路500号")
-    far = new_case(sqlite_db, address="红星路501号")
-    near = new_case(sqlite_db, address="红星路502号")
+    near = new_case(sqlite_db, address="红星路502号")  # older than ``far``: distance, not age,
+    far = new_case(sqlite_db, address="红星路501号")   # puts it first
     other = new_case(sqlite_db, category="gas", address="红星路503号")
     _place(sqlite_db, report.id, 30.6600, 104.0600)
     _place(sqlite_db, far.id, 30.6700, 104.0600)     # about 1.1 km
@@ -296,3 +296,13 @@ def test_a_phone_gets_a_card_per_case_and_a_desktop_the_table(sqlite_db, monkeyp
     assert not at.exception and len(at.dataframe) == 0
     found = cards(at)
     assert len(found) == 1 and found[0].query_string == f"id={case.id}"
+
+
+def test_batch_refuses_a_case_changed_since_the_clerk_saw_it(sqlite_db):
+    seen = [new_case(sqlite_db, address=f"红星路{800 + i}号") for i in range(2)]
+    # Someone files one under another category meanwhile: still to triage, a new version.
+    move(sqlite_db, "community01", seen[0].id, "reassign", category_id=category_id(sqlite_db, "gas"),
+         note="类别有误")
+    outcome = batch.run(actor(sqlite_db, "community01"), "accept", {c.id: c.version for c in seen})
+    assert outcome.done == [seen[1].id] and outcome.refused == {seen[0].id: "error.stale"}
+    assert _events(sqlite_db, seen[0].id) == ["report", "reassign"]
