@@ -207,6 +207,23 @@ def switch(page, do: Callable[[], object], what: str = "the page switch", runs: 
     settle(page)
 
 
+def click_grid(page, x: float, y: float, what: str) -> None:
+    """Click a point of a data grid (a cell, a row's box) and wait as ``switch`` does. The grid
+    is a canvas: a click that lands while it is drawn again after a run is lost, so it is
+    clicked once more if the browser asked for no run within a few seconds."""
+    counter = _runs(page)
+    before = counter.requested
+    for _attempt in range(3):
+        page.mouse.click(x, y)
+        deadline = time.monotonic() + 3
+        while counter.requested == before and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
+        if counter.requested > before:
+            break
+    switch(page, lambda: None, what, runs=0)
+    assert counter.requested > before, f"{what}: the grid never answered the click"
+
+
 def load(page, url: str, runs: int = 1) -> None:
     """Open ``url`` and wait until the app is idle there (see ``switch``)."""
     switch(page, lambda: page.goto(url), url, runs)

@@ -14,6 +14,7 @@ from tests.browser_support import (  # noqa: E402
     ARTIFACTS,
     COOKIE,
     WAIT,
+    click_grid,
     expect,
     load,
     local_listener,
@@ -162,7 +163,7 @@ def test_a_report_goes_round_the_whole_loop(browser_server, browser_chromium, tm
     settle(staff)  # the table is drawn again at the end of the filter's run
     grid = staff.get_by_test_id("stDataFrame").first.bounding_box()
     # The first row under the header.
-    switch(staff, lambda: staff.mouse.click(grid["x"] + 200, grid["y"] + 35 + 17), "the row click")
+    click_grid(staff, grid["x"] + 200, grid["y"] + 35 + 17, "the row click")
     expect(staff.get_by_role("heading", name=re.compile(code)).first).to_be_visible(timeout=WAIT)
     _act(staff, db, case_id, "受理")
     _act(staff, db, case_id, "呼叫上级", note="涉及多个单位，请街道协调")

@@ -15,6 +15,7 @@ from lib.core.db import get_engine  # noqa: E402
 from tests.browser_support import (  # noqa: E402
     ARTIFACTS,
     WAIT,
+    click_grid,
     expect,
     load,
     log_in,
@@ -50,7 +51,7 @@ def test_the_clerk_accepts_ten_in_one_batch_and_walks_the_queue(browser_server, 
 
     grid = page.get_by_test_id("stDataFrame").first.bounding_box()
     # The header's box ticks every row of the page.
-    switch(page, lambda: page.mouse.click(grid["x"] + 20, grid["y"] + 17), "ticking all rows")
+    click_grid(page, grid["x"] + 20, grid["y"] + 17, "ticking all rows")
     button = page.get_by_role("button", name="批量受理（10 件）")
     expect(button).to_be_visible(timeout=WAIT)
     switch(page, button.click, "the batch accept")
@@ -65,7 +66,7 @@ def test_the_clerk_accepts_ten_in_one_batch_and_walks_the_queue(browser_server, 
     # A click on any cell of the first row opens its case; 下一件 walks the queue as filtered.
     settle(page)
     grid = page.get_by_test_id("stDataFrame").first.bounding_box()
-    switch(page, lambda: page.mouse.click(grid["x"] + 300, grid["y"] + 35 + 17), "the row click")
+    click_grid(page, grid["x"] + 300, grid["y"] + 35 + 17, "the row click")
     expect(page.get_by_text("队列中第 1 / 10 件")).to_be_visible(timeout=WAIT)
     first = re.search(r"([A-Z0-9]{10}) ·", page.locator("h1").first.inner_text()).group(1)
     switch(page, page.get_by_role("link", name="下一件").click, "下一件")
@@ -80,8 +81,11 @@ def test_the_clerk_accepts_ten_in_one_batch_and_walks_the_queue(browser_server, 
     switch(page, page.go_back, "Back")
     expect(page.get_by_text("显示 10 件，共 10 件")).to_be_visible(timeout=WAIT)
     assert "q=" in page.url
-    # So does the plain menu link.
-    load(page, browser_server + "/case?id=" + str(cases[0].id))
+    # So does the plain menu link (from a case opened in the same session).
+    settle(page)
+    grid = page.get_by_test_id("stDataFrame").first.bounding_box()
+    click_grid(page, grid["x"] + 300, grid["y"] + 35 + 17, "the row click")
+    expect(page.get_by_text("队列中第 1 / 10 件")).to_be_visible(timeout=WAIT)
     switch(page, page.get_by_test_id("stSidebar").get_by_role("link", name=re.compile("待办队列")).click,
            "the menu link")
     expect(page.get_by_text("显示 10 件，共 10 件")).to_be_visible(timeout=WAIT)
