@@ -7,6 +7,7 @@ import json
 import re
 import time
 import tomllib
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import jwt
@@ -17,7 +18,7 @@ from sqlalchemy import create_engine
 
 from lib.core import config
 from lib.core.i18n import catalog
-from lib.ui.login import decode_cookie
+from lib.ui.login import decode_cookie, encode_cookie
 from tests.conftest import PG_URL, need, postgres_available, reset_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +59,7 @@ def _b64(data: dict) -> str:
     jwt.encode({"username": "admin", "exp_date": 9e9}, KEY, algorithm="HS512"),
     jwt.encode({"username": "admin", "exp_date": time.time() - 10}, KEY, algorithm="HS256"),
     jwt.encode({"username": 5, "exp_date": 9e9}, KEY, algorithm="HS256"),
+    jwt.encode({"username": "admin", "exp_date": 9e9}, KEY, algorithm="HS256"),  # no issue time
     "garbage", "a.b.c", "", "\u202e" * 10, "x" * 10_000,
 ])
 def test_tampered_or_expired_cookie_means_logged_out(token):
@@ -65,11 +67,11 @@ def test_tampered_or_expired_cookie_means_logged_out(token):
 
 
 def test_a_good_cookie_decodes_with_its_issue_time():
-    exp = time.time() + 7 * 86400
-    payload = decode_cookie(jwt.encode({"username": "admin", "exp_date": exp}, KEY,
-                                       algorithm="HS256"), KEY, 7)
+    issued = datetime.now(timezone.utc) - timedelta(hours=1)
+    exp = issued.timestamp() + 7 * 86400
+    payload = decode_cookie(encode_cookie("admin", issued, exp, KEY), KEY, 7)
     assert payload["username"] == "admin"
-    assert abs(payload["issued_at"].timestamp() - (exp - 7 * 86400)) < 1
+    assert payload["issued_at"] == issued
 
 
 def test_both_languages_have_every_key_and_the_same_placeholders():
@@ -148,6 +150,16 @@ def test_cli_check_config_refuses_a_short_key(monkeypatch, capsys):
     assert "at least 32 bytes" in capsys.readouterr().err
 
 
+def test_cli_check_config_refuses_trusting_every_proxy(monkeypatch, capsys):
+    from lib.tools.cli import main
+
+    monkeypatch.setenv("TRUSTED_PROXIES", "*")
+    assert main(["check-config"]) == 1
+    assert "TRUSTED_PROXIES" in capsys.readouterr().err
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8, ::ffff:127.0.0.1")
+    assert main(["check-config"]) == 0
+
+
 def test_pages_refuse_to_run_with_the_library_default_key(sqlite_db, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
@@ -156,3 +168,17 @@ def test_pages_refuse_to_run_with_the_library_default_key(sqlite_db, monkeypatch
     assert not at.exception
     assert "拒绝启动" in at.error[0].value
     assert not at.text_input  # no login form
+
+
+def test_the_deployment_doc_shows_tls_websockets_hsts_and_frame_ancestors():
+    """The README's proxy block passes the websocket upgrade, the client's address, and adds
+    HSTS and frame-ancestors; the text around it says the proxy terminates TLS."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```nginx\n", 1)[1].split("```", 1)[0]
+    for line in ("proxy_set_header Upgrade $http_upgrade;",
+                 'proxy_set_header Connection "upgrade";',
+                 "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+                 'add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;',
+                 "add_header Content-Security-Policy \"frame-ancestors 'self'\" always;"):
+        assert line in block, line
+    assert "terminates TLS" in readme and "/_stcore/stream" in readme

@@ -19,7 +19,7 @@ from lib.cases.queue import waiting_counts
 from lib.core import refdata
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
-from lib.core.models import Case, CaseEvent, Category, LoginAttempt, Subcategory, Unit, User, utcnow
+from lib.core.models import Case, CaseEvent, Category, Subcategory, ThrottleHit, Unit, User, utcnow
 from lib.org import auth
 from lib.org.units import find_unit
 from lib.tools import demo
@@ -168,7 +168,7 @@ def test_the_password_check_holds_no_write_lock(db, monkeypatch):
     def verify_while_someone_writes(password: str, password_hash: str) -> bool:
         def write() -> None:
             with write_session(db) as s:
-                s.add(LoginAttempt(username="probe", address="probe", success=True))
+                s.add(ThrottleHit(kind="probe", key="probe"))
             wrote.append(True)
 
         other = threading.Thread(target=write)

@@ -82,17 +82,61 @@ def clean_code(value: object, *, max_len: int = 20) -> str:
     return text
 
 
-def parse_id(value: object) -> int:
-    """A record id from a URL or a form; ``NotFound`` for anything that is not one."""
+# A mainland mobile, or a landline with its area code (the numbers public intake takes), as digits.
+_PHONE_DIGITS = re.compile(r"^(1[3-9][0-9]{9}|0[0-9]{9,11})$")
+
+
+def phone_digits(value: object) -> str | None:
+    """A phone number as digits only (``+86``, spaces, brackets and dashes dropped), so that a
+    staff phone and a reporter's compare equal however either was typed; None when empty;
+    ``ValidationFailed('error.phone_invalid')`` when it is not a phone number."""
+    if value is not None and not isinstance(value, str):
+        raise ValidationFailed("error.phone_invalid")
+    text = re.sub(r"[\s()\-]", "", value or "")
+    if text.startswith("+86"):
+        text = text[3:]
+    if not text:
+        return None
+    if not _PHONE_DIGITS.match(text):
+        raise ValidationFailed("error.phone_invalid")
+    return text
+
+
+# ASCII digits only: str.isdigit() also takes "²" and "①", which int() then refuses, and int()
+# alone takes "٣", "1_000", "+5" and " 5"; the length bound keeps int() cheap.
+_WHOLE = re.compile(r"[0-9]{1,18}")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+# The months a ledger or an assessment period may name: wide enough for any real record,
+# narrow enough that a month before or after it never reaches date arithmetic's limits.
+YEARS = (2000, 2099)
+
+
+def parse_int(value: object, *, low: int, high: int) -> int | None:
+    """A whole number from a URL, a form or a caller, if it lies in ``low``–``high``; None for
+    anything else (the caller decides whether that is ignored or refused)."""
     if isinstance(value, bool):
-        raise NotFound("error.case_not_found")
+        return None
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() \
-            and len(value.strip()) <= 12:
+    elif isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
         number = int(value.strip())
     else:
-        raise NotFound("error.case_not_found")
-    if not 1 <= number <= ID_MAX:
+        return None
+    return number if low <= number <= high else None
+
+
+def parse_month(value: object) -> tuple[int, int] | None:
+    """(year, month) of a month written ``YYYY-MM`` within ``YEARS``; None for anything else."""
+    found = _MONTH.fullmatch(value.strip()) if isinstance(value, str) else None
+    if found is None:
+        return None
+    year, month = int(found.group(1)), int(found.group(2))
+    return (year, month) if YEARS[0] <= year <= YEARS[1] and 1 <= month <= 12 else None
+
+
+def parse_id(value: object) -> int:
+    """A record id from a URL or a form; ``NotFound`` for anything that is not one."""
+    number = parse_int(value, low=1, high=ID_MAX)
+    if number is None:
         raise NotFound("error.case_not_found")
     return number

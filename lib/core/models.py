@@ -209,20 +209,20 @@ class UserRole(SQLModel, table=True):
     role: str = Field(primary_key=True, max_length=30)
 
 
-class LoginAttempt(SQLModel, table=True):
-    """One login attempt, for throttling per account and per address."""
+class ThrottleHit(SQLModel, table=True):
+    """One counted attempt against a throttle (lib/core/throttle.py): a login, a public report,
+    a tracking proof, an SMS code asked for. ``key`` names what is limited ("addr:203.0.113.7",
+    "phone:138…", "pair:admin|…"); a hit stops counting when it leaves the window or when the
+    attempt succeeded (``counted`` false: the app's role may UPDATE, never DELETE)."""
 
-    __tablename__ = "login_attempt"
-    __table_args__ = (
-        Index("ix_login_attempt_username_at", "username", "at"),
-        Index("ix_login_attempt_address_at", "address", "at"),
-    )
+    __tablename__ = "throttle_hit"
+    __table_args__ = (Index("ix_throttle_hit_kind_key_at", "kind", "key", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    username: str = Field(max_length=40)
-    address: str = Field(max_length=64)
+    kind: str = Field(max_length=16)  # login, intake, track, reporter_code
+    key: str = Field(max_length=128)
     at: datetime = Field(default_factory=utcnow)
-    success: bool = False
+    counted: bool = True
 
 
 # ---------------------------------------------------------------- cases and the ledger
@@ -288,6 +288,10 @@ class Case(SQLModel, table=True):
         Index("ix_case_located", "reported_at", "community_id", "category_id", "longitude",
               "latitude", sqlite_where=text("latitude IS NOT NULL"),
               postgresql_where=text("latitude IS NOT NULL")),
+        # The reports merged into a case: a claim's group, whose events bar an approver (the
+        # approval queue asks this per waiting claim; a scan per claim took minutes at 60,000 cases).
+        Index("ix_case_merged_into", "merged_into_id", sqlite_where=text("merged_into_id IS NOT NULL"),
+              postgresql_where=text("merged_into_id IS NOT NULL")),
     )
     __mapper_args__ = {"version_id_col": _case_version}
 
@@ -321,7 +325,9 @@ class Case(SQLModel, table=True):
     review_at: datetime | None = None  # a parked case's review date
     # One submitted form makes one case: a double click or a rerun finds this key taken.
     submit_key: str | None = Field(default=None, max_length=40)
-    # A case without a phone is tracked with a PIN shown once at intake; only its hash is kept.
+    # The PIN (查询密码) shown once on a resident's receipt, and to staff who enter a phone-less
+    # report; only its hash is kept. It opens the case's status; without a phone it also proves
+    # the public moves (with a phone, those take a one-time code sent by SMS).
     pin_hash: str | None = Field(default=None, max_length=100)
     # How many events the case has: the next event takes this + 1, bumped in the same UPDATE
     # that steps the version (never max(seq)+1, which loses events under concurrency).
@@ -421,34 +427,23 @@ class WorkOrder(SQLModel, table=True):
     handled_at: datetime | None = None
 
 
-class IntakeAttempt(SQLModel, table=True):
-    """One public report, for rate limits per phone and per network address."""
+class ReporterCode(SQLModel, table=True):
+    """A one-time code sent by SMS to a case's reporter (验证码), for one purpose: to view the
+    case (reusable until it expires) or to make one public move (rate, hurry, claim; used once).
+    Only a hash is kept, salted with the case's code and the row's own salt; the SMS that carried
+    it keeps no copy once sent."""
 
-    __tablename__ = "intake_attempt"
-    __table_args__ = (
-        Index("ix_intake_attempt_phone_at", "phone", "at"),
-        Index("ix_intake_attempt_address_at", "address", "at"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    phone: str | None = Field(default=None, max_length=20)
-    address: str = Field(max_length=64)
-    at: datetime = Field(default_factory=utcnow)
-
-
-class TrackAttempt(SQLModel, table=True):
-    """A failed proof on the public tracking page, for throttling per code and per address."""
-
-    __tablename__ = "track_attempt"
-    __table_args__ = (
-        Index("ix_track_attempt_code_at", "code", "at"),
-        Index("ix_track_attempt_address_at", "address", "at"),
-    )
+    __tablename__ = "reporter_code"
+    __table_args__ = (Index("ix_reporter_code_case_at", "case_id", "created_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    code: str = Field(max_length=20)
-    address: str = Field(max_length=64)
-    at: datetime = Field(default_factory=utcnow)
+    case_id: int = Field(foreign_key="case.id")
+    purpose: str = Field(max_length=16)
+    salt: str = Field(max_length=32)
+    code_hash: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
 
 
 class AccessLog(SQLModel, table=True):
@@ -518,6 +513,23 @@ class RewardPool(SQLModel, table=True):
     month: str = Field(max_length=7)  # YYYY-MM, China time
     budget_fen: int
     committed_fen: int = 0
+
+
+class RewardCapUse(SQLModel, table=True):
+    """What one reporter was awarded under the monthly cap in one month (China time). ``used``
+    only grows by an UPDATE that checks the cap, like a pool: two approvers at once cannot
+    both pass it."""
+
+    __tablename__ = "reward_cap_use"
+    __table_args__ = (
+        UniqueConstraint("reporter_key", "month", name="uq_reward_cap_use_reporter_key_month"),
+        CheckConstraint("used_fen >= 0", name="not_negative"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    reporter_key: str = Field(max_length=40)  # as on the claim: the phone, or "code:<case code>"
+    month: str = Field(max_length=7)  # YYYY-MM, China time
+    used_fen: int = 0
 
 
 class ClaimState(StrEnum):

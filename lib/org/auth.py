@@ -2,9 +2,9 @@
 
 Passwords: bcrypt over a SHA-256 digest of the exact passphrase (bcrypt alone reads only the
 first 72 bytes; nothing is stripped, so spaces at the ends count).
-Throttling: failed attempts are rows in ``login_attempt``; an account from one address, or an
-address, with too many failures in the last window is refused until old failures age out; an
-account failing from many addresses is slowed down, never locked (see ``login``).
+Throttling (lib.core.throttle, kind "login"): an account from one address, or an address, with
+too many failures in the last window is refused until old failures age out; an account failing
+from many addresses is slowed down, never locked (see ``login``).
 Sessions and cookies: valid only if issued after the user's ``tokens_valid_after``, which moves
 on logout and on password change.
 """
@@ -21,17 +21,16 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 import bcrypt
-from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from lib.core import config
+from lib.core import config, throttle
 from lib.core.clock import as_utc
 from lib.core.db import read_session, write_session
-from lib.core.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
-from lib.core.inputs import clean_text
-from lib.core.models import LoginAttempt, Role, Unit, UnitKind, User, UserRole, utcnow
+from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
+from lib.core.inputs import clean_text, parse_id, phone_digits
+from lib.core.models import Role, Unit, UnitKind, User, UserRole, utcnow
 from lib.org.units import Actor, get_unit, in_subtree, subtree
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,39}$")
@@ -108,32 +107,10 @@ def validate_username(username: str) -> None:
 # ---------------------------------------------------------------- login
 
 
-def _failures(session: Session, now: datetime, *, username: str | None = None,
-              address: str | None = None) -> list[datetime]:
-    """Failed attempts in the window, newest first; for an account, only since its last
-    success (from the same address when one is given)."""
-    stmt = select(LoginAttempt.at).where(LoginAttempt.at > now - THROTTLE_WINDOW,
-                                         LoginAttempt.success.is_(False))
-    if username is not None:
-        stmt = stmt.where(LoginAttempt.username == username)
-        success = select(func.max(LoginAttempt.at)).where(LoginAttempt.username == username,
-                                                          LoginAttempt.success.is_(True))
-        if address is not None:
-            success = success.where(LoginAttempt.address == address)
-        last_success = session.exec(success).one()
-        if last_success is not None:
-            stmt = stmt.where(LoginAttempt.at > last_success)
-    if address is not None:
-        stmt = stmt.where(LoginAttempt.address == address)
-    return [as_utc(at) for at in session.exec(stmt.order_by(LoginAttempt.at.desc())).all()]
-
-
-def _refuse_if_throttled(failures: list[datetime], limit: int, now: datetime) -> None:
-    if len(failures) >= limit:
-        # Free again when the limit-th most recent failure leaves the window.
-        free_at = failures[limit - 1] + THROTTLE_WINDOW
-        minutes = max(1, int((free_at - now).total_seconds() // 60) + 1)
-        raise Throttled("error.login_throttled", minutes=minutes)
+def _keys(name: str, address: str) -> tuple[str, str, str]:
+    """The throttle keys of a login: (account from this address, this address, the account)."""
+    account = name or "-"  # every impossible user name counts as one
+    return f"pair:{account}|{address}", f"addr:{address}", f"user:{account}"
 
 
 def slowdown_seconds(account_failures: int) -> float:
@@ -149,13 +126,16 @@ def login(engine: Engine | None, username: object, password: object, address: st
     """Check a login. Raises ``Throttled`` or ``ValidationFailed('error.login_failed')``.
 
     Throttling (docs/decisions.md): an account is refused *from an address* after 5 failures
-    there, and an address is refused for every account after 20; both decay over 15 minutes.
-    Failures from many addresses never lock the account: they slow every answer for it down
-    (``slowdown_seconds``), so the owner, who knows the password, still gets in.
+    there since that address's last success for it, and an address is refused for every
+    account after 20; both decay over 15 minutes. Failures from many addresses never lock the
+    account: they slow every answer for it down (``slowdown_seconds``), so the owner, who knows
+    the password, still gets in.
 
-    The bcrypt check runs outside any transaction (a read first, then a short write of the
-    attempt), so a login never holds the write lock while it hashes. An unknown user costs one
-    bcrypt check like a known one, so timing tells nothing.
+    The attempt is counted as a failure *before* the password is checked, in a short write
+    transaction of its own (lib.core.throttle: counted and checked at once, so thirty guesses
+    sent together meet the limit of five like thirty sent one by one); the bcrypt check runs
+    with no session open; a success then forgives the attempt and clears the account's earlier
+    failures. An unknown user costs one bcrypt check like a known one, so timing tells nothing.
     """
     now = now or utcnow()
     name = normalise_username(username if isinstance(username, str) else "")[:40]
@@ -165,27 +145,29 @@ def login(engine: Engine | None, username: object, password: object, address: st
         raise ValidationFailed("error.login_missing")
     if not USERNAME_RE.match(name):
         name = ""  # cannot exist; checked like an unknown user below, never sent to SQL
-    with read_session(engine) as session:
-        _refuse_if_throttled(_failures(session, now, username=name, address=address),
-                             PAIR_FAILURE_LIMIT, now)
-        _refuse_if_throttled(_failures(session, now, address=address), ADDRESS_FAILURE_LIMIT, now)
-        account_failures = len(_failures(session, now, username=name)) if name else 0
+    pair, by_address, account = _keys(name, address)
+    with write_session(engine) as session:
+        token = throttle.take(session, "login", {pair: PAIR_FAILURE_LIMIT,
+                                                 by_address: ADDRESS_FAILURE_LIMIT,
+                                                 account: None},
+                              window=THROTTLE_WINDOW, now=now, error_key="error.login_throttled")
         user = session.exec(select(User).where(User.username == name)).first() if name else None
-    pause = slowdown_seconds(account_failures)
+    pause = slowdown_seconds(token.before[account])
     if pause:
         sleep(pause)
     if len(password) > PASSWORD_MAX_CHARS:
         verify_password("x", _dummy_hash())
         ok = False
     elif user is None or not user.active:
-        verify_password(password, _dummy_hash())
+        verify_password(password, _dummy_hash())  # as long as a known user's check
         ok = False
     else:
         ok = verify_password(password, user.password_hash)
-    with write_session(engine) as session:
-        session.add(LoginAttempt(username=name or "-", address=address, at=now, success=ok))
     if not ok:
         raise ValidationFailed("error.login_failed")
+    with write_session(engine) as session:
+        throttle.forgive(session, token)
+        throttle.reset(session, "login", [pair, account], window=THROTTLE_WINDOW, now=now)
     return user
 
 
@@ -260,8 +242,9 @@ def _insert_user(session: Session, *, username: str, display_name: str, password
         check_role_fits_unit(role, unit)
     if session.exec(select(User.id).where(User.username == username)).first() is not None:
         raise ValidationFailed("error.username_taken")
+    # Stored as digits only: a report from this phone is a staff report, however it was typed.
     user = User(username=username, display_name=display_name, unit_id=unit.id,
-                phone=(phone or None), password_hash=hash_password(password))
+                phone=phone_digits(phone), password_hash=hash_password(password))
     session.add(user)
     try:
         session.flush()
@@ -321,7 +304,8 @@ def list_users(session: Session, actor: Actor) -> list[dict[str, object]]:
         roles.setdefault(row.user_id, []).append(row.role)
     return [
         {"id": user.id, "username": user.username, "display_name": user.display_name,
-         "unit": unit, "roles": sorted(roles.get(user.id, [])), "active": user.active}
+         "unit": unit, "roles": sorted(roles.get(user.id, [])), "active": user.active,
+         "phone": user.phone}
         for user, unit in rows
     ]
 
@@ -354,11 +338,32 @@ def users_screen(actor: Actor, engine: Engine | None = None) -> UsersScreen:
 
 
 def add_user(actor: Actor, *, username: str, display_name: str, password: str, unit_id: int,
-             roles: list[str], engine: Engine | None = None) -> str:
+             roles: list[str], phone: str | None = None, engine: Engine | None = None) -> str:
     """Create a user as an admin; returns the stored user name."""
     with write_session(engine) as session:
         return create_user(session, actor, username=username, display_name=display_name,
-                           password=password, unit_id=unit_id, roles=roles).username
+                           password=password, unit_id=unit_id, roles=roles, phone=phone).username
+
+
+def set_phone(actor: Actor, *, user_id: object, phone: object,
+              engine: Engine | None = None) -> str | None:
+    """An admin records a staff member's phone (digits only; empty clears it); returns what was
+    stored. Reports from a staff phone earn no reward, and an approver never decides a claim
+    from their own phone."""
+    require_role(actor, Role.admin)
+    digits = phone_digits(phone)
+    with write_session(engine) as session:
+        try:
+            user = session.get(User, parse_id(user_id))
+        except NotFound:
+            user = None
+        if user is None:
+            raise NotFound("error.user_not_found")
+        if not in_subtree(actor.unit_path, get_unit(session, user.unit_id)):
+            raise PermissionDenied("error.out_of_scope")
+        user.phone = digits
+        session.add(user)
+        return digits
 
 
 def set_password(actor: Actor, *, user_id: int, new_password: str,

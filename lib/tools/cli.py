@@ -29,6 +29,7 @@ import json
 import secrets
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import func
@@ -37,7 +38,7 @@ from sqlmodel import select
 from lib.cases import outbox
 from lib.cases.detail import ledger_mismatches
 from lib.cases.tick import run_tick
-from lib.core import config
+from lib.core import config, netaddr, throttle
 from lib.core.db import checkpoint, get_engine, read_session, write_session
 from lib.core.errors import DomainError
 from lib.core.i18n import t
@@ -123,9 +124,11 @@ def cmd_make_cookie_key(_args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(_args: argparse.Namespace) -> int:
-    """Refuse to start with a missing, published or short cookie key."""
+    """Refuse to start with a missing, published or short cookie key, or trusted proxies that
+    are not addresses or networks."""
     try:
         config.cookie_key()
+        netaddr.trusted_proxies()
     except config.ConfigError as err:
         print(f"configuration error: {err}", file=sys.stderr)
         return 1
@@ -148,6 +151,14 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
         print(f"migrated; privileges of {role} granted")
     else:
         print("migrated")
+    return 0
+
+
+def cmd_prune_throttle(args: argparse.Namespace) -> int:
+    """Delete throttle hits older than the longest window, as the tables' owner (cron, daily)."""
+    before = datetime.now(timezone.utc) - timedelta(days=args.days)
+    with write_session(get_engine(config.migration_url())) as session:
+        print(f"throttle hits deleted: {throttle.prune(session, before)}")
     return 0
 
 
@@ -231,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check-ledger").set_defaults(func=cmd_check_ledger)
     sub.add_parser("make-cookie-key").set_defaults(func=cmd_make_cookie_key)
     sub.add_parser("check-config").set_defaults(func=cmd_check_config)
+    p = sub.add_parser("prune-throttle", help="delete old throttle hits (as the tables' owner)")
+    p.add_argument("--days", type=float, default=2.0)
+    p.set_defaults(func=cmd_prune_throttle)
     sub.add_parser("tick").set_defaults(func=cmd_tick)
     p = sub.add_parser("notices-send", help="send the SMS notices that are due")
     p.add_argument("--limit", type=int, default=200, help="at most this many in one run")

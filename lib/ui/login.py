@@ -1,13 +1,14 @@
 """Login around streamlit-authenticator.
 
-The library draws the form and keeps the cookie; two of its seams are replaced so that its
+The library draws the form and keeps the cookie; three of its seams are replaced so that its
 gaps are closed (architecture.md, security.md):
 
 - the credential check goes to ``lib.org.auth.login``: users from the database, the exact
   passphrase (the library strips spaces), throttling per account and address, equal timing for
   unknown users;
-- the cookie is decoded here: a tampered token (``alg: none``, bad signature, garbage) is
-  "not logged in", never an error, and a token issued before the user's last logout or password
+- the cookie is encoded and decoded here: it carries the login's issue time (``iat``); a
+  tampered token (``alg: none``, bad signature, garbage) or one without an issue time is "not
+  logged in", never an error, and a token issued before the user's last logout or password
   change is refused.
 
 Session keys: the library's ``authentication_status``/``username``/``name``, and our
@@ -24,7 +25,7 @@ import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
 
-from lib.core import config
+from lib.core import config, netaddr
 from lib.core.errors import DomainError
 from lib.core.i18n import t
 from lib.org import auth
@@ -35,11 +36,22 @@ AUTH_KEYS = ("authentication_status", "username", "name", "email", "roles")
 
 
 def client_address() -> str:
+    """The client's address as the throttles count it (lib.core.netaddr): the websocket's peer,
+    or behind the trusted proxies the client they name in ``X-Forwarded-For``.
+
+    Streamlit hides a loopback peer (``st.context.ip_address`` is None for ``127.0.0.1`` and
+    ``::1``) and also answers None when there is no request at all (AppTest); a request has
+    headers, so a None peer with headers is the loopback a local proxy connects from."""
     try:
-        address = st.context.ip_address
+        peer = st.context.ip_address
+        headers = st.context.headers
     except Exception:  # noqa: BLE001  (no request context, e.g. AppTest)
-        address = None
-    return address if isinstance(address, str) and address else "unknown"
+        return netaddr.UNKNOWN
+    if peer is None:
+        if not len(headers):
+            return netaddr.UNKNOWN
+        peer = "127.0.0.1"
+    return netaddr.client_address(peer, headers.get_all("X-Forwarded-For"))
 
 
 def _mark_logged_in(user_id: int, username: str, name: str, issued_at: datetime) -> None:
@@ -73,23 +85,39 @@ def _check_login(username: str | None = None, password: str | None = None, *_arg
     return True
 
 
+# A cookie issued this far in the future (clock skew between app servers) is still believed.
+COOKIE_SKEW_SECONDS = 60
+
+
+def encode_cookie(username: str, issued_at: datetime, exp_date: float, key: str) -> str:
+    """The login cookie: the user, when the login was issued (``iat``) and when the cookie
+    ends. The issue time travels in the cookie: derived from the expiry and the expiry setting,
+    lowering the setting made a cookie copied before a logout look issued after it."""
+    return jwt.encode({"username": username, "iat": issued_at.timestamp(), "exp_date": exp_date},
+                      key, algorithm="HS256")
+
+
 def decode_cookie(raw: str | None, key: str, expiry_days: float,
                   now: float | None = None) -> dict | None:
-    """The payload of a login cookie we issued, or None for anything else."""
+    """The payload of a login cookie we issued, or None for anything else: a bad signature, no
+    issue time (a cookie from before the issue time was kept in it), an issue time in the
+    future, or a cookie past its own end or older than the expiry setting allows now."""
     if not raw or len(raw) > 4096:
         return None
     try:
-        payload = jwt.decode(raw, key, algorithms=["HS256"])
+        # PyJWT refuses an ``iat`` in the future by itself; the leeway is our skew.
+        payload = jwt.decode(raw, key, algorithms=["HS256"], leeway=COOKIE_SKEW_SECONDS)
     except Exception:  # noqa: BLE001  (every malformed token is simply "not logged in")
         return None
-    username, exp = payload.get("username"), payload.get("exp_date")
-    if not isinstance(username, str) or not isinstance(exp, (int, float)):
+    username, exp, iat = payload.get("username"), payload.get("exp_date"), payload.get("iat")
+    if not isinstance(username, str) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in (exp, iat)):
         return None
     now = time.time() if now is None else now
-    if exp <= now:
+    if exp <= now or iat > now + COOKIE_SKEW_SECONDS or now >= iat + expiry_days * 86400:
         return None
-    issued = datetime.fromtimestamp(exp - expiry_days * 86400, tz=timezone.utc)
-    return {"username": username, "exp_date": exp, "issued_at": issued}
+    return {"username": username, "exp_date": exp,
+            "issued_at": datetime.fromtimestamp(iat, tz=timezone.utc)}
 
 
 def _get_cookie() -> dict | None:
@@ -115,6 +143,11 @@ def authenticator() -> stauth.Authenticate:
     )
     instance.authentication_controller.login = _check_login
     instance.cookie_controller.get_cookie = _get_cookie
+    model = instance.cookie_controller.cookie_model
+    # The library's token holds only the user and the expiry; ours adds the login's issue time.
+    model._token_encode = lambda: encode_cookie(
+        st.session_state["username"], st.session_state["auth_login_at"], model.exp_date,
+        config.cookie_key())
     st.session_state["_authenticator"] = instance
     return instance
 
@@ -127,6 +160,9 @@ def current_actor() -> Actor | None:
     set the cookie after a login or delete it after a logout.
     """
     st.session_state["_authenticator"] = None  # a new run: no component drawn yet
+    # A misspelt TRUSTED_PROXIES stops every page with its message, as a weak cookie key does,
+    # instead of surfacing only when someone first logs in or reports.
+    netaddr.trusted_proxies()
     if st.session_state.get("auth_delete_cookie"):
         _delete_cookie()
     if not st.session_state.get("authentication_status"):
