@@ -1,7 +1,8 @@
-"""Public: follow a report with its tracking code and the reporter's proof (the phone's last
-four digits, or the PIN given at intake); see the result and the expected completion; rate the
-result and hurry the case, proving it again. ``/track?code=...`` fills the code box, never the
-proof."""
+"""Public: follow a report with its tracking code and a proof only the reporter holds (the PIN
+printed on the receipt, or a code sent by SMS to the report's phone); see the result and the
+expected completion; rate the result, hurry the case and claim a reward, each with a code sent
+by SMS for that move (the PIN where the report left no phone). ``/track?code=...`` fills the
+code box, never the proof."""
 
 import streamlit as st
 
@@ -11,12 +12,34 @@ from lib.core.inputs import clean_code
 from lib.core.models import Rating
 from lib.rewards import tracking as rewards
 from lib.rewards.rules import yuan
-from lib.ui.cards import local_time, public_timeline
+from lib.ui.cards import local_time, photos, public_timeline
 from lib.ui.login import client_address
 from lib.ui.page import setup_page
 from lib.ui.text import md_escape, plain
 
 page = setup_page("track")
+
+
+def send_code(code: str, purpose: str) -> None:
+    """Ask for a one-time code by SMS; the answer never says whether the case exists."""
+    try:
+        tracking.send_code(None, code, purpose, client_address=client_address())
+        st.success(page.t("track.code_sent", minutes=int(
+            tracking.CODE_TTL[purpose].total_seconds() // 60)))
+    except DomainError as err:
+        page.error(err)
+
+
+def proof_input(view: tracking.Tracking, key: str) -> tuple[str, bool]:
+    """The proof for a move, inside its form: a code by SMS (with a button that sends one), or
+    the PIN of a report without a phone. Returns (what was typed, whether a code was asked)."""
+    if not view.by_sms:
+        return st.text_input(page.t("track.pin_again"), max_chars=6, type="password",
+                             key=key), False
+    typed = st.text_input(page.t("track.sms_code"), max_chars=6, key=key)
+    return typed, st.form_submit_button(page.t("track.send_code"))
+
+
 with page.guard():
     st.title(page.t("page.track"))
     st.caption(page.t("track.intro"))
@@ -32,9 +55,13 @@ with page.guard():
     with st.form("track_lookup"):
         code = st.text_input(page.t("track.code"), max_chars=20, key="track_code_box")
         proof = st.text_input(page.t("track.proof"), max_chars=6, type="password")
-        if st.form_submit_button(page.t("track.submit"), type="primary"):
-            st.session_state["track_code"], st.session_state["track_proof"] = code, proof
-            st.session_state.pop("track_error", None)
+        looked_up = st.form_submit_button(page.t("track.submit"), type="primary")
+        send_view_code = st.form_submit_button(page.t("track.send_code"))
+    if looked_up:
+        st.session_state["track_code"], st.session_state["track_proof"] = code, proof
+        st.session_state.pop("track_error", None)
+    if send_view_code:
+        send_code(code, "view")
 
     page.show_flash()
     if "track_error" in st.session_state:  # until the next look-up: reruns keep it in sight
@@ -53,8 +80,8 @@ with page.guard():
         st.stop()
 
     st.subheader(f"{view.code} · {md_escape(page.name(view.category))}")
-    if view.merged_into:
-        st.info(page.t("track.merged", code=view.merged_into))
+    if view.joined:
+        st.info(page.t("track.joined"))
     st.metric(page.t("track.status"), page.t("public_state." + view.state), border=True)
     if view.expected:  # our own words and a time, no user text
         st.markdown(page.t("track.closed_on" if view.expected == "closed" else "track.expected",
@@ -66,21 +93,24 @@ with page.guard():
     public_timeline(page, view.timeline)
     if view.result_photos:
         st.markdown(f"**{page.t('track.result_photos')}**")
-        st.image(view.result_photos, width=240)
+        photos(view.result_photos, [""] * len(view.result_photos), width=240)  # never via /media
 
     if view.can_rate:
         with st.form("track_rate"):
             st.markdown(f"**{page.t('track.rate_title')}**")
             rating = st.radio(page.t("track.rating"), [r.value for r in Rating], horizontal=True,
                               index=None, format_func=lambda r: page.t("rating." + r))
-            reason = st.text_area(page.t("track.reason"), max_chars=tracking.REASON_MAX)
-            proof_again = st.text_input(page.t("track.proof_again"), max_chars=6, type="password")
+            reason = st.text_area(page.t("track.reason_joined" if view.joined
+                                         else "track.reason"), max_chars=tracking.REASON_MAX)
+            proof_again, asked = proof_input(view, "track_rate_proof")
+            if asked:
+                send_code(view.code, "rate")
             if st.form_submit_button(page.t("track.rate_submit")):
                 try:
                     case = tracking.rate(None, code=view.code, proof=proof_again, rating=rating,
                                       reason=reason, version=view.version,
                                       client_address=client_address())
-                    page.flash("track.reopened" if case.state != view.state
+                    page.flash("track.reopened" if case.state == "in_progress"
                                else "track.thanks_rating")
                     st.rerun()
                 except DomainError as err:
@@ -104,9 +134,10 @@ with page.guard():
                 method = st.radio(page.t("claim.form.claim.method"), reward.methods, index=None,
                                   horizontal=True, format_func=lambda m: page.t("reward_method." + m))
                 detail = st.text_input(page.t("claim.form.claim.payment_detail"), max_chars=100)
-                claim_proof = st.text_input(page.t("track.proof_again"), max_chars=6,
-                                            type="password", key="track_claim_proof")
                 st.caption(page.t("track.reward_privacy"))
+                claim_proof, asked = proof_input(view, "track_claim_proof")
+                if asked:
+                    send_code(view.code, "claim")
                 if st.form_submit_button(page.t("claim.action.claim")):
                     try:
                         rewards.claim_reward(None, code=view.code, proof=claim_proof, method=method,
@@ -122,8 +153,9 @@ with page.guard():
             st.markdown(f"**{page.t('track.hurry_title')}**")
             st.caption(page.t("track.hurry_hint", count=view.hurry_count))
             hurry_note = st.text_input(page.t("track.hurry_note"), max_chars=200)
-            hurry_proof = st.text_input(page.t("track.proof_again"), max_chars=6, type="password",
-                                        key="track_hurry_proof")
+            hurry_proof, asked = proof_input(view, "track_hurry_proof")
+            if asked:
+                send_code(view.code, "hurry")
             if st.form_submit_button(page.t("track.hurry_submit")):
                 try:
                     tracking.hurry(None, code=view.code, proof=hurry_proof, version=view.version,

@@ -11,7 +11,9 @@ server).
 from __future__ import annotations
 
 import http.server
+import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -66,9 +68,20 @@ def free_port() -> int:
 
 
 class Base(str):
-    """The server's base URL, which also knows its database."""
+    """The server's base URL, which also knows its database and where its SMS go (the log
+    gateway's file: residents' one-time codes are read there)."""
 
     db_url: str
+    sms_log: Path
+
+
+def last_sms_code(base: Base, code: str) -> str:
+    """The newest one-time code the server sent for the case ``code``."""
+    texts = [json.loads(line)["text"] for line in
+             base.sms_log.read_text(encoding="utf-8").splitlines()] if base.sms_log.exists() else []
+    found = [re.search(r"验证码 (\d{6})", t).group(1) for t in texts if "验证码" in t and code in t]
+    assert found, f"no code was sent for {code}"
+    return found[-1]
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +89,8 @@ def browser_server(tmp_path_factory) -> Iterator[Base]:
     """A migrated demo database and a Streamlit server on it; yields the base URL."""
     tmp = tmp_path_factory.mktemp("browser")
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/app.db",
-           "COOKIE_KEY": secrets.token_urlsafe(48), "BCRYPT_ROUNDS": "4"}
+           "COOKIE_KEY": secrets.token_urlsafe(48), "BCRYPT_ROUNDS": "4",
+           "NOTICE_LOG": str(tmp / "notices.log")}
     for args in (["migrate"], ["demo", "--cases", "50"]):
         subprocess.run([sys.executable, "-m", "lib", *args], cwd=ROOT, env=env,
                        check=True, capture_output=True, timeout=120)
@@ -90,6 +104,7 @@ def browser_server(tmp_path_factory) -> Iterator[Base]:
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = Base(f"http://127.0.0.1:{port}")
     base.db_url = env["DATABASE_URL"]
+    base.sms_log = tmp / "notices.log"
     try:
         deadline = time.monotonic() + 60
         while True:

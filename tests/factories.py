@@ -7,6 +7,7 @@ Demo places: community 红星路社区 (510104001001) and its neighbour 51010400
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
+from lib.cases import tracking
 from lib.cases.intake import create_case
 from lib.cases.machine import act
 from lib.core.db import read_session, write_session
@@ -32,6 +34,32 @@ PHONE = "13812345678"
 _addresses = itertools.count(1)
 _phones = itertools.count(13700000000)
 FRESH = "fresh"  # a new phone number for each case (the per-phone rate limit is 5 an hour)
+
+
+class SmsCapture:
+    """A gateway that keeps what it is handed (an idempotent one, like the log)."""
+
+    idempotent = True
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str, str]] = []
+
+    def send(self, notice_id: int, phone: str, text: str) -> None:
+        self.sent.append((notice_id, phone, text))
+
+
+_code_addresses = itertools.count(1)
+
+
+def sms_code(engine: Engine, code: str, purpose: str = "view", *,
+             now: datetime | None = None) -> str:
+    """Ask for a one-time code as the reporter would and read it off the SMS sent to the
+    case's phone (from a fresh address each time: the per-address limit is not under test)."""
+    sms = SmsCapture()
+    tracking.send_code(engine, code, purpose, client_address=f"sms-{next(_code_addresses)}",
+                       gateway=sms, now=now)
+    assert sms.sent, f"no code was sent for {code}"
+    return re.search(r"(\d{6})", sms.sent[-1][2].replace(code, "")).group(1)
 
 
 def category_id(engine: Engine, key: str) -> int:

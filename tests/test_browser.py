@@ -16,6 +16,7 @@ from tests.browser_support import (  # noqa: E402
     WAIT,
     click_grid,
     expect,
+    last_sms_code,
     load,
     local_listener,
     log_in,
@@ -149,6 +150,7 @@ def test_a_report_goes_round_the_whole_loop(browser_server, browser_chromium, tm
     page.get_by_test_id("stFormSubmitButton").get_by_role("button").click()
     expect(page.get_by_text("已收到，谢谢！")).to_be_visible(timeout=WAIT)
     code = re.search(r"查询码: ?([A-Z0-9]{10})", page.inner_text("body")).group(1)
+    pin = re.search(r"查询密码: ?(\d{6})\b", page.inner_text("body")).group(1)
     case_id, state = db.execute('select id, state from "case" where code=?', (code,)).fetchone()
     assert state == "reported"
     assert db.execute("select count(*) from attachment where case_id=?", (case_id,)).fetchone()[0] == 1
@@ -199,13 +201,15 @@ def test_a_report_goes_round_the_whole_loop(browser_server, browser_chromium, tm
 
     load(page, browser_server + "/track")
     page.get_by_label("查询码").fill(code)
-    page.get_by_label("手机号后四位 / 查询密码").fill("5678")
+    page.get_by_label("查询密码 / 短信验证码").fill(pin)  # from the receipt
     page.get_by_role("button", name="查询").click()
     expect(page.get_by_text("已办结").first).to_be_visible(timeout=WAIT)
     expect(page.get_by_text("周民警")).to_have_count(0)
     expect(page.get_by_text("13812345678")).to_have_count(0)
     page.get_by_text("满意", exact=True).click()
-    page.get_by_label("请再次输入手机号后四位或查询密码，确认是您本人").fill("5678")
+    page.get_by_role("button", name="发送短信验证码").last.click()  # inside the rating form
+    expect(page.get_by_text("验证码已发送")).to_be_visible(timeout=WAIT)
+    page.get_by_label("短信验证码（先点“发送短信验证码”）").fill(last_sms_code(browser_server, code))
     page.get_by_role("button", name="提交评价").click()
     expect(page.get_by_text("感谢您的评价！")).to_be_visible(timeout=WAIT)
     page.screenshot(path=str(ARTIFACTS / "track.png"))

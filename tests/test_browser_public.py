@@ -1,6 +1,6 @@
 """The public pages in a real browser, as a resident without an account uses them: the report
 form shows nobody else's case, a phone-less reporter tracks with the PIN alone, and wrong
-proofs on the tracking page are throttled per code."""
+proofs on the tracking page are throttled per code, even the right code after them."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.browser_support")  # before its first import
 
+from lib.core.db import get_engine  # noqa: E402
 from tests.browser_support import (  # noqa: E402
     ARTIFACTS,
     WAIT,
@@ -23,6 +24,7 @@ from tests.browser_support import (  # noqa: E402
     sqlite_db,
     wait_until,
 )
+from tests.factories import sms_code  # noqa: E402
 
 pytest_plugins = ["tests.browser_support"]  # the shared server, browser and context fixtures
 # Meant to keep the browser tests on one worker (one server, one browser); see the README.
@@ -32,7 +34,7 @@ PHONE = {"width": 390, "height": 844}
 COMMUNITY = "春熙路街道 · 红星路社区"  # 510104001001 under street 510104001
 SIMILAR = "本社区近30天已有"
 SAME_PROBLEM = "您要上报的是否是同一问题？"
-NOT_FOUND = "未找到该案件：请核对查询码和手机号后四位（或查询密码）。"
+NOT_FOUND = "查询不到：请检查查询码，以及查询密码或短信验证码（验证码只能用一次，过期需重新获取）。"
 THROTTLED = "查询失败次数过多，请约 60 分钟后再试。"
 ANONYMOUS = "匿名上报（不留姓名和电话）"
 
@@ -65,12 +67,14 @@ def _track(page, code: str, proof: str) -> None:
     code_box = page.get_by_label("查询码")
     expect(code_box).to_have_count(1, timeout=WAIT)
     code_box.fill(code)
-    page.get_by_label("手机号后四位 / 查询密码").fill(proof)
+    page.get_by_label("查询密码 / 短信验证码").fill(proof)
     page.get_by_role("button", name="查询", exact=True).click()
 
 
 def _failures(db, code: str) -> int:
-    return db.execute("select count(*) from track_attempt where code=?", (code,)).fetchone()[0]
+    """Failed proofs on the code still counted by the throttle."""
+    return db.execute("select count(*) from throttle_hit where kind = 'track' and key = ? "
+                      "and counted", (f"code:{code}",)).fetchone()[0]
 
 
 def _uploader_english(page) -> list[str]:
@@ -166,7 +170,7 @@ def test_resident_without_phone_tracks_with_the_pin_only(browser_server, browser
     page.get_by_label("详细地址 *").fill("红星路一段35号院花园")
     page.get_by_role("button", name="提交").click()
     expect(page.get_by_text("已收到，谢谢！")).to_be_visible(timeout=WAIT)
-    expect(page.get_by_text("您没有留电话，查询时需要这个查询密码")).to_be_visible(timeout=WAIT)
+    expect(page.get_by_text("查询密码只显示这一次")).to_be_visible(timeout=WAIT)
     text = page.inner_text("body")
     code = re.search(r"查询码: ?([A-Z0-9]{10})\b", text).group(1)
     pin = re.search(r"查询密码: ?(\d{6})\b", text).group(1)
@@ -190,22 +194,22 @@ def test_resident_without_phone_tracks_with_the_pin_only(browser_server, browser
 
 
 def test_wrong_proofs_are_throttled_per_code(browser_server, browser_context):
-    """Someone who has a resident's tracking code guesses the phone's last four digits: five
-    wrong guesses each find nothing, and after them even the right digits are refused with
-    "try again later" and show no status."""
+    """Someone who has a resident's tracking code and the masked phone a staff page shows tries
+    its digits: five wrong guesses each find nothing, and after them even the reporter's own
+    code sent by SMS is refused with "try again later" and shows no status."""
     db = sqlite_db(browser_server.db_url)
     case = seed_case(browser_server, category="fire", phone="13800004321",
                      description="消防通道被电动车堵住", address="红星路一段12号")
     page = new_page(browser_context)
     load(page, browser_server + "/track")
     expect(page.get_by_role("heading", name="进度查询").first).to_be_visible(timeout=WAIT)
-    for tried, guess in enumerate(("1234", "0000", "4320", "9999", "5678"), start=1):
+    for tried, guess in enumerate(("4321", "004321", "138000", "9999", "5678"), start=1):
         _track(page, case.code, guess)
         wait_until(lambda n=tried: _failures(db, case.code) == n, f"wrong proof {tried} is counted")
         expect(page.get_by_text(NOT_FOUND)).to_be_visible(timeout=WAIT)
         expect(page.get_by_test_id("stMetric")).to_have_count(0)
 
-    _track(page, case.code, "4321")
+    _track(page, case.code, sms_code(get_engine(browser_server.db_url), case.code))
     expect(page.get_by_text(THROTTLED)).to_be_visible(timeout=WAIT)
     expect(page.get_by_text(NOT_FOUND)).to_have_count(0)
     expect(page.get_by_test_id("stMetric")).to_have_count(0)

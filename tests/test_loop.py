@@ -26,6 +26,7 @@ from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
 from lib.core.models import Case, Category, Unit, WorkOrderState, utcnow
 from lib.org import auth
 from lib.org.units import find_unit
+from tests.factories import sms_code
 
 COMMUNITY = "510104001001"
 STREET = "510104001"
@@ -186,19 +187,18 @@ def test_resident_report_goes_round_the_whole_loop_and_a_dissatisfied_rating_reo
     assert case.closed_at is not None
 
     # The reporter is not satisfied: with a reason, on the tracking page, the case reopens.
-    with read_session(db) as s:
-        last4 = s.get(Case, case.id).reporter_phone[-4:]
-    tracking = track(db, case.code, last4)
+    seen = sms_code(db, case.code)
+    tracking = track(db, case.code, seen)
     assert tracking.can_rate and tracking.state == "closed"
     with pytest.raises(ValidationFailed) as err:
-        rate(db, code=case.code, proof=last4, rating="dissatisfied", reason=" ",
-             version=tracking.version)
+        rate(db, code=case.code, proof=sms_code(db, case.code, "rate"), rating="dissatisfied",
+             reason=" ", version=tracking.version)
     assert err.value.key == "error.reason_required"
-    case = rate(db, code=case.code, proof=last4, rating="dissatisfied",
+    case = rate(db, code=case.code, proof=sms_code(db, case.code, "rate"), rating="dissatisfied",
                 reason="晚上门禁又坏了", version=tracking.version)
     expect(db, case, "in_progress", POLICE, "reopen")
     assert (case.rating, case.closed_at, case.handler_id) == ("dissatisfied", None, police)
-    assert not track(db, case.code, last4).can_rate
+    assert not track(db, case.code, seen).can_rate
     with read_session(db) as s:
         events = events_of(s, case.id)
     assert events[-1].actor_id is None and events[-1].note == "晚上门禁又坏了"
@@ -209,23 +209,25 @@ def test_resident_report_goes_round_the_whole_loop_and_a_dissatisfied_rating_reo
 
 def test_public_rates_a_handled_case_once(db):
     case = handled_by_police(db)
-    with read_session(db) as s:
-        last4 = s.get(Case, case.id).reporter_phone[-4:]
-    tracking = track(db, case.code, last4)
-    with pytest.raises(NotFound):
-        rate(db, code=case.code, proof="0000" if last4 != "0000" else "1111",
-             rating="satisfied", version=tracking.version)
+    seen = sms_code(db, case.code)
+    tracking = track(db, case.code, seen)
+    code = sms_code(db, case.code, "rate")
+    with pytest.raises(NotFound):  # the code sent for viewing does not rate
+        rate(db, code=case.code, proof=seen, rating="satisfied", version=tracking.version)
     with pytest.raises(ValidationFailed) as err:  # nothing chosen: nothing recorded
-        rate(db, code=case.code, proof=last4, rating=None, version=tracking.version)
+        rate(db, code=case.code, proof=code, rating=None, version=tracking.version)
     assert err.value.key == "error.rating_required"
-    rated = rate(db, code=case.code, proof=last4, rating="basically_satisfied",
+    rated = rate(db, code=case.code, proof=code, rating="basically_satisfied",
                  version=tracking.version)
     assert (rated.state, rated.rating) == ("handled", "basically_satisfied")
     check_ledger(db, case.id)
-    assert not track(db, case.code, last4).can_rate
-    with pytest.raises(ValidationFailed) as err:
-        rate(db, code=case.code, proof=last4, rating="dissatisfied", reason="再评一次",
+    assert not track(db, case.code, seen).can_rate
+    with pytest.raises(NotFound):  # a code rates once
+        rate(db, code=case.code, proof=code, rating="dissatisfied", reason="再评一次",
              version=rated.version)
+    with pytest.raises(ValidationFailed) as err:
+        rate(db, code=case.code, proof=sms_code(db, case.code, "rate"), rating="dissatisfied",
+             reason="再评一次", version=rated.version)
     assert err.value.key == "error.cannot_rate"
 
 

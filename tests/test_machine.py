@@ -33,6 +33,7 @@ from tests.factories import (
     get,
     move,
     new_case,
+    sms_code,
     unit_id,
 )
 
@@ -256,22 +257,25 @@ def test_a_department_returns_a_case_after_signing_for_it(db):
 
 def test_a_resident_hurries_once_per_working_day(db):
     case = new_case(db, phone="13812345678")
-    version = track_version = tracking.track(db, case.code, "5678").version
-    assert tracking.track(db, case.code, "5678").can_hurry
-    with pytest.raises(NotFound):  # the proof again
-        tracking.hurry(db, code=case.code, proof="0000", version=version)
-    hurried = tracking.hurry(db, code=case.code, proof="5678", version=track_version,
-                             note="已经很久了")
+    seen = sms_code(db, case.code)
+    version = track_version = tracking.track(db, case.code, seen).version
+    assert tracking.track(db, case.code, seen).can_hurry
+    with pytest.raises(NotFound):  # a code sent for viewing does not hurry
+        tracking.hurry(db, code=case.code, proof=seen, version=version)
+    hurried = tracking.hurry(db, code=case.code, proof=sms_code(db, case.code, "hurry"),
+                             version=track_version, note="已经很久了")
     assert (hurried.hurry_count, hurried.state) == (1, "reported")
-    view = tracking.track(db, case.code, "5678")
+    view = tracking.track(db, case.code, seen)
     assert not view.can_hurry and view.hurry_count == 1
     with pytest.raises(ValidationFailed) as err:
-        tracking.hurry(db, code=case.code, proof="5678", version=view.version)
+        tracking.hurry(db, code=case.code, proof=sms_code(db, case.code, "hurry"),
+                       version=view.version)
     assert err.value.key == "error.cannot_hurry"
     next_day = datetime.combine(next_workday(datetime.now(CHINA_TZ).date()),
                                 datetime.min.time(), CHINA_TZ) + timedelta(hours=9)
-    again = tracking.hurry(db, code=case.code, proof="5678", version=view.version,
-                           now=next_day.astimezone(timezone.utc))
+    next_day = next_day.astimezone(timezone.utc)
+    again = tracking.hurry(db, code=case.code, proof=sms_code(db, case.code, "hurry", now=next_day),
+                           version=view.version, now=next_day)
     assert again.hurry_count == 2
     with read_session(db) as s:
         rows, _ = queue.queue_rows(s, actor(db, "community01"), "triage")

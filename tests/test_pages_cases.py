@@ -9,7 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 from lib.core.db import read_session
 from lib.core.models import AccessLog, Case, CaseEvent
-from tests.factories import PHONE, everything, move, new_case
+from lib.rewards import eligibility
+from tests.factories import PHONE, actor, everything, move, new_case, sms_code
 from tests.factories import app as _app
 
 HOSTILE = "[点我](javascript:alert(1)) <script>x</script> ![i](http://127.0.0.1:9/i.png)"
@@ -44,8 +45,8 @@ def test_a_resident_reports_and_gets_one_case_however_often_submit_is_pressed(sq
     at.button(key="FormSubmitter:report_form-提交").click().run()
     assert not at.exception
     code, pin = at.session_state["report_done"]
-    assert pin is None  # the reporter left a phone: the last four digits are the proof
-    assert any(code in m.value for m in at.markdown)
+    assert pin is not None and len(pin) == 6  # every resident's receipt carries a PIN
+    assert any(code in m.value for m in at.markdown) and any(pin in m.value for m in at.markdown)
     assert _count(sqlite_db) == 1
     # The same form sent again (a double click or a rerun carries the same key): still one case.
     del at.session_state["report_done"]
@@ -84,15 +85,32 @@ def test_bad_report_input_shows_a_clear_message_and_stores_nothing(sqlite_db):
     assert not at.exception and _count(sqlite_db) == 0
 
 
-def test_tracking_needs_the_right_digits_and_shows_no_staff_or_personal_data(sqlite_db):
+def test_a_report_sent_on_the_public_form_while_logged_in_records_the_account(sqlite_db):
+    """An approver fills in the residents' form from her own login: the report is the public
+    one in every rule, but it carries her account, so it earns her no reward."""
+    at = _app("street_approver").switch_page("pages/report.py").run()
+    assert not at.exception
+    _fill_report(at, description="楼道电动车充电", address="红星路3号", phone="13812340001")
+    at.button(key="FormSubmitter:report_form-提交").click().run()
+    assert not at.exception
+    code, pin = at.session_state["report_done"]
+    with read_session(sqlite_db) as s:
+        case = s.exec(select(Case).where(Case.code == code)).one()
+        approver = actor(sqlite_db, "street_approver").id
+        assert (case.reported_by_id, case.source) == (approver, "resident")
+        assert eligibility.staff_identity(s, case) == "staff_account"
+
+
+def test_tracking_needs_the_reporters_code_and_shows_no_staff_or_personal_data(sqlite_db):
     case = _case(sqlite_db)
     case = _move(sqlite_db, "community01", case, "accept")
     at = _app().switch_page("pages/track.py").run()
     at.text_input[0].input(case.code)
-    at.text_input[1].input("0000")
+    at.text_input[1].input("5678")  # the phone's last four digits prove nothing
     at.button(key="FormSubmitter:track_lookup-查询").click().run()
-    assert [e.value for e in at.error] == ["未找到该案件：请核对查询码和手机号后四位（或查询密码）。"]
-    at.text_input[1].input("5678")
+    assert [e.value for e in at.error] == [
+        "查询不到：请检查查询码，以及查询密码或短信验证码（验证码只能用一次，过期需重新获取）。"]
+    at.text_input[1].input(sms_code(sqlite_db, case.code))
     at.button(key="FormSubmitter:track_lookup-查询").click().run()
     shown = everything(at)
     assert "已受理，正在安排处理" in shown
@@ -106,12 +124,12 @@ def test_a_dissatisfied_resident_reopens_the_case_from_the_tracking_page(sqlite_
         case = _move(sqlite_db, username, case, action, **params)
     at = _app().switch_page("pages/track.py").run()
     at.text_input[0].input(case.code)
-    at.text_input[1].input("5678")
+    at.text_input[1].input(sms_code(sqlite_db, case.code))
     at.button(key="FormSubmitter:track_lookup-查询").click().run()
     assert at.radio[0].value is None  # nothing is chosen for the resident
     at.radio[0].set_value("dissatisfied")
     at.text_area[0].input("杂物又堆回来了")
-    at.text_input[2].input("5678")  # the proof again
+    at.text_input(key="track_rate_proof").input(sms_code(sqlite_db, case.code, "rate"))
     at.button(key="FormSubmitter:track_rate-提交评价").click().run()
     assert not at.exception
     with read_session(sqlite_db) as s:

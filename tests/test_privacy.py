@@ -21,7 +21,7 @@ from lib.cases.tracking import track
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
 from lib.core.i18n import name, t
-from lib.core.models import AccessLog, Case, CaseEvent, IntakeAttempt, TrackAttempt
+from lib.core.models import AccessLog, Case, CaseEvent, ThrottleHit
 from lib.core.workcal import CHINA_TZ
 from tests.factories import (
     COMMUNITY,
@@ -33,11 +33,11 @@ from tests.factories import (
     move,
     new_case,
     open_page,
+    sms_code,
     unit_id,
 )
 
 SECRET_NOTE = "嫌疑人张某某，电话13955556666"
-NOT_FOUND = "未找到该案件：请核对查询码和手机号后四位（或查询密码）。"
 
 
 def _report(db, *, category: str = "fire", phone: str | None = "13811112222",
@@ -157,43 +157,48 @@ def test_a_case_without_a_phone_gets_a_pin_and_nothing_else_opens_it(db):
 def test_a_wrong_code_and_a_wrong_proof_get_the_same_answer(db):
     case = new_case(db, phone="13812345678")
     answers = []
-    for code, proof in ((case.code, "0000"), ("NOSUCHCODE", "5678"), ("", "5678")):
+    for code, proof in ((case.code, "000000"), ("NOSUCHCODE", "123456"), ("", "123456"),
+                        (case.code, "5678")):
         with pytest.raises(NotFound) as err:
-            track(db, code, proof, client_address=f"c-{code}")
+            track(db, code, proof, client_address=f"c-{code}-{proof}")
         answers.append((err.value.key, err.value.params))
     assert len(set(map(repr, answers))) == 1
 
 
 def test_failed_proofs_are_throttled_per_code_then_decay(db):
+    """Five failures in an hour on one code, then even the right proof waits for the hour."""
+    assert tracking.TRACK_FAILURES_PER_CODE == 5
     case = new_case(db, phone="13812345678")
     now = datetime.now(timezone.utc)
-    for i in range(tracking.TRACK_FAILURES_PER_CODE):
+    right = sms_code(db, case.code, now=now)
+    for i in range(5):
         with pytest.raises(NotFound):
-            track(db, case.code, f"{i:04d}", client_address=f"10.0.0.{i}", now=now)
+            track(db, case.code, f"{i:06d}", client_address=f"10.0.0.{i}", now=now)
     with pytest.raises(Throttled) as err:
-        track(db, case.code, "5678", client_address="10.0.1.1", now=now)
+        track(db, case.code, right, client_address="10.0.1.1", now=now)
     assert err.value.key == "error.track_throttled"
     # A code that does not exist is throttled the same way: the throttle reveals nothing.
-    for i in range(tracking.TRACK_FAILURES_PER_CODE):
+    for i in range(5):
         with pytest.raises(NotFound):
-            track(db, "ABCDEFGHJK", "1234", client_address=f"10.0.2.{i}", now=now)
+            track(db, "ABCDEFGHJK", "123456", client_address=f"10.0.2.{i}", now=now)
     with pytest.raises(Throttled):
-        track(db, "ABCDEFGHJK", "1234", client_address="10.0.3.1", now=now)
+        track(db, "ABCDEFGHJK", "123456", client_address="10.0.3.1", now=now)
     later = now + tracking.TRACK_WINDOW + timedelta(seconds=1)
-    assert track(db, case.code, "5678", client_address="10.0.1.1", now=later).code == case.code
+    assert track(db, case.code, sms_code(db, case.code, now=later), client_address="10.0.1.1",
+                 now=later).code == case.code
 
 
 def test_failed_proofs_are_throttled_per_address(db):
+    """Twenty failures from one address in an hour, whatever the codes, stop that address."""
+    assert tracking.TRACK_FAILURES_PER_ADDRESS == 20
     case = new_case(db, phone="13812345678")
-    for i in range(tracking.TRACK_FAILURES_PER_ADDRESS):
+    right = sms_code(db, case.code)
+    for i in range(20):
         with pytest.raises(NotFound):
-            track(db, f"GUESS{i:05d}", "1234", client_address="192.0.2.99")
+            track(db, f"GUESS{i:05d}", "123456", client_address="192.0.2.99")
     with pytest.raises(Throttled):
-        track(db, case.code, "5678", client_address="192.0.2.99")
-    assert track(db, case.code, "5678", client_address="192.0.2.100").code == case.code
-    with read_session(db) as s:
-        assert s.exec(select(func.count()).select_from(TrackAttempt)).one() == \
-            tracking.TRACK_FAILURES_PER_ADDRESS
+        track(db, case.code, right, client_address="192.0.2.99")
+    assert track(db, case.code, right, client_address="192.0.2.100").code == case.code
 
 
 def test_rating_asks_for_the_proof_again(db):
@@ -345,11 +350,13 @@ def test_photos_are_decoded_only_after_the_rate_limit_and_the_double_submit_chec
     assert again.case.id == first.case.id and decoded == [1]
     # A refused photo still counts against the rate limit: no free decoding.
     with read_session(db) as s:
-        attempts = s.exec(select(func.count()).select_from(IntakeAttempt)).one()
+        attempts = s.exec(select(func.count()).select_from(ThrottleHit).where(
+            ThrottleHit.kind == "intake", ThrottleHit.key.startswith("addr:"))).one()
     with pytest.raises(ValidationFailed):
         _report(db, phone="13822225555", client="203.0.113.70", files=[("x.jpg", b"not an image")])
     with read_session(db) as s:
-        assert s.exec(select(func.count()).select_from(IntakeAttempt)).one() == attempts + 1
+        assert s.exec(select(func.count()).select_from(ThrottleHit).where(
+            ThrottleHit.kind == "intake", ThrottleHit.key.startswith("addr:"))).one() == attempts + 1
 
 
 # ---------------------------------------------------------------- 10: input that crashed pages
@@ -385,7 +392,7 @@ def test_invisible_only_text_counts_as_missing(db):
 def test_nul_bytes_elsewhere_are_clear_refusals(db):
     case = new_case(db)
     with pytest.raises(NotFound):
-        track(db, case.code + "\x00", "5678")
+        track(db, case.code + "\x00", "123456")
     with read_session(db) as s:
         rows, _ = queue_rows(s, actor(db, "community01"), "triage", Filters(text="红星\x00路1"))
         assert [r.code for r in rows] == [case.code]  # a control character is dropped, not sent
@@ -441,7 +448,7 @@ def test_dates_shown_to_users_are_china_time(sqlite_db):
                for r in staff.radio for o in r.options)
     tracked = open_page(None, "pages/track.py")
     tracked.text_input[0].input(case.code)
-    tracked.text_input[1].input("5678")
+    tracked.text_input[1].input(sms_code(sqlite_db, case.code))
     tracked.button(key="FormSubmitter:track_lookup-查询").click().run()
     assert f"上报时间：{moment.strftime('%Y-%m-%d %H:%M')}" in [c.value for c in tracked.caption]
 

@@ -1,7 +1,11 @@
 """The tracking page as a resident uses it: the handler's result shown as typed (never rendered),
-the expected completion, a link that fills the code box (never the proof), and 催办."""
+the expected completion, a link that fills the code box (never the proof), and 催办 with a code
+sent by SMS for it."""
 
 from __future__ import annotations
+
+import json
+import re
 
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
@@ -10,16 +14,16 @@ from lib.cases import tracking
 from lib.core.clock import china_time
 from lib.core.db import read_session
 from lib.core.models import Case, CaseEvent
-from tests.factories import PHONE, everything, get, move, new_case, open_page, unit_id
+from tests.factories import PHONE, everything, get, move, new_case, open_page, sms_code, unit_id
 from tests.factories import app as _app
 
 RESULT = "**已清理**完毕\u202e <script>alert(1)</script> [详情](http://127.0.0.1:9/x) ![i](http://127.0.0.1:9/i.png)"
 LOOKUP = "FormSubmitter:track_lookup-查询"
 
 
-def _look_up(at: AppTest, code: str, proof: str = "5678") -> AppTest:
+def _look_up(at: AppTest, code: str, proof: str | None = None) -> AppTest:
     at.text_input(key="track_code_box").input(code)
-    at.text_input[1].input(proof)
+    at.text_input[1].input(proof or sms_code(None, code))
     at.button(key=LOOKUP).click().run()
     assert not at.exception
     return at
@@ -58,9 +62,9 @@ def test_the_handlers_result_shows_as_the_characters_typed(sqlite_db):
 def test_a_result_sent_back_for_rework_is_not_shown_until_handled_again(sqlite_db):
     case = _handled(sqlite_db, note="第一次处理")
     move(sqlite_db, "community01", case.id, "rework", note="没清干净")
-    assert tracking.track(sqlite_db, case.code, "5678").result is None
+    assert tracking.track(sqlite_db, case.code, sms_code(sqlite_db, case.code)).result is None
     move(sqlite_db, "community01", case.id, "handle", note="第二次处理")
-    assert tracking.track(sqlite_db, case.code, "5678").result == "第二次处理"
+    assert tracking.track(sqlite_db, case.code, sms_code(sqlite_db, case.code)).result == "第二次处理"
 
 
 def test_a_restricted_case_shows_no_result_and_no_deadline(sqlite_db):
@@ -72,7 +76,7 @@ def test_a_restricted_case_shows_no_result_and_no_deadline(sqlite_db):
     for action, params in (("acknowledge", {}), ("start", {}),
                            ("handle", {"note": "已抓获赌博人员张三"})):
         move(sqlite_db, "dept_police", case.id, action, **params)
-    view = tracking.track(sqlite_db, case.code, "5678")
+    view = tracking.track(sqlite_db, case.code, sms_code(sqlite_db, case.code))
     assert (view.state, view.result, view.expected, view.expected_at) == ("received", None, None, None)
     at = _tracked(case.code)
     shown = everything(at)
@@ -102,12 +106,12 @@ def test_the_expected_completion_is_to_be_set_then_the_deadline_then_the_closing
 def test_a_link_with_a_code_fills_the_code_box_and_never_the_proof(sqlite_db):
     case = new_case(sqlite_db, phone=PHONE)
     link = f"{case.code[:4].lower()}-{case.code[4:].lower()}"  # as a notice might print it
-    at = open_page(None, "pages/track.py", code=link, proof="5678", pin="5678")
+    at = open_page(None, "pages/track.py", code=link, proof="123456", pin="123456")
     assert not at.exception
     assert at.text_input(key="track_code_box").value == case.code
     assert at.text_input[1].value == ""
     assert not at.metric and not at.error  # nothing looked up until the resident proves it
-    at.text_input[1].input("5678")
+    at.text_input[1].input(sms_code(sqlite_db, case.code))
     at.button(key=LOOKUP).click().run()
     assert _metrics(at)["办理状态"] == "已收到，等待社区核实"
 
@@ -115,12 +119,28 @@ def test_a_link_with_a_code_fills_the_code_box_and_never_the_proof(sqlite_db):
     assert not junk.exception and junk.text_input(key="track_code_box").value == ""
 
 
-def test_the_resident_hurries_from_the_tracking_page_once_a_working_day(sqlite_db):
+def _sent_codes(log) -> list[str]:  # noqa: ANN001
+    """The one-time codes the log gateway wrote (the demo's SMS), newest last."""
+    if not log.exists():
+        return []
+    texts = [json.loads(line)["text"] for line in log.read_text(encoding="utf-8").splitlines()]
+    return [re.search(r"验证码 (\d{6})", t).group(1) for t in texts if "验证码" in t]
+
+
+def test_the_resident_hurries_from_the_tracking_page_once_a_working_day(sqlite_db, tmp_path,
+                                                                       monkeypatch):
+    """The resident asks for a code in the 催办 form, reads it off the SMS and hurries."""
+    log = tmp_path / "notices.log"
+    monkeypatch.setenv("NOTICE_LOG", str(log))
     case = new_case(sqlite_db, phone=PHONE)
     at = _tracked(case.code)
     assert "办理太慢？可以催办" in [m.value.strip("*") for m in at.markdown]
     next(t for t in at.text_input if t.label == "想说的话（可选）").input("已经三天了")
-    at.text_input(key="track_hurry_proof").input("5678")
+    before = _sent_codes(log)
+    at.button(key="FormSubmitter:track_hurry-发送短信验证码").click().run()
+    assert not at.exception
+    assert len(_sent_codes(log)) == len(before) + 1
+    at.text_input(key="track_hurry_proof").input(_sent_codes(log)[-1])
     at.button(key="FormSubmitter:track_hurry-催办").click().run()
     assert not at.exception
     assert "已催办，办理单位会收到提醒。" in [s.value for s in at.success]

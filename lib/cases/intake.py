@@ -20,19 +20,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import bindparam, func, insert
+from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from lib.cases import notices
+from lib.cases import notices, privacy
 from lib.cases.deadlines import due
 from lib.cases.machine import OPEN_STATES, act, next_state
 from lib.cases.photos import Photo, checked_photos, photo_limits
+from lib.core import throttle
 from lib.core.clock import china_day
 from lib.core.config import DATA_DIR
 from lib.core.db import read_session, write_session
-from lib.core.errors import PermissionDenied, Throttled, ValidationFailed
+from lib.core.errors import PermissionDenied, ValidationFailed
 from lib.core.inputs import clean_text
 from lib.core.models import (
     Attachment,
@@ -41,7 +42,6 @@ from lib.core.models import (
     CaseState,
     Category,
     DeadlineRule,
-    IntakeAttempt,
     Role,
     Severity,
     Source,
@@ -222,33 +222,29 @@ class Report:
 
 @dataclass(frozen=True)
 class Receipt:
-    """What a reporter takes away: the case, and its PIN when it has no phone (shown once;
-    None when the same form was submitted again and the first submit already showed it)."""
+    """What a reporter takes away: the case, and its PIN (shown once; None for a staff-entered
+    report with a phone, and when the same form was submitted again and the first submit
+    already showed it)."""
 
     case: Case
     pin: str | None = None
 
 
-_counted = select(func.count()).select_from(IntakeAttempt)
-_THROTTLE_COUNTS = select(
-    _counted.where(IntakeAttempt.phone == bindparam("phone"),
-                   IntakeAttempt.at >= bindparam("since", type_=IntakeAttempt.__table__.c.at.type))
-    .scalar_subquery(),
-    _counted.where(IntakeAttempt.address == bindparam("address"),
-                   IntakeAttempt.at >= bindparam("since", type_=IntakeAttempt.__table__.c.at.type))
-    .scalar_subquery())
+INTAKE_WINDOW = timedelta(hours=1)
 
 
 def _throttle_public(session: Session, phone: str | None, address: str, now: datetime) -> None:
-    since = now - timedelta(hours=1)
-    by_phone, by_address = session.connection().execute(_THROTTLE_COUNTS, {
-        "phone": phone, "address": address, "since": since}).one()
-    if phone and by_phone >= get_int(session, "intake.per_phone_per_hour"):
-        raise Throttled("error.intake_throttled_phone", minutes=60)
-    if by_address >= get_int(session, "intake.per_address_per_hour"):
-        raise Throttled("error.intake_throttled_address", minutes=60)
-    session.connection().execute(insert(IntakeAttempt),
-                                 {"phone": phone, "address": address, "at": now})
+    """Count this public report against its phone and its network address, and refuse it if
+    either is at its hourly limit (lib.core.throttle: counted and checked at once, so reports
+    sent together cannot all pass a limit that each alone would meet)."""
+    limits: dict[str, int | None] = {}
+    errors: dict[str, str] = {}
+    if phone:
+        limits[f"phone:{phone}"] = get_int(session, "intake.per_phone_per_hour")
+        errors[f"phone:{phone}"] = "error.intake_throttled_phone"
+    limits[f"addr:{address}"] = get_int(session, "intake.per_address_per_hour")
+    errors[f"addr:{address}"] = "error.intake_throttled_address"
+    throttle.take(session, "intake", limits, window=INTAKE_WINDOW, now=now, error_key=errors)
 
 
 def _intake_refs(session: Session, category_id: object, community_id: object) -> dict | None:
@@ -421,14 +417,17 @@ def create_case(session: Session, *, actor: Actor | None, category_id: int,
 
 def submit(engine: Engine | None, *, actor: Actor | None, report: Report, submit_key: str,
            client_address: str | None = None, add_to: int | None = None,
-           now: datetime | None = None) -> Receipt:
+           now: datetime | None = None, signed_in: Actor | None = None) -> Receipt:
     """Check and store a report; a second submit of the same form (double click, rerun, two
     tabs racing) returns the first case.
 
     Order: the double-submit check, every field check and the rate limit come first, in one
     short transaction; photos are decoded after them, outside any transaction; then the case is
     stored. A refused photo still counts against the rate limit, so a throttled client cannot
-    make the server decode images. ``add_to``: the id of an open similar case the reporter chose
+    make the server decode images. ``signed_in``: the account logged in when the public form was
+    sent (a staff member reporting as a resident); the public rules apply, and the account is
+    recorded as the reporter's, so the report earns no reward. ``add_to``: the id of an open
+    similar case the reporter chose
     to join (offered by ``similar_open_cases`` or, for staff, ``find_duplicates``); the new case
     is merged into it at once.
     """
@@ -442,6 +441,8 @@ def submit(engine: Engine | None, *, actor: Actor | None, report: Report, submit
         if existing is not None:
             return existing, None, None  # type: ignore[return-value]
         checked = _check_report(session, actor, report)
+        if actor is None and signed_in is not None:
+            checked.values["reported_by_id"] = signed_in.id
         target = _join_target(session, actor, report, add_to, now)
         if throttle and actor is None:
             _throttle_public(session, checked.values["reporter_phone"], address, now)
@@ -458,7 +459,9 @@ def submit(engine: Engine | None, *, actor: Actor | None, report: Report, submit
             existing, checked, target = check(session, throttle=not report.files)
             if existing is not None:
                 return Receipt(existing)
-            pin = None if checked.values["reporter_phone"] else new_pin()
+            # The PIN opens the case's status: every resident gets one (nothing a staff page
+            # shows may do that); staff-entered reports only without a phone.
+            pin = new_pin() if actor is None or not checked.values["reporter_phone"] else None
             case = _insert(session, checked, photos=photos, submit_key=submit_key, pin=pin,
                            now=now)
             if target is not None:
@@ -500,6 +503,7 @@ class Duplicate:
     address: str
     subcategory_id: int | None
     distance_m: float | None
+    restricted: bool = False  # its listing is a read of restricted content: logged
 
 
 def _open_similar(session: Session, *, category_id: int, community_id: int,
@@ -542,13 +546,16 @@ def similar_open_cases(session: Session, *, category_id: int, community_id: int,
 def find_duplicates(session: Session, actor: Actor, *, category_id: int, community_id: int,
                     latitude: float | None = None, longitude: float | None = None,
                     now: datetime | None = None, limit: int = 5) -> list[Duplicate]:
-    """For staff intake: similar open cases in the actor's area whose content they may read."""
+    """For staff intake: similar open cases in the actor's area whose content they may read
+    (a restricted case's code and address are its content; ``similar_for`` logs the listing)."""
     permissions.require(actor, permissions.REPORTERS | permissions.CASE_READERS)
     found = _open_similar(session, category_id=category_id, community_id=community_id,
                           latitude=latitude, longitude=longitude, now=now or utcnow(),
                           conditions=(case_scope(actor), permissions.content_readable(actor)))
-    return [Duplicate(c.id, c.code, c.reported_at, c.state, c.address, c.subcategory_id, d)
-            for c, d in found[:limit]]
+    category = session.get(Category, category_id) if found else None
+    restricted = bool(category and category.restricted)
+    return [Duplicate(c.id, c.code, c.reported_at, c.state, c.address, c.subcategory_id, d,
+                      restricted) for c, d in found[:limit]]
 
 
 def _join_target(session: Session, actor: Actor | None, report: Report, add_to: int | None,
@@ -618,8 +625,13 @@ def intake_form(actor: Actor | None, engine: Engine | None = None) -> IntakeForm
 
 def similar_for(actor: Actor | None, *, category_id: int, community_id: int,
                 engine: Engine | None = None) -> list[SimilarCase] | list[Duplicate]:
-    """What the form offers to join: neutral lines for the public, cases for staff."""
+    """What the form offers to join: neutral lines for the public, cases for staff. Restricted
+    cases listed to staff are logged before they are handed out."""
     with read_session(engine) as session:
         if actor is None:
             return similar_open_cases(session, category_id=category_id, community_id=community_id)
-        return find_duplicates(session, actor, category_id=category_id, community_id=community_id)
+        found = find_duplicates(session, actor, category_id=category_id, community_id=community_id)
+    if any(d.restricted for d in found):
+        with write_session(engine) as session:
+            privacy.log_views(session, actor, [d.id for d in found if d.restricted], "similar")
+    return found

@@ -625,6 +625,12 @@ MOVES = {m.action: m for m in [
                        choices=(Rating.satisfied.value, Rating.basically_satisfied.value),
                        labels="rating"), note()],
          public=True),
+    # A reporter whose report joined another case rates the shared result on their own report:
+    # recorded there (不满意 with its reason), it neither reopens nor rates the other report.
+    move("rate_joined", {S.merged}, None, "public", effect=_rate,
+         fields=[Field("rating", "choice", required=True, choices=tuple(r.value for r in Rating),
+                       labels="rating"), note()],
+         public=True),
 ]}
 
 PUBLIC_ACTIONS = frozenset(a for a, m in MOVES.items() if m.public)

@@ -152,6 +152,22 @@ def _reporter_sms(case: Case, event: CaseEvent, restricted: bool, now: datetime)
                  body=sms_text(kind, lang, code=case.code, result=result))]
 
 
+CODE = "code"  # the kind of an SMS that carries a one-time code (lib.cases.tracking)
+CODE_SENT_BODY = "******"  # what is left of that SMS once it has left
+
+
+def reporter_code(session: Session, case: Case, *, code_id: int, purpose: str, digits: str,
+                  minutes: int, now: datetime) -> int:
+    """Write the SMS that carries a one-time code to the case's phone; its id. The sender wipes
+    the code from the row once the SMS has left (``CODE_SENT_BODY``)."""
+    lang = DEFAULT_LANGUAGE
+    body = t(f"notice.sms.code_{purpose}", lang, code=case.code, digits=digits, minutes=minutes)
+    row = _row(key=f"{CODE}:{code_id}", case_id=case.id, kind=CODE, channel=SMS, now=now,
+               lang=lang, body=body)
+    return session.execute(_insert_statement(session.get_bind().dialect.name, Notice),
+                           [row]).scalar_one()
+
+
 def _units_told(session: Session, case: Case, event: CaseEvent) -> dict[int, str]:
     """unit id → kind of notice, for the units this move gives work or concern."""
     told: dict[int, str] = {}

@@ -30,11 +30,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy import case as sa_case
 from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from lib.cases.notices import SMS, mask_digits
+from lib.cases.notices import CODE, CODE_SENT_BODY, SMS, mask_digits
 from lib.cases.privacy import mask_phone
 from lib.core import config
 from lib.core.clock import china, time_of_day
@@ -147,14 +148,17 @@ def _due():  # noqa: ANN202
     return (Notice.channel == SMS, Notice.state == N.pending)
 
 
-def _claim(engine: Engine | None, now: datetime) -> tuple[int, str | None, str] | None:
-    """The next SMS due, claimed for this sender: (id, phone, text); None when none is due."""
+def _claim(engine: Engine | None, now: datetime,
+           notice_id: int | None = None) -> tuple[int, str | None, str] | None:
+    """The next SMS due (or the one named), claimed for this sender: (id, phone, text); None
+    when none is due."""
     with write_session(engine) as session:
         while True:
+            chosen = (Notice.id == notice_id,) if notice_id is not None else ()
             found = session.exec(
                 select(Notice.id, Notice.body, Case.reporter_phone)
                 .join(Case, Case.id == Notice.case_id)
-                .where(*_due(), Notice.next_attempt_at <= now)
+                .where(*_due(), Notice.next_attempt_at <= now, *chosen)
                 .order_by(Notice.next_attempt_at, Notice.id).limit(1)
                 .with_for_update(skip_locked=True, of=Notice)).first()
             if found is None:
@@ -164,12 +168,43 @@ def _claim(engine: Engine | None, now: datetime) -> tuple[int, str | None, str] 
                 state=N.sending, claimed_at=now, attempts=Notice.attempts + 1)).rowcount
             if claimed:
                 return found.id, found.reporter_phone, found.body or ""
+            if notice_id is not None:
+                return None
 
 
 def _finish(engine: Engine | None, notice_id: int, **values: object) -> None:
     with write_session(engine) as session:
         session.exec(update(Notice).where(Notice.id == notice_id)  # type: ignore[call-overload]
                      .values(**values))
+
+
+def _sent(engine: Engine | None, notice_id: int, now: datetime) -> None:
+    """Mark a notice sent; a one-time code keeps no copy of itself once it has left."""
+    _finish(engine, notice_id, state=N.sent, sent_at=now, error=None,
+            body=sa_case((Notice.kind == CODE, CODE_SENT_BODY), else_=Notice.body))
+
+
+def send_now(engine: Engine | None, notice_id: int, *, gateway: Gateway | None = None,
+             now: datetime | None = None) -> bool:
+    """Send one SMS at once, outside the quiet hours' hold: a one-time code the reporter is
+    waiting for. A gateway's refusal fails it at once (the reporter asks for another code; a
+    code sent late would be stale); whether it left."""
+    now = now or utcnow()
+    gateway = gateway or gateway_from_env()
+    claimed = _claim(engine, now, notice_id)
+    if claimed is None:
+        return False  # another sender took it
+    _, phone, text = claimed
+    try:
+        if not phone:
+            raise ValueError("no phone")
+        gateway.send(notice_id, phone, text)
+    except Exception as err:  # noqa: BLE001  (whatever went wrong, this code is not retried)
+        _finish(engine, notice_id, state=N.failed, body=CODE_SENT_BODY,
+                error=mask_digits(f"{type(err).__name__}: {err}")[:200])
+        return False
+    _sent(engine, notice_id, now)
+    return True
 
 
 def _failed_attempt(engine: Engine | None, notice_id: int, error: str, now: datetime) -> str:
@@ -215,6 +250,6 @@ def send_due(engine: Engine | None = None, *, gateway: Gateway | None = None,
             state = _failed_attempt(engine, notice_id, f"{type(err).__name__}: {err}", now)
             counts["notices_failed" if state == N.failed else "notices_retry"] += 1
         else:
-            _finish(engine, notice_id, state=N.sent, sent_at=now, error=None)
+            _sent(engine, notice_id, now)
             counts["notices_sent"] += 1
     return counts

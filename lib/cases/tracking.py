@@ -1,40 +1,74 @@
 """Public tracking (反馈): the reporter follows their case, rates the result and hurries it
-(催办), proving each time that the case is theirs.
+(催办), proving that the case is theirs.
 
-The proof is a secret the reporter holds: the phone's last four digits, or the PIN given once at
-intake to a case without a phone. Failed proofs are throttled per code and per network address,
-counted for codes that do not exist too, and a wrong code and a wrong proof get the same answer.
+The code (查询码) names the case; it is no secret, since staff see it. The proof is a secret only
+the reporter holds, and nothing a staff member can read (a masked phone, a code, an export)
+is ever enough:
+
+- to **view** the case: the PIN (查询密码) printed once on the receipt of a public report (and of
+  a phone-less report staff entered), or a one-time code (验证码) sent by SMS to the case's
+  phone, good for viewing until it expires;
+- to **move** it (rate, reopen, hurry, claim a reward): a one-time code sent by SMS to the
+  case's phone for that purpose, used once; a case without a phone proves with its PIN.
+
+Failed proofs are throttled per code and per network address through lib.core.throttle, counted
+and checked in one transaction; codes that do not exist count too, and a wrong code and a wrong
+proof get the same answer. Asking for an SMS code answers the same whether or not the case
+exists or has a phone, and is throttled per code and per address.
+
 The reporter sees plain-language states and times, never staff names, notes or personal data;
 a restricted case shows only "received" and "closed". Two things staff write do reach the
 reporter: the result of the handling (处置结果, the note of the last ``handle`` while that result
 stands), shown as plain text, and the expected completion (the handling deadline once the case
 is dispatched or taken on, "to be set" before, the closing time once closed) — neither for a
-restricted case, which shows only its closing time.
+restricted case, which shows only its closing time. A report that joined another case (merged)
+shows its own report, the plain progress of the shared work and its own rating: never the other
+report's code, words, photos, timeline or rating.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from lib.cases import notices, outbox
 from lib.cases.detail import events_of
 from lib.cases.intake import PIN_DIGITS, REASON_MAX, pin_hash
 from lib.cases.machine import CASES, PUBLIC_ACTIONS, act, context
-from lib.core.db import read_session, write_session
-from lib.core.errors import NotFound, Throttled, ValidationFailed
+from lib.core import throttle
+from lib.core.db import write_session
+from lib.core.errors import NotFound, ValidationFailed
 from lib.core.inputs import clean_code, clean_text
-from lib.core.models import Attachment, Case, CaseEvent, CaseState, Category, Rating, TrackAttempt, utcnow
+from lib.core.models import (
+    Attachment,
+    Case,
+    CaseEvent,
+    CaseState,
+    Category,
+    Rating,
+    ReporterCode,
+    utcnow,
+)
 
 # Failed tracking proofs: per code and per network address, in the last hour.
 TRACK_WINDOW = timedelta(hours=1)
 TRACK_FAILURES_PER_CODE = 5
 TRACK_FAILURES_PER_ADDRESS = 20
+# One-time codes by SMS: what each is for, how long it lives, how often one may be asked for.
+PURPOSES = ("view", "rate", "hurry", "claim")
+MOVE_PURPOSES = frozenset(PURPOSES) - {"view"}
+CODE_DIGITS = 6
+CODE_TTL = {"view": timedelta(minutes=30), "rate": timedelta(minutes=10),
+            "hurry": timedelta(minutes=10), "claim": timedelta(minutes=10)}
+CODES_PER_CASE = 5  # SMS codes asked for one tracking code in an hour
+CODES_PER_ADDRESS = 20  # SMS codes asked from one network address in an hour
 # States in which the last handling result stands (a rework or a reopen takes it back).
 RESULT_STATES = (CaseState.handled, CaseState.verified, CaseState.feedback, CaseState.closed)
 
@@ -55,48 +89,128 @@ class Tracking:
     can_rate: bool
     rating: str | None
     version: int
-    merged_into: str | None = None
+    joined: bool = False  # the report joined another case; its progress is shown, nothing else
     can_hurry: bool = False  # 催办: once per working day while the case is open
     hurry_count: int = 0
     result: str | None = None  # the handler's words, as typed: to be shown as plain text
     expected: str | None = None  # pending (set when dispatched), due, closed; None: nothing to say
     expected_at: datetime | None = None
+    by_sms: bool = False  # moves are proved with a code sent by SMS (else with the PIN)
 
 
-def _proof_ok(case: Case, proof: object) -> bool:
-    """The phone's last four digits, or the PIN of a case without a phone."""
-    digits = re.sub(r"[^0-9]", "", proof) if isinstance(proof, str) and len(proof) <= 32 else ""
-    if case.reporter_phone:
-        return len(digits) == 4 and secrets.compare_digest(digits, case.reporter_phone[-4:])
-    if case.pin_hash:
-        return len(digits) == PIN_DIGITS and \
-            secrets.compare_digest(pin_hash(case.code, digits), case.pin_hash)
-    return False  # neither: nobody can prove it is theirs, so nobody opens it
+# ---------------------------------------------------------------- one-time codes
 
 
-def _track_throttle(session: Session, code: str, address: str, now: datetime) -> None:
-    since = now - TRACK_WINDOW
-    counted = select(func.count()).select_from(TrackAttempt).where(TrackAttempt.at >= since)
-    by_code = session.exec(counted.where(TrackAttempt.code == code)).one() if code else 0
-    by_address = session.exec(counted.where(TrackAttempt.address == address)).one()
-    if by_code >= TRACK_FAILURES_PER_CODE or by_address >= TRACK_FAILURES_PER_ADDRESS:
-        raise Throttled("error.track_throttled", minutes=int(TRACK_WINDOW.total_seconds() // 60))
+def _code_hash(case_code: str, salt: str, digits: str) -> str:
+    return "sha256$" + hashlib.sha256(f"{case_code}:{salt}:{digits}".encode("ascii")).hexdigest()
+
+
+def _purpose(purpose: object) -> str:
+    if purpose not in PURPOSES:
+        raise ValidationFailed("error.code_purpose_invalid")
+    return str(purpose)
+
+
+def _address(client_address: str | None) -> str:
+    return (client_address or "unknown")[:64]
+
+
+def send_code(engine: Engine | None, code: object, purpose: object, *,
+              client_address: str | None = None, gateway: outbox.Gateway | None = None,
+              now: datetime | None = None) -> None:
+    """Send a one-time code for ``purpose`` by SMS to the phone of the case with this code.
+    The answer is the same whether or not the case exists or has a phone (no oracle for codes
+    or phones); asking is throttled per code and per address. The SMS leaves at once, quiet
+    hours or not: the reporter is waiting for it."""
+    purpose = _purpose(purpose)
+    now = now or utcnow()
+    text = clean_code(code)
+    notice_id = None
+    with write_session(engine) as session:
+        throttle.take(session, "reporter_code",
+                      {f"code:{text or '-'}": CODES_PER_CASE,
+                       f"addr:{_address(client_address)}": CODES_PER_ADDRESS},
+                      window=timedelta(hours=1), now=now, error_key="error.code_throttled")
+        case = session.exec(select(Case).where(Case.code == text)).first() if text else None
+        if case is not None and case.reporter_phone:
+            digits = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
+            row = ReporterCode(case_id=case.id, purpose=purpose, salt=secrets.token_hex(8),
+                               code_hash="", created_at=now, expires_at=now + CODE_TTL[purpose])
+            row.code_hash = _code_hash(case.code, row.salt, digits)
+            session.add(row)
+            session.flush()
+            notice_id = notices.reporter_code(session, case, code_id=row.id, purpose=purpose,
+                                              digits=digits, minutes=int(
+                                                  CODE_TTL[purpose].total_seconds() // 60), now=now)
+    if notice_id is not None:
+        outbox.send_now(engine, notice_id, gateway=gateway, now=now)
+
+
+def _digits(proof: object) -> str:
+    return re.sub(r"[^0-9]", "", proof) if isinstance(proof, str) and len(proof) <= 32 else ""
+
+
+def _pin_ok(case: Case, digits: str) -> bool:
+    return bool(case.pin_hash) and len(digits) == PIN_DIGITS and \
+        secrets.compare_digest(pin_hash(case.code, digits), case.pin_hash)
+
+
+def _sms_code_ok(session: Session, case: Case, digits: str, purpose: str, now: datetime) -> bool:
+    """A live code sent for this purpose; a code for a move is used up here (the caller's
+    transaction: if the move fails, the code is not spent)."""
+    if len(digits) != CODE_DIGITS:
+        return False
+    live = session.exec(select(ReporterCode).where(
+        ReporterCode.case_id == case.id, ReporterCode.purpose == purpose,
+        ReporterCode.expires_at > now, ReporterCode.used_at.is_(None))
+        .order_by(ReporterCode.id.desc()).limit(CODES_PER_CASE)).all()
+    for row in live:
+        if secrets.compare_digest(_code_hash(case.code, row.salt, digits), row.code_hash):
+            if purpose == "view":
+                return True
+            return session.exec(update(ReporterCode).where(  # type: ignore[call-overload]
+                ReporterCode.id == row.id, ReporterCode.used_at.is_(None))
+                .values(used_at=now)).rowcount == 1
+    return False
+
+
+def _proof_ok(session: Session, case: Case, proof: object, purpose: str, now: datetime) -> bool:
+    """Viewing: the PIN, or a code sent for viewing. A move: a code sent for that move to the
+    case's phone; the PIN only where there is no phone. A case with neither: nobody."""
+    digits = _digits(proof)
+    if purpose == "view" or not case.reporter_phone:
+        if _pin_ok(case, digits):
+            return True
+    return bool(case.reporter_phone) and _sms_code_ok(session, case, digits, purpose, now)
+
+
+def proved(session: Session, code: object, proof: object, purpose: str,
+           client_address: str | None, now: datetime) -> Case | None:
+    """The case whose code and proof match, inside the caller's write transaction; None after
+    a failure, which stays counted (the caller commits, then answers "not found")."""
+    text = clean_code(code)
+    token = throttle.take(session, "track",
+                          {f"code:{text or '-'}": TRACK_FAILURES_PER_CODE,
+                           f"addr:{_address(client_address)}": TRACK_FAILURES_PER_ADDRESS},
+                          window=TRACK_WINDOW, now=now, error_key="error.track_throttled")
+    case = session.exec(select(Case).where(Case.code == text)).first() if text else None
+    if case is None or not _proof_ok(session, case, proof, purpose, now):
+        return None
+    throttle.forgive(session, token)
+    return case
 
 
 def prove(engine: Engine | None, code: object, proof: object, client_address: str | None,
-                 now: datetime) -> int:
-    """The id of the case whose code and proof match, after the throttle; a failure is recorded
-    and answered the same whether the code or the proof was wrong."""
-    text = clean_code(code)
-    address = (client_address or "unknown")[:64]
-    with read_session(engine) as session:
-        _track_throttle(session, text, address, now)
-        case = session.exec(select(Case).where(Case.code == text)).first() if text else None
-        if case is not None and _proof_ok(case, proof):
-            return case.id
+          now: datetime, *, purpose: str = "view") -> int:
+    """The id of the case whose code and proof (for ``purpose``) match, after the throttle; a
+    failure is recorded and answered the same whether the code or the proof was wrong. A code
+    for a move is used up: prove and move in one transaction where the move can fail
+    (``rate``, ``hurry``; lib.rewards.tracking does the same)."""
     with write_session(engine) as session:
-        session.add(TrackAttempt(code=text or "-", address=address, at=now))
-    raise NotFound("error.tracking_not_found")
+        case = proved(session, code, proof, _purpose(purpose), client_address, now)
+    if case is None:
+        raise NotFound("error.tracking_not_found")
+    return case.id
 
 
 def _expected(case: Case, restricted: bool) -> tuple[str | None, datetime | None]:
@@ -120,94 +234,134 @@ def _result(events: list[CaseEvent], case: Case) -> str | None:
     return handled[-1] if handled and handled[-1] else None
 
 
+def _rated_since_result(session: Session, case_id: int, since_seq: int) -> bool:
+    return session.exec(select(CaseEvent.id).where(
+        CaseEvent.case_id == case_id, CaseEvent.seq > since_seq, CaseEvent.actor_id.is_(None),
+        CaseEvent.action.in_(["rate", "reopen", "rate_joined"]))).first() is not None
+
+
+def _last_handle(session: Session, case_id: int) -> int:
+    return session.exec(select(func.max(CaseEvent.seq)).where(
+        CaseEvent.case_id == case_id, CaseEvent.action == "handle")).one() or 0
+
+
 def _can_rate(session: Session, case: Case) -> bool:
+    """The reporter's own report has a result to rate, and they have not rated it yet. A report
+    that joined another case rates the shared result once, on its own report."""
+    if case.state == CaseState.merged:
+        target = session.get(Case, case.merged_into_id) if case.merged_into_id else None
+        return target is not None and target.state in RESULT_STATES and case.rating is None
     if case.state not in RESULT_STATES:
         return False
-    last_handle = session.exec(select(func.max(CaseEvent.seq)).where(
-        CaseEvent.case_id == case.id, CaseEvent.action == "handle")).one() or 0
-    rated = session.exec(select(CaseEvent.id).where(
-        CaseEvent.case_id == case.id, CaseEvent.seq > last_handle, CaseEvent.actor_id.is_(None),
-        CaseEvent.action.in_(["rate", "reopen"]))).first()
-    return rated is None
+    return not _rated_since_result(session, case.id, _last_handle(session, case.id))
+
+
+def _joined_view(session: Session, case: Case, target: Case, category: Category | None,
+                 restricted: bool, now: datetime) -> Tracking:
+    """A report merged into another case: its own report and merge, the shared work's plain
+    state and expected completion, its own rating. Never the other report's code, words,
+    photos, timeline or rating."""
+    own = [(e.at, e.action) for e in events_of(session, case.id) if e.action in PUBLIC_ACTIONS]
+    if restricted:
+        state = "closed" if target.state == CaseState.closed else "received"
+    else:
+        state = target.state
+    expected, expected_at = _expected(target, restricted)
+    return Tracking(case.id, case.code, category, state, restricted, case.reported_at,
+                    target.closed_at if target.state == CaseState.closed else None, own, [],
+                    not restricted and _can_rate(session, case), case.rating, case.version,
+                    joined=True, expected=expected, expected_at=expected_at,
+                    by_sms=bool(case.reporter_phone))
 
 
 def _tracking_view(session: Session, case: Case, now: datetime) -> Tracking:
-    shown = case
-    merged_into = None
+    category = session.get(Category, case.category_id)
+    restricted = bool(category and category.restricted)
     if case.state == CaseState.merged and case.merged_into_id:
         target = session.get(Case, case.merged_into_id)
         if target is not None:
-            shown, merged_into = target, target.code
-    category = session.get(Category, shown.category_id)
-    restricted = bool(category and category.restricted)
+            target_category = session.get(Category, target.category_id)
+            return _joined_view(session, case, target, category, restricted or bool(
+                target_category and target_category.restricted), now)
     result = None
     if restricted:
-        timeline = [(shown.reported_at, "report")]
-        if shown.state == CaseState.closed and shown.closed_at:
-            timeline.append((shown.closed_at, "close"))
+        timeline = [(case.reported_at, "report")]
+        if case.state == CaseState.closed and case.closed_at:
+            timeline.append((case.closed_at, "close"))
         photos: list[bytes] = []
     else:
-        events = events_of(session, shown.id)
+        events = events_of(session, case.id)
         timeline = [(e.at, e.action) for e in events if e.action in PUBLIC_ACTIONS]
-        result = _result(events, shown)
+        result = _result(events, case)
         photos = list(session.exec(select(Attachment.data).where(
-            Attachment.case_id == shown.id, Attachment.kind == "result")
+            Attachment.case_id == case.id, Attachment.kind == "result")
             .order_by(Attachment.id)).all())
-    can_rate = merged_into is None and not restricted and _can_rate(session, case)
-    can_hurry = merged_into is None and CASES.may(None, case, "hurry", context(session, case, now))
-    state = "received" if restricted and shown.state != CaseState.closed else shown.state
-    expected, expected_at = _expected(shown, restricted)
-    return Tracking(shown.id, case.code, category, state, restricted, case.reported_at,
-                    shown.closed_at, timeline, photos, can_rate, shown.rating, shown.version,
-                    merged_into, can_hurry, shown.hurry_count, result, expected, expected_at)
+    can_rate = not restricted and _can_rate(session, case)
+    can_hurry = CASES.may(None, case, "hurry", context(session, case, now))
+    state = "received" if restricted and case.state != CaseState.closed else case.state
+    expected, expected_at = _expected(case, restricted)
+    return Tracking(case.id, case.code, category, state, restricted, case.reported_at,
+                    case.closed_at, timeline, photos, can_rate, case.rating, case.version,
+                    can_hurry=can_hurry, hurry_count=case.hurry_count, result=result,
+                    expected=expected, expected_at=expected_at, by_sms=bool(case.reporter_phone))
 
 
 def track(engine: Engine | None, code: object, proof: object, *,
           client_address: str | None = None, now: datetime | None = None) -> Tracking:
-    """The tracking page's view of a case, by its code and the reporter's proof (the phone's
-    last four digits, or the PIN given at intake). Failed proofs are throttled per code and per
-    address; a wrong code and a wrong proof get the same answer."""
+    """The tracking page's view of a case, by its code and a proof for viewing (the PIN, or a
+    code sent by SMS for viewing). Failed proofs are throttled per code and per address; a
+    wrong code and a wrong proof get the same answer."""
     now = now or utcnow()
-    case_id = prove(engine, code, proof, client_address, now)
-    with read_session(engine) as session:
-        return _tracking_view(session, session.get(Case, case_id), now)
+    with write_session(engine) as session:
+        case = proved(session, code, proof, "view", client_address, now)
+        view = _tracking_view(session, case, now) if case is not None else None
+    if view is None:
+        raise NotFound("error.tracking_not_found")
+    return view
 
 
 def rate(engine: Engine | None, *, code: object, proof: object, rating: object,
          reason: object = None, version: int, client_address: str | None = None,
          now: datetime | None = None) -> Case:
-    """The reporter rates the handling, proving again that the case is theirs. A rating must be
-    chosen; 不满意 needs a reason and reopens the case."""
+    """The reporter rates the handling with a code sent for rating (or the PIN of a phone-less
+    case). A rating must be chosen; 不满意 needs a reason and reopens the case. A report that
+    joined another case records its own rating, 不满意 with its reason, on its own report: it
+    does not reopen the other reporter's case."""
     now = now or utcnow()
     if rating not in {r.value for r in Rating}:
         raise ValidationFailed("error.rating_required")
     reason = clean_text(reason, field="reason", max_len=REASON_MAX)
     if rating == Rating.dissatisfied and not reason:
         raise ValidationFailed("error.reason_required")
-    case_id = prove(engine, code, proof, client_address, now)
     with write_session(engine) as session:
-        case = session.get(Case, case_id)
-        category = session.get(Category, case.category_id)
-        if not _can_rate(session, case) or case.state == CaseState.merged or \
-                (category is not None and category.restricted):
-            raise ValidationFailed("error.cannot_rate")
-        if rating == Rating.dissatisfied:
-            return act(session, None, case.id, "reopen", version=version, note=reason, now=now)
-        return act(session, None, case.id, "rate", version=version, rating=rating, note=reason,
-                   now=now)
-
+        case = proved(session, code, proof, "rate", client_address, now)
+        if case is not None:
+            category = session.get(Category, case.category_id)
+            if not _can_rate(session, case) or (category is not None and category.restricted):
+                raise ValidationFailed("error.cannot_rate")
+            if case.state == CaseState.merged:
+                return act(session, None, case.id, "rate_joined", version=version, rating=rating,
+                           note=reason, now=now)
+            if rating == Rating.dissatisfied:
+                return act(session, None, case.id, "reopen", version=version, note=reason,
+                           now=now)
+            return act(session, None, case.id, "rate", version=version, rating=rating,
+                       note=reason, now=now)
+    raise NotFound("error.tracking_not_found")
 
 
 def hurry(engine: Engine | None, *, code: object, proof: object, version: int,
           note: object = None, client_address: str | None = None,
           now: datetime | None = None) -> Case:
     """催办: the reporter asks for the case to be hurried, once per working day while it is
-    open, proving again that it is theirs. The queue shows the flag and the count."""
+    open, with a code sent for hurrying (or the PIN of a phone-less case). The queue shows the
+    flag and the count."""
     now = now or utcnow()
-    case_id = prove(engine, code, proof, client_address, now)
     with write_session(engine) as session:
-        case = session.get(Case, case_id)
-        if case.state == CaseState.merged or not CASES.may(None, case, "hurry",
-                                                            context(session, case, now)):
-            raise ValidationFailed("error.cannot_hurry")
-        return act(session, None, case.id, "hurry", version=version, now=now, note=note)
+        case = proved(session, code, proof, "hurry", client_address, now)
+        if case is not None:
+            if case.state == CaseState.merged or not CASES.may(None, case, "hurry",
+                                                                context(session, case, now)):
+                raise ValidationFailed("error.cannot_hurry")
+            return act(session, None, case.id, "hurry", version=version, now=now, note=note)
+    raise NotFound("error.tracking_not_found")

@@ -1,6 +1,7 @@
 """The reporter's side of a reward, on the tracking page: whether the case earned one and why
-not, how much, and the claim itself with payment details — after proving the case is theirs,
-like every public move."""
+not, how much (after the proof for viewing), and the claim itself with payment details — after
+a code sent by SMS for claiming (the PIN where the report left no phone), like every public
+move (lib.cases.tracking)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from lib.cases.tracking import prove
+from lib.cases.tracking import prove, proved
 from lib.core.db import read_session, write_session
-from lib.core.errors import ValidationFailed
+from lib.core.errors import NotFound, ValidationFailed
 from lib.core.models import (
     Case,
     ClaimState,
@@ -60,12 +61,14 @@ def claim_reward(engine: Engine | None, *, code: object, proof: object, method: 
                  now: datetime | None = None) -> RewardClaim:
     """The reporter claims the reward, leaving how to be paid (personal data)."""
     now = now or utcnow()
-    case_id = prove(engine, code, proof, client_address, now)
     with write_session(engine) as session:
-        claim = session.exec(select(RewardClaim).where(RewardClaim.case_id == case_id)).first()
-        if claim is None or session.get(Case, case_id) is None or claim.state != ClaimState.eligible:
-            raise ValidationFailed("error.cannot_claim")
-        if claim.window_ends_at is not None and now > claim.window_ends_at:
-            raise ValidationFailed("error.claim_window_passed")
-        return act(session, None, claim.id, "claim", version=version, now=now, method=method,
-                   payment_detail=payment_detail)
+        case = proved(session, code, proof, "claim", client_address, now)
+        if case is not None:
+            claim = session.exec(select(RewardClaim).where(RewardClaim.case_id == case.id)).first()
+            if claim is None or claim.state != ClaimState.eligible:
+                raise ValidationFailed("error.cannot_claim")
+            if claim.window_ends_at is not None and now > claim.window_ends_at:
+                raise ValidationFailed("error.claim_window_passed")
+            return act(session, None, claim.id, "claim", version=version, now=now, method=method,
+                       payment_detail=payment_detail)
+    raise NotFound("error.tracking_not_found")

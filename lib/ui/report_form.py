@@ -71,9 +71,9 @@ def _receipt(page: Page, prefix: str) -> None:
     if pin:
         st.markdown(f"### {page.t('report.your_pin')}: `{pin}`")
         st.warning(page.t("report.pin_once"))
-        st.info(page.t("report.how_to_track_pin"))
-    else:
         st.info(page.t("report.how_to_track"))
+    else:  # a staff-entered report with the reporter's phone: codes go to that phone
+        st.info(page.t("report.how_to_track_sms"))
     page.link("track")
     if st.button(page.t("report.another"), key=_key(prefix, "another")):
         for name in ("done", "submit_key", "locate_taps", "located"):
@@ -188,7 +188,8 @@ def report_form(page: Page, *, staff: bool) -> None:
             files=[(f.name, f.getvalue()) for f in (photos or [])])
         receipt = intake.submit(None, actor=actor, report=report,
                                submit_key=st.session_state[submit_key],
-                               client_address=client_address(), add_to=add_to)
+                               client_address=client_address(), add_to=add_to,
+                               signed_in=None if staff else page.actor)
     except DomainError as err:
         page.error(err)
         return
