@@ -1,4 +1,4 @@
-"""Admin: the users of my subtree; create a user; reset a password."""
+"""Admin: the users of my subtree; create a user; reset a password; record a staff phone."""
 
 import pandas as pd
 import streamlit as st
@@ -11,6 +11,7 @@ from lib.ui.text import md_escape
 page = setup_page("admin_users")
 with page.guard():
     st.title(page.t("page.admin_users"))
+    page.show_flash()
 
     screen = auth.users_screen(page.actor)
     users, units = screen.users, screen.units
@@ -23,6 +24,7 @@ with page.guard():
         page.t("users.display_name"): u["display_name"],
         page.t("users.unit"): unit_name(u["unit"]),
         page.t("users.roles"): "、".join(page.t("role." + r) for r in u["roles"]),
+        page.t("users.phone"): u["phone"] or "",
     } for u in users])
     st.caption(page.t("users.count", count=len(users)))
     st.dataframe(frame, hide_index=True, width="stretch")
@@ -36,10 +38,12 @@ with page.guard():
         unit = st.selectbox(page.t("users.unit"), units, format_func=unit_name)
         roles = st.multiselect(page.t("users.roles"), auth.ALL_ROLES, placeholder=page.t("common.choose"),
                                format_func=lambda r: page.t("role." + r))
+        phone = st.text_input(page.t("users.phone"), max_chars=20, help=page.t("users.phone_hint"))
         if st.form_submit_button(page.t("users.create_submit"), type="primary"):
             try:
                 created = auth.add_user(page.actor, username=username, display_name=display_name,
-                                        password=password, unit_id=unit.id, roles=roles)
+                                        password=password, unit_id=unit.id, roles=roles,
+                                        phone=phone)
                 st.success(page.t("users.created", username=md_escape(created)))
             except DomainError as err:
                 page.error(err)
@@ -55,3 +59,19 @@ with page.guard():
                 st.success(page.t("users.reset_done", username=md_escape(target["username"])))
             except DomainError as err:
                 page.error(err)
+
+    with st.form("admin_users_phone"):
+        st.subheader(page.t("users.phone_set"))
+        st.caption(page.t("users.phone_hint"))
+        holder = st.selectbox(page.t("users.username"), users, key="admin_users_phone_user",
+                              format_func=lambda u: f"{u['username']} · {u['display_name']}")
+        staff_phone = st.text_input(page.t("users.phone"), max_chars=20, key="admin_users_phone_value")
+        if st.form_submit_button(page.t("users.phone_submit")):
+            try:
+                stored = auth.set_phone(page.actor, user_id=holder["id"], phone=staff_phone)
+            except DomainError as err:
+                page.error(err)
+            else:  # drawn again so that the table shows the phone
+                page.flash("users.phone_done" if stored else "users.phone_cleared",
+                           username=md_escape(holder["username"]))
+                st.rerun()

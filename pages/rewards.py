@@ -11,7 +11,7 @@ from lib.core.errors import DomainError, StaleObject
 from lib.rewards import approval, eligibility
 from lib.rewards.machine import CLAIMS
 from lib.rewards.rules import yuan
-from lib.ui.cards import local_time
+from lib.ui.cards import local_time, photos
 from lib.ui.moves import move_form
 from lib.ui.page import setup_page
 from lib.ui.text import md_escape, plain
@@ -37,7 +37,8 @@ with page.guard():
             page.t("rewards.col.community"): page.name(r.community),
             page.t("rewards.col.amount"): yuan(r.amount_fen),
             page.t("rewards.col.state"): page.t("claim_state." + r.state),
-            page.t("rewards.col.reporter"): r.reporter,
+            page.t("rewards.col.reporter"): r.reporter if r.reporter is not None
+            else page.t("rewards.reporter_hidden"),
             page.t("rewards.col.signals"): "、".join(page.t("signal." + s) for s in r.signals)
             or page.t("rewards.no_signal"),
         } for r in rows])
@@ -78,16 +79,17 @@ with page.guard():
             del st.query_params["claim"]
             st.rerun()
         st.stop()
-    claim, case = detail.claim, detail.case
+    claim = detail.claim
     if st.button(page.t("rewards.back"), key="rewards_back", icon=":material/arrow_back:"):
         del st.query_params["claim"]
         st.rerun()
-    st.subheader(f"{case.code} · {md_escape(page.name(detail.category))} · {yuan(claim.amount_fen)}")
+    st.subheader(f"{detail.case_code} · {md_escape(page.name(detail.category))} · {yuan(claim.amount_fen)}")
     head = st.columns(4, border=True)
     for column, label, value in (
             (head[0], "rewards.col.state", page.t("claim_state." + claim.state)),
             (head[1], "rewards.col.community", f"{page.name(detail.street)} · {page.name(detail.community)}"),
-            (head[2], "rewards.col.reporter", approval.mask_phone(claim.reporter_phone) or "—"),
+            (head[2], "rewards.col.reporter", page.t("rewards.reporter_hidden") if detail.restricted
+             else detail.reporter or "—"),
             (head[3], "rewards.threshold", yuan(detail.threshold_fen))):
         column.caption(page.t(label))
         column.markdown(f"**{md_escape(value)}**")
@@ -97,7 +99,7 @@ with page.guard():
     left, right = st.columns([3, 2])
     with left:
         st.markdown(f"**{page.t('rewards.evidence')}**")
-        if detail.restricted:
+        if not detail.evidence:
             st.info(page.t("case.description_hidden"))
         else:
             st.text(plain(detail.description))
@@ -111,8 +113,9 @@ with page.guard():
         } for at, action in detail.timeline]), hide_index=True, width="stretch")
     with right:
         if detail.photos:
-            st.image([p.data for p in detail.photos], width=150,
-                     caption=[page.t("photo." + p.kind) for p in detail.photos])
+            # Inline, never through the media store, whose URLs answer anyone who holds them.
+            photos([p.data for p in detail.photos], [page.t("photo." + p.kind) for p in detail.photos],
+                   width=150)
         history = detail.history
         st.markdown(f"**{page.t('rewards.history')}**")
         st.dataframe(pd.DataFrame({
@@ -133,8 +136,12 @@ with page.guard():
                               detail=md_escape(detail.payment_detail or "—")))
 
     st.subheader(page.t("case.actions"))
-    if not detail.actions:
-        waiting = claim.state in ("pending", "approved_once", "approved")
+    waiting = claim.state in ("pending", "approved_once", "approved")
+    if waiting and detail.barred:
+        st.warning(page.t(detail.barred))
+    elif waiting and detail.staff_report:
+        st.warning(page.t("rewards.staff_report"))
+    if not detail.actions and not detail.barred:
         st.caption(page.t("rewards.no_actions" if waiting else "rewards.finished"))
     for index, action in enumerate(detail.actions):
         hint = None

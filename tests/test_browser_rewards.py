@@ -1,7 +1,7 @@
-"""A discovery reward end to end in a real browser: a resident's tip is closed, the reward
-appears on the tracking page and the resident claims it; the street's approver approves, the
-district's approver gives the second approval the amount needs, the payout is recorded, and the
-resident sees it paid."""
+"""A discovery reward end to end in a real browser: a resident's 黄赌毒 tip is closed, the
+reward appears on the tracking page and the resident claims it with a code sent by SMS for the
+claim; an approver who may read the tip's evidence approves, a second such approver gives the
+second approval the amount needs, the payout is recorded, and the resident sees it paid."""
 
 from __future__ import annotations
 
@@ -51,10 +51,18 @@ def _closed_tip(base) -> object:  # noqa: ANN001
     return case
 
 
-def _track(page, code: str) -> None:
+def _track(page, base, code: str) -> None:  # noqa: ANN001
     page.get_by_label("查询码").fill(code)
-    page.get_by_label("手机号后四位 / 查询密码").fill("8888")
+    page.get_by_label("查询密码 / 短信验证码").fill(_sms_code(base, code, "view"))
     page.get_by_role("button", name="查询", exact=True).click()
+
+
+def _sms_code(base, code: str, purpose: str) -> str:  # noqa: ANN001
+    """The one-time code the reporter's phone receives for ``purpose``."""
+    from lib.core.db import get_engine
+    from tests.factories import sms_code
+
+    return sms_code(get_engine(base.db_url), code, purpose)
 
 
 def _decide(page, base: str, claim_id: int, action: str, db, state: str) -> None:
@@ -77,17 +85,18 @@ def test_a_resident_claims_two_approvers_approve_and_the_payout_shows(browser_se
     resident = browser_chromium.new_context(viewport=PHONE, locale="zh-CN")
     page = new_page(resident)
     load(page, browser_server + "/track")
-    _track(page, case.code)
+    _track(page, browser_server, case.code)
     expect(page.get_by_text("奖励 ¥2,000：可申领")).to_be_visible(timeout=WAIT)
     page.get_by_text("银行转账", exact=True).click()
     page.get_by_label("收款账号（银行卡号或积分账户；现金领取可不填）").fill("6222020200001234")
-    page.get_by_label("请再次输入手机号后四位或查询密码，确认是您本人").last.fill("8888")
+    page.get_by_label("短信验证码（先点“发送短信验证码”）").last.fill(
+        _sms_code(browser_server, case.code, "claim"))
     page.get_by_role("button", name="申领奖励").click()
     expect(page.get_by_text("已提交申领，审批后发放。")).to_be_visible(timeout=WAIT)
     wait_until(lambda: db.execute("select state from reward_claim where id=?",
                                   (claim_id,)).fetchone()[0] == "pending", "the claim is pending")
 
-    context, approver = staff_page(browser_chromium, browser_server, "street_approver")
+    context, approver = staff_page(browser_chromium, browser_server, "vice_approver")
     switch(approver, lambda: approver.get_by_test_id("stSidebar").get_by_role(
         "link", name=re.compile("奖励审批")).click(), "the approval page")
     expect(approver.get_by_test_id("stDataFrame").first).to_contain_text(case.code, timeout=WAIT)
@@ -95,7 +104,7 @@ def test_a_resident_claims_two_approvers_approve_and_the_payout_shows(browser_se
     _decide(approver, browser_server, claim_id, "批准", db, "approved_once")
     context.close()
 
-    context, second = staff_page(browser_chromium, browser_server, "district_approver")
+    context, second = staff_page(browser_chromium, browser_server, "vice_reviewer")
     _decide(second, browser_server, claim_id, "复核批准", db, "approved")
     load(second, f"{browser_server}/rewards?claim={claim_id}")
     expect(second.get_by_text("收款账号：6222020200001234")).to_be_visible(timeout=WAIT)
@@ -107,7 +116,7 @@ def test_a_resident_claims_two_approvers_approve_and_the_payout_shows(browser_se
                       (claim_id,)).fetchone() == (1, 200000)
 
     load(page, browser_server + "/track")
-    _track(page, case.code)
+    _track(page, browser_server, case.code)
     expect(page.get_by_text("奖励 ¥2,000：已发放")).to_be_visible(timeout=WAIT)
     resident.close()
     db.close()

@@ -69,6 +69,7 @@ STAFF_PAGES_BY_ACCOUNT = {
     "community_leader": READING | KPI, "street_leader": READING | KPI,
     "district_leader": READING | KPI, "city_leader": READING | KPI,
     "street_approver": APPROVING, "district_approver": APPROVING,
+    "vice_approver": APPROVING, "vice_reviewer": APPROVING,
     "admin": {"admin_users", "admin_org", "admin_categories", "admin_rewards"},
 }
 

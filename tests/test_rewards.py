@@ -30,7 +30,16 @@ from lib.core.models import (
 from lib.org import auth
 from lib.org.units import find_unit
 from lib.rewards import approval, eligibility, figures, rules, tracking
-from tests.factories import COMMUNITY, actor, category_id, closed_case, move, new_case, unit_id
+from tests.factories import (
+    COMMUNITY,
+    actor,
+    category_id,
+    closed_case,
+    move,
+    new_case,
+    sms_code,
+    unit_id,
+)
 
 POLICE = "510104001-police"
 
@@ -50,9 +59,9 @@ def _claim_of(db, case_id: int) -> RewardClaim:
 
 
 def _claimed(db, case, *, method: str = "bank", detail: str = "6222020200112233445"):  # noqa: ANN001, ANN202
-    view = tracking.reward_for(db, case.code, case.reporter_phone[-4:])
-    return tracking.claim_reward(db, code=case.code, proof=case.reporter_phone[-4:], method=method,
-                                 payment_detail=detail, version=view.version)
+    view = tracking.reward_for(db, case.code, sms_code(db, case.code))
+    return tracking.claim_reward(db, code=case.code, proof=sms_code(db, case.code, "claim"),
+                                 method=method, payment_detail=detail, version=view.version)
 
 
 def _decide(db, username: str, claim: RewardClaim, action: str, **params) -> RewardClaim:  # noqa: ANN003
@@ -110,7 +119,7 @@ def test_staff_reports_rejected_and_anonymous_cases_earn_nothing_with_a_reason(d
     waiting = new_case(db, phone="13512349999")
     for case, expected in ((rejected, ("ineligible", "case_rejected")),
                            (waiting, (None, None))):
-        view = tracking.reward_for(db, case.code, case.reporter_phone[-4:])
+        view = tracking.reward_for(db, case.code, sms_code(db, case.code))
         assert (view.state, view.reason, view.can_claim) == (*expected, False), case.id
     with write_session(db) as s:  # the hotline registers a resident's call
         hotline = create_case(s, actor=auth.actor_by_username(s, "community01"),
@@ -118,7 +127,7 @@ def test_staff_reports_rejected_and_anonymous_cases_earn_nothing_with_a_reason(d
                               description="电话反映楼道堆物", address="红星路9号",
                               community_id=unit_id(db, COMMUNITY), source="hotline",
                               reporter_phone="13512348888")
-    view = tracking.reward_for(db, hotline.code, "8888")
+    view = tracking.reward_for(db, hotline.code, sms_code(db, hotline.code))
     assert (view.state, view.reason) == ("ineligible", "not_resident_report")
 
 
@@ -169,12 +178,12 @@ def test_the_reporter_claims_an_approver_approves_and_pays_once(db):
     case = _closed(db)
     _open(db)
     with pytest.raises(ValidationFailed):  # a bank transfer needs the account
-        view = tracking.reward_for(db, case.code, case.reporter_phone[-4:])
-        tracking.claim_reward(db, code=case.code, proof=case.reporter_phone[-4:], method="bank",
+        view = tracking.reward_for(db, case.code, sms_code(db, case.code))
+        tracking.claim_reward(db, code=case.code, proof=sms_code(db, case.code, "claim"),
+                              method="bank", payment_detail="", version=view.version)
+    with pytest.raises(NotFound):  # a code sent for claiming, not the last four digits
+        tracking.claim_reward(db, code=case.code, proof=case.reporter_phone[-4:], method="cash",
                               payment_detail="", version=view.version)
-    with pytest.raises(NotFound):  # the proof, again
-        tracking.claim_reward(db, code=case.code, proof="0000", method="cash", payment_detail="",
-                              version=view.version)
     claim = _claimed(db, case)
     assert claim.state == "pending"
     approved = _decide(db, "street_approver", claim, "approve")
@@ -189,12 +198,20 @@ def test_the_reporter_claims_an_approver_approves_and_pays_once(db):
         pool = s.get(RewardPool, paid.pool_id)
         assert [(p.amount_fen, p.method, p.reference) for p in payouts] == [(5000, "bank", "BANK-0001")]
         assert pool.committed_fen == 5000 and figures.ledger_problems(s) == []
-    view = tracking.reward_for(db, case.code, case.reporter_phone[-4:])
+    view = tracking.reward_for(db, case.code, sms_code(db, case.code))
     assert (view.state, view.paid_at is not None) == ("paid", True)
 
 
+def _large(db):  # noqa: ANN001, ANN202
+    """A closed ordinary case whose award is ¥2,000, above the ¥500 threshold (a restricted
+    category's large tip goes only to approvers with the permission: tests/test_rewards_separation)."""
+    rules.set_rule(actor(db, "admin"), category_id=category_id(db, "fire"), severity="major",
+                   amount="2000", engine=db)
+    return _closed(db, category="fire", severity="major")
+
+
 def test_a_large_award_needs_a_second_different_approver_and_the_district_pool(db):
-    case = _closed(db, category="vice", severity="major")  # ¥2,000, above the ¥500 threshold
+    case = _large(db)
     _open(db)
     claim = _claimed(db, case, method="cash", detail="")
     once = _decide(db, "street_approver", claim, "approve")
@@ -221,15 +238,21 @@ def test_an_approver_never_decides_a_claim_on_a_case_they_worked_on(db):
     claim = _claimed(db, case)
     with pytest.raises(PermissionDenied):
         _decide(db, "street_clerk_approver", claim, "approve")
-    # Nor one whose phone is the reporter's.
-    _approver(db, "same_phone_approver", "510104001", phone=case.reporter_phone)
-    with pytest.raises(PermissionDenied):
-        _decide(db, "same_phone_approver", claim, "approve")
     # Nor another street's approver: the claim is not in their area at all.
     _approver(db, "other_street_approver", "510104002")
     with pytest.raises(NotFound):
         _decide(db, "other_street_approver", claim, "approve")
-    assert _decide(db, "street_approver", claim, "approve").state == "approved"
+    assert "approve" in approval.claim_detail(actor(db, "street_approver"), claim.id,
+                                              engine=db).actions
+    # Nor one whose phone is the reporter's: the report is then a staff report, which nobody
+    # may approve, only reject.
+    _approver(db, "same_phone_approver", "510104001", phone=case.reporter_phone)
+    with pytest.raises(PermissionDenied):
+        _decide(db, "same_phone_approver", claim, "approve")
+    with pytest.raises(PermissionDenied):
+        _decide(db, "street_approver", claim, "approve")
+    assert _decide(db, "street_approver", claim, "reject", reason="staff_reporter",
+                   note="上报人是工作人员").state == "rejected"
 
 
 def test_the_monthly_cap_per_reporter_holds(db):
@@ -283,7 +306,7 @@ def test_two_approvers_racing_for_the_last_of_a_pool_never_overdraw_it(db):
 
 
 def test_a_rejection_gives_the_pool_back_and_needs_a_reason(db):
-    case = _closed(db, category="vice", severity="major")
+    case = _large(db)
     _open(db)
     claim = _claimed(db, case, method="cash", detail="")
     _decide(db, "street_approver", claim, "approve")
@@ -304,10 +327,10 @@ def test_an_unclaimed_reward_expires_after_the_window(db):
     _open(db)
     later = utcnow() + timedelta(days=31)
     with pytest.raises(ValidationFailed):
-        view = tracking.reward_for(db, case.code, case.reporter_phone[-4:], now=later)
+        view = tracking.reward_for(db, case.code, sms_code(db, case.code, now=later), now=later)
         assert not view.can_claim
-        tracking.claim_reward(db, code=case.code, proof=case.reporter_phone[-4:], method="cash",
-                              payment_detail="", version=view.version, now=later)
+        tracking.claim_reward(db, code=case.code, proof=sms_code(db, case.code, "claim", now=later),
+                              method="cash", payment_detail="", version=view.version, now=later)
     assert eligibility.expire_claims(db, now=later) == 1
     assert _claim_of(db, case.id).state == "expired"
 

@@ -22,7 +22,7 @@ from lib.core.models import Case, Category, ClaimState, RewardClaim, RewardEvent
 from lib.core.workcal import CHINA_TZ
 from lib.org import auth
 from lib.org.units import find_unit
-from lib.rewards import approval, figures, pools, signals
+from lib.rewards import approval, figures, pools, rules, signals
 from tests.factories import COMMUNITY, NEIGHBOUR, actor, everything, move, open_page, unit_id
 from tests.test_rewards import _claimed, _open
 
@@ -177,7 +177,9 @@ def test_batch_approval_skips_a_signalled_claim_and_takes_a_clean_small_one(db):
     _report(db, at(9), phone="13940000001", photos=(_photo("green"),))  # still open: no claim
     copied = _valid(db, _report(db, at(10), phone="13940000002", photos=(_photo("green"),)))
     clean = _valid(db, _report(db, at(10), phone="13940000003"))
-    large = _valid(db, _report(db, at(10), phone="13940000004", category="vice"))
+    # An ordinary large award (a restricted category's goes only to permitted approvers).
+    rules.set_rule(actor(db, "admin"), category_id=None, severity="major", amount="2000", engine=db)
+    large = _valid(db, _report(db, at(10), phone="13940000004", category="dogs"))
     with write_session(db) as s:  # as triage would judge it: ¥2,000, above the ¥500 threshold
         s.get(Case, large.id).severity = "major"
     assert _open(db) == 3

@@ -5,6 +5,14 @@ evidence, the reporter's history and the fraud signals; approve, reject with a r
 approval by another approver above the threshold, batch approval of clean small claims, and the
 payout. The ledger lists claims and payouts with month totals per street, exported to CSV and
 Excel with formulas neutralised and payment details masked (never exported in full).
+
+What each reader gets (lib returns no more than this, whatever the page draws):
+- the reporter: a masked phone for ordinary categories; nothing at all for restricted ones
+  (黄赌毒, special populations), whose claimant is known by the claim's number and the case code;
+- the evidence (description, address, result, photos) of a restricted case: only to a reader who
+  may read its content (``permissions.sensitive_permit``), and each such read is logged;
+- the payment detail: masked for approvers and leaders (nothing for a restricted claim), in full
+  only to the approver who may pay the claim now, and that read is logged.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from lib.cases.ledger import neutralise
-from lib.cases.privacy import is_restricted, mask_phone
+from lib.cases.privacy import is_restricted, log_view, mask_phone
 from lib.core.clock import china_time
 from lib.core.db import read_session, write_session
 from lib.core.errors import DomainError, NotFound, ValidationFailed
@@ -38,6 +46,7 @@ from lib.core.models import (
     RewardPayout,
     RewardPolicy,
     RewardPool,
+    Role,
     Unit,
     UnitKind,
     User,
@@ -46,7 +55,16 @@ from lib.core.models import (
 from lib.org import permissions
 from lib.org.units import Actor
 from lib.rewards import pools
-from lib.rewards.machine import CLAIMS, act, context, in_scope, month_total
+from lib.rewards.machine import (
+    CLAIMS,
+    act,
+    acted_on,
+    barred,
+    comparable_phone,
+    context,
+    in_scope,
+    month_total,
+)
 from lib.rewards.rules import current_policy, yuan
 from lib.rewards.signals import signals_of
 
@@ -71,10 +89,14 @@ def scope(actor: Actor):  # noqa: ANN201
 
 
 def mask_detail(detail: str | None) -> str:
-    """A payment detail (an account number, say) with all but its last four characters hidden."""
+    """A payment detail (an account number, a name) as four stars and at most its last four
+    characters: fewer than half of them always, one at most up to six characters, none up to
+    two ("张三" → "****", "1234" → "****4", "6222020200112233445" → "****3445"). The stars never
+    tell the length."""
     if not detail:
         return ""
-    return "*" * max(len(detail) - 4, 2) + detail[-4:]
+    shown = 0 if len(detail) <= 2 else 1 if len(detail) <= 6 else min(4, (len(detail) - 1) // 2)
+    return "****" + detail[len(detail) - shown:]
 
 
 # ---------------------------------------------------------------- the queue
@@ -90,16 +112,28 @@ class QueueRow:
     amount_fen: int
     state: str
     waiting_since: datetime
-    reporter: str  # masked phone
+    reporter: str | None  # masked phone; None: a restricted category's reporter is not shown
     signals: list[str]
     clean: bool  # no signal and not above the threshold: may be approved in a batch
     first_approver_id: int | None
 
 
-def _queue_condition(actor: Actor):  # noqa: ANN202
-    return and_(scope(actor), or_(RewardClaim.state == C.pending,
-                                  and_(RewardClaim.state == C.approved_once,
-                                       RewardClaim.first_approver_id != actor.id)))
+def _queue_condition(session: Session, actor: Actor):  # noqa: ANN202
+    """SQL: the claims this approver may decide now — in their area, waiting, on no case they
+    acted on, not from their own phone, and of a restricted category only with the permission
+    to read it (the same rules as the claim machine's approver, so the queue offers nothing
+    that ``decide`` would refuse)."""
+    phone = comparable_phone(session.exec(select(User.phone).where(User.id == actor.id)).first())
+    conditions = [scope(actor), or_(RewardClaim.state == C.pending,
+                                    and_(RewardClaim.state == C.approved_once,
+                                         RewardClaim.first_approver_id != actor.id)),
+                  ~acted_on(actor.id, RewardClaim.case_id)]
+    if phone:
+        conditions.append(or_(RewardClaim.reporter_phone.is_(None),
+                              func.replace(RewardClaim.reporter_phone, "-", "") != phone))
+    if not (actor.has(Role.sensitive_viewer) and actor.unit_kind in (UnitKind.district, UnitKind.city)):
+        conditions.append(RewardClaim.category_id.not_in(permissions.restricted_categories()))
+    return and_(*conditions)
 
 
 def approval_queue(actor: Actor, *, page: int = 0, engine: Engine | None = None,
@@ -107,7 +141,7 @@ def approval_queue(actor: Actor, *, page: int = 0, engine: Engine | None = None,
     """Claims waiting for this approver, oldest first, one page."""
     permissions.require(actor, permissions.REWARD_APPROVERS)
     with read_session(engine) as session:
-        condition = _queue_condition(actor)
+        condition = _queue_condition(session, actor)
         total = session.exec(select(func.count()).select_from(RewardClaim).where(condition)).one()
         claims = session.exec(select(RewardClaim).where(condition)
                               .order_by(RewardClaim.updated_at, RewardClaim.id)
@@ -121,10 +155,12 @@ def approval_queue(actor: Actor, *, page: int = 0, engine: Engine | None = None,
         rows = []
         for claim in claims:
             found = signals_of(session, claim)
+            category = categories[claim.category_id]
             rows.append(QueueRow(claim.id, claim.version, codes.get(claim.case_id, ""),
-                                 categories[claim.category_id], units[claim.community_id],
+                                 category, units[claim.community_id],
                                  claim.amount_fen, claim.state, claim.updated_at,
-                                 mask_phone(claim.reporter_phone) or "", found,
+                                 None if category.restricted else mask_phone(claim.reporter_phone) or "",
+                                 found,
                                  not found and claim.amount_fen <= policy.second_approval_above_fen
                                  and claim.state == C.pending, claim.first_approver_id))
         return rows, total
@@ -136,7 +172,7 @@ def waiting_count(actor: Actor, engine: Engine | None = None) -> int:
         return 0
     with read_session(engine) as session:
         return session.exec(select(func.count()).select_from(RewardClaim)
-                            .where(_queue_condition(actor))).one()
+                            .where(_queue_condition(session, actor))).one()
 
 
 # ---------------------------------------------------------------- one claim
@@ -150,15 +186,29 @@ class History:
     rejected_reports: int
 
 
+@dataclass(frozen=True)
+class ClaimView:
+    """A claim as the approval page needs it: no phone, no payment detail."""
+
+    id: int
+    version: int
+    state: str
+    amount_fen: int
+    method: str | None
+    reason: str | None
+
+
 @dataclass
 class ClaimDetail:
-    claim: RewardClaim
-    case: Case
+    claim: ClaimView
+    case_code: str
     category: Category
     community: Unit
     street: Unit
     restricted: bool
-    description: str | None  # None: a restricted case's content stays with its handlers
+    reporter: str | None  # a masked phone; None for a restricted category (or no phone)
+    evidence: bool  # False: a restricted case's content stays with who may read it
+    description: str | None
     address: str | None
     result: str | None  # what the handler recorded
     photos: list[Attachment]
@@ -167,50 +217,74 @@ class ClaimDetail:
     history: History
     signals: list[str]
     actions: list[str]
-    payment_detail: str  # masked, except on the pay form
-    full_payment_detail: str | None  # only when this approver may pay now
+    barred: str | None  # why this approver may not decide it (a catalog key), if so
+    staff_report: bool  # the report carries a staff identity: it can only be rejected
+    payment_detail: str | None  # masked; None for a restricted claim
+    full_payment_detail: str | None  # only to the approver who may pay it now
     threshold_fen: int
 
 
 def claim_detail(actor: Actor, claim_id: object, engine: Engine | None = None,
                  now: datetime | None = None) -> ClaimDetail:
+    """One claim as this reader may see it. A read that shows a restricted case's evidence or
+    the full payment detail happens in a write transaction that logs it."""
     permissions.require(actor, permissions.REWARD_READERS)
     now = now or utcnow()
     with read_session(engine) as session:
-        claim = _load(session, actor, claim_id)
-        case = session.get(Case, claim.case_id)
-        restricted = is_restricted(session, case)
-        events = session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id)
-                              .order_by(CaseEvent.seq)).all()
-        result = next((e.note for e in reversed(events) if e.action == "handle"), None)
-        actions = CLAIMS.allowed(actor, claim, context(session, claim, now)) \
-            if actor.has(*permissions.REWARD_APPROVERS) else []
-        month = pools.month_of(now)
-        history = History(
-            claims_this_month=session.exec(select(func.count()).select_from(RewardClaim).where(
-                RewardClaim.reporter_key == claim.reporter_key,
-                RewardClaim.created_at >= pools.month_start_of(month))).one(),
-            awarded_this_month_fen=month_total(session, claim.reporter_key, month),
-            reports=session.exec(select(func.count()).select_from(Case).where(
-                Case.reporter_phone == claim.reporter_phone)).one() if claim.reporter_phone else 1,
-            rejected_reports=session.exec(select(func.count()).select_from(Case).where(
-                Case.reporter_phone == claim.reporter_phone, Case.state == "rejected")).one()
-            if claim.reporter_phone else 0)
-        return ClaimDetail(
-            claim=claim, case=case, category=session.get(Category, claim.category_id),
-            community=session.get(Unit, claim.community_id), street=session.get(Unit, claim.street_id),
-            restricted=restricted, description=None if restricted else case.description,
-            address=None if restricted else case.address, result=None if restricted else result,
-            photos=[] if restricted else list(session.exec(select(Attachment).where(
-                Attachment.case_id == case.id).order_by(Attachment.id)).all()),
-            timeline=[(e.at, e.action) for e in events],
-            claim_events=list(session.exec(select(RewardEvent).where(
-                RewardEvent.claim_id == claim.id).order_by(RewardEvent.seq)).all()),
-            history=history, signals=signals_of(session, claim), actions=actions,
-            payment_detail=mask_detail(claim.payment_detail),
-            full_payment_detail=claim.payment_detail if "pay" in actions else None,
-            threshold_fen=session.get(RewardPolicy, claim.policy_id).second_approval_above_fen
-            if claim.policy_id else 0)
+        detail = _claim_detail(session, actor, claim_id, now)
+    if not detail.full_payment_detail and not (detail.restricted and detail.evidence):
+        return detail
+    with write_session(engine) as session:
+        detail = _claim_detail(session, actor, claim_id, now)
+        case_id = session.get(RewardClaim, detail.claim.id).case_id
+        if detail.restricted and detail.evidence:
+            log_view(session, actor, case_id, "reward_evidence")
+        if detail.full_payment_detail:
+            log_view(session, actor, case_id, "payment_detail")
+        return detail
+
+
+def _claim_detail(session: Session, actor: Actor, claim_id: object, now: datetime) -> ClaimDetail:
+    claim = _load(session, actor, claim_id)
+    case = session.get(Case, claim.case_id)
+    restricted = is_restricted(session, case)
+    evidence = not restricted or permissions.sensitive_permit(actor, case)
+    events = session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id)
+                          .order_by(CaseEvent.seq)).all()
+    result = next((e.note for e in reversed(events) if e.action == "handle"), None)
+    approver = actor.has(*permissions.REWARD_APPROVERS)
+    ctx = context(session, claim, now)
+    actions = CLAIMS.allowed(actor, claim, ctx) if approver else []
+    month = pools.month_of(now)
+    history = History(
+        claims_this_month=session.exec(select(func.count()).select_from(RewardClaim).where(
+            RewardClaim.reporter_key == claim.reporter_key,
+            RewardClaim.created_at >= pools.month_start_of(month))).one(),
+        awarded_this_month_fen=month_total(session, claim.reporter_key, month),
+        reports=session.exec(select(func.count()).select_from(Case).where(
+            Case.reporter_phone == claim.reporter_phone)).one() if claim.reporter_phone else 1,
+        rejected_reports=session.exec(select(func.count()).select_from(Case).where(
+            Case.reporter_phone == claim.reporter_phone, Case.state == "rejected")).one()
+        if claim.reporter_phone else 0)
+    return ClaimDetail(
+        claim=ClaimView(claim.id, claim.version, claim.state, claim.amount_fen, claim.method,
+                        claim.reason),
+        case_code=case.code, category=session.get(Category, claim.category_id),
+        community=session.get(Unit, claim.community_id), street=session.get(Unit, claim.street_id),
+        restricted=restricted, reporter=None if restricted else mask_phone(claim.reporter_phone),
+        evidence=evidence, description=case.description if evidence else None,
+        address=case.address if evidence else None, result=result if evidence else None,
+        photos=list(session.exec(select(Attachment).where(Attachment.case_id == case.id)
+                                 .order_by(Attachment.id)).all()) if evidence else [],
+        timeline=[(e.at, e.action) for e in events],
+        claim_events=list(session.exec(select(RewardEvent).where(
+            RewardEvent.claim_id == claim.id).order_by(RewardEvent.seq)).all()),
+        history=history, signals=signals_of(session, claim), actions=actions,
+        barred=barred(actor, ctx) if approver else None, staff_report=ctx.staff_report,
+        payment_detail=None if restricted and not evidence else mask_detail(claim.payment_detail),
+        full_payment_detail=claim.payment_detail if "pay" in actions else None,
+        threshold_fen=session.get(RewardPolicy, claim.policy_id).second_approval_above_fen
+        if claim.policy_id else 0)
 
 
 def _load(session: Session, actor: Actor, claim_id: object) -> RewardClaim:
@@ -243,7 +317,7 @@ def batch_approve(actor: Actor, claims: list[tuple[int, int]], engine: Engine | 
         try:
             with write_session(engine) as session:
                 claim = session.get(RewardClaim, claim_id)
-                if claim is None:
+                if claim is None or not in_scope(actor, claim):
                     raise DomainError(CLAIMS.not_found)
                 policy = session.get(RewardPolicy, claim.policy_id)
                 if claim.amount_fen > policy.second_approval_above_fen or signals_of(session, claim):
@@ -293,14 +367,19 @@ def ledger_rows(actor: Actor, chosen: LedgerFilter = LedgerFilter(), *, lang_nam
         people = _names(session, {x for c, _, p in found for x in (c.first_approver_id,
                                                                    c.second_approver_id,
                                                                    p.paid_by_id if p else None)})
+    hidden = label("rewards.reporter_hidden")
     return [{
         "id": claim.id, "case": code, "category": lang_name(categories[claim.category_id]),
         "street": lang_name(units[claim.street_id]), "community": lang_name(units[claim.community_id]),
-        "reporter": mask_phone(claim.reporter_phone) or "", "amount": yuan(claim.amount_fen),
+        # A restricted category's claimant is known by the case code: no phone, no account.
+        "reporter": hidden if categories[claim.category_id].restricted
+        else mask_phone(claim.reporter_phone) or "",
+        "amount": yuan(claim.amount_fen),
         "state": label("claim_state." + claim.state),
         "reason": label("reward_reason." + claim.reason) if claim.reason else "",
         "method": label("reward_method." + claim.method) if claim.method else "",
-        "payment_detail": mask_detail(claim.payment_detail),
+        "payment_detail": hidden if categories[claim.category_id].restricted and claim.payment_detail
+        else mask_detail(claim.payment_detail),
         "first_approver": people.get(claim.first_approver_id, ""),
         "second_approver": people.get(claim.second_approver_id, ""),
         "paid_at": china_time(payout.paid_at) if payout else "",

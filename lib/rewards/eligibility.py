@@ -6,7 +6,8 @@ it, the earliest reporter is the one who found it; the others are told they were
 Refusals (``RewardClaim.reason``):
 
   not_first         someone reported the same problem earlier
-  staff_reporter    the reporter's phone belongs to a staff member or grid worker
+  staff_account     the report was made while logged in to a staff account
+  staff_reporter    the reporter's phone is a staff account's (staff, grid worker, approver …)
   anonymous_no_pin  an anonymous report without a PIN: nobody can prove it is theirs
   no_rule           no reward is set for this category and severity
 
@@ -36,11 +37,10 @@ from lib.core.models import (
     RewardClaim,
     RewardEvent,
     Source,
-    User,
     utcnow,
 )
 from lib.rewards import rules
-from lib.rewards.machine import act
+from lib.rewards.machine import act, staff_identity
 
 _log = logging.getLogger(__name__)
 VALID = (CaseState.verified, CaseState.feedback, CaseState.closed)
@@ -67,10 +67,7 @@ def _members(session: Session, target: Case) -> list[Case]:
 def _refusal(session: Session, case: Case) -> str | None:
     if case.anonymous and not case.pin_hash:
         return "anonymous_no_pin"
-    if case.reporter_phone and session.exec(select(User.id).where(
-            User.phone == case.reporter_phone)).first() is not None:
-        return "staff_reporter"
-    return None
+    return staff_identity(session, case)
 
 
 def no_claim_reason(session: Session, case: Case) -> str | None:

@@ -2,14 +2,21 @@
 
 eligible → claim (the reporter, with payment details) → pending → approve → approved (above the
 threshold: approved_once → second_approve by another approver → approved) → pay → paid; or
-reject (a reason) from pending or approved_once; or expire when the window closes unclaimed.
+reject (a reason) before it is paid; or expire when the window closes unclaimed.
 
 Who:
-  approver  a reward approver of the claim's street or district who had no hand in the case
-            (did not report, triage, dispatch or handle it) and does not share the reporter's
-            phone; a second approval needs a different approver from the first
+  approver  a reward approver of the claim's street or district who has no event of their own
+            on the case or on a case merged with it (whatever the move: derived from the case
+            events, not from a list of actions), did not report it and does not share the
+            reporter's phone; for a restricted category (黄赌毒, special populations) only one
+            who may read its content (``permissions.sensitive_permit``), so that nobody decides
+            money on evidence they have not seen; a second approval needs a different approver
   public    the reporter on the tracking page, after proving the case is theirs
   system    the tick (claims expire)
+
+Money moves (approve, second approval, pay) are also refused while the report carries a staff
+identity (made from a staff account, or from a phone a staff account has): such a claim can
+only be rejected.
 """
 
 from __future__ import annotations
@@ -18,13 +25,16 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, exists, func, or_
 from sqlmodel import Session, select
 
+from lib.cases.privacy import is_restricted
 from lib.core import machine as engine
 from lib.core.errors import ValidationFailed
+from lib.core.inputs import phone_digits
 from lib.core.machine import Field, Machine, Step, move, note
 from lib.core.models import (
+    Case,
     CaseEvent,
     ClaimState,
     RewardClaim,
@@ -36,6 +46,7 @@ from lib.core.models import (
     UnitKind,
     User,
 )
+from lib.org.permissions import sensitive_permit
 from lib.org.units import Actor
 from lib.rewards import pools
 from lib.rewards.rules import METHODS
@@ -45,27 +56,87 @@ PAYMENT_DETAIL_MAX = 100
 REFERENCE_MAX = 60
 REJECT_REASONS = ("not_valid", "not_first", "staff_reporter", "insufficient_facts", "fraud",
                   "over_cap", "other")
-# The case moves that make a user part of the case: reported, triaged, dispatched, handled.
-INVOLVING = ("report", "accept", "reject", "merge", "reassign", "dispatch", "take", "acknowledge",
-             "start", "handle", "co_acknowledge", "co_handle", "verify", "feedback", "close")
+
+
+def _joined(case_id):  # noqa: ANN001, ANN202
+    """SQL: the case that ``case_id`` was merged into (NULL if none), correlated to the claim of
+    the enclosing query when ``case_id`` is its column."""
+    claimed = Case.__table__.alias("claimed")
+    return select(claimed.c.merged_into_id).where(claimed.c.id == case_id) \
+        .correlate(RewardClaim).scalar_subquery()
+
+
+def case_group(case_id) -> ColumnElement:  # noqa: ANN001
+    """SQL: the ids of the claim's case, the case it was merged into, and the reports merged
+    into either — the cases whose work decided the claim. ``case_id``: an id."""
+    member = Case.__table__.alias("member")
+    joined = _joined(case_id)
+    return select(member.c.id).where(or_(member.c.id == case_id, member.c.id == joined,
+                                         member.c.merged_into_id == case_id,
+                                         member.c.merged_into_id == joined))
+
+
+def acted_on(user_id: int, case_id) -> ColumnElement[bool]:  # noqa: ANN001
+    """SQL: the user has any event on the group of the case (``case_group``: reported, triaged,
+    called up, sent back, parked …: every move there is or will be, since it reads the events
+    themselves). ``case_id`` may be the claim's column: each part is an indexed look-up per
+    claim (one IN over the whole group let PostgreSQL scan every event per claim)."""
+    joined = _joined(case_id)
+    member = Case.__table__.alias("member")
+    mine = CaseEvent.actor_id == user_id
+    return or_(exists().where(CaseEvent.case_id == case_id, mine).correlate(RewardClaim),
+               exists().where(CaseEvent.case_id == joined, mine).correlate(RewardClaim),
+               exists().where(CaseEvent.case_id == member.c.id, mine,
+                              member.c.merged_into_id.in_([case_id, joined])).correlate(RewardClaim))
+
+
+def staff_identity(session: Session, case: Case) -> str | None:
+    """Why the report carries a staff identity (a ``reward_reason``), or None: it was made while
+    logged in to a staff account (``staff_account``), or from a phone that a staff account has,
+    active or not (``staff_reporter``)."""
+    if case.reported_by_id is not None or session.exec(select(CaseEvent.id).where(
+            CaseEvent.case_id == case.id, CaseEvent.action == "report",
+            CaseEvent.actor_id.is_not(None))).first() is not None:
+        return "staff_account"
+    digits = comparable_phone(case.reporter_phone)
+    if digits is not None and session.exec(select(User.id).where(
+            User.phone == digits)).first() is not None:
+        return "staff_reporter"
+    return None
+
+
+def comparable_phone(phone: str | None) -> str | None:
+    """A phone as digits only, to compare a reporter's with a staff account's."""
+    try:
+        return phone_digits(phone)
+    except ValidationFailed:
+        return phone  # stored before the check existed: compared as it is
 
 
 @dataclass(frozen=True)
 class Context:
-    involved: frozenset[int]  # users who reported, triaged, dispatched or handled the case
-    same_phone: frozenset[int]  # users whose phone is the reporter's
-    policy: RewardPolicy
+    case: Case
+    acted: frozenset[int]  # users with any event on the case's group
+    reporters: frozenset[int]  # users who are the reporter: the account that filed it, or the phone
+    staff_report: bool  # the report carries a staff identity: no money moves, only a rejection
+    restricted: bool  # a restricted category: decided only by who may read its content
+    policy: RewardPolicy | None
     now: datetime
 
 
 def context(session: Session, claim: RewardClaim, now: datetime) -> Context:
-    involved = frozenset(session.exec(select(CaseEvent.actor_id).where(
-        CaseEvent.case_id == claim.case_id, CaseEvent.actor_id.is_not(None),
-        CaseEvent.action.in_(INVOLVING))).all())
-    same_phone = frozenset(session.exec(select(User.id).where(
-        User.phone == claim.reporter_phone)).all()) if claim.reporter_phone else frozenset()
+    case = session.get(Case, claim.case_id)
+    acted = frozenset(session.exec(select(CaseEvent.actor_id).where(
+        CaseEvent.case_id.in_(case_group(claim.case_id)), CaseEvent.actor_id.is_not(None))
+        .distinct()).all())
+    digits = comparable_phone(claim.reporter_phone)
+    reporters = set(session.exec(select(User.id).where(User.phone == digits)).all()) \
+        if digits else set()
+    if case.reported_by_id is not None:
+        reporters.add(case.reported_by_id)
     policy = session.get(RewardPolicy, claim.policy_id) if claim.policy_id else None
-    return Context(involved, same_phone, policy, now)
+    return Context(case, acted, frozenset(reporters), staff_identity(session, case) is not None,
+                   is_restricted(session, case), policy, now)
 
 
 def in_scope(actor: Actor, claim: RewardClaim) -> bool:
@@ -73,13 +144,29 @@ def in_scope(actor: Actor, claim: RewardClaim) -> bool:
         (actor.unit_kind == UnitKind.district and claim.district_id == actor.unit_id)
 
 
+def barred(actor: Actor, ctx: Context) -> str | None:
+    """Why this approver may not decide or pay the claim (a catalog key), or None."""
+    if actor.id in ctx.reporters:
+        return "rewards.barred.own_report"
+    if actor.id in ctx.acted:
+        return "rewards.barred.acted"
+    if ctx.restricted and not sensitive_permit(actor, ctx.case):
+        return "rewards.barred.restricted"
+    return None
+
+
 def _approver(actor: Actor, claim: RewardClaim, ctx: Context) -> bool:
     return actor.has(Role.reward_approver) and in_scope(actor, claim) and ctx is not None \
-        and actor.id not in ctx.involved and actor.id not in ctx.same_phone
+        and barred(actor, ctx) is None
+
+
+def _money(actor, claim, ctx) -> bool:  # noqa: ANN001
+    """Money moves wait for no staff identity on the report (such a claim is only rejected)."""
+    return ctx is not None and not ctx.staff_report
 
 
 def _other_approver(actor, claim, ctx) -> bool:  # noqa: ANN001
-    return actor is not None and actor.id != claim.first_approver_id
+    return actor is not None and actor.id != claim.first_approver_id and _money(actor, claim, ctx)
 
 
 def _within_window(actor, claim, ctx) -> bool:  # noqa: ANN001
@@ -105,18 +192,14 @@ def _claim(step: Step) -> None:
     claim.payment_detail = step.values["payment_detail"]
 
 
-def month_total(session: Session, reporter_key: str, month: str, *, but: int | None = None,
-                up_to: int | None = None) -> int:
-    """What a reporter was awarded in a month (claims approved from that month's pools);
-    ``up_to``: only awards of at most that amount."""
-    conditions = [RewardClaim.reporter_key == reporter_key, RewardClaim.id != (but or 0),
-                  RewardClaim.state.in_([C.approved_once, C.approved, C.paid]),
-                  RewardPool.month == month]
-    if up_to is not None:
-        conditions.append(RewardClaim.amount_fen <= up_to)
+def month_total(session: Session, reporter_key: str, month: str) -> int:
+    """What a reporter was awarded in a month (claims approved from that month's pools, large
+    ones too), for the approver's view of their history; the cap is ``pools.take_cap``'s."""
     return session.exec(select(func.coalesce(func.sum(RewardClaim.amount_fen), 0))
                         .join(RewardPool, RewardPool.id == RewardClaim.pool_id)
-                        .where(*conditions)).one()
+                        .where(RewardClaim.reporter_key == reporter_key,
+                               RewardClaim.state.in_([C.approved_once, C.approved, C.paid]),
+                               RewardPool.month == month)).one()
 
 
 def _approve(step: Step) -> None:
@@ -125,10 +208,8 @@ def _approve(step: Step) -> None:
     small = claim.amount_fen <= policy.second_approval_above_fen
     # The monthly cap limits everyday micro-rewards; a large award (a 黄赌毒 tip, say) is
     # weighed on its own by two approvers instead.
-    if small and month_total(session, claim.reporter_key, pools.month_of(step.now), but=claim.id,
-                             up_to=policy.second_approval_above_fen) + claim.amount_fen > \
-            policy.reporter_cap_fen:
-        raise ValidationFailed("error.reward_over_cap")
+    if small:
+        pools.take_cap(session, claim, policy, step.now)
     pool = pools.commit(session, claim, policy, step.now)
     claim.pool_id = pool.id
     claim.first_approver_id = step.actor.id
@@ -142,6 +223,11 @@ def _second_approve(step: Step) -> None:
 
 
 def _reject(step: Step) -> None:
+    # An approved award not yet paid may still be rejected (a staff identity found after the
+    # approval, say): its money goes back to the pool and, for a small one, to the cap.
+    policy = step.session.get(RewardPolicy, step.subject.policy_id)
+    if policy is not None and step.subject.amount_fen <= policy.second_approval_above_fen:
+        pools.release_cap(step.session, step.subject)
     pools.release(step.session, step.subject)
     step.subject.reason = step.values["reason"]
     step.detail["reason"] = step.values["reason"]
@@ -166,15 +252,15 @@ MOVES = {m.action: m for m in [
          fields=[Field("method", "choice", required=True, choices=METHODS, labels="reward_method"),
                  Field("payment_detail", "text", max_len=PAYMENT_DETAIL_MAX)],
          public=True),
-    move("approve", {C.pending}, C.approved, "approver", effect=_approve, fields=[note()],
-         public=True, expected=True, also_to={C.approved_once}),
+    move("approve", {C.pending}, C.approved, "approver", effect=_approve, guard=_money,
+         fields=[note()], public=True, expected=True, also_to={C.approved_once}),
     move("second_approve", {C.approved_once}, C.approved, "approver", effect=_second_approve,
          guard=_other_approver, fields=[note()], public=True, expected=True),
-    move("reject", {C.pending, C.approved_once}, C.rejected, "approver", effect=_reject,
+    move("reject", {C.pending, C.approved_once, C.approved}, C.rejected, "approver", effect=_reject,
          fields=[Field("reason", "choice", required=True, choices=REJECT_REASONS,
                        labels="reward_reason"), note(required=True)],
          public=True),
-    move("pay", {C.approved}, C.paid, "approver", effect=_pay,
+    move("pay", {C.approved}, C.paid, "approver", effect=_pay, guard=_money,
          # The method the reporter chose, unless the approver says otherwise.
          fields=[Field("method", "choice", choices=METHODS, labels="reward_method"),
                  Field("reference", "text", max_len=REFERENCE_MAX), note()],

@@ -5,6 +5,9 @@ the pool is first used.
 Committing money is one UPDATE that adds only while the budget holds
 (``committed + amount <= budget``); two approvers racing for the last of a pool cannot both
 win, and the database's CHECK refuses an overdrawn or negative pool whatever the code does.
+The per-reporter monthly cap is kept the same way, in a row per reporter and month
+(``reward_cap_use``): summing the reporter's approved claims and then approving let three
+approvals at once pass a ¥1,000 cap with ¥1,500 on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from sqlmodel import Session, select
 
 from lib.core.clock import china
 from lib.core.errors import ValidationFailed
-from lib.core.models import RewardClaim, RewardPolicy, RewardPool
+from lib.core.inputs import parse_month
+from lib.core.models import RewardCapUse, RewardClaim, RewardPolicy, RewardPool
 from lib.core.workcal import CHINA_TZ
 
 
@@ -28,12 +32,11 @@ def month_of(moment: datetime) -> str:
 
 def month_start_of(month: str) -> datetime:
     """The first moment of a month ``YYYY-MM`` in China time; ``ValidationFailed`` if it is
-    not one."""
-    try:
-        year, number = (int(part) for part in month.split("-"))
-        return datetime(year, number, 1, tzinfo=CHINA_TZ)
-    except (ValueError, AttributeError):
-        raise ValidationFailed("error.month_invalid") from None
+    not one or lies outside ``inputs.YEARS`` (9999-12 has no next month, 0001-01 no UTC)."""
+    parsed = parse_month(month)
+    if parsed is None:
+        raise ValidationFailed("error.month_invalid")
+    return datetime(parsed[0], parsed[1], 1, tzinfo=CHINA_TZ)
 
 
 def next_month_start(start: datetime) -> datetime:
@@ -76,8 +79,42 @@ def commit(session: Session, claim: RewardClaim, policy: RewardPolicy, now: date
     return pool
 
 
+def take_cap(session: Session, claim: RewardClaim, policy: RewardPolicy, now: datetime) -> None:
+    """Count the claim against its reporter's cap for this month, or refuse: the cap is reached.
+    The check and the addition are one guarded UPDATE: a concurrent approval waits for the row
+    (PostgreSQL) or the write lock (SQLite) and then sees the new total."""
+    month = month_of(now)
+    mine = (RewardCapUse.reporter_key == claim.reporter_key, RewardCapUse.month == month)
+    if session.exec(select(RewardCapUse.id).where(*mine)).first() is None:
+        try:
+            with session.begin_nested():
+                session.exec(insert(RewardCapUse).values(  # type: ignore[call-overload]
+                    reporter_key=claim.reporter_key, month=month, used_fen=0))
+        except IntegrityError:
+            pass  # made by another approval at the same moment
+    done = session.exec(update(RewardCapUse)  # type: ignore[call-overload]
+                        .where(*mine,
+                               RewardCapUse.used_fen + claim.amount_fen <= policy.reporter_cap_fen)
+                        .values(used_fen=RewardCapUse.used_fen + claim.amount_fen)
+                        .execution_options(synchronize_session=False))
+    if done.rowcount != 1:
+        raise ValidationFailed("error.reward_over_cap")
+
+
+def release_cap(session: Session, claim: RewardClaim) -> None:
+    """Give back to the reporter's cap what an approved small claim had counted (it was
+    rejected before it was paid), in the month of the pool it was approved from."""
+    if claim.pool_id is None:
+        return
+    month = session.get(RewardPool, claim.pool_id).month
+    session.exec(update(RewardCapUse)  # type: ignore[call-overload]
+                 .where(RewardCapUse.reporter_key == claim.reporter_key, RewardCapUse.month == month)
+                 .values(used_fen=RewardCapUse.used_fen - claim.amount_fen)
+                 .execution_options(synchronize_session=False))
+
+
 def release(session: Session, claim: RewardClaim) -> None:
-    """Give back what a claim had reserved (it was rejected after a first approval)."""
+    """Give back what a claim had reserved in its pool (it was rejected after an approval)."""
     if claim.pool_id is None:
         return
     session.exec(update(RewardPool).where(RewardPool.id == claim.pool_id)  # type: ignore[call-overload]

@@ -62,6 +62,9 @@ DEMO_ACCOUNTS = [
     DemoAccount("district_approver", "陈审批", "510104", ("reward_approver",)),
     DemoAccount("district_leader", "褚区长", "510104", ("leader",)),
     DemoAccount("district_privacy", "何保密", "510104", ("district_staff", "sensitive_viewer")),
+    # Restricted tips (黄赌毒, special populations) go only to approvers who may read them.
+    DemoAccount("vice_approver", "吕审批", "510104", ("reward_approver", "sensitive_viewer")),
+    DemoAccount("vice_reviewer", "施复核", "510104", ("reward_approver", "sensitive_viewer")),
     DemoAccount("admin", "卫管理员", "510104", ("admin",)),
     DemoAccount("city01", "蒋市级", "510100", ("city_staff",)),
     DemoAccount("city_leader", "沈市长", "510100", ("leader",)),
@@ -82,6 +85,9 @@ def ensure_accounts(session: Session, password: str = DEMO_PASSWORD) -> int:
     All demo accounts share one password hash: the demo must start fast.
     """
     password_hash = auth.hash_password(password)
+    # The named accounts have phones (199…, a prefix the generated residents never use), so the
+    # demo shows that a report from a staff phone earns no reward.
+    phones = {a.username: f"199{i:08d}" for i, a in enumerate(DEMO_ACCOUNTS, start=1)}
     units = {u.code: u for u in session.exec(select(Unit)).all()}
     existing = set(session.exec(select(User.username)).all())
     wanted = list(DEMO_ACCOUNTS)
@@ -97,7 +103,7 @@ def ensure_accounts(session: Session, password: str = DEMO_PASSWORD) -> int:
         for role in account.roles:
             auth.check_role_fits_unit(role, unit)
         user = User(username=account.username, display_name=account.display_name,
-                    unit_id=unit.id, password_hash=password_hash)
+                    unit_id=unit.id, password_hash=password_hash, phone=phones.get(account.username))
         session.add(user)
         session.flush()
         for role in account.roles:

@@ -20,6 +20,7 @@ from lib.core.models import (
     Attachment,
     Case,
     CaseState,
+    Category,
     ClaimState,
     RewardClaim,
     RewardEvent,
@@ -70,8 +71,11 @@ def generate_claims(session: Session, *, seed: int = 2019, now: datetime | None 
     eligibility.open_claims(session, now, everything=True, limit=1_000_000, backfill=True)
     approvers = {}
     for user in session.exec(select(User).where(User.username.in_(
-            ["street_approver", "district_approver"]))).all():
+            ["street_approver", "district_approver", "vice_approver", "vice_reviewer"]))).all():
         approvers[user.username] = load_actor(session, user)
+    # Restricted tips are decided only by approvers who may read their evidence.
+    restricted = set(session.exec(select(Case.id).join(Category, Category.id == Case.category_id)
+                                  .where(Category.restricted)).all())
     counts = {"claims": 0, "paid": 0, "rejected": 0}
     claims = session.exec(select(RewardClaim).where(RewardClaim.state == ClaimState.eligible)
                           .order_by(RewardClaim.id)).all()
@@ -84,8 +88,9 @@ def generate_claims(session: Session, *, seed: int = 2019, now: datetime | None 
         act(session, None, claim.id, "claim", version=claim.version, now=at + timedelta(days=1),
             method=rng.choice(["bank", "cash", "points"]),
             payment_detail=f"6222{rng.randint(10**11, 10**12 - 1)}")
-        approver = approvers.get("street_approver")
-        if approver is None or claim.street_id != approver.unit_id:
+        secret = claim.case_id in restricted
+        approver = approvers.get("vice_approver" if secret else "street_approver")
+        if approver is None or (not secret and claim.street_id != approver.unit_id):
             approver = approvers.get("district_approver")
         if approver is None or roll < 0.25:
             continue  # waiting for approval
@@ -100,7 +105,7 @@ def generate_claims(session: Session, *, seed: int = 2019, now: datetime | None 
                 continue
             act(session, approver, claim.id, "approve", version=claim.version, now=decided)
             if claim.state == ClaimState.approved_once:
-                second = approvers.get("district_approver")
+                second = approvers.get("vice_reviewer" if secret else "district_approver")
                 act(session, second, claim.id, "second_approve", version=claim.version,
                     now=decided + timedelta(days=1))
             if roll < 0.9:
