@@ -17,7 +17,7 @@ from lib.core.clock import china_date
 from lib.core.errors import DomainError, StaleObject
 from lib.core.inputs import parse_id
 from lib.core.workcal import CHINA_TZ
-from lib.ui.cards import countdown, local_time, status_badge
+from lib.ui.cards import countdown, local_time, photos, status_badge
 from lib.ui.moves import move_form
 from lib.ui.page import setup_page
 from lib.ui.text import md_escape, plain
@@ -99,8 +99,7 @@ with page.guard():
             st.caption(md_escape(f"{page.t('case.address')}: {plain(content.address)}"))
         if detail.photos:
             st.markdown(f"**{page.t('case.photos')}**")
-            st.image([p.data for p in detail.photos], width=160,
-                     caption=[page.t("photo." + p.kind) for p in detail.photos])
+            photos([p.data for p in detail.photos], [page.t("photo." + p.kind) for p in detail.photos])
 
     def event_note(event) -> str:  # noqa: ANN001
         """The facts of a move in words, then its note (withheld where the content is)."""

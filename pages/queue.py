@@ -3,6 +3,7 @@ case, ticked rows take a batch move; on a phone, a card per case."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -101,12 +102,16 @@ with page.guard():
     styled = frame.style.apply(lambda column: [STATUS_CSS.get(s or "", "") for s in statuses],
                                subset=[col["time_left"]])
 
+    # Ticks and clicks come back as row positions: they are turned into case ids against the
+    # rows drawn here, under a key that changes with those rows (see ``queue_state.table_key``).
+    drawn = [r.id for r in rows]
     selection = None
     if not on_phone():
         with st.container(key="wide_queue"):
             selection = st.dataframe(
                 styled, hide_index=True, width="stretch", on_select="rerun",
-                selection_mode=["multi-row", "single-cell"], key="queue_table")
+                selection_mode=["multi-row", "single-cell"],
+                key=queue_state.table_key(drawn, queue_state.generation()))
             st.caption(page.t("queue.legend"))
     else:
         for r, status in zip(rows, statuses, strict=True):
@@ -132,37 +137,44 @@ with page.guard():
             st.rerun()
 
     picked = selection.selection if selection else None
-    if picked and picked.cells:
-        row_index = picked.cells[0][0]
-        if 0 <= row_index < len(rows):
-            st.switch_page("pages/case.py", query_params=page.query({"id": str(rows[row_index].id)}))
+    clicked = queue_state.ids_at([cell[0] for cell in picked.cells[:1]], drawn) if picked else []
+    if clicked:
+        st.switch_page("pages/case.py", query_params=page.query({"id": str(clicked[0])}))
 
-    ticked = [rows[i] for i in (picked.rows if picked else []) if 0 <= i < len(rows)]
+    by_id = {r.id: r for r in rows}
+    ticked = [by_id[i] for i in queue_state.ids_at(picked.rows if picked else [], drawn)]
+
+    def run_batch(action: str, versions: dict[int, int], codes: dict[int, str]) -> None:
+        """The button's callback: the cases and versions it was drawn with, nothing else; the
+        table starts unticked afterwards."""
+        try:
+            outcome = batch.run(page.actor, action, versions,
+                                note=st.session_state.get("queue_batch_note", ""))
+        except DomainError as err:
+            page.flash(err.key, error=True, **err.params)
+        except Exception:  # noqa: BLE001  (a callback runs outside the page's guard)
+            logging.getLogger("pages.queue").exception("batch %s failed", action)
+            page.flash("error.unexpected", error=True)
+        else:
+            if outcome.refused:
+                page.flash("queue.batch.refused", error=True, done=len(outcome.done),
+                           n=len(outcome.refused),
+                           codes="、".join(codes[i] for i in outcome.refused))
+            else:
+                page.flash("queue.batch.done", done=len(outcome.done))
+        queue_state.untick()
+
     if ticked:
         st.subheader(page.t("queue.batch.title", n=len(ticked)))
         offer = batch.offer(page.actor, [r.id for r in ticked])
-        versions = {r.id: r.version for r in ticked}
         if not any(offer.eligible.values()):
             st.info(page.t("queue.batch.none"))
         else:
-            note = st.text_input(page.t("queue.batch.note"), max_chars=200, key="queue_batch_note")
+            st.text_input(page.t("queue.batch.note"), max_chars=200, key="queue_batch_note")
             buttons = st.columns(len(batch.BATCH_ACTIONS))
             for column, action in zip(buttons, batch.BATCH_ACTIONS, strict=True):
                 ids = offer.eligible[action]
-                if column.button(page.t("queue.batch." + action, n=len(ids)), disabled=not ids,
-                                 key=f"queue_batch_{action}", type="primary"):
-                    try:
-                        outcome = batch.run(page.actor, action, {i: versions[i] for i in ids},
-                                            note=note)
-                    except DomainError as err:
-                        page.error(err)
-                    else:
-                        codes = {r.id: r.code for r in ticked}
-                        if outcome.refused:
-                            page.flash("queue.batch.refused", error=True, done=len(outcome.done),
-                                       n=len(outcome.refused),
-                                       codes="、".join(codes[i] for i in outcome.refused))
-                        else:
-                            page.flash("queue.batch.done", done=len(outcome.done))
-                        st.session_state.pop("queue_table", None)
-                        st.rerun()
+                column.button(page.t("queue.batch." + action, n=len(ids)), disabled=not ids,
+                              key=f"queue_batch_{action}", type="primary", on_click=run_batch,
+                              args=(action, {i: by_id[i].version for i in ids},
+                                    {i: by_id[i].code for i in ids}))

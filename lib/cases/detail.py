@@ -156,27 +156,30 @@ class MergeOption:
     address: str
     same_category: bool
     metres: int | None  # from the report's map point, where both have one
+    restricted: bool = False  # its listing is a read of restricted content: logged
 
 
 def merge_candidates(session: Session, actor: Actor, case: Case, now: datetime,
                      limit: int = 20) -> list[MergeOption]:
     """Open cases a report could be merged into: same community, reported in the last 90 days,
     content readable by the actor; the same category first, then the nearest (by map point,
-    where both have one), then the newest."""
+    where both have one), then the newest. The code and address of a restricted case are its
+    content: listed only for those who read it, and ``case_detail`` logs the listing."""
     since = now - timedelta(days=MERGE_WINDOW_DAYS)
-    rows = session.exec(select(Case).where(
+    rows = session.exec(select(Case, Category.restricted).join(
+        Category, Category.id == Case.category_id).where(
         Case.community_id == case.community_id, Case.id != case.id,
         Case.state.in_(sorted(OPEN_STATES)), Case.reported_at >= since,
         permissions.content_readable(actor))
         .order_by((Case.category_id != case.category_id), Case.reported_at.desc())
         .limit(MERGE_LOOK)).all()
     options = []
-    for row in rows:
+    for row, restricted in rows:
         metres = None
         if None not in (case.latitude, case.longitude, row.latitude, row.longitude):
             metres = round(distance_m(case.latitude, case.longitude, row.latitude, row.longitude))
         options.append(MergeOption(row.id, row.code, row.reported_at, row.address,
-                                   row.category_id == case.category_id, metres))
+                                   row.category_id == case.category_id, metres, bool(restricted)))
     options.sort(key=lambda o: (not o.same_category, o.metres is None, o.metres or 0,
                                 -o.reported_at.timestamp()))
     return options[:limit]
@@ -201,14 +204,24 @@ def field_options(session: Session, actor: Actor, case: Case, actions: list[str]
     return options
 
 
+def _restricted_listed(detail: CaseDetail) -> list[int]:
+    """Restricted cases the page names in the merge list (their code and address)."""
+    return [o.id for o in detail.options.get("merge_into", []) if o.restricted]
+
+
 def case_detail(actor: Actor, case_id: object, engine: Engine | None = None,
                 now: datetime | None = None) -> CaseDetail:
-    """Everything the case page shows to this actor. A restricted case is read in a write
-    transaction, so that the access log of what was shown is stored with certainty."""
+    """Everything the case page shows to this actor. A page that shows restricted content (the
+    case itself, or a restricted case in its merge list) is read in a write transaction, so
+    that the access log of what was shown is stored with certainty."""
     now = now or utcnow()
     with read_session(engine) as session:
         case = get_case(session, actor, case_id)
         if not privacy.is_restricted(session, case):
-            return _case_detail(session, actor, case.id, now)
+            detail = _case_detail(session, actor, case.id, now)
+            if not _restricted_listed(detail):
+                return detail
     with write_session(engine) as session:
-        return _case_detail(session, actor, case.id, now)
+        detail = _case_detail(session, actor, case.id, now)
+        privacy.log_views(session, actor, _restricted_listed(detail), "merge_list")
+        return detail

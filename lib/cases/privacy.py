@@ -12,6 +12,7 @@ Who may read what is decided in lib.permissions; this module applies it to a cas
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlmodel import Session
@@ -62,7 +63,15 @@ def is_restricted(session: Session, case: Case) -> bool:
 
 
 def log_view(session: Session, actor: Actor, case_id: int, what: str) -> None:
-    session.add(AccessLog(user_id=actor.id, case_id=case_id, at=utcnow(), what=what))
+    log_views(session, actor, [case_id], what)
+
+
+def log_views(session: Session, actor: Actor, case_ids: Iterable[int], what: str) -> None:
+    """One access-log row per restricted case shown (``what``: content, reporter, or the list
+    that named it: merge_list, similar)."""
+    now = utcnow()
+    for case_id in dict.fromkeys(case_ids):
+        session.add(AccessLog(user_id=actor.id, case_id=case_id, at=now, what=what))
     session.flush()
 
 

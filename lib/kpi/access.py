@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from lib.core.errors import PermissionDenied
+from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
+from lib.core.inputs import ID_MAX, parse_int
 from lib.core.models import Category, Unit, UnitKind
 from lib.org import permissions
 from lib.org.units import Actor, get_unit
@@ -35,7 +36,11 @@ def require_reader(actor: Actor | None) -> Actor:
 def scope(session: Session, actor: Actor | None, unit_id: int | None = None) -> Unit:
     """The unit whose area a page shows: the actor's own, or a tier unit below it."""
     actor = require_reader(actor)
-    unit = get_unit(session, unit_id if unit_id is not None else actor.unit_id)
+    # Checked before the query: 10**20 would overflow the database driver.
+    number = actor.unit_id if unit_id is None else parse_int(unit_id, low=1, high=ID_MAX)
+    if number is None:
+        raise NotFound("error.unit_not_found")
+    unit = get_unit(session, number)
     if unit.kind not in TIER_KINDS or not unit.path.startswith(actor.unit_path):
         raise PermissionDenied("error.kpi_scope")
     return unit
@@ -48,6 +53,17 @@ def scope_choices(session: Session, actor: Actor | None) -> list[Unit]:
                                             Unit.kind.in_([str(k) for k in TIER_KINDS]),
                                             Unit.active.is_(True))).all()
     return sorted(units, key=lambda u: [int(p) for p in u.path.strip("/").split("/")])
+
+
+def category(session: Session, category_id: object) -> Category | None:
+    """The category a page chose (None: all); ``ValidationFailed`` for one that is not."""
+    if category_id is None:
+        return None
+    number = parse_int(category_id, low=1, high=ID_MAX)
+    found = session.get(Category, number) if number is not None else None
+    if found is None:
+        raise ValidationFailed("error.category_invalid")
+    return found
 
 
 def categories(session: Session) -> list[Category]:

@@ -13,6 +13,8 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, select
 
+from lib.core.errors import ValidationFailed
+from lib.core.inputs import parse_month
 from lib.core.models import Case, CaseState, KpiQuantile, Unit, UnitKind
 from lib.core.settings import get_str
 from lib.core.workcal import CHINA_TZ
@@ -54,8 +56,13 @@ def month_period(day: date, start_day: int = 1) -> Period:
 
 
 def period_of_label(label: str, start_day: int = 1) -> Period:
-    """The period named ``YYYY-MM`` (the month it ends in, when it starts after the 1st)."""
-    year, month = (int(x) for x in label.split("-"))
+    """The period named ``YYYY-MM`` (the month it ends in, when it starts after the 1st);
+    ``ValidationFailed`` for anything else, or a month outside ``inputs.YEARS`` (the trend
+    counts twelve periods back from it: 0001-01 has none before it)."""
+    parsed = parse_month(label)
+    if parsed is None:
+        raise ValidationFailed("error.month_invalid")
+    year, month = parsed
     if start_day == 1:
         return month_period(date(year, month, 1), 1)
     return month_period(date(year, month, start_day - 1), start_day)

@@ -58,12 +58,9 @@ def _context(session: Session, actor: Actor | None, query: Query) -> Context:
     scope = access.scope(session, actor, query.unit_id)
     start_day = figures.month_start_day(session)
     label = query.label or figures.month_period(figures.today(), start_day).label
-    try:
-        period = figures.period_of_label(label, start_day)
-    except (ValueError, TypeError):
-        period = figures.month_period(figures.today(), start_day)
-    category = session.get(Category, query.category_id) if query.category_id is not None else None
-    return Context(scope, period, start_day, figures.weights(session), category)
+    period = figures.period_of_label(label, start_day)
+    return Context(scope, period, start_day, figures.weights(session),
+                   access.category(session, query.category_id))
 
 
 def _category_id(ctx: Context) -> int | None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import io
+from collections.abc import Sequence
 from datetime import datetime
 
 import streamlit as st
+from PIL import Image
 
 from lib.core.clock import china_time
 from lib.ui.page import Page
@@ -27,6 +31,25 @@ def countdown(page: Page, due: datetime | None, now: datetime) -> str:
     span = page.t("time.dhm", d=days, h=hours, m=minutes) if days else \
         page.t("time.hm", h=hours, m=minutes)
     return page.t("time.left" if seconds >= 0 else "time.late", span=span)
+
+
+def inline_photo(data: bytes, width: int) -> str:
+    """A stored photo as a JPEG ``data:`` URI, scaled to twice ``width`` (sharp on dense
+    screens). Photos are re-encoded JPEGs of at most 2048 px, so the decode is bounded."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", (width * 2, width * 4))  # a JPEG decodes at 1/2–1/8 scale: faster
+        thumb = image.convert("RGB")
+    thumb.thumbnail((width * 2, width * 4))
+    out = io.BytesIO()
+    thumb.save(out, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+
+
+def photos(data: Sequence[bytes], captions: list[str], width: int = 160) -> None:
+    """Case photos drawn inline, never through Streamlit's media store: a ``/media/…`` URL
+    answers anyone who holds it, without a login, for as long as any session still shows the
+    photo, while a ``data:`` URI travels only in the page of the reader lib allowed to see it."""
+    st.image([inline_photo(d, width) for d in data], width=width, caption=captions)
 
 
 def status_badge(page: Page, status: str | None) -> None:

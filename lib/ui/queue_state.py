@@ -9,11 +9,13 @@ anything, else from the session. Every value is checked against what the user ma
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 
 import streamlit as st
 
 from lib.cases.queue import SORTS, TEXT_MAX, FilterOptions
+from lib.core.inputs import ID_MAX, parse_int
 from lib.core.models import CaseState, Severity
 
 SAVED = "queue_saved"
@@ -22,11 +24,14 @@ PARAMS = {"queue_tab": "tab", "queue_category": "category", "queue_community": "
           "queue_state": "state", "queue_severity": "severity", "queue_text": "q",
           "queue_sort": "sort"}
 PAGE_PARAM = "page"
+PAGE_MAX = 99_999
+TABLE_GENERATION = "queue_table_generation"  # bumped by each batch: the table starts unticked
 
 
 def _int_in(allowed: set[int]) -> Callable[[str], int | None]:
     def check(raw: str) -> int | None:
-        return int(raw) if raw.isdigit() and int(raw) in allowed else None
+        number = parse_int(raw, low=1, high=ID_MAX)
+        return number if number in allowed else None
     return check
 
 
@@ -58,9 +63,9 @@ def restore(tabs: list[str], options: FilterOptions) -> None:
         value = check(str(raw)) if raw is not None else None
         if value is not None:
             st.session_state[key] = value
-    raw_page = str(source.get(PAGE_PARAM) or "")
-    st.session_state["queue_page"] = int(raw_page) - 1 if raw_page.isdigit() and \
-        0 < int(raw_page) < 100_000 else 0
+    # A page number that is not one (², ①, -3, 10**20) is ignored like any hostile value.
+    st.session_state["queue_page"] = (parse_int(source.get(PAGE_PARAM), low=1, high=PAGE_MAX)
+                                      or 1) - 1
     st.session_state["queue_signature"] = None  # keep the restored page (see ``page_of``)
 
 
@@ -91,3 +96,31 @@ def save(defaults: dict[str, object]) -> None:
                 st.query_params[name] = saved[name]
         elif name in st.query_params:
             del st.query_params[name]
+
+
+def table_key(ids: Sequence[int], generation: int) -> str:
+    """The widget key of the table drawn with these rows (case ids in order).
+
+    Streamlit keeps a table's ticks as row *positions* and sends them back whatever is drawn
+    next; clearing the key's session state does not untick the browser's grid. So each list of
+    rows gets a key of its own: when the rows change (a case moved on, another clerk's move, a
+    new report) or a batch ran (``generation``), the table is a new widget, unticked, and a tick
+    can never land on a case nobody chose."""
+    digest = hashlib.blake2b(",".join(map(str, ids)).encode(), digest_size=8).hexdigest()
+    return f"queue_table_{generation}_{digest}"
+
+
+def generation() -> int:
+    return st.session_state.get(TABLE_GENERATION, 0)
+
+
+def untick() -> None:
+    """After a batch: the next run draws the table under a new key, with nothing ticked."""
+    st.session_state[TABLE_GENERATION] = generation() + 1
+
+
+def ids_at(positions: Iterable[object], ids: Sequence[int]) -> list[int]:
+    """The case ids at the ticked ``positions`` of the table drawn with ``ids``: each once, in
+    the order ticked, positions outside the table dropped."""
+    return [ids[p] for p in dict.fromkeys(positions)
+            if isinstance(p, int) and not isinstance(p, bool) and 0 <= p < len(ids)]

@@ -1,0 +1,25 @@
+"""Ticks in the queue follow case ids, never row positions: a tick is read against the rows it
+was made on, and a table whose rows changed, or after a batch, starts unticked. (The browser
+test in test_browser_batch.py drives the same in Chromium.)"""
+
+from __future__ import annotations
+
+from lib.ui.queue_state import ids_at, table_key
+
+
+def test_ticked_positions_become_the_ids_of_the_rows_drawn():
+    drawn = [31, 32, 33, 34, 35]
+    assert ids_at([2, 3], drawn) == [33, 34]
+    assert ids_at([3, 2, 3], drawn) == [34, 33]  # each once, as ticked
+    assert ids_at([5, -1, True, "1", None], drawn) == []  # never a row that was not drawn
+    assert ids_at([0], []) == []
+
+
+def test_the_table_is_a_new_widget_when_its_rows_change_or_a_batch_ran():
+    before = [31, 32, 33, 34, 35]
+    # Rows 3 and 4 accepted: they move down, two other cases take their places.
+    after = [31, 32, 35, 36, 33, 34]
+    assert table_key(before, 0) == table_key(list(before), 0)  # same rows: the ticks stay
+    assert table_key(before, 0) != table_key(after, 0)
+    assert table_key(before, 0) != table_key([31, 32, 34, 33, 35], 0)  # same cases, new order
+    assert table_key(before, 0) != table_key(before, 1)  # a batch unticks even unchanged rows
