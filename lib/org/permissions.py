@@ -65,6 +65,12 @@ def handles(actor: Actor | None, case: Case) -> bool:
         case.community_id, case.owner_id, case.handler_id, case.unit_id}
 
 
+def holds_sensitive_permit(actor: Actor) -> bool:
+    """The actor may read restricted content somewhere: the permission, at a district or city
+    (``sensitive_permit`` for one case, ``content_readable`` in SQL)."""
+    return actor.has(R.sensitive_viewer) and actor.unit_kind in (UnitKind.district, UnitKind.city)
+
+
 def sensitive_permit(actor: Actor | None, case: Case) -> bool:
     """District or city staff with the explicit permission for restricted categories."""
     return actor is not None and actor.has(R.sensitive_viewer) and \
@@ -104,8 +110,7 @@ def content_readable(actor: Actor) -> ColumnElement[bool]:
                 Case.handler_id == actor.unit_id, Case.unit_id == actor.unit_id) \
         if actor.has(*UNIT_STAFF) else false()
     permit = or_(Case.district_id == actor.unit_id, Case.city_id == actor.unit_id) \
-        if actor.has(R.sensitive_viewer) and actor.unit_kind in (UnitKind.district, UnitKind.city) \
-        else false()
+        if holds_sensitive_permit(actor) else false()
     return or_(Case.category_id.not_in(restricted_categories()), chain, permit)
 
 

@@ -46,7 +46,6 @@ from lib.core.models import (
     RewardPayout,
     RewardPolicy,
     RewardPool,
-    Role,
     Unit,
     UnitKind,
     User,
@@ -131,7 +130,7 @@ def _queue_condition(session: Session, actor: Actor):  # noqa: ANN202
     if phone:
         conditions.append(or_(RewardClaim.reporter_phone.is_(None),
                               func.replace(RewardClaim.reporter_phone, "-", "") != phone))
-    if not (actor.has(Role.sensitive_viewer) and actor.unit_kind in (UnitKind.district, UnitKind.city)):
+    if not permissions.holds_sensitive_permit(actor):
         conditions.append(RewardClaim.category_id.not_in(permissions.restricted_categories()))
     return and_(*conditions)
 

@@ -94,9 +94,7 @@ def staff_identity(session: Session, case: Case) -> str | None:
     """Why the report carries a staff identity (a ``reward_reason``), or None: it was made while
     logged in to a staff account (``staff_account``), or from a phone that a staff account has,
     active or not (``staff_reporter``)."""
-    if case.reported_by_id is not None or session.exec(select(CaseEvent.id).where(
-            CaseEvent.case_id == case.id, CaseEvent.action == "report",
-            CaseEvent.actor_id.is_not(None))).first() is not None:
+    if case.reported_by_id is not None:  # the actor of its report event, stored on the case
         return "staff_account"
     digits = comparable_phone(case.reporter_phone)
     if digits is not None and session.exec(select(User.id).where(
