@@ -17,7 +17,7 @@ from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from lib.cases import tracking
-from lib.cases.intake import create_case
+from lib.cases.intake import Report, create_case
 from lib.cases.machine import act
 from lib.core.db import read_session, write_session
 from lib.core.models import Case, Category
@@ -85,12 +85,12 @@ def new_case(engine: Engine, *, category: str = "fire", community: str = COMMUNI
     if phone == FRESH:
         phone = str(next(_phones))
     with write_session(engine) as s:
-        return create_case(
-            s, actor=None, category_id=s.exec(select(Category.id).where(Category.key == category)).one(),
-            subcategory_id=None, description=description, address=address,
-            community_id=find_unit(s, community).id, reporter_phone=phone, reporter_name=name,
-            anonymous=anonymous, now=now, pin=pin,
-            client_address=f"factory-{next(_addresses)}")
+        category_id = s.exec(select(Category.id).where(Category.key == category)).one()
+        return create_case(s, Report(category_id=category_id, subcategory_id=None,
+                                     description=description, address=address,
+                                     community_id=find_unit(s, community).id, reporter_phone=phone,
+                                     reporter_name=name, anonymous=anonymous),
+                           actor=None, now=now, pin=pin, client_address=f"factory-{next(_addresses)}")
 
 
 def move(engine: Engine, username: str, case_id: int, action: str, **params) -> Case:  # noqa: ANN003

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from lib.cases.intake import create_case
+from lib.cases.intake import Report, create_case
 from lib.cases.machine import act
 from lib.core.db import read_session, write_session
 from lib.core.errors import ValidationFailed
@@ -18,9 +18,10 @@ from lib.org.units import find_unit
 
 def _new_case(s, description: str, phone: str) -> Case:  # noqa: ANN001
     fire = s.exec(select(Category.id).where(Category.key == "fire")).one()
-    return create_case(s, actor=None, category_id=fire, subcategory_id=None,
-                       description=description, address="红星路3号",
-                       community_id=find_unit(s, "510104001001").id, reporter_phone=phone)
+    return create_case(s, Report(category_id=fire, subcategory_id=None, description=description,
+                                 address="红星路3号", community_id=find_unit(s, "510104001001").id,
+                                 reporter_phone=phone),
+                       actor=None)
 
 
 def _case_at_street(db) -> Case:

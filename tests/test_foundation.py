@@ -13,7 +13,7 @@ from sqlalchemy.exc import DatabaseError
 from sqlmodel import select
 
 from lib.cases.detail import events_of, get_case, ledger_mismatches
-from lib.cases.intake import create_case
+from lib.cases.intake import Report, create_case
 from lib.cases.machine import replay
 from lib.cases.queue import waiting_counts
 from lib.core import refdata
@@ -245,11 +245,10 @@ def test_only_admins_create_users_and_only_in_their_subtree(db):
 def _report(s, who, community_code, **extra):
     category = s.exec(select(Category).where(Category.key == "fire")).one()
     unit = find_unit(s, community_code)
-    return create_case(s, actor=who, category_id=category.id, subcategory_id=None,
-                       description=extra.pop("description", "消防通道被堵"),
-                       address="红星路1号", community_id=unit.id,
-                       reporter_phone=extra.pop("reporter_phone", None if who else "13800001111"),
-                       **extra)
+    extra.setdefault("description", "消防通道被堵")
+    extra.setdefault("reporter_phone", None if who else "13800001111")
+    return create_case(s, Report(category_id=category.id, address="红星路1号", community_id=unit.id,
+                                 **extra), actor=who)
 
 
 def test_a_new_case_has_its_first_event_and_a_tracking_code(db):

@@ -219,10 +219,9 @@ def test_a_phone_may_report_five_times_an_hour(db):
     # An hour later the phone may report again.
     category_id, community_id = ids(db)
     with write_session(db) as s:
-        create_case(s, actor=None, category_id=category_id, subcategory_id=None,
-                    description="一小时后再报", address="红星路5号", community_id=community_id,
-                    reporter_phone=phone, client_address="198.51.100.98",
-                    now=utcnow() + timedelta(minutes=61))
+        create_case(s, Report(category_id=category_id, subcategory_id=None, description="一小时后再报",
+                              address="红星路5号", community_id=community_id, reporter_phone=phone),
+                    actor=None, client_address="198.51.100.98", now=utcnow() + timedelta(minutes=61))
     assert stored(db) == (PER_PHONE + 2, PER_PHONE + 2)
 
 

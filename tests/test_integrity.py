@@ -15,7 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import select
 
 from lib.cases.detail import ledger_mismatches
-from lib.cases.intake import create_case
+from lib.cases.intake import Report, create_case
 from lib.core.db import get_engine, read_session, write_session
 from lib.core.migrate import migrate
 from lib.core.models import Case, Category, Unit
@@ -27,9 +27,10 @@ def test_a_stale_write_to_a_case_is_refused_not_lost(db):
     with write_session(db) as s:
         category = s.exec(select(Category)).first()
         community = s.exec(select(Unit).where(Unit.kind == "community")).first()
-        case_id = create_case(s, actor=None, category_id=category.id, subcategory_id=None,
-                              description="楼道堆放杂物", address="1号", community_id=community.id,
-                              reporter_phone="13800001111").id
+        case_id = create_case(s, Report(category_id=category.id, subcategory_id=None,
+                                        description="楼道堆放杂物", address="1号", community_id=community.id,
+                                        reporter_phone="13800001111"),
+                              actor=None).id
     # Two staff open the case; each page holds what it read, then writes with BEGIN IMMEDIATE.
     with read_session(db) as s:
         mine = s.get(Case, case_id)

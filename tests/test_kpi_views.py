@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 from sqlmodel import select
 
 from lib.cases.deadlines import mark_overdue
-from lib.cases.intake import create_case
+from lib.cases.intake import Report, create_case
 from lib.core import refcache
 from lib.core.db import read_session, write_session
 from lib.core.errors import PermissionDenied
@@ -648,10 +648,11 @@ def test_the_flow_follows_every_case_reported_in_the_month(db):
     f5 = new_case(db, category="dogs", address=address(), now=at(6, 10))
     move(db, who, f5.id, "merge", now=at(6, 11), merge_into=f4.code)
     with write_session(db) as s:
-        create_case(s, actor=auth.actor_by_username(s, "inspector01"), category_id=s.exec(
-            select(Category.id).where(Category.key == "fire")).one(), subcategory_id=None,
-            description="暗访发现消防通道堵塞", address=address(), community_id=find_unit(s, NEIGHBOUR).id,
-            source=Source.inspection, now=at(9, 11))
+        create_case(s, Report(category_id=s.exec(
+            select(Category.id).where(Category.key == "fire")).one(),
+                              subcategory_id=None, description="暗访发现消防通道堵塞", address=address(),
+                              community_id=find_unit(s, NEIGHBOUR).id, source=Source.inspection),
+                    actor=auth.actor_by_username(s, "inspector01"), now=at(9, 11))
     # Not in the month, or not in the street.
     new_case(db, category="fire", address=address(), now=at(28, 20, month=2))
     new_case(db, community=ELSEWHERE, category="fire", address=address(), now=at(9, 9))

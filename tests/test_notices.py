@@ -14,8 +14,8 @@ import pytest
 from sqlmodel import select
 
 from lib.cases import notices, outbox, tick
-from lib.cases.intake import create_case
-from lib.cases.machine import act
+from lib.cases.intake import Report, create_case
+from lib.cases.machine import CASES, act
 from lib.core.db import read_session, write_session
 from lib.core.i18n import LANGUAGES, catalog
 from lib.core.models import Case, CaseEvent, Category, Notice
@@ -101,10 +101,11 @@ def test_no_sms_to_an_anonymous_or_phoneless_reporter(db):
     anonymous = new_case(db, category="dogs", phone=None, name=None, anonymous=True)
     with write_session(db) as s:
         grid = auth.actor_by_username(s, "grid01")
-        phoneless = create_case(
-            s, actor=grid, category_id=s.exec(select(Category.id).where(Category.key == "fire")).one(),
-            subcategory_id=None, description="消防通道堵塞", address="红星路9号",
-            community_id=find_unit(s, COMMUNITY).id, source="grid_worker")
+        fire = s.exec(select(Category.id).where(Category.key == "fire")).one()
+        phoneless = create_case(s, Report(category_id=fire, subcategory_id=None,
+                                          description="消防通道堵塞", address="红星路9号",
+                                          community_id=find_unit(s, COMMUNITY).id, source="grid_worker"),
+                                actor=grid)
     for case in (anonymous, phoneless):
         move(db, "community01", case.id, "accept")
         assert all_notices(db, case.id, "sms") == []
@@ -152,7 +153,7 @@ def test_the_same_event_never_makes_two_notices(db):
     with write_session(db) as s:
         event = s.exec(select(CaseEvent).where(CaseEvent.case_id == case.id,
                                                CaseEvent.action == "accept")).one()
-        assert notices.on_move(s, s.get(Case, case.id), event) == 0
+        assert notices.on_move(s, s.get(Case, case.id), CASES.moves["accept"], event) == 0
     assert len(all_notices(db)) == before
 
 
@@ -357,7 +358,7 @@ def test_the_cli_sends_what_is_due(sqlite_db, tmp_path, monkeypatch, capsys):
 def test_templates_exist_in_both_languages_and_carry_the_tracking_link(monkeypatch):
     monkeypatch.setenv("APP_BASE_URL", "https://pingan.example.cn/")
     for lang in LANGUAGES:
-        for kind in notices.SMS_KINDS.values():
+        for kind in {m.to_state for m in CASES.moves.values() if m.sms}:
             assert f"notice.sms.{kind}" in catalog(lang)
             text = notices.sms_text(kind, lang, code="CD1-0001", result="已处理")
             assert "https://pingan.example.cn/track?code=CD1-0001" in text and "{" not in text

@@ -94,10 +94,10 @@ def test_a_residents_closed_case_earns_the_amount_its_rule_sets(db):
 
 def test_staff_reports_rejected_and_anonymous_cases_earn_nothing_with_a_reason(db):
     with write_session(db) as s:  # a grid worker's own report
-        grid = create_case(s, actor=auth.actor_by_username(s, "grid01"),
-                           category_id=category_id(db, "fire"), subcategory_id=None,
-                           description="巡查发现灭火器过期", address="红星路8号",
-                           community_id=unit_id(db, COMMUNITY), source="grid_worker")
+        grid = create_case(s, Report(category_id=category_id(db, "fire"), subcategory_id=None,
+                                     description="巡查发现灭火器过期", address="红星路8号",
+                                     community_id=unit_id(db, COMMUNITY), source="grid_worker"),
+                           actor=auth.actor_by_username(s, "grid01"))
     for action, params in (("accept", {}), ("take", {}), ("handle", {"note": "已更换"}),
                            ("verify", {}), ("close", {})):
         move(db, "community01", grid.id, action, **params)
@@ -122,11 +122,11 @@ def test_staff_reports_rejected_and_anonymous_cases_earn_nothing_with_a_reason(d
         view = tracking.reward_for(db, case.code, sms_code(db, case.code))
         assert (view.state, view.reason, view.can_claim) == (*expected, False), case.id
     with write_session(db) as s:  # the hotline registers a resident's call
-        hotline = create_case(s, actor=auth.actor_by_username(s, "community01"),
-                              category_id=category_id(db, "fire"), subcategory_id=None,
-                              description="电话反映楼道堆物", address="红星路9号",
-                              community_id=unit_id(db, COMMUNITY), source="hotline",
-                              reporter_phone="13512348888")
+        hotline = create_case(s, Report(category_id=category_id(db, "fire"), subcategory_id=None,
+                                        description="电话反映楼道堆物", address="红星路9号",
+                                        community_id=unit_id(db, COMMUNITY), source="hotline",
+                                        reporter_phone="13512348888"),
+                              actor=auth.actor_by_username(s, "community01"))
     view = tracking.reward_for(db, hotline.code, sms_code(db, hotline.code))
     assert (view.state, view.reason) == ("ineligible", "not_resident_report")
 

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
-from lib.cases.intake import create_case
+from lib.cases.intake import Report, create_case
 from lib.cases.machine import MOVES as CASE_MOVES
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
@@ -164,11 +164,11 @@ def test_a_staff_phone_recorded_after_the_claim_opened_still_stops_the_money(db)
 
 def test_a_report_made_while_logged_in_to_a_staff_account_earns_nothing(db):
     with write_session(db) as s:  # a clerk files a "resident" report from her own account
-        case = create_case(s, actor=auth.actor_by_username(s, "community01"),
-                           category_id=category_id(db, "fire"), subcategory_id=None,
-                           description="楼道堆物", address="红星路77号",
-                           community_id=unit_id(db, COMMUNITY), source="resident",
-                           reporter_phone=str(next(_phones)))
+        case = create_case(s, Report(category_id=category_id(db, "fire"), subcategory_id=None,
+                                     description="楼道堆物", address="红星路77号",
+                                     community_id=unit_id(db, COMMUNITY), source="resident",
+                                     reporter_phone=str(next(_phones))),
+                           actor=auth.actor_by_username(s, "community01"))
     for action, params in (("accept", {}), ("take", {}), ("handle", {"note": "已整改"}),
                            ("verify", {}), ("close", {})):
         move(db, "community01", case.id, action, **params)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from PIL import Image
 from sqlmodel import select
 
-from lib.cases.intake import create_case
+from lib.cases.intake import Report, create_case
 from lib.cases.photos import Photo, check_photo
 from lib.core.db import read_session, write_session
 from lib.core.models import Case, Category, ClaimState, RewardClaim, RewardEvent, RewardPool
@@ -49,12 +49,13 @@ def _report(db, when: datetime, *, phone: str | None, address: str | None = None
             category: str = "fire", community: str = COMMUNITY, photos: tuple = ()) -> Case:
     """A resident's report at ``when`` through lib, at an address of its own unless given."""
     with write_session(db) as s:
-        return create_case(
-            s, actor=None, category_id=s.exec(select(Category.id).where(Category.key == category)).one(),
-            subcategory_id=None, description="楼道堆放杂物，堵住消防通道",
-            address=address or f"锦江路{next(_doors)}号", community_id=find_unit(s, community).id,
-            reporter_phone=phone, reporter_name="王小二", now=when, photos=list(photos),
-            client_address=f"signals-{next(_doors)}")
+        category_id = s.exec(select(Category.id).where(Category.key == category)).one()
+        return create_case(s, Report(category_id=category_id, subcategory_id=None,
+                                     description="楼道堆放杂物，堵住消防通道",
+                                     address=address or f"锦江路{next(_doors)}号",
+                                     community_id=find_unit(s, community).id, reporter_phone=phone,
+                                     reporter_name="王小二", photos=list(photos)),
+                           actor=None, now=when, client_address=f"signals-{next(_doors)}")
 
 
 def _valid(db, case: Case, *, by: str = "community01", until: str = "close") -> Case:  # noqa: ANN001
@@ -255,10 +256,10 @@ def test_reward_figures_per_unit_and_month_are_counted_exactly(db):
     report(at(7))  # still open
     report(at(31, 23, minute=59))  # the last minute of March, China time
     with write_session(db) as s:  # a grid worker's own report is not a resident's
-        create_case(s, actor=auth.actor_by_username(s, "grid01"),
-                    category_id=s.exec(select(Category.id).where(Category.key == "fire")).one(),
-                    subcategory_id=None, description="巡查发现灭火器过期", address="红星路8号",
-                    community_id=find_unit(s, COMMUNITY).id, source="grid_worker", now=at(9))
+        create_case(s, Report(category_id=s.exec(select(Category.id).where(Category.key == "fire")).one(),
+                              subcategory_id=None, description="巡查发现灭火器过期", address="红星路8号",
+                              community_id=find_unit(s, COMMUNITY).id, source="grid_worker"),
+                    actor=auth.actor_by_username(s, "grid01"), now=at(9))
     # Community 2, March: four reports, three valid (one verified, not yet closed).
     _claim(db, valid(at(10), NEIGHBOUR), C.approved_once, 60000, at(12))
     _rejected(db, report(at(11), NEIGHBOUR), by=by[NEIGHBOUR])

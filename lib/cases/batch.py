@@ -16,6 +16,7 @@ from sqlmodel import select
 from lib.cases.machine import act as case_act
 from lib.cases.machine import allowed_actions, can_see
 from lib.cases.orders import default_department
+from lib.cases.states import Act
 from lib.core.db import read_session, write_session
 from lib.core.errors import DomainError
 from lib.core.inputs import parse_id
@@ -23,7 +24,7 @@ from lib.core.models import Case, utcnow
 from lib.org import permissions
 from lib.org.units import Actor
 
-BATCH_ACTIONS = ("accept", "dispatch", "close")
+BATCH_ACTIONS = (Act.accept, Act.dispatch, Act.close)
 BATCH_MAX = 50  # one page of the queue
 
 
@@ -60,13 +61,13 @@ def offer(actor: Actor, case_ids: list[object], engine: Engine | None = None) ->
             if not can_see(session, actor, case):
                 continue
             allowed = set(allowed_actions(session, actor, case, now))
-            for action in ("accept", "close"):
+            for action in (Act.accept, Act.close):
                 if action in allowed:
                     eligible[action].append(case.id)
-            if "dispatch" in allowed:
+            if Act.dispatch in allowed:
                 unit = default_department(session, case)
                 if unit is not None:
-                    eligible["dispatch"].append(case.id)
+                    eligible[Act.dispatch].append(case.id)
                     default_unit[case.id] = unit
     return Offer(eligible, default_unit)
 
@@ -84,7 +85,7 @@ def run(actor: Actor, action: str, versions: dict[object, int], *, note: str = "
         params: dict[str, object] = {"note": note}
         try:
             with write_session(engine) as session:
-                if action == "dispatch":
+                if action == Act.dispatch:
                     case = session.get(Case, case_id)
                     unit = default_department(session, case) if case is not None else None
                     if unit is None:

@@ -15,15 +15,15 @@ from sqlalchemy import and_, or_, update
 from sqlalchemy import case as sql_case
 from sqlmodel import Session
 
+from lib.cases.states import DUE, HANDLING, SIGN_WAIT
 from lib.core.clock import time_of_day
-from lib.core.models import Case, CaseState, DeadlineRule, utcnow
+from lib.core.models import Case, DeadlineRule, utcnow
 from lib.core.refcache import cached
 from lib.core.settings import get_str
 from lib.core.workcal import CHINA_TZ, CLOSE_OF_DAY, add_duration
 
-S = CaseState
-SIGN_STATES = (S.reported, S.accepted, S.dispatched)  # waiting for an answer or a signature
-HANDLE_STATES = (S.dispatched, S.acknowledged, S.in_progress)
+# SQL wants a sequence, in a fixed order so that a statement is cached once.
+_SIGN, _HANDLE, _DUE = sorted(SIGN_WAIT), sorted(HANDLING), sorted(DUE)
 DUE_SOON = timedelta(hours=4)
 
 
@@ -54,16 +54,16 @@ def close_of_day(session: Session, day: date) -> datetime:
 
 def current_due(case: Case) -> datetime | None:
     """The next deadline that matters for the case as it stands."""
-    if case.state in SIGN_STATES and case.sign_due_at is not None:
+    if case.state in SIGN_WAIT and case.sign_due_at is not None:
         return case.sign_due_at
-    if case.state in HANDLE_STATES:
+    if case.state in HANDLING:
         return case.handle_due_at
     return None
 
 
 def status_of(state: str, due_at: datetime | None, overdue: bool, now: datetime) -> str | None:
     """on_time, due_soon or overdue; None when no deadline runs in this state."""
-    if state not in SIGN_STATES + HANDLE_STATES:
+    if state not in DUE:
         return None
     return status_by(due_at, now, overdue)
 
@@ -84,20 +84,31 @@ def deadline_status(case: Case, now: datetime | None = None) -> str | None:
 def current_due_sql():  # noqa: ANN201
     """SQL: ``current_due`` as a column expression (NULL where no deadline runs)."""
     return sql_case(
-        (and_(Case.state.in_(SIGN_STATES), Case.sign_due_at.is_not(None)), Case.sign_due_at),
-        (Case.state.in_(HANDLE_STATES), Case.handle_due_at), else_=None)
+        (and_(Case.state.in_(_SIGN), Case.sign_due_at.is_not(None)), Case.sign_due_at),
+        (Case.state.in_(_HANDLE), Case.handle_due_at), else_=None)
 
 
 def past_due(now: datetime):  # noqa: ANN201
-    """SQL: the deadline that matters in the case's state has passed."""
-    return or_(and_(Case.state.in_(SIGN_STATES), Case.sign_due_at < now),
-               and_(Case.state.in_(HANDLE_STATES), Case.handle_due_at < now))
+    """SQL: the deadline that matters in the case's state has passed (``is_past_due``)."""
+    return or_(and_(Case.state.in_(_SIGN), Case.sign_due_at < now),
+               and_(Case.state.in_(_HANDLE), Case.handle_due_at < now))
+
+
+def is_past_due(state: str, sign_due_at: datetime | None, handle_due_at: datetime | None,
+                now: datetime) -> bool:
+    """``past_due`` for one case's values (the demo's generator marks its cases with it)."""
+    return (state in SIGN_WAIT and sign_due_at is not None and sign_due_at < now) or \
+        (state in HANDLING and handle_due_at is not None and handle_due_at < now)
+
+
+def open_due() -> tuple:
+    """SQL: a case in a state where a deadline runs, not yet marked overdue."""
+    return (Case.overdue.is_(False), Case.state.in_(_DUE))
 
 
 def mark_overdue(session: Session, now: datetime) -> int:
     """Marking overdue is a derived flag, not a move: it writes no event and leaves the version
     alone, so nobody's open form goes stale because a clock ticked."""
     return session.exec(  # type: ignore[call-overload]
-        update(Case).where(Case.overdue == False, Case.state.in_(SIGN_STATES + HANDLE_STATES),  # noqa: E712
-                           past_due(now)).values(overdue=True)
+        update(Case).where(*open_due(), past_due(now)).values(overdue=True)
         .execution_options(synchronize_session=False)).rowcount or 0

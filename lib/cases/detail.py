@@ -17,8 +17,9 @@ from sqlmodel import Session, select
 from lib.cases import privacy
 from lib.cases.deadlines import current_due, deadline_status
 from lib.cases.intake import distance_m
-from lib.cases.machine import MERGE_WINDOW_DAYS, OPEN_STATES, allowed_actions, can_see
+from lib.cases.machine import CASES, MERGE_WINDOW_DAYS, allowed_actions, can_see
 from lib.cases.orders import dispatch_targets, orders_of
+from lib.cases.states import OPEN
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound
 from lib.core.inputs import parse_id
@@ -169,7 +170,7 @@ def merge_candidates(session: Session, actor: Actor, case: Case, now: datetime,
     rows = session.exec(select(Case, Category.restricted).join(
         Category, Category.id == Case.category_id).where(
         Case.community_id == case.community_id, Case.id != case.id,
-        Case.state.in_(sorted(OPEN_STATES)), Case.reported_at >= since,
+        Case.state.in_(sorted(OPEN)), Case.reported_at >= since,
         permissions.content_readable(actor))
         .order_by((Case.category_id != case.category_id), Case.reported_at.desc())
         .limit(MERGE_LOOK)).all()
@@ -185,22 +186,40 @@ def merge_candidates(session: Session, actor: Actor, case: Case, now: datetime,
     return options[:limit]
 
 
+def _communities(session: Session, actor: Actor, case: Case, now: datetime) -> list[Unit]:
+    """The district's active communities (改派 to another community)."""
+    return list(session.exec(select(Unit).where(
+        Unit.kind == UnitKind.community, Unit.active.is_(True),
+        Unit.path.startswith(session.get(Unit, case.district_id).path, autoescape=True))
+        .order_by(Unit.code)).all())
+
+
+def _categories(session: Session, actor: Actor, case: Case, now: datetime) -> list[Category]:
+    return list(session.exec(select(Category).where(Category.active.is_(True))
+                             .order_by(Category.sort)).all())
+
+
+# The lists a move's field offers, by the name its record gives (``Field.options``).
+OPTION_SOURCES = {
+    "dispatch_targets": lambda session, actor, case, now: dispatch_targets(session, case),
+    "merge_candidates": merge_candidates,
+    "district_communities": _communities,
+    "categories": _categories,
+}
+
+
 def field_options(session: Session, actor: Actor, case: Case, actions: list[str],
                   now: datetime) -> dict[str, list]:
-    """What each field of the allowed moves offers to choose from."""
+    """What each field of the allowed moves offers to choose from (field name → rows), each
+    list read once however many fields offer it."""
+    lists: dict[str, list] = {}
     options: dict[str, list] = {}
-    if "dispatch" in actions:
-        targets = dispatch_targets(session, case)
-        options["lead_unit_id"] = options["co_unit_ids"] = targets
-    if "merge" in actions:
-        options["merge_into"] = merge_candidates(session, actor, case, now)
-    if "reassign" in actions:
-        options["community_id"] = list(session.exec(select(Unit).where(
-            Unit.kind == UnitKind.community, Unit.active.is_(True),
-            Unit.path.startswith(session.get(Unit, case.district_id).path, autoescape=True))
-            .order_by(Unit.code)).all())
-        options["category_id"] = list(session.exec(select(Category).where(
-            Category.active.is_(True)).order_by(Category.sort)).all())
+    for action in actions:
+        for spec in CASES.moves[action].fields:
+            if spec.options:
+                if spec.options not in lists:
+                    lists[spec.options] = OPTION_SOURCES[spec.options](session, actor, case, now)
+                options[spec.name] = lists[spec.options]
     return options
 
 

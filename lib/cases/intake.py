@@ -25,10 +25,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from lib.cases import notices, privacy
+from lib.cases import privacy
 from lib.cases.deadlines import due
-from lib.cases.machine import OPEN_STATES, act, next_state
+from lib.cases.machine import CASES, act
 from lib.cases.photos import Photo, checked_photos, photo_limits
+from lib.cases.states import OPEN, Act
+from lib.core import machine as move_engine
 from lib.core import throttle
 from lib.core.clock import china_day
 from lib.core.config import DATA_DIR
@@ -36,10 +38,7 @@ from lib.core.db import read_session, write_session
 from lib.core.errors import PermissionDenied, ValidationFailed
 from lib.core.inputs import clean_text
 from lib.core.models import (
-    Attachment,
     Case,
-    CaseEvent,
-    CaseState,
     Category,
     DeadlineRule,
     Role,
@@ -349,14 +348,17 @@ def _check_report(session: Session, actor: Actor | None, report: Report) -> _Che
         restricted=refs["restricted"])
 
 
-def _insert(session: Session, checked: _Checked, *, photos: list[Photo] | tuple[Photo, ...],
-            submit_key: str | None, pin: str | None, now: datetime) -> Case:
+def _insert(session: Session, checked: _Checked, *, actor: Actor | None,
+            photos: list[Photo] | tuple[Photo, ...], submit_key: str | None, pin: str | None,
+            now: datetime) -> Case:
+    """The case row and, through the machine, its first event. ``actor``: the account the event
+    names (the staff member, or the one logged in when the public form was sent)."""
     # Core inserts: the ORM's unit of work cost more than the SQL on this, the busiest write.
     conn = session.connection()
     values = checked.values
     code = new_tracking_code()
     case_id = conn.execute(_INSERT_CASE, dict(
-        values, code=code, state=CaseState.reported.value, unit_id=values["community_id"],
+        values, code=code, state=CASES.moves[Act.report].to_state, unit_id=values["community_id"],
         owner_id=values["community_id"], reached_tier="community", supervised=False,
         overdue=False, reported_at=now, updated_at=now, version=1, event_seq=1, hurry_count=0,
         extension_until=None, hurried_at=None,
@@ -364,23 +366,14 @@ def _insert(session: Session, checked: _Checked, *, photos: list[Photo] | tuple[
         pin_hash=pin_hash(code, pin) if pin else None,
         handler_id=None, merged_into_id=None, review_at=None, handle_due_at=None, rating=None,
         closed_at=None)).scalar_one()
-    event = dict(
-        case_id=case_id, seq=1, action="report", at=now, actor_id=values["reported_by_id"],
-        from_state=None, to_state=next_state("report", None), from_unit_id=None,
-        to_unit_id=values["community_id"], note=None, detail=None)
-    event_id = conn.execute(_INSERT_EVENT, event).scalar_one()
-    for photo in photos:
-        conn.execute(insert(Attachment), dict(
-            case_id=case_id, event_id=event_id, kind="report", mime=photo.mime, size=photo.size,
-            sha256=photo.sha256, data=photo.data, created_at=now))
     case = session.get(Case, case_id)
-    # The community hears of its new work in the same transaction (lib.cases.notices).
-    notices.on_move(session, case, CaseEvent(id=event_id, **event))  # as stored, not read back
-    return case
+    # The first event, the photos and the community's notice of its new work, as the machine
+    # writes them (lib.core.machine.create).
+    return move_engine.create(session, CASES, case, Act.report, actor=actor, now=now,
+                         values={"photos": list(photos)})
 
 
 _INSERT_CASE = insert(Case).returning(Case.id)
-_INSERT_EVENT = insert(CaseEvent).returning(CaseEvent.id)
 
 
 def _by_submit_key(session: Session, submit_key: str | None) -> Case | None:
@@ -389,30 +382,22 @@ def _by_submit_key(session: Session, submit_key: str | None) -> Case | None:
     return session.exec(select(Case).where(Case.submit_key == submit_key)).first()
 
 
-def create_case(session: Session, *, actor: Actor | None, category_id: int,
-                subcategory_id: int | None, description: str, address: str, community_id: int,
-                severity: str | None = None, source: str = Source.resident,
-                reporter_name: str | None = None, reporter_phone: str | None = None,
-                anonymous: bool = False, latitude: float | None = None,
-                longitude: float | None = None, now: datetime | None = None,
-                photos: list[Photo] | tuple[Photo, ...] = (), submit_key: str | None = None,
+def create_case(session: Session, report: Report, *, actor: Actor | None,
+                now: datetime | None = None, submit_key: str | None = None,
                 client_address: str | None = None, pin: str | None = None) -> Case:
     """Store a new case at its community with its first event, in the caller's transaction.
-    ``actor`` None: a resident (rate-limited). A ``submit_key`` already used returns that case."""
+    ``actor`` None: a resident (rate-limited). A ``submit_key`` already used returns that case.
+    ``report.photos`` are photos already checked; raw ``files`` go through ``submit``."""
     now = now or utcnow()
     existing = _by_submit_key(session, submit_key)
     if existing is not None:
         return existing
-    report = Report(category_id=category_id, community_id=community_id, description=description,
-                    address=address, subcategory_id=subcategory_id, severity=severity,
-                    source=source, reporter_name=reporter_name, reporter_phone=reporter_phone,
-                    anonymous=anonymous, latitude=latitude, longitude=longitude,
-                    photos=list(photos))
     checked = _check_report(session, actor, report)
     if actor is None:
         _throttle_public(session, checked.values["reporter_phone"],
                          (client_address or "unknown")[:64], now)
-    return _insert(session, checked, photos=photos, submit_key=submit_key, pin=pin, now=now)
+    return _insert(session, checked, actor=actor, photos=report.photos, submit_key=submit_key,
+                   pin=pin, now=now)
 
 
 def submit(engine: Engine | None, *, actor: Actor | None, report: Report, submit_key: str,
@@ -462,10 +447,10 @@ def submit(engine: Engine | None, *, actor: Actor | None, report: Report, submit
             # The PIN opens the case's status: every resident gets one (nothing a staff page
             # shows may do that); staff-entered reports only without a phone.
             pin = new_pin() if actor is None or not checked.values["reporter_phone"] else None
-            case = _insert(session, checked, photos=photos, submit_key=submit_key, pin=pin,
-                           now=now)
+            case = _insert(session, checked, actor=actor or signed_in, photos=photos,
+                           submit_key=submit_key, pin=pin, now=now)
             if target is not None:
-                case = act(session, None, case.id, "merge", version=case.version,
+                case = act(session, None, case.id, Act.merge, version=case.version,
                            merge_into=target.code, now=now)
             return Receipt(case, pin)
     except IntegrityError:
@@ -514,7 +499,7 @@ def _open_similar(session: Session, *, category_id: int, community_id: int,
     since = now - timedelta(days=get_int(session, "intake.duplicate_days"))
     rows = session.exec(select(Case).where(
         Case.community_id == community_id, Case.category_id == category_id,
-        Case.reported_at >= since, Case.state.in_(sorted(OPEN_STATES)), *conditions)
+        Case.reported_at >= since, Case.state.in_(sorted(OPEN)), *conditions)
         .order_by(Case.reported_at.desc()).limit(200)).all()
     radius = get_int(session, "intake.duplicate_radius_m")
     found = []

@@ -34,18 +34,29 @@ from sqlmodel import Session, select
 
 from lib.cases import notices, orders
 from lib.cases.deadlines import close_of_day, current_due, due
-from lib.cases.photos import checked_photos
+from lib.cases.photos import PhotoKind, checked_photos
+from lib.cases.states import (
+    ESCALABLE,
+    FEEDBACK_ANSWERS,
+    GROUPS,
+    HANDLING,
+    OPEN,
+    RESULT,
+    TRIAGE,
+    UNREACHABLE,
+    Act,
+    S,
+)
 from lib.core import machine as engine
 from lib.core.clock import as_utc
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
 from lib.core.inputs import clean_code, parse_id
-from lib.core.machine import Field, Machine, Step, move, next_seq, note
+from lib.core.machine import Field, Machine, Step, move, note
 from lib.core.models import (
     Attachment,
     Case,
     CaseEvent,
-    CaseState,
     Category,
     Rating,
     Role,
@@ -59,13 +70,6 @@ from lib.core.models import (
 from lib.core.workcal import CHINA_TZ, next_workday, working_days_between
 from lib.org.units import Actor, place_of_community
 
-S = CaseState
-OPEN_STATES = frozenset(s.value for s in CaseState if s not in {S.rejected, S.merged, S.closed})
-HANDLING = frozenset({S.dispatched, S.acknowledged, S.in_progress})
-ESCALABLE = frozenset({S.reported, S.accepted, S.parked}) | HANDLING
-UNREACHABLE = "unreachable"  # a call-back answer: the reporter could not be reached
-FEEDBACK_ANSWERS = (Rating.satisfied.value, Rating.basically_satisfied.value,
-                    Rating.dissatisfied.value, UNREACHABLE)
 EXTEND_MAX_DAYS = 90
 PARK_MAX_DAYS = 366
 MAX_CO_HANDLERS = 5
@@ -257,7 +261,7 @@ def _merge_target(session: Session, case: Case, ref: object) -> Case:
             found = None
     target = session.get(Case, found) if found is not None else None
     if target is None or target.id == case.id or target.community_id != case.community_id \
-            or target.state not in OPEN_STATES:
+            or target.state not in OPEN:
         raise ValidationFailed("error.merge_target_invalid")
     return target
 
@@ -269,12 +273,8 @@ def _merge(step: Step) -> None:
     case.sign_due_at = None
     step.detail["into"] = target.code
     # The target gets its own numbered event; taking the number locks its row.
-    seq = next_seq(session, Case, target.id)
-    session.add(CaseEvent(case_id=target.id, seq=seq, action="add_report",
-                          actor_id=step.actor.id if step.actor else None, at=step.now,
-                          from_state=target.state, to_state=target.state,
-                          from_unit_id=target.unit_id, to_unit_id=target.unit_id,
-                          detail=json.dumps({"from": case.code}, ensure_ascii=False)))
+    engine.append(session, CASES, target.id, Act.add_report, actor=step.actor, now=step.now,
+                  detail={"from": case.code})
 
 
 def _reassign(step: Step) -> None:
@@ -556,85 +556,92 @@ def _until_field() -> Field:
     return Field("until", "date", required=True)
 
 
+A = Act
 MOVES = {m.action: m for m in [
-    move("report", None, S.reported, "public triager", public=True),  # written by intake
-    move("accept", {S.reported}, S.accepted, "triager", effect=_accept,
+    move(A.report, None, S.reported, "public triager", public=True),  # written by intake
+    move(A.accept, {S.reported}, S.accepted, "triager", effect=_accept,
          fields=[Field("severity", "choice", choices=tuple(s.value for s in Severity),
                        labels="severity"), note()],
-         public=True, expected=True),
-    move("reject", {S.reported}, S.rejected, "triager", effect=_reject,
+         public=True, expected=True, sms=True),
+    move(A.reject, {S.reported}, S.rejected, "triager", effect=_reject,
          fields=[note(required=True)], public=True),
-    move("merge", {S.reported, S.accepted}, S.merged, "triager public", effect=_merge,
-         fields=[Field("merge_into", "ref", required=True), note()], public=True),
-    move("reassign", {S.reported, S.accepted}, None, "triager", effect=_reassign,
-         fields=[Field("community_id", "unit"), Field("category_id", "ref"), note(required=True)],
+    move(A.merge, TRIAGE, S.merged, "triager public", effect=_merge,
+         fields=[Field("merge_into", "ref", required=True, options="merge_candidates"), note()],
+         public=True),
+    move(A.add_report, None, None, "public", public=True),  # written by a merge
+    move(A.reassign, TRIAGE, None, "triager", effect=_reassign,
+         fields=[Field("community_id", "unit", options="district_communities"),
+                 Field("category_id", "ref", options="categories"), note(required=True)],
          also_to={S.reported}),
-    move("dispatch", {S.accepted}, S.dispatched, "owner", effect=_dispatch, guard=_dispatching_tier,
-         fields=[Field("lead_unit_id", "unit", required=True),
-                 Field("co_unit_ids", "units", max_items=MAX_CO_HANDLERS), note()],
-         public=True, expected=True),
-    move("take", {S.accepted}, S.in_progress, "owner", effect=_take, guard=_at_owner,
+    move(A.dispatch, {S.accepted}, S.dispatched, "owner", effect=_dispatch, guard=_dispatching_tier,
+         fields=[Field("lead_unit_id", "unit", required=True, options="dispatch_targets"),
+                 Field("co_unit_ids", "units", max_items=MAX_CO_HANDLERS,
+                       options="dispatch_targets"), note()],
+         public=True, expected=True, tells={"co_units": "work"}),
+    move(A.take, {S.accepted}, S.in_progress, "owner", effect=_take, guard=_at_owner,
          fields=[note()], public=True, expected=True),
-    move("acknowledge", {S.dispatched}, S.acknowledged, "handler", effect=_acknowledge,
+    move(A.acknowledge, {S.dispatched}, S.acknowledged, "handler", effect=_acknowledge,
          fields=[note()], public=True, expected=True),
-    move("return", HANDLING, S.accepted, "handler", effect=_return,
+    move(A.give_back, HANDLING, S.accepted, "handler", effect=_return,
          guard=lambda a, c, x: department_handles(c), fields=[note(required=True)]),
-    move("start", {S.acknowledged}, S.in_progress, "handler", fields=[note()], public=True,
+    move(A.start, {S.acknowledged}, S.in_progress, "handler", fields=[note()], public=True,
          expected=True),
-    move("handle", {S.in_progress}, S.handled, "handler", effect=_handle,
-         fields=[note(required=True)], photos=True, public=True, expected=True),
-    move("request_extension", HANDLING, None, "handler", effect=_request_extension,
+    move(A.handle, {S.in_progress}, S.handled, "handler", effect=_handle,
+         fields=[note(required=True)], photos=True, public=True, expected=True, sms=True,
+         counts="handled"),
+    move(A.request_extension, HANDLING, None, "handler", effect=_request_extension,
          guard=_department_may_ask, fields=[_until_field(), note(required=True)]),
-    move("grant_extension", HANDLING, None, "owner", effect=_grant_extension,
+    move(A.grant_extension, HANDLING, None, "owner", effect=_grant_extension,
          guard=_extension_asked, fields=[note()], public=True, expected=True),
-    move("refuse_extension", HANDLING, None, "owner", effect=_refuse_extension,
+    move(A.refuse_extension, HANDLING, None, "owner", effect=_refuse_extension,
          guard=_extension_asked, fields=[note(required=True)]),
-    move("verify", {S.handled}, S.verified, "checker", fields=[note()], public=True, expected=True),
-    move("rework", {S.handled}, S.in_progress, "checker", effect=_rework,
-         fields=[note(required=True)], public=True),
-    move("feedback", {S.verified}, S.feedback, "checker", effect=_feedback,
+    move(A.verify, {S.handled}, S.verified, "checker", fields=[note()], public=True, expected=True),
+    move(A.rework, {S.handled}, S.in_progress, "checker", effect=_rework,
+         fields=[note(required=True)], public=True, counts="reworked"),
+    move(A.feedback, {S.verified}, S.feedback, "checker", effect=_feedback,
          fields=[Field("rating", "choice", required=True, choices=FEEDBACK_ANSWERS,
                        labels="feedback"), note()],
          public=True, expected=True),
     # The reporter is not satisfied: on the tracking page once handled, or by call-back.
-    move("reopen", {S.handled, S.verified, S.feedback, S.closed}, S.in_progress, "checker public",
+    move(A.reopen, RESULT, S.in_progress, "checker public",
          effect=_reopen, fields=[note(required=True)], photos=True, public=True),
-    move("close", {S.verified, S.feedback}, S.closed, "checker", effect=_close, fields=[note()],
-         public=True, expected=True),
-    move("park", {S.accepted, S.in_progress}, S.parked, "owner", effect=_park,
+    move(A.close, {S.verified, S.feedback}, S.closed, "checker", effect=_close, fields=[note()],
+         public=True, expected=True, sms=True),
+    move(A.park, {S.accepted, S.in_progress}, S.parked, "owner", effect=_park,
          fields=[_until_field(), note(required=True)], public=True),
-    move("resume", {S.parked}, S.accepted, "owner", effect=_resume, fields=[note()], public=True,
+    move(A.resume, {S.parked}, S.accepted, "owner", effect=_resume, fields=[note()], public=True,
          expected=True),
-    move("call_up", ESCALABLE, None, "owner system", effect=_call_up, guard=_can_call_up,
-         fields=[note(required=True)], public=True, also_to={S.accepted}),
-    move("hand_back", ESCALABLE, None, "owner", effect=_hand_back, guard=_can_hand_back,
-         fields=[note(required=True)], public=True, also_to={S.accepted}),
-    move("extend", HANDLING, None, "owner", effect=_extend, guard=_has_handle_deadline,
+    move(A.call_up, ESCALABLE, None, "owner system", effect=_call_up, guard=_can_call_up,
+         fields=[note(required=True)], public=True, also_to={S.accepted},
+         tells={"owner": "work"}),
+    move(A.hand_back, ESCALABLE, None, "owner", effect=_hand_back, guard=_can_hand_back,
+         fields=[note(required=True)], public=True, also_to={S.accepted},
+         tells={"owner": "work"}),
+    move(A.extend, HANDLING, None, "owner", effect=_extend, guard=_has_handle_deadline,
          fields=[_until_field(), note(required=True)], public=True),
-    move("supervise", OPEN_STATES, None, "higher", effect=_supervise, guard=_not_supervised,
-         fields=[note(required=True)]),
-    move("co_acknowledge", HANDLING, None, "cohandler", effect=_co_acknowledge, fields=[note()]),
-    move("co_return", HANDLING, None, "cohandler", effect=_co_return, fields=[note(required=True)]),
-    move("co_handle", HANDLING | {S.handled}, None, "cohandler", effect=_co_handle,
+    move(A.supervise, OPEN, None, "higher", effect=_supervise, guard=_not_supervised,
+         fields=[note(required=True)], tells={"unit": "supervised", "owner": "supervised"}),
+    move(A.co_acknowledge, HANDLING, None, "cohandler", effect=_co_acknowledge, fields=[note()]),
+    move(A.co_return, HANDLING, None, "cohandler", effect=_co_return, fields=[note(required=True)]),
+    move(A.co_handle, HANDLING | {S.handled}, None, "cohandler", effect=_co_handle,
          fields=[note(required=True)], photos=True),
-    move("add_report", None, None, "public", public=True),  # written by a merge
-    move("hurry", ESCALABLE, None, "public", effect=_hurry, guard=_hurry_allowed,
-         fields=[note(max_len=200)], public=True),
-    move("rate", {S.handled, S.verified, S.feedback, S.closed}, None, "public", effect=_rate,
+    move(A.hurry, ESCALABLE, None, "public", effect=_hurry, guard=_hurry_allowed,
+         fields=[note(max_len=200)], public=True, counts="hurried", tells={"unit": "hurried"}),
+    move(A.rate, RESULT, None, "public", effect=_rate,
          fields=[Field("rating", "choice", required=True,
                        choices=(Rating.satisfied.value, Rating.basically_satisfied.value),
                        labels="rating"), note()],
          public=True),
     # A reporter whose report joined another case rates the shared result on their own report:
     # recorded there (不满意 with its reason), it neither reopens nor rates the other report.
-    move("rate_joined", {S.merged}, None, "public", effect=_rate,
+    move(A.rate_joined, {S.merged}, None, "public", effect=_rate,
          fields=[Field("rating", "choice", required=True, choices=tuple(r.value for r in Rating),
                        labels="rating"), note()],
          public=True),
 ]}
 
 PUBLIC_ACTIONS = frozenset(a for a, m in MOVES.items() if m.public)
-RESULT_ACTIONS = frozenset({"handle", "co_handle"})
+RESULT_ACTIONS = frozenset({A.handle, A.co_handle})  # their photos show the result
 
 
 # ---------------------------------------------------------------- the machine
@@ -665,24 +672,25 @@ def _after(step: Step) -> None:
 def _event(case: Case, seq: int, action: str, step: Step, from_state: str) -> CaseEvent:
     return CaseEvent(case_id=case.id, seq=seq, action=action, at=step.now,
                      actor_id=step.actor.id if step.actor else None, from_state=from_state,
-                     to_state=case.state, from_unit_id=step.before["unit_id"],
+                     to_state=case.state, from_unit_id=step.before.get("unit_id"),
                      to_unit_id=case.unit_id, note=step.values.get("note"),
                      detail=json.dumps(step.detail, ensure_ascii=False) if step.detail else None)
 
 
 def _recorded(step: Step, event: CaseEvent) -> None:
-    kind = "result" if event.action in RESULT_ACTIONS else "report"
+    kind = PhotoKind.result if event.action in RESULT_ACTIONS else PhotoKind.report
     for photo in step.values.get("photos") or ():
         step.session.add(Attachment(case_id=step.subject.id, event_id=event.id, kind=kind,
                                     mime=photo.mime, size=photo.size, sha256=photo.sha256,
                                     data=photo.data, created_at=step.now))
-    notices.on_move(step.session, step.subject, event)
+    notices.on_move(step.session, step.subject, MOVES[event.action], event)
     step.session.flush()
 
 
 CASES = Machine(name="case", model=Case, moves=MOVES, roles=ROLES, event=_event, can_see=can_see,
                 context=context, after=_after, recorded=_recorded,
-                remember=lambda case: {"unit_id": case.unit_id}, not_found="error.case_not_found")
+                remember=lambda case: {"unit_id": case.unit_id}, not_found="error.case_not_found",
+                groups=GROUPS)
 
 
 def next_state(action: str, state: str | None) -> str:
@@ -691,7 +699,7 @@ def next_state(action: str, state: str | None) -> str:
     spec = MOVES.get(action)
     if spec is None:
         raise ValueError(f"unknown action {action!r}")
-    if action == "report":
+    if action == Act.report:
         if state is not None:
             raise ValueError("a case is reported once")
         return S.reported
@@ -707,9 +715,9 @@ def replay(trail: list[tuple[str, str | None, str]]) -> str | None:
         if from_state != state:
             raise ValueError(f"{action}: trail says from {from_state}, case was {state}")
         spec = MOVES.get(action)
-        if action == "report":
+        if action == Act.report:
             allowed = {next_state(action, state)}
-        elif spec is None or (state not in spec.from_states and action != "add_report"):
+        elif spec is None or (state not in spec.from_states and action != Act.add_report):
             raise ValueError(f"{action} is not allowed from {state}")
         else:
             allowed = spec.to_states(state)

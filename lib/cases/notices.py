@@ -32,26 +32,25 @@ from sqlmodel import Session, select
 
 from lib.cases.deadlines import (
     DUE_SOON,
-    HANDLE_STATES,
-    SIGN_STATES,
     current_due,
     current_due_sql,
     mark_overdue,
+    open_due,
     past_due,
 )
 from lib.cases.orders import open_co_units
 from lib.cases.privacy import is_restricted
+from lib.cases.states import S
 from lib.core import config
 from lib.core.clock import as_utc, china_time
 from lib.core.db import read_session, write_session
 from lib.core.i18n import DEFAULT_LANGUAGE, name, t
+from lib.core.machine import Move
 from lib.core.models import Case, CaseEvent, Category, Notice, NoticeRead, NoticeState, utcnow
 from lib.org.permissions import reads_cases
 from lib.org.units import Actor
 
 SMS, APP = "sms", "app"
-# The reporter hears of these moves (action → kind of notice).
-SMS_KINDS = {"accept": "accepted", "handle": "handled", "close": "closed"}
 RESULT_MAX = 120  # characters of the handler's result quoted in an SMS
 UNREAD_DAYS = 30  # the sidebar counts the unread notices of the last 30 days
 PANEL_SIZE = 10
@@ -141,9 +140,12 @@ def _insert_new(session: Session, model: type, rows: list[dict]) -> int:
     return added
 
 
-def _reporter_sms(case: Case, event: CaseEvent, restricted: bool, now: datetime) -> list[dict]:
-    kind = SMS_KINDS.get(event.action)
-    if kind is None or case.anonymous or not case.reporter_phone or (restricted and kind == "handled"):
+def _reporter_sms(case: Case, move: Move, event: CaseEvent, restricted: bool,
+                  now: datetime) -> list[dict]:
+    # The move's record says whether the reporter hears of the state it leads to; the result of
+    # a restricted case is not sent (its tracking page shows only received and closed).
+    kind = event.to_state
+    if not move.sms or case.anonymous or not case.reporter_phone or (restricted and kind == S.handled):
         return []
     result = "" if restricted else _result(case, event.note)
     lang = DEFAULT_LANGUAGE  # the case records no other language for its reporter
@@ -168,20 +170,18 @@ def reporter_code(session: Session, case: Case, *, code_id: int, purpose: str, d
                            [row]).scalar_one()
 
 
-def _units_told(session: Session, case: Case, event: CaseEvent) -> dict[int, str]:
-    """unit id → kind of notice, for the units this move gives work or concern."""
+def _units_told(session: Session, case: Case, move: Move, event: CaseEvent) -> dict[int, str]:
+    """unit id → kind of notice, for the units this move gives work or concern: those its record
+    names (``Move.tells``: the unit the case waits at, its owner, the co-handlers), and the unit
+    the case comes to wait at, which has work."""
     told: dict[int, str] = {}
-    if event.action == "supervise":
-        told = {case.unit_id: "supervised", case.owner_id: "supervised"}
-    elif event.action == "hurry":
-        told = {case.unit_id: "hurried"}
+    for who, kind in move.tells:
+        units = open_co_units(session, case.id) if who == "co_units" else \
+            [case.unit_id if who == "unit" else case.owner_id]
+        for unit_id in units:
+            told.setdefault(unit_id, kind)
     if event.to_unit_id != event.from_unit_id and event.to_unit_id is not None:
         told.setdefault(event.to_unit_id, "work")
-    if event.action in ("call_up", "hand_back"):
-        told.setdefault(case.owner_id, "work")
-    if event.action == "dispatch":
-        for unit_id in open_co_units(session, case.id):
-            told.setdefault(unit_id, "work")
     return {unit_id: kind for unit_id, kind in told.items() if unit_id is not None}
 
 
@@ -192,12 +192,12 @@ def _deadline_row(kind: str, case_id: int, unit_id: int, due: datetime, now: dat
                 kind=kind, channel=APP, unit_id=unit_id, now=now, params={"due": due.isoformat()})
 
 
-def on_move(session: Session, case: Case, event: CaseEvent) -> int:
-    """The notices of one move, in its transaction (the case machine calls this once the event
-    row exists)."""
+def on_move(session: Session, case: Case, move: Move, event: CaseEvent) -> int:
+    """The notices of one move (its record ``move``), in its transaction (the case machine calls
+    this once the event row exists)."""
     now = event.at
-    rows = _reporter_sms(case, event, is_restricted(session, case), now)
-    for unit_id, kind in _units_told(session, case, event).items():
+    rows = _reporter_sms(case, move, event, is_restricted(session, case), now)
+    for unit_id, kind in _units_told(session, case, move, event).items():
         rows.append(_row(key=f"e:{event.id}:{kind}:{unit_id}", case_id=case.id, event_id=event.id,
                          kind=kind, channel=APP, unit_id=unit_id, now=now,
                          params={"action": event.action}))
@@ -211,7 +211,7 @@ def on_tick(session: Session, now: datetime) -> int:
     """The tick's part: mark what went overdue and tell the units the cases wait at; tell them
     of deadlines within ``DUE_SOON`` too. Returns how many cases were marked overdue."""
     columns = (Case.id, Case.unit_id, Case.state, Case.sign_due_at, Case.handle_due_at)
-    open_cases = (Case.overdue == False, Case.state.in_(SIGN_STATES + HANDLE_STATES))  # noqa: E712
+    open_cases = open_due()
     late = session.exec(select(*columns).where(*open_cases, past_due(now))).all()
     marked = mark_overdue(session, now)
     soon = now + DUE_SOON

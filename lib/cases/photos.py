@@ -11,6 +11,7 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass
+from enum import StrEnum
 
 from PIL import Image, ImageOps
 from sqlalchemy.engine import Engine
@@ -19,6 +20,14 @@ from sqlmodel import Session
 from lib.core.db import read_session
 from lib.core.errors import ValidationFailed
 from lib.core.settings import get_int
+
+
+class PhotoKind(StrEnum):
+    """What a case's photo shows (``Attachment.kind``)."""
+
+    report = "report"  # the problem, as reported or when reopened
+    result = "result"  # the handler's result
+
 
 MAGIC = {
     b"\xff\xd8\xff": "JPEG",

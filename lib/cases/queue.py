@@ -24,16 +24,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from lib.cases.deadlines import current_due_sql, due, status_by, status_of
-from lib.cases.machine import OPEN_STATES
 from lib.cases.orders import OPEN_ORDER
 from lib.cases.privacy import mask_name, mask_phone
+from lib.cases.states import CHECK, OPEN, TRIAGE, Act, S
 from lib.core.db import read_session
 from lib.core.errors import PermissionDenied
 from lib.core.inputs import clean_search
 from lib.core.models import (
     Case,
     CaseEvent,
-    CaseState,
     Category,
     Unit,
     UnitKind,
@@ -44,12 +43,10 @@ from lib.core.refcache import cached
 from lib.org import permissions
 from lib.org.units import Actor, case_scope
 
-S = CaseState
 PAGE_SIZE = 50
 TEXT_MAX = 100
 EXCERPT = 40  # characters of the description a row shows
 WALK_MAX = 1000  # how many cases of a tab 上一件 / 下一件 walk through
-CHECK_STATES = (S.handled, S.verified, S.feedback)
 # The deadline that matters in the case's state (lib.cases.deadlines.current_due, in SQL).
 DUE = current_due_sql()
 
@@ -70,15 +67,15 @@ def _tab_condition(actor: Actor, tab: str):  # noqa: ANN202
     if tab in ("triage", "calls"):
         # A parked case comes back here on its review date.
         review_due = (Case.state == S.parked) & (Case.review_at <= utcnow())
-        return (Case.unit_id == me) & (Case.state.in_([S.reported, S.accepted]) | review_due)
+        return (Case.unit_id == me) & (Case.state.in_(sorted(TRIAGE)) | review_due)
     if tab == "orders":
         return Case.id.in_(select(WorkOrder.case_id).where(WorkOrder.unit_id == me,
                                                            WorkOrder.state.in_(OPEN_ORDER)))
     if tab == "handling":
         return (Case.unit_id == me) & Case.state.in_([S.in_progress])
     if tab == "verify":
-        return (Case.unit_id == me) & Case.state.in_([S.handled, S.verified, S.feedback])
-    open_states = sorted(OPEN_STATES)
+        return (Case.unit_id == me) & Case.state.in_(sorted(CHECK))
+    open_states = sorted(OPEN)
     if tab == "overdue":
         return case_scope(actor, indexed=False) & (Case.overdue == True) & Case.state.in_(open_states)  # noqa: E712
     if tab == "supervised":
@@ -184,12 +181,12 @@ class QueueRow:
     def status(self, now: datetime) -> str | None:
         """The same deadline status the case page shows (lib.cases.deadlines.status_of); for a
         case back for the check, the status against ``check_due``."""
-        if self.state in CHECK_STATES:
+        if self.state in CHECK:
             return status_by(self.check_due, now)
         return status_of(self.state, self.due_at, self.overdue, now)
 
     def deadline_at(self) -> datetime | None:
-        return self.check_due if self.state in CHECK_STATES else self.due_at
+        return self.check_due if self.state in CHECK else self.due_at
 
     def time_left(self, now: datetime) -> tuple[str, int] | None:
         """("overdue_days" | "overdue_hours" | "left_days" | "left_hours", n) for the deadline
@@ -244,7 +241,7 @@ def queue_rows(session: Session, actor: Actor, tab: str, filters: Filters = Filt
         reporter = None
         if not withheld and not row[18] and (row[16] or row[17]):
             reporter = " ".join(x for x in (mask_name(row[16]), mask_phone(row[17])) if x)
-        check_due = due(session, row[6], "answer_call", row[19]) if row[7] in CHECK_STATES \
+        check_due = due(session, row[6], "answer_call", row[19]) if row[7] in CHECK \
             else None
         out.append(QueueRow(*row[:5], None if withheld else row[5], *row[6:15],
                             excerpt=None if withheld else excerpt, reporter=reporter,
@@ -264,7 +261,7 @@ def _with_call_reasons(session: Session, rows: list[QueueRow],
     for case_id, action, note, detail in session.exec(
             select(CaseEvent.case_id, CaseEvent.action, CaseEvent.note, CaseEvent.detail)
             .where(CaseEvent.case_id.in_(ids)).order_by(CaseEvent.case_id, CaseEvent.seq)).all():
-        if action == "call_up":
+        if action == Act.call_up:
             last[case_id] = (note, detail)
     out = []
     for row in rows:
@@ -339,7 +336,7 @@ def waiting_counts(session: Session, actor: Actor, now: datetime | None = None) 
     if not permissions.reads_cases(actor):
         return []
     now = now or utcnow()
-    open_states = sorted(OPEN_STATES)
+    open_states = sorted(OPEN)
     scope = case_scope(actor)
     tiles: list[tuple[str, int]] = [
         (f"queue.tab.{k}", n) for k, n in tab_counts(session, actor)

@@ -16,8 +16,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from lib.cases import notices
-from lib.cases.deadlines import HANDLE_STATES, SIGN_STATES, past_due
+from lib.cases.deadlines import past_due
 from lib.cases.machine import act, owner_tier
+from lib.cases.states import DUE, Act
 from lib.core.db import get_engine, read_session, write_session
 from lib.core.machine import lock
 from lib.core.models import Case, Tier, utcnow
@@ -36,7 +37,7 @@ def due_for_call_up(session: Session, now: datetime, limit: int) -> list[tuple[i
         if hours <= 0:
             continue
         ids = session.exec(
-            select(Case.id).where(Case.overdue == True, Case.state.in_(SIGN_STATES + HANDLE_STATES),  # noqa: E712
+            select(Case.id).where(Case.overdue.is_(True), Case.state.in_(sorted(DUE)),
                                   Case.owner_id == column, Case.unit_id == Case.owner_id,
                                   past_due(now - timedelta(hours=hours)))
             .order_by(Case.id).limit(limit)).all()
@@ -49,7 +50,7 @@ def call_up_overdue(session: Session, case_id: int, *, tier: str, now: datetime)
     case = lock(session, Case, case_id)
     if not case.overdue or owner_tier(case) != tier or case.unit_id != case.owner_id:
         return 0
-    act(session, None, case.id, "call_up", version=case.version, now=now, system=True)
+    act(session, None, case.id, Act.call_up, version=case.version, now=now, system=True)
     return 1
 
 

@@ -42,6 +42,8 @@ from lib.cases import notices, outbox
 from lib.cases.detail import events_of
 from lib.cases.intake import PIN_DIGITS, REASON_MAX, pin_hash
 from lib.cases.machine import CASES, PUBLIC_ACTIONS, act, context
+from lib.cases.photos import PhotoKind
+from lib.cases.states import DROPPED, RESULT, Act, S
 from lib.core import throttle
 from lib.core.db import write_session
 from lib.core.errors import NotFound, ValidationFailed
@@ -50,7 +52,6 @@ from lib.core.models import (
     Attachment,
     Case,
     CaseEvent,
-    CaseState,
     Category,
     Rating,
     ReporterCode,
@@ -62,15 +63,17 @@ TRACK_WINDOW = timedelta(hours=1)
 TRACK_FAILURES_PER_CODE = 5
 TRACK_FAILURES_PER_ADDRESS = 20
 # One-time codes by SMS: what each is for, how long it lives, how often one may be asked for.
-PURPOSES = ("view", "rate", "hurry", "claim")
-MOVE_PURPOSES = frozenset(PURPOSES) - {"view"}
+# A code for a move is named after the move: the case machine's rate and hurry, the claim
+# machine's claim (a machine of a package above this one).
+VIEW, CLAIM = "view", "claim"
+PURPOSES = (VIEW, Act.rate, Act.hurry, CLAIM)
+MOVE_PURPOSES = frozenset(PURPOSES) - {VIEW}
 CODE_DIGITS = 6
-CODE_TTL = {"view": timedelta(minutes=30), "rate": timedelta(minutes=10),
-            "hurry": timedelta(minutes=10), "claim": timedelta(minutes=10)}
+CODE_TTL = {VIEW: timedelta(minutes=30), Act.rate: timedelta(minutes=10),
+            Act.hurry: timedelta(minutes=10), CLAIM: timedelta(minutes=10)}
 CODES_PER_CASE = 5  # SMS codes asked for one tracking code in an hour
 CODES_PER_ADDRESS = 20  # SMS codes asked from one network address in an hour
-# States in which the last handling result stands (a rework or a reopen takes it back).
-RESULT_STATES = (CaseState.handled, CaseState.verified, CaseState.feedback, CaseState.closed)
+RECEIVED = "received"  # all a restricted case shows before it is closed (not a state of its own)
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,7 @@ def _sms_code_ok(session: Session, case: Case, digits: str, purpose: str, now: d
         .order_by(ReporterCode.id.desc()).limit(CODES_PER_CASE)).all()
     for row in live:
         if secrets.compare_digest(_code_hash(case.code, row.salt, digits), row.code_hash):
-            if purpose == "view":
+            if purpose == VIEW:
                 return True
             return session.exec(update(ReporterCode).where(  # type: ignore[call-overload]
                 ReporterCode.id == row.id, ReporterCode.used_at.is_(None))
@@ -178,7 +181,7 @@ def _proof_ok(session: Session, case: Case, proof: object, purpose: str, now: da
     """Viewing: the PIN, or a code sent for viewing. A move: a code sent for that move to the
     case's phone; the PIN only where there is no phone. A case with neither: nobody."""
     digits = _digits(proof)
-    if purpose == "view" or not case.reporter_phone:
+    if purpose == VIEW or not case.reporter_phone:
         if _pin_ok(case, digits):
             return True
     return bool(case.reporter_phone) and _sms_code_ok(session, case, digits, purpose, now)
@@ -201,7 +204,7 @@ def proved(session: Session, code: object, proof: object, purpose: str,
 
 
 def prove(engine: Engine | None, code: object, proof: object, client_address: str | None,
-          now: datetime, *, purpose: str = "view") -> int:
+          now: datetime, *, purpose: str = VIEW) -> int:
     """The id of the case whose code and proof (for ``purpose``) match, after the throttle; a
     failure is recorded and answered the same whether the code or the proof was wrong. A code
     for a move is used up: prove and move in one transaction where the move can fail
@@ -217,41 +220,41 @@ def _expected(case: Case, restricted: bool) -> tuple[str | None, datetime | None
     """When the reporter may expect the case done: its handling deadline, "to be set" before it
     is dispatched or taken on, the closing time once closed; nothing for a rejected case, nor
     for a restricted one before it is closed (that would tell more than "received")."""
-    if case.state == CaseState.closed:
-        return "closed", case.closed_at
-    if restricted or case.state in (CaseState.rejected, CaseState.merged):
+    if case.state == S.closed:
+        return S.closed, case.closed_at
+    if restricted or case.state in DROPPED:
         return None, None
     if case.handle_due_at is not None:
         return "due", case.handle_due_at
-    return "pending", None
+    return "unset", None  # not dispatched or taken on yet: no date to give
 
 
 def _result(events: list[CaseEvent], case: Case) -> str | None:
     """The note of the last handling, while that result stands."""
-    if case.state not in RESULT_STATES:
+    if case.state not in RESULT:  # a rework or a reopen takes the result back
         return None
-    handled = [e.note for e in events if e.action == "handle"]
+    handled = [e.note for e in events if e.action == Act.handle]
     return handled[-1] if handled and handled[-1] else None
 
 
 def _rated_since_result(session: Session, case_id: int, since_seq: int) -> bool:
     return session.exec(select(CaseEvent.id).where(
         CaseEvent.case_id == case_id, CaseEvent.seq > since_seq, CaseEvent.actor_id.is_(None),
-        CaseEvent.action.in_(["rate", "reopen", "rate_joined"]))).first() is not None
+        CaseEvent.action.in_([Act.rate, Act.reopen, Act.rate_joined]))).first() is not None
 
 
 def _last_handle(session: Session, case_id: int) -> int:
     return session.exec(select(func.max(CaseEvent.seq)).where(
-        CaseEvent.case_id == case_id, CaseEvent.action == "handle")).one() or 0
+        CaseEvent.case_id == case_id, CaseEvent.action == Act.handle)).one() or 0
 
 
 def _can_rate(session: Session, case: Case) -> bool:
     """The reporter's own report has a result to rate, and they have not rated it yet. A report
     that joined another case rates the shared result once, on its own report."""
-    if case.state == CaseState.merged:
+    if case.state == S.merged:
         target = session.get(Case, case.merged_into_id) if case.merged_into_id else None
-        return target is not None and target.state in RESULT_STATES and case.rating is None
-    if case.state not in RESULT_STATES:
+        return target is not None and target.state in RESULT and case.rating is None
+    if case.state not in RESULT:
         return False
     return not _rated_since_result(session, case.id, _last_handle(session, case.id))
 
@@ -263,12 +266,12 @@ def _joined_view(session: Session, case: Case, target: Case, category: Category 
     photos, timeline or rating."""
     own = [(e.at, e.action) for e in events_of(session, case.id) if e.action in PUBLIC_ACTIONS]
     if restricted:
-        state = "closed" if target.state == CaseState.closed else "received"
+        state = S.closed if target.state == S.closed else RECEIVED
     else:
         state = target.state
     expected, expected_at = _expected(target, restricted)
     return Tracking(case.id, case.code, category, state, restricted, case.reported_at,
-                    target.closed_at if target.state == CaseState.closed else None, own, [],
+                    target.closed_at if target.state == S.closed else None, own, [],
                     not restricted and _can_rate(session, case), case.rating, case.version,
                     joined=True, expected=expected, expected_at=expected_at,
                     by_sms=bool(case.reporter_phone))
@@ -277,7 +280,7 @@ def _joined_view(session: Session, case: Case, target: Case, category: Category 
 def _tracking_view(session: Session, case: Case, now: datetime) -> Tracking:
     category = session.get(Category, case.category_id)
     restricted = bool(category and category.restricted)
-    if case.state == CaseState.merged and case.merged_into_id:
+    if case.state == S.merged and case.merged_into_id:
         target = session.get(Case, case.merged_into_id)
         if target is not None:
             target_category = session.get(Category, target.category_id)
@@ -285,20 +288,20 @@ def _tracking_view(session: Session, case: Case, now: datetime) -> Tracking:
                 target_category and target_category.restricted), now)
     result = None
     if restricted:
-        timeline = [(case.reported_at, "report")]
-        if case.state == CaseState.closed and case.closed_at:
-            timeline.append((case.closed_at, "close"))
+        timeline = [(case.reported_at, Act.report)]
+        if case.state == S.closed and case.closed_at:
+            timeline.append((case.closed_at, Act.close))
         photos: list[bytes] = []
     else:
         events = events_of(session, case.id)
         timeline = [(e.at, e.action) for e in events if e.action in PUBLIC_ACTIONS]
         result = _result(events, case)
         photos = list(session.exec(select(Attachment.data).where(
-            Attachment.case_id == case.id, Attachment.kind == "result")
+            Attachment.case_id == case.id, Attachment.kind == PhotoKind.result)
             .order_by(Attachment.id)).all())
     can_rate = not restricted and _can_rate(session, case)
-    can_hurry = CASES.may(None, case, "hurry", context(session, case, now))
-    state = "received" if restricted and case.state != CaseState.closed else case.state
+    can_hurry = CASES.may(None, case, Act.hurry, context(session, case, now))
+    state = RECEIVED if restricted and case.state != S.closed else case.state
     expected, expected_at = _expected(case, restricted)
     return Tracking(case.id, case.code, category, state, restricted, case.reported_at,
                     case.closed_at, timeline, photos, can_rate, case.rating, case.version,
@@ -313,7 +316,7 @@ def track(engine: Engine | None, code: object, proof: object, *,
     wrong code and a wrong proof get the same answer."""
     now = now or utcnow()
     with write_session(engine) as session:
-        case = proved(session, code, proof, "view", client_address, now)
+        case = proved(session, code, proof, VIEW, client_address, now)
         view = _tracking_view(session, case, now) if case is not None else None
     if view is None:
         raise NotFound("error.tracking_not_found")
@@ -334,18 +337,18 @@ def rate(engine: Engine | None, *, code: object, proof: object, rating: object,
     if rating == Rating.dissatisfied and not reason:
         raise ValidationFailed("error.reason_required")
     with write_session(engine) as session:
-        case = proved(session, code, proof, "rate", client_address, now)
+        case = proved(session, code, proof, Act.rate, client_address, now)
         if case is not None:
             category = session.get(Category, case.category_id)
             if not _can_rate(session, case) or (category is not None and category.restricted):
                 raise ValidationFailed("error.cannot_rate")
-            if case.state == CaseState.merged:
-                return act(session, None, case.id, "rate_joined", version=version, rating=rating,
+            if case.state == S.merged:
+                return act(session, None, case.id, Act.rate_joined, version=version, rating=rating,
                            note=reason, now=now)
             if rating == Rating.dissatisfied:
-                return act(session, None, case.id, "reopen", version=version, note=reason,
+                return act(session, None, case.id, Act.reopen, version=version, note=reason,
                            now=now)
-            return act(session, None, case.id, "rate", version=version, rating=rating,
+            return act(session, None, case.id, Act.rate, version=version, rating=rating,
                        note=reason, now=now)
     raise NotFound("error.tracking_not_found")
 
@@ -358,10 +361,10 @@ def hurry(engine: Engine | None, *, code: object, proof: object, version: int,
     flag and the count."""
     now = now or utcnow()
     with write_session(engine) as session:
-        case = proved(session, code, proof, "hurry", client_address, now)
+        case = proved(session, code, proof, Act.hurry, client_address, now)
         if case is not None:
-            if case.state == CaseState.merged or not CASES.may(None, case, "hurry",
-                                                                context(session, case, now)):
+            if case.state == S.merged or not CASES.may(None, case, Act.hurry,
+                                                        context(session, case, now)):
                 raise ValidationFailed("error.cannot_hurry")
-            return act(session, None, case.id, "hurry", version=version, now=now, note=note)
+            return act(session, None, case.id, Act.hurry, version=version, now=now, note=note)
     raise NotFound("error.tracking_not_found")

@@ -49,6 +49,7 @@ class Field:
     choices: tuple[str, ...] = ()
     labels: str = ""  # catalog prefix of the choices' labels
     max_items: int | None = None
+    options: str = ""  # unit, units, ref: the name of the list lib offers (e.g. "dispatch_targets")
 
 
 def note(required: bool = False, max_len: int = NOTE_MAX) -> Field:
@@ -87,6 +88,11 @@ class Move:
     public: bool = False  # the reporter's timeline shows it
     expected: bool = False  # an expected next step: offered first
     also_to: frozenset[str] = frozenset()  # other states the effect may choose
+    # What the move causes elsewhere, read by the modules that act on it:
+    sms: bool = False  # the reporter hears by SMS of the state it leads to
+    tells: tuple[tuple[str, str], ...] = ()  # (who, kind) of the units told in the app
+    counts: str | None = None  # the assessment counter it feeds (a ``kpi_day`` column)
+    involves: bool = True  # its actor has a hand in the subject (separation of duties)
 
     @property
     def needs_note(self) -> bool:
@@ -102,9 +108,14 @@ class Move:
 def move(action: str, from_states: Iterable[str] | None, to_state: str | None, who: str, *,
          effect: Callable[[Step], None] = nothing, guard: Callable | None = None,
          fields: Iterable[Field] = (), photos: bool = False, public: bool = False,
-         expected: bool = False, also_to: Iterable[str] = ()) -> Move:
-    return Move(action, frozenset(from_states or ()), to_state, frozenset(who.split()), effect,
-                guard, tuple(fields), photos, public, expected, frozenset(also_to))
+         expected: bool = False, also_to: Iterable[str] = (), sms: bool = False,
+         tells: dict[str, str] | None = None, counts: str | None = None,
+         involves: bool = True) -> Move:
+    """A move record. ``from_states`` None: a move that starts a subject's history (``create``)
+    or that another move writes on it (``append``); no user makes it through ``act``."""
+    return Move(str(action), frozenset(from_states or ()), to_state, frozenset(who.split()),
+                effect, guard, tuple(fields), photos, public, expected, frozenset(also_to), sms,
+                tuple((tells or {}).items()), counts, involves)
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,21 @@ class Machine:
     remember: Callable[[Any], dict] = lambda subject: {}
     not_found: str = "error.not_found"
     labels: str = ""  # catalog prefix: "" for cases ("action.accept"), "claim." for claims
+    groups: dict[str, frozenset[str]] = field(default_factory=dict)  # named sets of states
+
+    def group(self, name: str) -> frozenset[str]:
+        """A named group of states ("open", "resolved" …); an unknown name raises KeyError."""
+        return self.groups[name]
+
+    def moves_into(self, states: Iterable[str]) -> frozenset[str]:
+        """The moves a user makes that can lead into one of ``states`` from another state."""
+        wanted = frozenset(states)
+        return frozenset(m.action for m in self.moves.values() if m.from_states and (
+            ({m.to_state} if m.to_state else set()) | m.also_to) & wanted)
+
+    def where(self, test: Callable[[Move], object]) -> dict[str, Move]:
+        """The moves whose record passes ``test`` (e.g. ``lambda m: m.counts``)."""
+        return {a: m for a, m in self.moves.items() if test(m)}
 
     def allowed(self, actor: Any, subject: Any, context: Any = None) -> list[str]:
         """The moves ``actor`` may make now; expected next steps first, then in table order."""
@@ -270,3 +296,59 @@ def act(session: Session, machine: Machine, actor: Any, subject_id: object, acti
     session.flush()
     machine.recorded(step, event)
     return subject
+
+
+def _step(session: Session, machine: Machine, subject: Any, actor: Any, now: datetime,
+          values: dict[str, Any] | None, detail: dict[str, Any] | None,
+          before: dict[str, Any]) -> Step:
+    return Step(session, subject, actor, now, dict(values or {}), dict(detail or {}),
+                before=before)
+
+
+def create(session: Session, machine: Machine, subject: Any, action: str, *, actor: Any,
+           now: datetime, state: str | None = None, values: dict[str, Any] | None = None,
+           detail: dict[str, Any] | None = None) -> Any:
+    """Start a subject's history with the creating move ``action`` (a move with no from-states):
+    the subject takes the move's state (``state``: one of those it allows) and its first event
+    is built by the machine's event builder, then the machine's hooks run (photos, notices).
+
+    ``subject`` is a new row, added here, or one the caller has just inserted with a plain
+    INSERT for speed (its state already the move's, its event counter at 1)."""
+    move_ = machine.moves.get(action)
+    if move_ is None or move_.from_states or move_.to_state is None:
+        raise ValueError(f"{machine.name}.{action} does not start a history")
+    state = state or move_.to_state
+    if state not in move_.to_states(move_.to_state):
+        raise ValueError(f"{machine.name}.{action} cannot lead to {state}")
+    if getattr(subject, "id", None) is None:
+        subject.state, subject.event_seq = state, 1
+        session.add(subject)
+        session.flush()
+    elif subject.state != state or subject.event_seq != 1:
+        raise RuntimeError(f"{machine.name} {subject.id} was not inserted as {action} makes it")
+    step = _step(session, machine, subject, actor, now, values, detail, before={})
+    event = machine.event(subject, 1, action, step, None)
+    session.add(event)
+    session.flush()
+    machine.recorded(step, event)
+    return subject
+
+
+def append(session: Session, machine: Machine, subject_id: int, action: str, *, actor: Any,
+           now: datetime, detail: dict[str, Any] | None = None) -> Any:
+    """Write an event of ``action`` (a move no user makes, with no state of its own) on a
+    subject that another subject's move concerns, e.g. "a report joined this case" when a
+    report is merged into it. It takes the subject's next number, which locks its row; the
+    state stays. No hook runs: the move that causes it tells whom it must."""
+    move_ = machine.moves.get(action)
+    if move_ is None or move_.from_states or move_.to_state is not None:
+        raise ValueError(f"{machine.name}.{action} is not written on another subject")
+    seq = next_seq(session, machine.model, subject_id)
+    subject = session.get(machine.model, subject_id)
+    session.refresh(subject)
+    step = _step(session, machine, subject, actor, now, None, detail,
+                 before=machine.remember(subject))
+    event = machine.event(subject, seq, action, step, subject.state)
+    session.add(event)
+    session.flush()
+    return event

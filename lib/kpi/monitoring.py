@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from lib.cases.deadlines import current_due_sql
-from lib.cases.machine import OPEN_STATES
+from lib.cases.states import OPEN, Act
 from lib.core.db import read_session
 from lib.core.models import (
     Case,
@@ -151,7 +151,7 @@ def monitoring(actor: Actor | None, query: Query, engine: Engine | None = None,
         categories = {c.id: c for c in access.categories(session)}
 
         stmt = select(Case.unit_id, func.count(), func.min(current_due_sql())).where(
-            Case.overdue.is_(True), Case.state.in_(sorted(OPEN_STATES)), area == scope.id) \
+            Case.overdue.is_(True), Case.state.in_(sorted(OPEN)), area == scope.id) \
             .group_by(Case.unit_id)
         if category_id is not None:
             stmt = stmt.where(Case.category_id == category_id)
@@ -198,7 +198,7 @@ def monitoring(actor: Actor | None, query: Query, engine: Engine | None = None,
         parked_since = func.max(CaseEvent.at)
         stmt = select(Case.id, Case.code, Case.category_id, Case.community_id, Case.review_at,
                       parked_since).join(CaseEvent, (CaseEvent.case_id == Case.id)
-                                         & (CaseEvent.action == "park")) \
+                                         & (CaseEvent.action == Act.park)) \
             .where(area == scope.id, Case.state == CaseState.parked) \
             .group_by(Case.id, Case.code, Case.category_id, Case.community_id, Case.review_at) \
             .having(parked_since < now - timedelta(days=parked_days)) \

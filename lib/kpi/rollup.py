@@ -25,12 +25,13 @@ from sqlalchemy import and_, bindparam, delete, insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from lib.cases.machine import CASES
+from lib.cases.states import DROPPED, RESOLVED, S
 from lib.core.db import read_session, write_session
 from lib.core.models import (
     CLOSURE_BUCKETS,
     Case,
     CaseEvent,
-    CaseState,
     Category,
     KpiCase,
     KpiDay,
@@ -54,8 +55,9 @@ from lib.kpi import periods
 _log = logging.getLogger(__name__)
 REPEAT_WINDOW = timedelta(days=90)
 SAFETY = timedelta(seconds=60)  # moves committed a little after they were stamped
-RESOLVED = (CaseState.verified, CaseState.feedback, CaseState.closed)
-COUNTED_MOVES = {"handle": "handled", "rework": "reworked", "hurry": "hurried"}
+# The moves that feed a counter of their own (``Move.counts``: action → ``kpi_day`` column).
+COUNTED_MOVES = {a: m.counts for a, m in CASES.where(lambda m: m.counts).items()}
+OPEN = "open"  # the tier flow's outcome of a case not closed, rejected or merged
 
 
 def day_of(moment: datetime | None) -> str | None:
@@ -128,11 +130,11 @@ class DayRows:
 def outcome(state: str, owner_tier: str | None) -> str:
     """Where a case stands for the tier flow: closed at its owner's tier, rejected, merged or
     still open."""
-    if state == CaseState.closed:
+    if state == S.closed:
         return f"closed:{owner_tier}"
-    if state in (CaseState.rejected, CaseState.merged):
+    if state in DROPPED:
         return str(state)
-    return "open"
+    return OPEN
 
 
 def compute_day(session: Session, day: str, now: datetime) -> DayRows:
@@ -188,7 +190,7 @@ def compute_day(session: Session, day: str, now: datetime) -> DayRows:
             session.exec(select(Case.community_id, Case.category_id, Case.handler_id,
                                 Case.reached_tier, Case.closed_at, Case.handle_due_at,
                                 Case.closure_hours, Case.closure_workdays, Case.rating)
-                         .where(Case.state == CaseState.closed, Case.closed_at >= start,
+                         .where(Case.state == S.closed, Case.closed_at >= start,
                                 Case.closed_at < end)).all():
         hours = hours or 0.0
         for row in targets((community, category), handler):
@@ -233,7 +235,7 @@ def compute_day(session: Session, day: str, now: datetime) -> DayRows:
     for community, category, handler, action in session.exec(
             select(Case.community_id, Case.category_id, Case.handler_id, CaseEvent.action)
             .join(Case, Case.id == CaseEvent.case_id)
-            .where(CaseEvent.action.in_(list(COUNTED_MOVES)), CaseEvent.at >= start,
+            .where(CaseEvent.action.in_(sorted(COUNTED_MOVES)), CaseEvent.at >= start,
                    CaseEvent.at < end)).all():
         counter = COUNTED_MOVES[action]
         for row in targets((community, category), handler):
@@ -312,7 +314,7 @@ def store_quantiles(engine: Engine | None, days: set[str]) -> int:
 
 def _counted_days(case: Case) -> dict[str, str | None]:
     return {"reported_day": day_of(case.reported_at),
-            "closed_day": day_of(case.closed_at) if case.state == CaseState.closed else None,
+            "closed_day": day_of(case.closed_at) if case.state == S.closed else None,
             "due_day": day_of(case.handle_due_at)}
 
 

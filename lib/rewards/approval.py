@@ -31,6 +31,7 @@ from sqlmodel import Session, select
 
 from lib.cases.ledger import neutralise
 from lib.cases.privacy import is_restricted, log_view, mask_phone
+from lib.cases.states import Act, S
 from lib.core.clock import china_time
 from lib.core.db import read_session, write_session
 from lib.core.errors import DomainError, NotFound, ValidationFailed
@@ -55,7 +56,9 @@ from lib.org import permissions
 from lib.org.units import Actor
 from lib.rewards import pools
 from lib.rewards.machine import (
+    AWARDED,
     CLAIMS,
+    ClaimAct,
     act,
     acted_on,
     barred,
@@ -69,7 +72,6 @@ from lib.rewards.signals import signals_of
 
 C = ClaimState
 PAGE_SIZE = 50
-WAITING = (C.pending, C.approved_once)
 LEDGER_COLUMNS = ["case", "category", "street", "community", "reporter", "amount", "state",
                   "reason", "method", "payment_detail", "first_approver", "second_approver",
                   "paid_at", "paid_by", "reference", "created_at"]
@@ -250,7 +252,7 @@ def _claim_detail(session: Session, actor: Actor, claim_id: object, now: datetim
     evidence = not restricted or permissions.sensitive_permit(actor, case)
     events = session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id)
                           .order_by(CaseEvent.seq)).all()
-    result = next((e.note for e in reversed(events) if e.action == "handle"), None)
+    result = next((e.note for e in reversed(events) if e.action == Act.handle), None)
     approver = actor.has(*permissions.REWARD_APPROVERS)
     ctx = context(session, claim, now)
     actions = CLAIMS.allowed(actor, claim, ctx) if approver else []
@@ -263,7 +265,7 @@ def _claim_detail(session: Session, actor: Actor, claim_id: object, now: datetim
         reports=session.exec(select(func.count()).select_from(Case).where(
             Case.reporter_phone == claim.reporter_phone)).one() if claim.reporter_phone else 1,
         rejected_reports=session.exec(select(func.count()).select_from(Case).where(
-            Case.reporter_phone == claim.reporter_phone, Case.state == "rejected")).one()
+            Case.reporter_phone == claim.reporter_phone, Case.state == S.rejected)).one()
         if claim.reporter_phone else 0)
     return ClaimDetail(
         claim=ClaimView(claim.id, claim.version, claim.state, claim.amount_fen, claim.method,
@@ -281,7 +283,7 @@ def _claim_detail(session: Session, actor: Actor, claim_id: object, now: datetim
         history=history, signals=signals_of(session, claim), actions=actions,
         barred=barred(actor, ctx) if approver else None, staff_report=ctx.staff_report,
         payment_detail=None if restricted and not evidence else mask_detail(claim.payment_detail),
-        full_payment_detail=claim.payment_detail if "pay" in actions else None,
+        full_payment_detail=claim.payment_detail if ClaimAct.pay in actions else None,
         threshold_fen=session.get(RewardPolicy, claim.policy_id).second_approval_above_fen
         if claim.policy_id else 0)
 
@@ -321,7 +323,7 @@ def batch_approve(actor: Actor, claims: list[tuple[int, int]], engine: Engine | 
                 policy = session.get(RewardPolicy, claim.policy_id)
                 if claim.amount_fen > policy.second_approval_above_fen or signals_of(session, claim):
                     raise DomainError("error.reward_not_clean")
-                act(session, actor, claim_id, "approve", version=version, now=now)
+                act(session, actor, claim_id, ClaimAct.approve, version=version, now=now)
             done += 1
         except DomainError as err:
             refused.append((claim_id, err.key))
@@ -439,7 +441,7 @@ def month_totals(actor: Actor, month: str, engine: Engine | None = None) -> list
     end = pools.next_month_start(start)
     with read_session(engine) as session:
         awarded = func.sum(func.coalesce(
-            _if(RewardClaim.state.in_([C.approved_once, C.approved, C.paid]), RewardClaim.amount_fen), 0))
+            _if(RewardClaim.state.in_(sorted(AWARDED)), RewardClaim.amount_fen), 0))
         paid = func.sum(func.coalesce(_if(RewardClaim.state == C.paid, RewardClaim.amount_fen), 0))
         rejected = func.sum(func.coalesce(_if(RewardClaim.state == C.rejected, 1), 0))
         rows = session.exec(select(RewardClaim.street_id, func.count(), awarded, paid, rejected)

@@ -22,29 +22,29 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, insert, or_
+from sqlalchemy import and_, exists, func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from lib.cases.machine import CASES
+from lib.cases.states import RESOLVED, S
+from lib.core import machine as move_engine
 from lib.core.clock import as_utc
 from lib.core.db import get_engine, read_session, write_session
 from lib.core.errors import DomainError
 from lib.core.models import (
     Case,
     CaseEvent,
-    CaseState,
     ClaimState,
     RewardClaim,
-    RewardEvent,
     Source,
     utcnow,
 )
 from lib.rewards import rules
-from lib.rewards.machine import act, staff_identity
+from lib.rewards.machine import CLAIMS, ClaimAct, act, staff_identity
 
 _log = logging.getLogger(__name__)
-VALID = (CaseState.verified, CaseState.feedback, CaseState.closed)
-VALIDATING = ("verify", "feedback", "close")  # the moves that make a case valid
+VALIDATING = sorted(CASES.moves_into(RESOLVED))  # the moves that make a case valid
 CATCH_UP = timedelta(days=3)  # the tick looks at cases moved in this window
 
 
@@ -75,7 +75,7 @@ def no_claim_reason(session: Session, case: Case) -> str | None:
     if case.source != Source.resident:
         return "not_resident_report"  # registered by staff, a grid worker or the hotline
     target = session.get(Case, case.merged_into_id) if case.merged_into_id else case
-    if target is not None and target.state == CaseState.rejected:
+    if target is not None and target.state == S.rejected:
         return "case_rejected"
     return None
 
@@ -83,15 +83,14 @@ def no_claim_reason(session: Session, case: Case) -> str | None:
 def _insert(session: Session, case: Case, *, state: str, reason: str | None, amount: int,
             rule_id: int | None, policy_id: int | None, window_ends_at: datetime | None,
             now: datetime) -> None:
-    claim_id = session.exec(insert(RewardClaim).values(  # type: ignore[call-overload]
+    claim = RewardClaim(
         case_id=case.id, reporter_key=case.reporter_phone or f"code:{case.code}",
         reporter_phone=case.reporter_phone, community_id=case.community_id,
         street_id=case.street_id, district_id=case.district_id, category_id=case.category_id,
-        amount_fen=amount, rule_id=rule_id, policy_id=policy_id, state=state, reason=reason,
-        window_ends_at=window_ends_at, created_at=now, updated_at=now, event_seq=1, version=1)
-        .returning(RewardClaim.id)).scalar_one()
-    session.add(RewardEvent(claim_id=claim_id, seq=1, action="open", at=now, to_state=state,
-                            detail=f'{{"reason": "{reason}"}}' if reason else None))
+        amount_fen=amount, rule_id=rule_id, policy_id=policy_id, reason=reason,
+        window_ends_at=window_ends_at, created_at=now, updated_at=now)
+    move_engine.create(session, CLAIMS, claim, ClaimAct.open, actor=None, now=now, state=state,
+                       detail={"reason": reason} if reason else None)
 
 
 def open_group(session: Session, target: Case, now: datetime) -> int:
@@ -128,7 +127,7 @@ def _waiting(since: datetime | None):  # noqa: ANN202
         member.c.merged_into_id == Case.id, member.c.source == Source.resident))
     has_claim = exists().where(RewardClaim.case_id == Case.id) | exists().where(
         and_(member.c.merged_into_id == Case.id, exists().where(RewardClaim.case_id == member.c.id)))
-    conditions = [Case.state.in_(VALID), Case.merged_into_id.is_(None), has_resident, ~has_claim]
+    conditions = [Case.state.in_(sorted(RESOLVED)), Case.merged_into_id.is_(None), has_resident, ~has_claim]
     if since is not None:
         conditions.append(Case.id.in_(select(CaseEvent.case_id).where(
             CaseEvent.action.in_(VALIDATING), CaseEvent.at >= since)))
@@ -159,7 +158,7 @@ def expire_claims(engine: Engine | None, now: datetime | None = None, limit: int
     for claim_id, version in due:
         try:
             with write_session(engine) as session:
-                act(session, None, claim_id, "expire", version=version, now=now, system=True)
+                act(session, None, claim_id, ClaimAct.expire, version=version, now=now, system=True)
             done += 1
         except DomainError:
             continue  # claimed or changed meanwhile: the next tick looks again

@@ -10,9 +10,9 @@ from sqlalchemy import case as when
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from lib.cases.states import RESOLVED
 from lib.core.models import (
     Case,
-    CaseState,
     ClaimState,
     RewardClaim,
     RewardEvent,
@@ -20,9 +20,9 @@ from lib.core.models import (
     RewardPool,
     Source,
 )
+from lib.rewards.machine import AWARDED
 
 C = ClaimState
-AWARDED = (C.approved_once, C.approved, C.paid)
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def by_unit(session: Session, column, start: datetime, end: datetime,  # noqa: A
         conditions.append(scope(RewardClaim))
     claims = {row[0]: row[1:] for row in session.exec(select(
         claim_col, func.count(),
-        func.coalesce(func.sum(when((RewardClaim.state.in_(AWARDED), RewardClaim.amount_fen),
+        func.coalesce(func.sum(when((RewardClaim.state.in_(sorted(AWARDED)), RewardClaim.amount_fen),
                                     else_=0)), 0),
         func.coalesce(func.sum(when((RewardClaim.state == C.paid, RewardClaim.amount_fen),
                                     else_=0)), 0))
@@ -67,8 +67,7 @@ def by_unit(session: Session, column, start: datetime, end: datetime,  # noqa: A
         case_conditions.append(scope(Case))
     reports = {row[0]: row[1:] for row in session.exec(select(
         case_col, func.count(),
-        func.coalesce(func.sum(when((Case.state.in_([CaseState.verified, CaseState.feedback,
-                                                     CaseState.closed]), 1), else_=0)), 0))
+        func.coalesce(func.sum(when((Case.state.in_(sorted(RESOLVED)), 1), else_=0)), 0))
         .where(*case_conditions).group_by(case_col)).all()}
     units = sorted(set(claims) | set(reports))
     return [UnitFigures(u, *(claims.get(u) or (0, 0, 0)), reasons.get(u, {}),

@@ -6,11 +6,12 @@ reject (a reason) before it is paid; or expire when the window closes unclaimed.
 
 Who:
   approver  a reward approver of the claim's street or district who has no event of their own
-            on the case or on a case merged with it (whatever the move: derived from the case
-            events, not from a list of actions), did not report it and does not share the
-            reporter's phone; for a restricted category (黄赌毒, special populations) only one
-            who may read its content (``permissions.sensitive_permit``), so that nobody decides
-            money on evidence they have not seen; a second approval needs a different approver
+            on the case or on a case merged with it (any move whose record says it
+            involves its actor, ``Move.involves``: every case move today), did not report it
+            and does not share the reporter's phone; for a restricted category (黄赌毒,
+            special populations) only one who may read its content
+            (``permissions.sensitive_permit``), so that nobody decides money on evidence they
+            have not seen; a second approval needs a different approver
   public    the reporter on the tracking page, after proving the case is theirs
   system    the tick (claims expire)
 
@@ -24,10 +25,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ColumnElement, exists, func, or_
 from sqlmodel import Session, select
 
+from lib.cases.machine import CASES
 from lib.cases.privacy import is_restricted
 from lib.core import machine as engine
 from lib.core.errors import ValidationFailed
@@ -49,9 +52,32 @@ from lib.core.models import (
 from lib.org.permissions import sensitive_permit
 from lib.org.units import Actor
 from lib.rewards import pools
-from lib.rewards.rules import METHODS
+from lib.rewards.rules import CASH, METHODS
 
 C = ClaimState
+
+
+class ClaimAct(StrEnum):
+    """Every move of the claim machine (``MOVES`` has one record for each)."""
+
+    open = "open"  # written by eligibility: eligible, or ineligible with its reason
+    claim = "claim"
+    approve = "approve"
+    second_approve = "second_approve"
+    reject = "reject"
+    pay = "pay"
+    expire = "expire"
+
+
+# Named groups of the claim's states; other modules ask for these, never spell them out.
+DECIDING = frozenset({C.pending, C.approved_once})  # an approver's decision is awaited
+AWARDED = frozenset({C.approved_once, C.approved, C.paid})  # money taken from a pool
+TO_PAY = frozenset({C.approved})
+REFUSED = frozenset({C.ineligible, C.rejected})  # no money, with a reason
+GROUPS = {"deciding": DECIDING, "awarded": AWARDED, "to_pay": TO_PAY, "refused": REFUSED}
+# The case moves that give their actor a hand in the case (``Move.involves``): such an
+# approver may not decide the reward of its report.
+INVOLVING = sorted(CASES.where(lambda m: m.involves))
 PAYMENT_DETAIL_MAX = 100
 REFERENCE_MAX = 60
 REJECT_REASONS = ("not_valid", "not_first", "staff_reporter", "insufficient_facts", "fraud",
@@ -83,7 +109,7 @@ def acted_on(user_id: int, case_id) -> ColumnElement[bool]:  # noqa: ANN001
     claim (one IN over the whole group let PostgreSQL scan every event per claim)."""
     joined = _joined(case_id)
     member = Case.__table__.alias("member")
-    mine = CaseEvent.actor_id == user_id
+    mine = (CaseEvent.actor_id == user_id) & CaseEvent.action.in_(INVOLVING)
     return or_(exists().where(CaseEvent.case_id == case_id, mine).correlate(RewardClaim),
                exists().where(CaseEvent.case_id == joined, mine).correlate(RewardClaim),
                exists().where(CaseEvent.case_id == member.c.id, mine,
@@ -125,7 +151,8 @@ class Context:
 def context(session: Session, claim: RewardClaim, now: datetime) -> Context:
     case = session.get(Case, claim.case_id)
     acted = frozenset(session.exec(select(CaseEvent.actor_id).where(
-        CaseEvent.case_id.in_(case_group(claim.case_id)), CaseEvent.actor_id.is_not(None))
+        CaseEvent.case_id.in_(case_group(claim.case_id)), CaseEvent.actor_id.is_not(None),
+        CaseEvent.action.in_(INVOLVING))
         .distinct()).all())
     digits = comparable_phone(claim.reporter_phone)
     reporters = set(session.exec(select(User.id).where(User.phone == digits)).all()) \
@@ -184,7 +211,7 @@ def _claim(step: Step) -> None:
     method = step.values["method"]
     if policy is not None and method not in policy.methods.split(","):
         raise ValidationFailed("error.choice_invalid", field="method")
-    if method != "cash" and not step.values["payment_detail"]:
+    if method != CASH and not step.values["payment_detail"]:
         raise ValidationFailed("error.fields_required", fields=["payment_detail"])
     claim.method = method
     claim.payment_detail = step.values["payment_detail"]
@@ -196,7 +223,7 @@ def month_total(session: Session, reporter_key: str, month: str) -> int:
     return session.exec(select(func.coalesce(func.sum(RewardClaim.amount_fen), 0))
                         .join(RewardPool, RewardPool.id == RewardClaim.pool_id)
                         .where(RewardClaim.reporter_key == reporter_key,
-                               RewardClaim.state.in_([C.approved_once, C.approved, C.paid]),
+                               RewardClaim.state.in_(sorted(AWARDED)),
                                RewardPool.month == month)).one()
 
 
@@ -233,7 +260,7 @@ def _reject(step: Step) -> None:
 
 def _pay(step: Step) -> None:
     claim = step.subject
-    method = step.values["method"] or claim.method or "cash"
+    method = step.values["method"] or claim.method or CASH
     step.session.add(RewardPayout(claim_id=claim.id, amount_fen=claim.amount_fen, method=method,
                                   reference=step.values["reference"], paid_at=step.now,
                                   paid_by_id=step.actor.id))
@@ -245,25 +272,26 @@ def _expire(step: Step) -> None:
 
 
 MOVES = {m.action: m for m in [
-    move("open", None, C.eligible, "system", public=True),  # written by eligibility
-    move("claim", {C.eligible}, C.pending, "public", effect=_claim, guard=_within_window,
+    move(ClaimAct.open, None, C.eligible, "system", public=True,  # written by eligibility
+         also_to={C.ineligible}),
+    move(ClaimAct.claim, {C.eligible}, C.pending, "public", effect=_claim, guard=_within_window,
          fields=[Field("method", "choice", required=True, choices=METHODS, labels="reward_method"),
                  Field("payment_detail", "text", max_len=PAYMENT_DETAIL_MAX)],
          public=True),
-    move("approve", {C.pending}, C.approved, "approver", effect=_approve, guard=_money,
+    move(ClaimAct.approve, {C.pending}, C.approved, "approver", effect=_approve, guard=_money,
          fields=[note()], public=True, expected=True, also_to={C.approved_once}),
-    move("second_approve", {C.approved_once}, C.approved, "approver", effect=_second_approve,
+    move(ClaimAct.second_approve, {C.approved_once}, C.approved, "approver", effect=_second_approve,
          guard=_other_approver, fields=[note()], public=True, expected=True),
-    move("reject", {C.pending, C.approved_once, C.approved}, C.rejected, "approver", effect=_reject,
+    move(ClaimAct.reject, {C.pending, C.approved_once, C.approved}, C.rejected, "approver", effect=_reject,
          fields=[Field("reason", "choice", required=True, choices=REJECT_REASONS,
                        labels="reward_reason"), note(required=True)],
          public=True),
-    move("pay", {C.approved}, C.paid, "approver", effect=_pay, guard=_money,
+    move(ClaimAct.pay, {C.approved}, C.paid, "approver", effect=_pay, guard=_money,
          # The method the reporter chose, unless the approver says otherwise.
          fields=[Field("method", "choice", choices=METHODS, labels="reward_method"),
                  Field("reference", "text", max_len=REFERENCE_MAX), note()],
          public=True, expected=True),
-    move("expire", {C.eligible}, C.expired, "system", effect=_expire, guard=_window_passed,
+    move(ClaimAct.expire, {C.eligible}, C.expired, "system", effect=_expire, guard=_window_passed,
          public=True),
 ]}
 
@@ -281,7 +309,7 @@ def _event(claim: RewardClaim, seq: int, action: str, step: Step, from_state: st
 
 CLAIMS = Machine(name="claim", model=RewardClaim, moves=MOVES, roles={"approver": _approver},
                  event=_event, can_see=can_see, context=context,
-                 not_found="error.claim_not_found", labels="claim.")
+                 not_found="error.claim_not_found", labels="claim.", groups=GROUPS)
 
 
 def act(session: Session, actor: Actor | None, claim_id: object, action: str, *, version: int,

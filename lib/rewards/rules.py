@@ -24,7 +24,8 @@ from lib.org.auth import require_role
 from lib.org.units import Actor
 
 REWARDS_FILE = DATA_DIR / "rewards.json"
-METHODS = ("bank", "cash", "points")
+CASH = "cash"  # the method that needs no payment details
+METHODS = ("bank", CASH, "points")
 MAX_AMOUNT_FEN = 10_000_000  # ¥100,000: no single award is larger
 MAX_POOL_FEN = 1_000_000_000
 

@@ -16,6 +16,7 @@ from sqlalchemy import case as when
 from sqlalchemy import distinct, func
 from sqlmodel import Session, select
 
+from lib.cases.photos import PhotoKind
 from lib.core.models import Attachment, Case, CaseState, RewardClaim
 
 WINDOW = timedelta(hours=24)
@@ -53,7 +54,7 @@ def signals_of(session: Session, claim: RewardClaim) -> list[str]:
     # The reporter's own photos (not the handler's results) against every earlier photo,
     # results included: those are public on the tracking page.
     hashes = select(Attachment.sha256).where(Attachment.case_id == case.id,
-                                             Attachment.kind == "report")
+                                             Attachment.kind == PhotoKind.report)
     copied = session.exec(select(Attachment.id).join(Case, Case.id == Attachment.case_id).where(
         Attachment.sha256.in_(hashes), Attachment.case_id != case.id,
         Case.reported_at < case.reported_at).limit(1)).first()

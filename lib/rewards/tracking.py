@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from lib.cases.tracking import prove, proved
+from lib.cases.tracking import CLAIM, prove, proved
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, ValidationFailed
 from lib.core.models import (
@@ -23,7 +23,7 @@ from lib.core.models import (
     utcnow,
 )
 from lib.rewards import eligibility
-from lib.rewards.machine import CLAIMS, act, context
+from lib.rewards.machine import CLAIMS, ClaimAct, act, context
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def reward_for(engine: Engine | None, code: object, proof: object, *,
         policy = session.get(RewardPolicy, claim.policy_id) if claim.policy_id else None
         payout = session.exec(select(RewardPayout).where(RewardPayout.claim_id == claim.id)).first()
         return RewardView(claim.state, claim.reason, claim.amount_fen, claim.window_ends_at,
-                          CLAIMS.may(None, claim, "claim", context(session, claim, now)),
+                          CLAIMS.may(None, claim, ClaimAct.claim, context(session, claim, now)),
                           policy.methods.split(",") if policy else [], claim.version,
                           payout.paid_at if payout else None)
 
@@ -62,13 +62,13 @@ def claim_reward(engine: Engine | None, *, code: object, proof: object, method: 
     """The reporter claims the reward, leaving how to be paid (personal data)."""
     now = now or utcnow()
     with write_session(engine) as session:
-        case = proved(session, code, proof, "claim", client_address, now)
+        case = proved(session, code, proof, CLAIM, client_address, now)
         if case is not None:
             claim = session.exec(select(RewardClaim).where(RewardClaim.case_id == case.id)).first()
             if claim is None or claim.state != ClaimState.eligible:
                 raise ValidationFailed("error.cannot_claim")
             if claim.window_ends_at is not None and now > claim.window_ends_at:
                 raise ValidationFailed("error.claim_window_passed")
-            return act(session, None, claim.id, "claim", version=version, now=now, method=method,
+            return act(session, None, claim.id, ClaimAct.claim, version=version, now=now, method=method,
                        payment_detail=payment_detail)
     raise NotFound("error.tracking_not_found")

@@ -28,8 +28,8 @@ from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from lib.cases import detail, intake
-from lib.cases.machine import OPEN_STATES
 from lib.cases.queue import queue_rows, tab_counts, waiting_counts
+from lib.cases.states import OPEN
 from lib.cases.tick import maybe_tick, run_tick
 from lib.core import config
 from lib.core.db import get_engine, read_session, write_session
@@ -80,7 +80,7 @@ def prepare(url: str, cases_wanted: int, seed: int = 2019) -> dict[str, float]:
         existing = session.exec(select(func.count()).select_from(Case)).one()
         hot = session.exec(select(Unit).where(Unit.code == HOT_COMMUNITY)).one()
         hot_open = session.exec(select(func.count()).select_from(Case).where(
-            Case.community_id == hot.id, Case.state.in_(sorted(OPEN_STATES)))).one()
+            Case.community_id == hot.id, Case.state.in_(sorted(OPEN)))).one()
     timings: dict[str, float] = {}
     started = time.monotonic()
     # First the community with a long queue (only on big runs), then the rest up to N.
@@ -93,7 +93,7 @@ def prepare(url: str, cases_wanted: int, seed: int = 2019) -> dict[str, float]:
                                 community_code=HOT_COMMUNITY, force_open=True,
                                 progress=lambda d, n: progress_bar(d, n, started))
             hot_open = session.exec(select(func.count()).select_from(Case).where(
-                Case.community_id == hot.id, Case.state.in_(sorted(OPEN_STATES)))).one()
+                Case.community_id == hot.id, Case.state.in_(sorted(OPEN)))).one()
         round_no += 1
     with read_session(engine) as session:
         existing = session.exec(select(func.count()).select_from(Case)).one()
@@ -151,10 +151,10 @@ def page_timings(url: str, runs: int = 5) -> dict[str, float]:
         actor = actor_by_username(session, HOT_USER)
         district = actor_by_username(session, "district01")
         open_cases = session.exec(select(func.count()).select_from(Case).where(
-            Case.community_id == actor.unit_id, Case.state.in_(sorted(OPEN_STATES)))).one()
+            Case.community_id == actor.unit_id, Case.state.in_(sorted(OPEN)))).one()
         # The case with the longest timeline among the community's open cases.
         busy = session.exec(select(Case.id).where(Case.community_id == actor.unit_id,
-                                                  Case.state.in_(sorted(OPEN_STATES)))
+                                                  Case.state.in_(sorted(OPEN)))
                             .order_by(Case.version.desc()).limit(1)).first()
     at = _apptest(url, HOT_USER)
     if at.exception:

@@ -43,7 +43,7 @@ from lib.core.db import checkpoint, get_engine, read_session, write_session
 from lib.core.errors import DomainError
 from lib.core.i18n import t
 from lib.core.migrate import app_role_to_grant, grant_app_role, migrate
-from lib.core.models import Case
+from lib.core.models import Case, ClaimState
 from lib.kpi import rollup
 from lib.org import auth
 from lib.org.units import all_units, find_unit
@@ -73,7 +73,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     rollup.rebuild(engine)
     checkpoint(engine)
     print(f"generated {made['cases']:,} cases and {made['events']:,} events, "
-          f"{claims['claims']:,} reward claims ({claims['paid']:,} paid) "
+          f"{claims['claims']:,} reward claims ({claims[ClaimState.paid]:,} paid) "
           f"in {time.monotonic() - started:.1f} s")
     return 0
 

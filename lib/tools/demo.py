@@ -17,14 +17,17 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, text
 from sqlmodel import Session, select
 
+from lib.cases.deadlines import is_past_due
 from lib.cases.intake import CODE_ALPHABET, CODE_LENGTH
 from lib.cases.machine import next_state
+from lib.cases.states import DROPPED, SIGN_WAIT, Act, S, W
 from lib.core.models import (
     Case,
     CaseEvent,
     Category,
     CategoryDepartmentType,
     DeadlineRule,
+    Rating,
     Subcategory,
     Unit,
     UnitKind,
@@ -129,6 +132,7 @@ BASE_WEIGHT = {
     "illegal_construction": 10, "residential_security": 9, "food_safety": 8, "dogs": 10,
     "group_renting": 6, "vice": 2, "special_populations": 3,
 }
+RATINGS = [Rating.satisfied, Rating.basically_satisfied, Rating.dissatisfied]
 SEVERITIES = (["general"] * 70) + (["major"] * 15) + (["urgent"] * 5) + (["complex"] * 10)
 SOURCES = (["resident"] * 45) + (["grid_worker"] * 35) + (["staff"] * 5) + (["hotline"] * 10) + (
     ["inspection"] * 5)
@@ -286,33 +290,34 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
     where = _where(rng, world, community, source)
 
     trail = _Trail(case_id, reported_at)
-    trail.move("report", reporter, after=timedelta(0), to_unit=c_id)
+    trail.move(Act.report, reporter, after=timedelta(0), to_unit=c_id)
     age_days = (now - reported_at).total_seconds() / 86400
     # How far the story has got: old cases are mostly closed, recent ones are under way.
     progress = min(1.0, age_days / 25.0)
     roll = rng.random()
-    fate = "closed"
+    fate: str | None = S.closed  # where the story ends; None: it stops on the way
     if roll < 0.04:
-        fate = "rejected"
+        fate = S.rejected
     elif roll < 0.06:
-        fate = "merged"
+        fate = S.merged
     elif force_open or rng.random() > progress * 0.97 + 0.02:
-        fate = "open"
+        fate = None
     if force_open:
-        fate = "open"
+        fate = None
 
     def done() -> bool:
-        return trail.at >= now or (fate == "open" and rng.random() < 0.22)
+        return trail.at >= now or (fate is None and rng.random() < 0.22)
 
-    if fate in ("rejected", "merged"):
-        trail.move("reject" if fate == "rejected" else "merge", staff.get(c_id), after=_hours(rng, 0.2, 6),
-                   note="重复或不属实" if fate == "merged" else "经核实不属于受理范围")
+    if fate in DROPPED:
+        trail.move(Act.reject if fate == S.rejected else Act.merge, staff.get(c_id),
+                   after=_hours(rng, 0.2, 6),
+                   note="重复或不属实" if fate == S.merged else "经核实不属于受理范围")
         row = _case_row(trail, category, subs, rng, severity, source, name, phone, anonymous,
                         reporter, place, code, reported_at, None, c_id, now, where=where)
         row.update(_deadlines_and_orders(trail, rule, row, now))
         return row, trail.events
 
-    trail.move("accept", staff.get(c_id), after=_hours(rng, 0.1, 6))
+    trail.move(Act.accept, staff.get(c_id), after=_hours(rng, 0.1, 6))
     reached = "community"
     tier_roll = rng.random()
     triage_unit = c_id
@@ -320,15 +325,15 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
     # A community handles about half itself (小事不出村社) and calls its street for the rest;
     # departments are dispatched from the street up.
     if tier_roll < 0.48 and not done():
-        trail.move("call_up", staff.get(c_id), after=_hours(rng, 0.5, 24), to_unit=s_id,
+        trail.move(Act.call_up, staff.get(c_id), after=_hours(rng, 0.5, 24), to_unit=s_id,
                    note="社区无法解决，呼叫街道")
         reached, triage_unit = "street", s_id
         if tier_roll < 0.08 and not done():
-            trail.move("call_up", staff.get(s_id), after=_hours(rng, 1, 48), to_unit=d_id,
+            trail.move(Act.call_up, staff.get(s_id), after=_hours(rng, 1, 48), to_unit=d_id,
                        note="涉及多个部门，呼叫区级协调")
             reached, triage_unit = "district", d_id
             if tier_roll < 0.01 and not done():
-                trail.move("call_up", staff.get(d_id), after=_hours(rng, 2, 72),
+                trail.move(Act.call_up, staff.get(d_id), after=_hours(rng, 2, 72),
                            to_unit=place["city_id"], note="需市级协调")
                 reached, triage_unit = "city", place["city_id"]
     handle_due = None
@@ -336,26 +341,26 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
     orders: list[dict] = []
     if not done():
         if reached == "community":
-            trail.move("take", staff.get(c_id), after=_hours(rng, 0.1, 4))
+            trail.move(Act.take, staff.get(c_id), after=_hours(rng, 0.1, 4))
             handler_unit = c_id
         else:
             dept = _handler(world, category, s_id, d_id)
             handler_unit = dept
-            trail.move("dispatch", staff.get(triage_unit), after=_hours(rng, 0.1, 8), to_unit=dept)
+            trail.move(Act.dispatch, staff.get(triage_unit), after=_hours(rng, 0.1, 8), to_unit=dept)
             orders.append(_order(case_id, dept, triage_unit, trail.at, rule))
             if rng.random() < 0.03 and not done():
-                trail.move("return", staff.get(dept), after=_hours(rng, 1, 12), to_unit=triage_unit,
+                trail.move(Act.give_back, staff.get(dept), after=_hours(rng, 1, 12), to_unit=triage_unit,
                            note="不属于本单位职责")
-                orders[-1]["state"] = "returned"
-                trail.move("dispatch", staff.get(triage_unit), after=_hours(rng, 0.5, 8), to_unit=dept)
+                orders[-1]["state"] = W.returned
+                trail.move(Act.dispatch, staff.get(triage_unit), after=_hours(rng, 0.5, 8), to_unit=dept)
                 orders.append(_order(case_id, dept, triage_unit, trail.at, rule))
             if not done():
                 late_sign = rng.random() < 0.04
-                trail.move("acknowledge", staff.get(dept),
+                trail.move(Act.acknowledge, staff.get(dept),
                            after=_hours(rng, 0.05, 30 if late_sign else 1.5))
-                orders[-1].update(state="acknowledged", signed_at=trail.at)
-            if not done() and trail.state == "acknowledged":
-                trail.move("start", staff.get(dept), after=_hours(rng, 0.1, 6))
+                orders[-1].update(state=W.acknowledged, signed_at=trail.at)
+            if not done() and trail.state == S.acknowledged:
+                trail.move(Act.start, staff.get(dept), after=_hours(rng, 0.1, 6))
         dispatched_at = trail.at
         handle_due = add_duration(dispatched_at, rule.handle_value, rule.handle_unit)
         if orders:
@@ -364,43 +369,41 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
         late = rng.random() < 0.05
         work = _hours(rng, hours_to_due * 1.05, hours_to_due * 1.6) if late else \
             _hours(rng, min(1.0, hours_to_due * 0.1), hours_to_due * 0.85)
-        if trail.state == "in_progress" and not done():
-            trail.move("handle", staff.get(handler_unit), after=work, to_unit=c_id)
+        if trail.state == S.in_progress and not done():
+            trail.move(Act.handle, staff.get(handler_unit), after=work, to_unit=c_id)
             if orders:
-                orders[-1].update(state="handled", handled_at=trail.at)
+                orders[-1].update(state=W.handled, handled_at=trail.at)
             if rng.random() < 0.04 and not done():
-                trail.move("rework", staff.get(c_id), after=_hours(rng, 2, 24),
+                trail.move(Act.rework, staff.get(c_id), after=_hours(rng, 2, 24),
                            to_unit=handler_unit, note="整改不到位，返工")
-                trail.move("handle", staff.get(handler_unit), after=_hours(rng, 4, 48), to_unit=c_id)
+                trail.move(Act.handle, staff.get(handler_unit), after=_hours(rng, 4, 48), to_unit=c_id)
             if not done():
-                trail.move("verify", staff.get(c_id), after=_hours(rng, 1, 24), to_unit=c_id)
+                trail.move(Act.verify, staff.get(c_id), after=_hours(rng, 1, 24), to_unit=c_id)
     rating = None
-    if trail.state == "verified" and not done():
+    if trail.state == S.verified and not done():
         if name or phone:
-            rating = rng.choices(["satisfied", "basically_satisfied", "dissatisfied"],
-                                 weights=[85, 11, 4])[0]
-            said = rng.choice(DISSATISFIED) if rating == "dissatisfied" else None
-            trail.move("feedback", staff.get(c_id), after=_hours(rng, 2, 48), note=said,
+            rating = rng.choices(RATINGS, weights=[85, 11, 4])[0]
+            said = rng.choice(DISSATISFIED) if rating == Rating.dissatisfied else None
+            trail.move(Act.feedback, staff.get(c_id), after=_hours(rng, 2, 48), note=said,
                        detail={"rating": rating})
-            if rating == "dissatisfied" and not done():
-                trail.move("reopen", staff.get(c_id), after=_hours(rng, 0.5, 4),
+            if rating == Rating.dissatisfied and not done():
+                trail.move(Act.reopen, staff.get(c_id), after=_hours(rng, 0.5, 4),
                            to_unit=handler_unit, note=f"居民不满意：{said}")
-                trail.move("handle", staff.get(handler_unit), after=_hours(rng, 12, 96), to_unit=c_id)
-                trail.move("verify", staff.get(c_id), after=_hours(rng, 1, 24))
-                rating = rng.choices(["satisfied", "basically_satisfied", "dissatisfied"],
-                                     weights=[60, 30, 10])[0]
-                said = rng.choice(DISSATISFIED) if rating == "dissatisfied" else None
-                trail.move("feedback", staff.get(c_id), after=_hours(rng, 2, 48), note=said,
+                trail.move(Act.handle, staff.get(handler_unit), after=_hours(rng, 12, 96), to_unit=c_id)
+                trail.move(Act.verify, staff.get(c_id), after=_hours(rng, 1, 24))
+                rating = rng.choices(RATINGS, weights=[60, 30, 10])[0]
+                said = rng.choice(DISSATISFIED) if rating == Rating.dissatisfied else None
+                trail.move(Act.feedback, staff.get(c_id), after=_hours(rng, 2, 48), note=said,
                            detail={"rating": rating})
         if not done():
-            trail.move("close", staff.get(c_id), after=_hours(rng, 0.5, 24))
+            trail.move(Act.close, staff.get(c_id), after=_hours(rng, 0.5, 24))
     if trail.at > now:
         # A story that would run into the future stops at its last event before now.
         while trail.events and trail.events[-1]["at"] > now and len(trail.events) > 1:
             trail.events.pop()
         last = trail.events[-1]
         trail.state, trail.unit, trail.at = last["to_state"], last["to_unit_id"], last["at"]
-        if trail.state not in ("feedback", "closed"):
+        if trail.state not in (S.feedback, S.closed):
             rating = None
     row = _case_row(trail, category, subs, rng, severity, source, name, phone, anonymous,
                     reporter, place, code, reported_at, None, c_id, now,
@@ -410,7 +413,7 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
 
 
 def _order(case_id: int, dept: int, by: int, at: datetime, rule: DeadlineRule) -> dict:
-    return {"case_id": case_id, "unit_id": dept, "lead": True, "state": "dispatched",
+    return {"case_id": case_id, "unit_id": dept, "lead": True, "state": W.dispatched,
             "dispatched_by_id": by,
             "sign_due_at": add_duration(at, rule.sign_for_value, rule.sign_for_unit),
             "handle_due_at": add_duration(at, rule.handle_value, rule.handle_unit),
@@ -425,48 +428,46 @@ def _deadlines_and_orders(trail: _Trail, rule: DeadlineRule, row: dict, now: dat
     orders: list[dict] = []
     for e in trail.events:
         action, at = e["action"], e["at"]
-        if action == "call_up":
+        if action == Act.call_up:
             owner = e["to_unit_id"]
             sign_due = add_duration(at, rule.answer_call_value, rule.answer_call_unit)
-        elif action == "accept":
+        elif action == Act.accept:
             sign_due = add_duration(at, rule.answer_call_value, rule.answer_call_unit)
-        elif action == "take":
+        elif action == Act.take:
             handler, sign_due = owner, None
             handle_due = add_duration(at, rule.handle_value, rule.handle_unit)
-        elif action == "dispatch":
+        elif action == Act.dispatch:
             handler = e["to_unit_id"]
             orders.append(_order(row["id"], handler, owner, at, rule))
             sign_due, handle_due = orders[-1]["sign_due_at"], orders[-1]["handle_due_at"]
-        elif action == "return":
-            orders[-1]["state"] = "returned"
+        elif action == Act.give_back:
+            orders[-1]["state"] = W.returned
             handler = handle_due = None
             sign_due = add_duration(at, rule.answer_call_value, rule.answer_call_unit)
-        elif action == "acknowledge":
-            orders[-1].update(state="acknowledged", signed_at=at)
+        elif action == Act.acknowledge:
+            orders[-1].update(state=W.acknowledged, signed_at=at)
             sign_due = None
-        elif action == "handle":
-            if orders and orders[-1]["state"] == "acknowledged":
-                orders[-1].update(state="handled", handled_at=at)
-        elif action in ("rework", "reopen"):
-            if orders and orders[-1]["state"] == "handled":
-                orders[-1].update(state="acknowledged", handled_at=None)
-            if action == "reopen":
+        elif action == Act.handle:
+            if orders and orders[-1]["state"] == W.acknowledged:
+                orders[-1].update(state=W.handled, handled_at=at)
+        elif action in (Act.rework, Act.reopen):
+            if orders and orders[-1]["state"] == W.handled:
+                orders[-1].update(state=W.acknowledged, handled_at=None)
+            if action == Act.reopen:
                 handle_due = add_duration(at, rule.handle_value, rule.handle_unit)
-        elif action in ("reject", "merge"):
+        elif action in (Act.reject, Act.merge):
             sign_due = None
     state = trail.state
-    if state not in ("reported", "accepted", "dispatched"):
+    if state not in SIGN_WAIT:
         sign_due = None
-    # As lib.actions keeps it: late now, by the deadline that matters in the final state.
-    overdue = (state in ("reported", "accepted", "dispatched") and sign_due is not None
-               and sign_due < now) or (state in ("dispatched", "acknowledged", "in_progress")
-                                       and handle_due is not None and handle_due < now)
+    # Late now, by the deadline that matters in the final state: the tick's own rule.
+    overdue = is_past_due(state, sign_due, handle_due, now)
     return {"owner_id": owner, "handler_id": handler, "sign_due_at": sign_due,
             "handle_due_at": handle_due, "overdue": bool(overdue), "_orders": orders}
 
 
 def _reached(trail: _Trail, place: dict[str, int]) -> str:
-    called = {e["to_unit_id"] for e in trail.events if e["action"] == "call_up"}
+    called = {e["to_unit_id"] for e in trail.events if e["action"] == Act.call_up}
     for tier, key in (("city", "city_id"), ("district", "district_id"), ("street", "street_id")):
         if place[key] in called:
             return tier
@@ -479,9 +480,9 @@ def _case_row(trail: _Trail, category: Category, subs: list[int], rng: random.Ra
               handle_due: datetime | None, triage_unit: int, now: datetime, *,
               reached: str = "community", rating: str | None = None,
               where: dict | None = None) -> dict:
-    closed_at = trail.at if trail.state == "closed" else None
-    handled = [e["at"] for e in trail.events if e["action"] == "handle"]
-    finished = handled[-1] if handled else (now if trail.state not in ("rejected", "merged") else None)
+    closed_at = trail.at if trail.state == S.closed else None
+    handled = [e["at"] for e in trail.events if e["action"] == Act.handle]
+    finished = handled[-1] if handled else (now if trail.state not in DROPPED else None)
     overdue = bool(handle_due and finished and finished > handle_due)
     sub_id = rng.choice(subs) if subs else None
     where = where or {"address": f"{rng.choice(STREET_NAMES)}{rng.choice(STREET_WORDS)}"

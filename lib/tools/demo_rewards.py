@@ -12,9 +12,11 @@ import hashlib
 import random
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlmodel import Session, select
 
+from lib.cases.photos import PhotoKind
+from lib.core import machine as move_engine
 from lib.core.clock import as_utc
 from lib.core.models import (
     Attachment,
@@ -23,14 +25,14 @@ from lib.core.models import (
     Category,
     ClaimState,
     RewardClaim,
-    RewardEvent,
     Source,
     User,
     utcnow,
 )
 from lib.org.auth import load_actor
 from lib.rewards import eligibility, rules
-from lib.rewards.machine import REJECT_REASONS, act
+from lib.rewards.machine import CLAIMS, REJECT_REASONS, ClaimAct, act
+from lib.rewards.rules import CASH
 
 FRAUD_PHONE = "13900007777"
 
@@ -57,7 +59,7 @@ def _plant_patterns(session: Session, rng: random.Random) -> None:
                              "i": case.id})
     photo = b"demo-reused-photo"
     for case in closed[8:10]:  # the same picture on two reports
-        session.add(Attachment(case_id=case.id, kind="report", mime="image/jpeg", size=len(photo),
+        session.add(Attachment(case_id=case.id, kind=PhotoKind.report, mime="image/jpeg", size=len(photo),
                                sha256=hashlib.sha256(photo).hexdigest(), data=photo,
                                created_at=case.reported_at))
     session.flush()
@@ -76,7 +78,7 @@ def generate_claims(session: Session, *, seed: int = 2019, now: datetime | None 
     # Restricted tips are decided only by approvers who may read their evidence.
     restricted = set(session.exec(select(Case.id).join(Category, Category.id == Case.category_id)
                                   .where(Category.restricted)).all())
-    counts = {"claims": 0, "paid": 0, "rejected": 0}
+    counts = {"claims": 0, ClaimState.paid: 0, ClaimState.rejected: 0}
     claims = session.exec(select(RewardClaim).where(RewardClaim.state == ClaimState.eligible)
                           .order_by(RewardClaim.id)).all()
     for claim in claims:
@@ -85,7 +87,7 @@ def generate_claims(session: Session, *, seed: int = 2019, now: datetime | None 
         roll = rng.random()
         if roll < 0.15 or at + timedelta(days=1) > now:
             continue  # still claimable, or expires later
-        act(session, None, claim.id, "claim", version=claim.version, now=at + timedelta(days=1),
+        act(session, None, claim.id, ClaimAct.claim, version=claim.version, now=at + timedelta(days=1),
             method=rng.choice(["bank", "cash", "points"]),
             payment_detail=f"6222{rng.randint(10**11, 10**12 - 1)}")
         secret = claim.case_id in restricted
@@ -99,20 +101,20 @@ def generate_claims(session: Session, *, seed: int = 2019, now: datetime | None 
             continue  # closed lately: the approver has not got to it yet
         try:
             if roll < 0.33:
-                act(session, approver, claim.id, "reject", version=claim.version, now=decided,
+                act(session, approver, claim.id, ClaimAct.reject, version=claim.version, now=decided,
                     reason=rng.choice(REJECT_REASONS[:5]), note="核查后不予奖励")
-                counts["rejected"] += 1
+                counts[ClaimState.rejected] += 1
                 continue
-            act(session, approver, claim.id, "approve", version=claim.version, now=decided)
+            act(session, approver, claim.id, ClaimAct.approve, version=claim.version, now=decided)
             if claim.state == ClaimState.approved_once:
                 second = approvers.get("vice_reviewer" if secret else "district_approver")
-                act(session, second, claim.id, "second_approve", version=claim.version,
+                act(session, second, claim.id, ClaimAct.second_approve, version=claim.version,
                     now=decided + timedelta(days=1))
             if roll < 0.9:
-                act(session, approver, claim.id, "pay", version=claim.version,
-                    now=decided + timedelta(days=3), method=claim.method or "cash",
+                act(session, approver, claim.id, ClaimAct.pay, version=claim.version,
+                    now=decided + timedelta(days=3), method=claim.method or CASH,
                     reference=f"PAY{claim.id:06d}")
-                counts["paid"] += 1
+                counts[ClaimState.paid] += 1
         except Exception:  # noqa: BLE001  (a spent pool or a cap: the claim waits, as in life)
             continue
     return counts
@@ -120,7 +122,7 @@ def generate_claims(session: Session, *, seed: int = 2019, now: datetime | None 
 
 def bulk_pending(session: Session, street_id: int, wanted: int, now: datetime | None = None) -> int:
     """Claims waiting for approval on the street's closed resident cases (benchmark data),
-    inserted in bulk with their two events each."""
+    opened and claimed through the claim machine."""
     now = now or utcnow()
     have = session.exec(select(RewardClaim.id).where(RewardClaim.street_id == street_id,
                                                      RewardClaim.state == ClaimState.pending)
@@ -133,17 +135,13 @@ def bulk_pending(session: Session, street_id: int, wanted: int, now: datetime | 
     cases = session.exec(select(Case).where(
         Case.street_id == street_id, Case.source == Source.resident,
         Case.state == CaseState.closed, Case.id.not_in(claimed)).limit(missing)).all()
-    conn = session.connection()
     for case in cases:
-        claim_id = conn.execute(insert(RewardClaim).returning(RewardClaim.id), dict(
+        claim = move_engine.create(session, CLAIMS, RewardClaim(
             case_id=case.id, reporter_key=case.reporter_phone or f"code:{case.code}",
             reporter_phone=case.reporter_phone, community_id=case.community_id,
             street_id=case.street_id, district_id=case.district_id, category_id=case.category_id,
-            amount_fen=2000, policy_id=policy.id, state=ClaimState.pending,
-            window_ends_at=now + timedelta(days=30), method="cash", created_at=now,
-            updated_at=now, event_seq=2, version=2)).scalar_one()
-        conn.execute(insert(RewardEvent), [
-            dict(claim_id=claim_id, seq=1, action="open", at=now, to_state=ClaimState.eligible),
-            dict(claim_id=claim_id, seq=2, action="claim", at=now, from_state=ClaimState.eligible,
-                 to_state=ClaimState.pending)])
+            amount_fen=2000, policy_id=policy.id, window_ends_at=now + timedelta(days=30),
+            created_at=now, updated_at=now), ClaimAct.open, actor=None, now=now)
+        act(session, None, claim.id, ClaimAct.claim, version=claim.version, now=now,
+            method=CASH, payment_detail=None)
     return len(cases)
