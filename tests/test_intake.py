@@ -17,10 +17,10 @@ from PIL import Image
 from sqlalchemy import func
 from sqlmodel import select
 
+from lib.cases.access import reporter_for
 from lib.cases.intake import Report, clean_phone, create_case, find_duplicates, submit
 from lib.cases.machine import act
 from lib.cases.photos import LONG_SIDE, check_photo
-from lib.cases.privacy import reporter_for
 from lib.cases.queue import Filters, queue_rows
 from lib.cases.tracking import track
 from lib.core.db import read_session, write_session

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from lib.cases.access import can_see
 from lib.cases.machine import act as case_act
-from lib.cases.machine import allowed_actions, can_see
+from lib.cases.machine import allowed_actions
 from lib.cases.orders import default_department
 from lib.cases.states import Act
 from lib.core.db import read_session, write_session

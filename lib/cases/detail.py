@@ -14,10 +14,11 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from lib.cases import privacy
+from lib.cases import access
+from lib.cases.access import can_see
 from lib.cases.deadlines import current_due, deadline_status
 from lib.cases.intake import distance_m
-from lib.cases.machine import CASES, MERGE_WINDOW_DAYS, allowed_actions, can_see
+from lib.cases.machine import CASES, MERGE_WINDOW_DAYS, allowed_actions
 from lib.cases.orders import dispatch_targets, orders_of
 from lib.cases.states import OPEN
 from lib.core.db import read_session, write_session
@@ -100,8 +101,8 @@ class CaseDetail:
     category: Category
     subcategory: Subcategory | None
     units: dict[int, Unit]
-    content: privacy.Content  # description, address, point: withheld when not readable
-    reporter: privacy.Reporter
+    content: access.Content  # description, address, point: withheld when not readable
+    reporter: access.Reporter
     restricted: bool
     events: list[EventView]
     actor_names: dict[int, str]
@@ -121,7 +122,7 @@ def _case_detail(session: Session, actor: Actor, case_id: int, now: datetime) ->
     case = get_case(session, actor, case_id)
     category = session.get(Category, case.category_id)
     restricted = bool(category.restricted)
-    content = privacy.content_for(session, actor, case)
+    content = access.content_for(session, actor, case)
     events = [EventView(e.seq, e.action, e.at, e.actor_id, e.from_state, e.to_state,
                         e.from_unit_id, e.to_unit_id,
                         e.note if content.readable else None, e.detail,
@@ -140,7 +141,7 @@ def _case_detail(session: Session, actor: Actor, case_id: int, now: datetime) ->
     return CaseDetail(
         case=case, category=category,
         subcategory=session.get(Subcategory, case.subcategory_id) if case.subcategory_id else None,
-        units=units, content=content, reporter=privacy.reporter_for(session, actor, case),
+        units=units, content=content, reporter=access.reporter_for(session, actor, case),
         restricted=restricted, events=events, actor_names=names,
         photos=attachments_of(session, case.id) if content.readable else [],
         orders=orders, actions=actions, options=field_options(session, actor, case, actions, now),
@@ -171,7 +172,7 @@ def merge_candidates(session: Session, actor: Actor, case: Case, now: datetime,
         Category, Category.id == Case.category_id).where(
         Case.community_id == case.community_id, Case.id != case.id,
         Case.state.in_(sorted(OPEN)), Case.reported_at >= since,
-        permissions.content_readable(actor))
+        access.content_readable(actor))
         .order_by((Case.category_id != case.category_id), Case.reported_at.desc())
         .limit(MERGE_LOOK)).all()
     options = []
@@ -236,11 +237,11 @@ def case_detail(actor: Actor, case_id: object, engine: Engine | None = None,
     now = now or utcnow()
     with read_session(engine) as session:
         case = get_case(session, actor, case_id)
-        if not privacy.is_restricted(session, case):
+        if not access.is_restricted(session, case):
             detail = _case_detail(session, actor, case.id, now)
             if not _restricted_listed(detail):
                 return detail
     with write_session(engine) as session:
         detail = _case_detail(session, actor, case.id, now)
-        privacy.log_views(session, actor, _restricted_listed(detail), "merge_list")
+        access.log_views(session, actor, _restricted_listed(detail), "merge_list")
         return detail

@@ -25,7 +25,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from lib.cases import privacy
+from lib.cases import access
+from lib.cases.access import case_scope
 from lib.cases.deadlines import due
 from lib.cases.machine import CASES, act
 from lib.cases.photos import Photo, checked_photos, photo_limits
@@ -52,7 +53,7 @@ from lib.core.models import (
 from lib.core.refcache import cached
 from lib.core.settings import get_int
 from lib.org import permissions
-from lib.org.units import Actor, case_scope, place_of_community
+from lib.org.units import Actor, place_of_community
 
 # No 0/O, 1/I/L, 2/Z, 5/S: easy to read out over the phone.
 CODE_ALPHABET = "346789ABCDEFGHJKMNPQRTUVWXY"
@@ -536,7 +537,7 @@ def find_duplicates(session: Session, actor: Actor, *, category_id: int, communi
     permissions.require(actor, permissions.REPORTERS | permissions.CASE_READERS)
     found = _open_similar(session, category_id=category_id, community_id=community_id,
                           latitude=latitude, longitude=longitude, now=now or utcnow(),
-                          conditions=(case_scope(actor), permissions.content_readable(actor)))
+                          conditions=(case_scope(actor), access.content_readable(actor)))
     category = session.get(Category, category_id) if found else None
     restricted = bool(category and category.restricted)
     return [Duplicate(c.id, c.code, c.reported_at, c.state, c.address, c.subcategory_id, d,
@@ -618,5 +619,5 @@ def similar_for(actor: Actor | None, *, category_id: int, community_id: int,
         found = find_duplicates(session, actor, category_id=category_id, community_id=community_id)
     if any(d.restricted for d in found):
         with write_session(engine) as session:
-            privacy.log_views(session, actor, [d.id for d in found if d.restricted], "similar")
+            access.log_views(session, actor, [d.id for d in found if d.restricted], "similar")
     return found

@@ -18,7 +18,8 @@ from sqlalchemy import and_, func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from lib.cases import privacy
+from lib.cases import access
+from lib.cases.access import case_scope
 from lib.cases.queue import Filters, filter_conditions
 from lib.core.clock import china_time
 from lib.core.db import read_session, write_session
@@ -26,7 +27,7 @@ from lib.core.errors import ValidationFailed
 from lib.core.models import AccessLog, Case, Category, Subcategory, Unit, utcnow
 from lib.core.workcal import CHINA_TZ
 from lib.org import permissions
-from lib.org.units import Actor, case_scope
+from lib.org.units import Actor
 
 EXPORT_MAX = 200_000
 CHUNK = 5_000
@@ -105,8 +106,8 @@ def rows(session: Session, actor: Actor, filters: Filters, period: Period = Peri
     for case in found:
         category = names.categories[case.category_id]
         restricted = category.restricted
-        reporter = privacy.reporter_for(session, actor, case, log=False)
-        readable = permissions.reads_content(actor, case, restricted)
+        reporter = access.reporter_for(session, actor, case, log=False)
+        readable = access.reads_content(actor, case, restricted)
         if restricted and viewed is not None and (readable or reporter.full):
             viewed.append(case.id)
         out.append({

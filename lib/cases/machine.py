@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from lib.cases import notices, orders
+from lib.cases.access import can_see
 from lib.cases.deadlines import close_of_day, current_due, due
 from lib.cases.photos import PhotoKind, checked_photos
 from lib.cases.states import (
@@ -645,16 +646,6 @@ RESULT_ACTIONS = frozenset({A.handle, A.co_handle})  # their photos show the res
 
 
 # ---------------------------------------------------------------- the machine
-
-
-def can_see(session: Session, actor: Actor, case: Case) -> bool:
-    """The case is in the actor's area, or the actor's department has or had an order on it."""
-    column = {UnitKind.community: case.community_id, UnitKind.street: case.street_id,
-              UnitKind.district: case.district_id, UnitKind.city: case.city_id}.get(actor.unit_kind)
-    if column is not None:
-        return column == actor.unit_id
-    return actor.unit_id in (case.unit_id, case.handler_id) or \
-        orders.has_order(session, case.id, actor.unit_id)
 
 
 def context(session: Session, case: Case, now: datetime) -> Context:

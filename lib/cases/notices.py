@@ -30,6 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from lib.cases.access import is_restricted
 from lib.cases.deadlines import (
     DUE_SOON,
     current_due,
@@ -39,7 +40,6 @@ from lib.cases.deadlines import (
     past_due,
 )
 from lib.cases.orders import open_co_units
-from lib.cases.privacy import is_restricted
 from lib.cases.states import S
 from lib.core import config
 from lib.core.clock import as_utc, china_time

@@ -35,8 +35,8 @@ from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from lib.cases.access import mask_phone
 from lib.cases.notices import CODE, CODE_SENT_BODY, SMS, mask_digits
-from lib.cases.privacy import mask_phone
 from lib.core import config
 from lib.core.clock import china, time_of_day
 from lib.core.db import write_session

@@ -23,9 +23,10 @@ from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from lib.cases import access
+from lib.cases.access import case_scope, mask_name, mask_phone
 from lib.cases.deadlines import current_due_sql, due, status_by, status_of
 from lib.cases.orders import OPEN_ORDER
-from lib.cases.privacy import mask_name, mask_phone
 from lib.cases.states import CHECK, OPEN, TRIAGE, Act, S
 from lib.core.db import read_session
 from lib.core.errors import PermissionDenied
@@ -41,7 +42,7 @@ from lib.core.models import (
 )
 from lib.core.refcache import cached
 from lib.org import permissions
-from lib.org.units import Actor, case_scope
+from lib.org.units import Actor
 
 PAGE_SIZE = 50
 TEXT_MAX = 100
@@ -130,7 +131,7 @@ def filter_conditions(actor: Actor, filters: Filters) -> list:
     text = clean_search(filters.text, max_len=TEXT_MAX)
     if text:
         pattern = like_pattern(text)
-        readable = permissions.content_readable(actor)
+        readable = access.content_readable(actor)
         conditions.append(or_(Case.code.like(pattern, escape="\\"),
                               readable & or_(Case.address.like(pattern, escape="\\"),
                                              Case.description.like(pattern, escape="\\"))))

@@ -1,26 +1,12 @@
 """Who may do what, defined once: the role sets that the menu, the page guards and every lib
-read use, and the rules for reading a case's content and its reporter.
-
-A case has three layers:
-- its *record* (code, category, place down to the community, state, deadlines): every case
-  reader in whose area it lies;
-- its *content* (description, address, map point, photos, event notes): every case reader,
-  except for the restricted categories (黄赌毒, special populations), where only the handling
-  chain and district or city holders of ``sensitive_viewer`` read it;
-- its *reporter* (name, phone): in full for the units handling it, masked for other readers;
-  for restricted categories hidden from all but the handling department and ``sensitive_viewer``.
-
-Every full read of a restricted case's content or reporter is written to the access log
-(lib.privacy).
+read use. Which cases a user sees, and what of a case (its content, its reporter), is decided
+in ``lib.cases.access`` from these sets.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import false, or_, select
-from sqlalchemy.sql.elements import ColumnElement
-
 from lib.core.errors import PermissionDenied
-from lib.core.models import Case, Category, Role, UnitKind
+from lib.core.models import Role
 from lib.org.units import Actor
 
 R = Role
@@ -56,63 +42,3 @@ def require(actor: Actor | None, roles: frozenset[str]) -> Actor:
 
 def reads_cases(actor: Actor | None) -> bool:
     return actor is not None and actor.has(*CASE_READERS)
-
-
-def handles(actor: Actor | None, case: Case) -> bool:
-    """The actor is staff of a unit that handles the case: its community (which checks on site
-    and calls the reporter back), its owner tier, its handler, or the unit it waits at."""
-    return actor is not None and actor.has(*UNIT_STAFF) and actor.unit_id in {
-        case.community_id, case.owner_id, case.handler_id, case.unit_id}
-
-
-def holds_sensitive_permit(actor: Actor) -> bool:
-    """The actor may read restricted content somewhere: the permission, at a district or city
-    (``sensitive_permit`` for one case, ``content_readable`` in SQL)."""
-    return actor.has(R.sensitive_viewer) and actor.unit_kind in (UnitKind.district, UnitKind.city)
-
-
-def sensitive_permit(actor: Actor | None, case: Case) -> bool:
-    """District or city staff with the explicit permission for restricted categories."""
-    return actor is not None and actor.has(R.sensitive_viewer) and \
-        actor.unit_id in (case.district_id, case.city_id)
-
-
-def reads_content(actor: Actor | None, case: Case, restricted: bool) -> bool:
-    """Description, address, map point, photos and event notes."""
-    if not reads_cases(actor):
-        return False
-    if not restricted:
-        return True
-    return handles(actor, case) or sensitive_permit(actor, case)
-
-
-def sees_reporter(actor: Actor | None, case: Case, restricted: bool) -> bool:
-    """Reporter name and phone unmasked."""
-    if actor is None:
-        return False
-    if restricted:
-        return (actor.unit_id == case.handler_id and handles(actor, case)) or \
-            sensitive_permit(actor, case)
-    return handles(actor, case)
-
-
-def restricted_categories():  # noqa: ANN201
-    """Subquery of the restricted categories' ids."""
-    return select(Category.id).where(Category.restricted.is_(True))
-
-
-def content_readable(actor: Actor) -> ColumnElement[bool]:
-    """SQL: the case's content is readable by ``actor`` (``reads_content`` as a condition), so
-    that search and filters run only over what the user may read."""
-    if not reads_cases(actor):
-        return false()
-    chain = or_(Case.community_id == actor.unit_id, Case.owner_id == actor.unit_id,
-                Case.handler_id == actor.unit_id, Case.unit_id == actor.unit_id) \
-        if actor.has(*UNIT_STAFF) else false()
-    permit = or_(Case.district_id == actor.unit_id, Case.city_id == actor.unit_id) \
-        if holds_sensitive_permit(actor) else false()
-    return or_(Case.category_id.not_in(restricted_categories()), chain, permit)
-
-
-def never_restricted() -> ColumnElement[bool]:
-    return Case.category_id.not_in(restricted_categories())

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, select
 
 from lib.core.db import read_session
 from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
-from lib.core.models import Case, Role, Unit, UnitKind, User, WorkOrder
+from lib.core.models import Role, Unit, UnitKind, User
 
 
 @dataclass(frozen=True)
@@ -90,35 +89,6 @@ def place_of_community(session: Session, community: Unit) -> dict[str, int]:
         "district_id": by_kind["district"],
         "city_id": by_kind["city"],
     }
-
-
-def communities_in_scope(session: Session, actor: Actor) -> list[Unit]:
-    return [u for u in subtree(session, get_unit(session, actor.unit_id))
-            if u.kind == UnitKind.community]
-
-
-_SCOPE_COLUMN = {
-    UnitKind.city: Case.city_id,
-    UnitKind.district: Case.district_id,
-    UnitKind.street: Case.street_id,
-    UnitKind.community: Case.community_id,
-}
-
-
-def case_scope(actor: Actor, *, indexed: bool = True) -> ColumnElement[bool]:
-    """SQL condition: the cases this actor's unit may see.
-
-    A tier unit sees the cases of the communities below it (a case with a tier unit is always
-    inside that unit's subtree, so one indexed equality suffices); a department sees the cases
-    it holds or has had a work order on.
-    """
-    column = _SCOPE_COLUMN.get(UnitKind(actor.unit_kind))
-    if column is not None:
-        # ``indexed=False``: "col + 0" keeps the planner on a narrower index (overdue,
-        # supervised) that covers the scope columns, instead of walking the whole area.
-        return column == actor.unit_id if indexed else (column + 0) == actor.unit_id
-    return or_(Case.unit_id == actor.unit_id, Case.handler_id == actor.unit_id,
-               Case.id.in_(select(WorkOrder.case_id).where(WorkOrder.unit_id == actor.unit_id)))
 
 
 def tree_rows(session: Session, actor: Actor) -> list[dict[str, object]]:

@@ -10,7 +10,7 @@ What each reader gets (lib returns no more than this, whatever the page draws):
 - the reporter: a masked phone for ordinary categories; nothing at all for restricted ones
   (黄赌毒, special populations), whose claimant is known by the claim's number and the case code;
 - the evidence (description, address, result, photos) of a restricted case: only to a reader who
-  may read its content (``permissions.sensitive_permit``), and each such read is logged;
+  may read its content (``access.sensitive_permit``), and each such read is logged;
 - the payment detail: masked for approvers and leaders (nothing for a restricted claim), in full
   only to the approver who may pay the claim now, and that read is logged.
 """
@@ -29,8 +29,9 @@ from sqlalchemy import case as when
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from lib.cases import access
+from lib.cases.access import is_restricted, log_view, mask_phone
 from lib.cases.ledger import neutralise
-from lib.cases.privacy import is_restricted, log_view, mask_phone
 from lib.cases.states import Act, S
 from lib.core.clock import china_time
 from lib.core.db import read_session, write_session
@@ -132,8 +133,8 @@ def _queue_condition(session: Session, actor: Actor):  # noqa: ANN202
     if phone:
         conditions.append(or_(RewardClaim.reporter_phone.is_(None),
                               func.replace(RewardClaim.reporter_phone, "-", "") != phone))
-    if not permissions.holds_sensitive_permit(actor):
-        conditions.append(RewardClaim.category_id.not_in(permissions.restricted_categories()))
+    if not access.holds_sensitive_permit(actor):
+        conditions.append(RewardClaim.category_id.not_in(access.restricted_categories()))
     return and_(*conditions)
 
 
@@ -249,7 +250,7 @@ def _claim_detail(session: Session, actor: Actor, claim_id: object, now: datetim
     claim = _load(session, actor, claim_id)
     case = session.get(Case, claim.case_id)
     restricted = is_restricted(session, case)
-    evidence = not restricted or permissions.sensitive_permit(actor, case)
+    evidence = not restricted or access.sensitive_permit(actor, case)
     events = session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id)
                           .order_by(CaseEvent.seq)).all()
     result = next((e.note for e in reversed(events) if e.action == Act.handle), None)

@@ -10,7 +10,7 @@ Who:
             involves its actor, ``Move.involves``: every case move today), did not report it
             and does not share the reporter's phone; for a restricted category (黄赌毒,
             special populations) only one who may read its content
-            (``permissions.sensitive_permit``), so that nobody decides money on evidence they
+            (``access.sensitive_permit``), so that nobody decides money on evidence they
             have not seen; a second approval needs a different approver
   public    the reporter on the tracking page, after proving the case is theirs
   system    the tick (claims expire)
@@ -30,8 +30,8 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, exists, func, or_
 from sqlmodel import Session, select
 
+from lib.cases.access import is_restricted, sensitive_permit
 from lib.cases.machine import CASES
-from lib.cases.privacy import is_restricted
 from lib.core import machine as engine
 from lib.core.errors import ValidationFailed
 from lib.core.inputs import phone_digits
@@ -49,7 +49,6 @@ from lib.core.models import (
     UnitKind,
     User,
 )
-from lib.org.permissions import sensitive_permit
 from lib.org.units import Actor
 from lib.rewards import pools
 from lib.rewards.rules import CASH, METHODS
