@@ -1,6 +1,6 @@
 """The ledger (台账): every case in my area, searchable, and exported to CSV or Excel.
 
-Personal data follows lib.privacy (masked unless this user's unit handles the case; restricted
+Personal data follows lib.cases.access (masked unless this user's unit handles the case; restricted
 categories hidden, full views logged). Every text cell that a spreadsheet would read as a
 formula (starting with = + - @, tab or CR) is neutralised with a leading apostrophe.
 """

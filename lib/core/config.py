@@ -56,7 +56,7 @@ def check_cookie_key(key: str) -> None:
     if not key:
         raise ConfigError(
             "COOKIE_KEY is not set. Set it to a random string of at least 32 bytes, "
-            "or run `python -m lib.cli make-cookie-key` for a local demo key."
+            "or run `python -m lib make-cookie-key` for a local demo key."
         )
     if key in KNOWN_WEAK_KEYS:
         raise ConfigError("COOKIE_KEY is a published example key; choose a random one.")

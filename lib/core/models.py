@@ -270,7 +270,7 @@ class Case(SQLModel, table=True):
         Index("ix_case_owner_state", "owner_id", "state"),
         Index("ix_case_reported_at", "reported_at"),
         # The tick and the overdue / supervised counts of any scope read only these indexes
-        # (lib.orgs.case_scope(indexed=False) keeps the planner off the place indexes there).
+        # (lib.cases.access.case_scope(indexed=False) keeps the planner off the place indexes there).
         Index("ix_case_overdue", "overdue", "state", "community_id", "street_id", "district_id",
               "city_id", "sign_due_at", "handle_due_at", "unit_id"),
         Index("ix_case_supervised", "supervised", "state", "community_id", "street_id",
