@@ -3,7 +3,6 @@ moves this user may make, each as a small form."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import pandas as pd
@@ -104,7 +103,7 @@ with page.guard():
     def event_note(event) -> str:  # noqa: ANN001
         """The facts of a move in words, then its note (withheld where the content is)."""
         parts = []
-        facts = json.loads(event.detail) if event.detail else {}
+        facts = event.detail or {}
         if facts.get("rating"):
             parts.append(page.t("rating." + facts["rating"]))
         if facts.get("reached") is False:

@@ -89,7 +89,7 @@ class EventView:
     from_unit_id: int | None
     to_unit_id: int | None
     note: str | None
-    detail: str | None
+    detail: dict | None  # the move's facts
     note_hidden: bool = False
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -459,6 +458,3 @@ def month_totals(actor: Actor, month: str, engine: Engine | None = None) -> list
 def _if(condition, value):  # noqa: ANN001, ANN202
     return when((condition, value), else_=None)
 
-
-def detail_facts(event: RewardEvent) -> dict:
-    return json.loads(event.detail) if event.detail else {}

@@ -91,7 +91,7 @@ def _insert(session: Session, case: Case, *, state: str, reason: str | None, amo
         window_ends_at=window_ends_at, created_at=now, updated_at=now, event_seq=1, version=1)
         .returning(RewardClaim.id)).scalar_one()
     session.add(RewardEvent(claim_id=claim_id, seq=1, action="open", at=now, to_state=state,
-                            detail=f'{{"reason": "{reason}"}}' if reason else None))
+                            detail={"reason": reason} if reason else None))
 
 
 def open_group(session: Session, target: Case, now: datetime) -> int:
