@@ -16,7 +16,7 @@ from lib.core.clock import china_date
 from lib.core.errors import DomainError, StaleObject
 from lib.core.inputs import parse_id
 from lib.core.workcal import CHINA_TZ
-from lib.ui.cards import countdown, local_time, photos, status_badge
+from lib.ui.cards import countdown, line_text, local_time, photos, status_badge
 from lib.ui.moves import move_form
 from lib.ui.page import setup_page
 from lib.ui.text import md_escape, plain
@@ -99,41 +99,6 @@ with page.guard():
         if detail.photos:
             st.markdown(f"**{page.t('case.photos')}**")
             photos([p.data for p in detail.photos], [page.t("photo." + p.kind) for p in detail.photos])
-
-    def event_note(event) -> str:  # noqa: ANN001
-        """The facts of a move in words, then its note (withheld where the content is)."""
-        parts = []
-        facts = event.detail or {}
-        if facts.get("rating"):
-            parts.append(page.t("rating." + facts["rating"]))
-        if facts.get("reached") is False:
-            parts.append(page.t("feedback.unreachable"))
-        for key, label in (("new_due", "case.new_due"), ("review_at", "case.review_at"),
-                           ("asked_due", "case.extension_asked")):
-            if facts.get(key):
-                parts.append(page.t(label, at=local_time(datetime.fromisoformat(facts[key]))))
-        if facts.get("severity"):
-            parts.append(page.t("case.severity_set", from_=page.t("severity." + facts["severity"][0]),
-                                to=page.t("severity." + facts["severity"][1])))
-        if facts.get("auto"):
-            parts.append(page.t("case.auto_call_up"))
-        if facts.get("taken_back"):
-            parts.append(page.t("case.taken_back"))
-        if facts.get("into"):
-            parts.append(page.t("case.merged_into", code=facts["into"]))
-        if facts.get("from"):
-            parts.append(page.t("case.merged_from", code=facts["from"]))
-        if event.action == "hurry" and facts.get("count"):
-            parts.append(page.t("case.hurried", count=facts["count"]))
-        for key, label in (("community", "case.reassigned_community"),
-                           ("category", "case.reassigned_category")):
-            if facts.get(key):
-                parts.append(page.t(label, from_=facts[key][0], to=facts[key][1]))
-        if event.note_hidden:
-            parts.append(page.t("case.note_hidden"))
-        elif event.note:
-            parts.append(plain(event.note))
-        return " · ".join(parts)
 
     # ---------------------------------------------------------------- actions
 
@@ -230,6 +195,6 @@ with page.guard():
                                                              if e.actor_id is None else "")),
         page.t("timeline.to_unit"): unit_name(e.to_unit_id),
         page.t("timeline.state"): page.t("state." + e.to_state),
-        page.t("timeline.note"): event_note(e),
+        page.t("timeline.note"): line_text(page, e.line),
     } for e in reversed(detail.events)]), hide_index=True, width="stretch")
 

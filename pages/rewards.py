@@ -11,7 +11,7 @@ from lib.core.errors import DomainError, StaleObject
 from lib.rewards import approval, eligibility
 from lib.rewards.machine import CLAIMS
 from lib.rewards.rules import yuan
-from lib.ui.cards import local_time, photos
+from lib.ui.cards import line_text, local_time, photos, say
 from lib.ui.moves import move_form
 from lib.ui.page import setup_page
 from lib.ui.text import md_escape, plain
@@ -108,9 +108,9 @@ with page.guard():
                 st.markdown(f"**{page.t('rewards.result')}**")
                 st.text(plain(detail.result))
         st.dataframe(pd.DataFrame([{
-            page.t("timeline.at"): local_time(at),
-            page.t("timeline.action"): page.t("action." + action),
-        } for at, action in detail.timeline]), hide_index=True, width="stretch")
+            page.t("timeline.at"): local_time(line.at),
+            page.t("timeline.action"): say(page, line.action),
+        } for line in detail.case_lines]), hide_index=True, width="stretch")
     with right:
         if detail.photos:
             # Inline, never through the media store, whose URLs answer anyone who holds them.
@@ -127,10 +127,10 @@ with page.guard():
         }), hide_index=True, width="stretch")
         st.markdown(f"**{page.t('rewards.claim_timeline')}**")
         st.dataframe(pd.DataFrame([{
-            page.t("timeline.at"): local_time(e.at),
-            page.t("timeline.action"): page.t("claim.action." + e.action),
-            page.t("timeline.note"): plain(e.note or ""),
-        } for e in reversed(detail.claim_events)]), hide_index=True, width="stretch")
+            page.t("timeline.at"): local_time(line.at),
+            page.t("timeline.action"): say(page, line.action),
+            page.t("timeline.note"): line_text(page, line),
+        } for line in detail.claim_lines]), hide_index=True, width="stretch")
         if claim.method:
             st.caption(page.t("rewards.payment", method=page.t("reward_method." + claim.method),
                               detail=md_escape(detail.payment_detail or "—")))

@@ -90,7 +90,7 @@ with page.guard():
     if view.result:
         st.markdown(f"**{page.t('track.result')}**")
         st.text(plain(view.result))  # the handler's words, never rendered
-    public_timeline(page, view.timeline)
+    public_timeline(page, view.lines)
     if view.result_photos:
         st.markdown(f"**{page.t('track.result_photos')}**")
         photos(view.result_photos, [""] * len(view.result_photos), width=240)  # never via /media

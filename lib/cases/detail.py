@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from lib.cases import privacy
+from lib.cases import privacy, timeline
 from lib.cases.deadlines import current_due, deadline_status
 from lib.cases.intake import distance_m
 from lib.cases.machine import MERGE_WINDOW_DAYS, OPEN_STATES, allowed_actions, can_see
@@ -91,6 +91,11 @@ class EventView:
     note: str | None
     detail: dict | None  # the move's facts
     note_hidden: bool = False
+
+    @property
+    def line(self) -> timeline.Line:
+        """The event in words, as the case page shows it."""
+        return timeline.staff_line(self.at, self.action, self.detail, self.note, self.note_hidden)
 
 
 @dataclass

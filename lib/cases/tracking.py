@@ -38,7 +38,7 @@ from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from lib.cases import notices, outbox
+from lib.cases import notices, outbox, timeline
 from lib.cases.detail import events_of
 from lib.cases.intake import PIN_DIGITS, REASON_MAX, pin_hash
 from lib.cases.machine import CASES, PUBLIC_ACTIONS, act, context
@@ -96,6 +96,11 @@ class Tracking:
     expected: str | None = None  # pending (set when dispatched), due, closed; None: nothing to say
     expected_at: datetime | None = None
     by_sms: bool = False  # moves are proved with a code sent by SMS (else with the PIN)
+
+    @property
+    def lines(self) -> list[timeline.Line]:
+        """The timeline in the reporter's words."""
+        return [timeline.public_line(at, action) for at, action in self.timeline]
 
 
 # ---------------------------------------------------------------- one-time codes

@@ -30,6 +30,7 @@ from sqlmodel import Session, select
 
 from lib.cases.ledger import neutralise
 from lib.cases.privacy import is_restricted, log_view, mask_phone
+from lib.cases.timeline import Line, move_line
 from lib.core.clock import china_time
 from lib.core.db import read_session, write_session
 from lib.core.errors import DomainError, NotFound, ValidationFailed
@@ -65,6 +66,7 @@ from lib.rewards.machine import (
 )
 from lib.rewards.rules import current_policy, yuan
 from lib.rewards.signals import signals_of
+from lib.rewards.timeline import claim_line
 
 C = ClaimState
 PAGE_SIZE = 50
@@ -220,6 +222,16 @@ class ClaimDetail:
     payment_detail: str | None  # masked; None for a restricted claim
     full_payment_detail: str | None  # only to the approver who may pay it now
     threshold_fen: int
+
+    @property
+    def case_lines(self) -> list[Line]:
+        """The case's moves behind the claim, in words."""
+        return [move_line(at, action) for at, action in self.timeline]
+
+    @property
+    def claim_lines(self) -> list[Line]:
+        """The claim's own events, newest first."""
+        return [claim_line(e) for e in reversed(self.claim_events)]
 
 
 def claim_detail(actor: Actor, claim_id: object, engine: Engine | None = None,
