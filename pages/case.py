@@ -13,11 +13,11 @@ from lib.cases.detail import case_detail
 from lib.cases.machine import MOVES, act_on
 from lib.cases.photos import upload_limits
 from lib.core.clock import china_date
-from lib.core.errors import DomainError, StaleObject
+from lib.core.errors import DomainError
 from lib.core.inputs import parse_id
 from lib.core.workcal import CHINA_TZ
 from lib.ui.cards import countdown, line_text, local_time, photos, status_badge
-from lib.ui.moves import move_form
+from lib.ui.moves import MoveForms
 from lib.ui.page import setup_page
 from lib.ui.text import md_escape, plain
 
@@ -42,15 +42,9 @@ with page.guard():
     st.query_params["id"] = str(case_id)
 
     case = detail.case
-    seen_key = f"case_seen_version_{case.id}"
-    st.session_state.setdefault(seen_key, case.version)
+    forms = MoveForms(page, "case", case.id, case.version)
     page.show_flash()
-    if st.session_state.get("case_stale"):
-        st.error(page.t("error.stale"))
-        if st.button(page.t("case.reload"), key="case_reload", icon=":material/refresh:"):
-            st.session_state[seen_key] = case.version
-            st.session_state.pop("case_stale")
-            st.rerun()
+    forms.stale_notice("case_reload")
 
 
     def unit_name(unit_id: int | None) -> str:
@@ -113,18 +107,8 @@ with page.guard():
         return page.name(row)
 
     def act(action: str, sent) -> None:  # noqa: ANN001
-        try:
-            changed = act_on(page.actor, case.id, action, version=st.session_state[seen_key],
-                             files=sent.files, **sent.values)
-        except StaleObject:
-            st.session_state["case_stale"] = True
-            st.rerun()
-        except DomainError as err:
-            page.error(err)
-        else:
-            st.session_state[seen_key] = changed.version
-            page.flash("case.done")
-            st.rerun()
+        forms.send(sent, lambda version: act_on(page.actor, case.id, action, version=version,
+                                                files=sent.files, **sent.values), "case.done")
 
     limits = upload_limits() if any(MOVES[a].photos for a in detail.actions) else None
     # The expected next step, open, with the primary button; side moves (reopen, call up,
@@ -138,18 +122,18 @@ with page.guard():
             st.caption(page.t("case.no_actions"))
         for action in first:
             with st.expander(page.t("action." + action), expanded=True):
-                sent = move_form(page, MOVES[action], key=f"case_form_{action}",
-                                 options=detail.options, describe=describe, primary=True,
-                                 limits=limits)
+                sent = forms.form(MOVES[action], key=f"case_form_{action}",
+                                  options=detail.options, describe=describe, primary=True,
+                                  limits=limits)
             if sent is not None:
                 act(action, sent)
         if others:
             st.caption(page.t("case.more_actions"))
         for action in others:
             with st.expander(page.t("action." + action)):
-                sent = move_form(page, MOVES[action], key=f"case_form_{action}",
-                                 options=detail.options, describe=describe, primary=False,
-                                 limits=limits)
+                sent = forms.form(MOVES[action], key=f"case_form_{action}",
+                                  options=detail.options, describe=describe, primary=False,
+                                  limits=limits)
             if sent is not None:
                 act(action, sent)
 

@@ -46,6 +46,7 @@ from lib.core import throttle
 from lib.core.db import write_session
 from lib.core.errors import NotFound, ValidationFailed
 from lib.core.inputs import clean_code, clean_text
+from lib.core.machine import Field, move
 from lib.core.models import (
     Attachment,
     Case,
@@ -71,6 +72,13 @@ CODES_PER_CASE = 5  # SMS codes asked for one tracking code in an hour
 CODES_PER_ADDRESS = 20  # SMS codes asked from one network address in an hour
 # States in which the last handling result stands (a rework or a reopen takes it back).
 RESULT_STATES = (CaseState.handled, CaseState.verified, CaseState.feedback, CaseState.closed)
+# The reporter's rating as the tracking page asks it (the form's record; no machine runs it):
+# one of the three answers, nothing chosen, and a reason, needed for 不满意. ``rate`` makes it
+# a rate, a reopen (不满意), or for a report that joined another case a rate_joined.
+RATING_FORM = move("rate", None, None, "public", fields=[
+    Field("rating", "choice", required=True, choices=tuple(r.value for r in Rating),
+          labels="rating"),
+    Field("note", "text", max_len=REASON_MAX)])
 
 
 @dataclass(frozen=True)
