@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
@@ -179,17 +180,21 @@ def test_a_hurry_sent_from_a_page_drawn_before_another_move_is_refused_as_stale(
     assert get(sqlite_db, case.id).hurry_count == 1
 
 
-def test_a_rating_sent_from_a_page_drawn_before_the_check_is_refused_as_stale(sqlite_db):
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_rating_sent_from_a_page_drawn_before_the_check_is_refused_as_stale(sqlite_db, lang):
     """The rating form keeps the version the resident first saw: the community's check since
-    then makes it stale; no rating is recorded."""
+    then makes it stale, said in the resident's language; no rating is recorded."""
     case = _handled(sqlite_db, note="已清理")
-    at = _tracked(case.code)
+    at = open_page(None, "pages/track.py", **({"lang": lang} if lang != "zh" else {}))
+    at.text_input(key="track_code_box").input(case.code)
+    at.text_input[1].input(sms_code(sqlite_db, case.code))
+    at.button(key=f"FormSubmitter:track_lookup-{t('track.submit', lang)}").click().run()
     move(sqlite_db, "community01", case.id, "verify")
     at.radio[0].set_value("satisfied")
     at.text_input(key="track_rate_proof").input(sms_code(sqlite_db, case.code, "rate"))
-    at.button(key="FormSubmitter:track_rate-提交评价").click().run()
+    at.button(key=f"FormSubmitter:track_rate-{t('track.rate_submit', lang)}").click().run()
     assert not at.exception and not at.success
-    assert t("error.stale") in [e.value for e in at.error]
+    assert [e.value for e in at.error] == [t("error.stale", lang)]
     stored = get(sqlite_db, case.id)
     assert (stored.state, stored.rating) == ("verified", None)
     assert _events(sqlite_db, case.id)[-1] == "verify"

@@ -155,8 +155,10 @@ class MoveForms:
         """Make the move with the version seen: on success forget the versions, flash ``done``
         (a catalog key, or one picked from what ``make`` returned) and rerun; a lost race marks
         the page stale and reruns (``stale_notice`` says so); any other refusal is shown here."""
+        if sent.version is None:  # never fall back on the version read in this run
+            raise ValueError("send a form drawn by MoveForms.form")
         try:
-            result = make(sent.version if sent.version is not None else self.version)
+            result = make(sent.version)
         except StaleObject:
             st.session_state[self._stale] = True
             st.rerun()
