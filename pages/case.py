@@ -3,7 +3,6 @@ moves this user may make, each as a small form."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import pandas as pd
@@ -14,11 +13,11 @@ from lib.cases.detail import case_detail
 from lib.cases.machine import MOVES, act_on
 from lib.cases.photos import upload_limits
 from lib.core.clock import china_date
-from lib.core.errors import DomainError, StaleObject
+from lib.core.errors import DomainError
 from lib.core.inputs import parse_id
 from lib.core.workcal import CHINA_TZ
-from lib.ui.cards import countdown, local_time, photos, status_badge
-from lib.ui.moves import move_form
+from lib.ui.cards import countdown, line_text, local_time, photos, status_badge
+from lib.ui.moves import MoveForms
 from lib.ui.page import setup_page
 from lib.ui.text import md_escape, plain
 
@@ -43,15 +42,9 @@ with page.guard():
     st.query_params["id"] = str(case_id)
 
     case = detail.case
-    seen_key = f"case_seen_version_{case.id}"
-    st.session_state.setdefault(seen_key, case.version)
+    forms = MoveForms(page, "case", case.id, case.version)
     page.show_flash()
-    if st.session_state.get("case_stale"):
-        st.error(page.t("error.stale"))
-        if st.button(page.t("case.reload"), key="case_reload", icon=":material/refresh:"):
-            st.session_state[seen_key] = case.version
-            st.session_state.pop("case_stale")
-            st.rerun()
+    forms.stale_notice("case_reload")
 
 
     def unit_name(unit_id: int | None) -> str:
@@ -101,41 +94,6 @@ with page.guard():
             st.markdown(f"**{page.t('case.photos')}**")
             photos([p.data for p in detail.photos], [page.t("photo." + p.kind) for p in detail.photos])
 
-    def event_note(event) -> str:  # noqa: ANN001
-        """The facts of a move in words, then its note (withheld where the content is)."""
-        parts = []
-        facts = json.loads(event.detail) if event.detail else {}
-        if facts.get("rating"):
-            parts.append(page.t("rating." + facts["rating"]))
-        if facts.get("reached") is False:
-            parts.append(page.t("feedback.unreachable"))
-        for key, label in (("new_due", "case.new_due"), ("review_at", "case.review_at"),
-                           ("asked_due", "case.extension_asked")):
-            if facts.get(key):
-                parts.append(page.t(label, at=local_time(datetime.fromisoformat(facts[key]))))
-        if facts.get("severity"):
-            parts.append(page.t("case.severity_set", from_=page.t("severity." + facts["severity"][0]),
-                                to=page.t("severity." + facts["severity"][1])))
-        if facts.get("auto"):
-            parts.append(page.t("case.auto_call_up"))
-        if facts.get("taken_back"):
-            parts.append(page.t("case.taken_back"))
-        if facts.get("into"):
-            parts.append(page.t("case.merged_into", code=facts["into"]))
-        if facts.get("from"):
-            parts.append(page.t("case.merged_from", code=facts["from"]))
-        if event.action == "hurry" and facts.get("count"):
-            parts.append(page.t("case.hurried", count=facts["count"]))
-        for key, label in (("community", "case.reassigned_community"),
-                           ("category", "case.reassigned_category")):
-            if facts.get(key):
-                parts.append(page.t(label, from_=facts[key][0], to=facts[key][1]))
-        if event.note_hidden:
-            parts.append(page.t("case.note_hidden"))
-        elif event.note:
-            parts.append(plain(event.note))
-        return " · ".join(parts)
-
     # ---------------------------------------------------------------- actions
 
     def describe(field: str, row) -> str:  # noqa: ANN001
@@ -149,18 +107,8 @@ with page.guard():
         return page.name(row)
 
     def act(action: str, sent) -> None:  # noqa: ANN001
-        try:
-            changed = act_on(page.actor, case.id, action, version=st.session_state[seen_key],
-                             files=sent.files, **sent.values)
-        except StaleObject:
-            st.session_state["case_stale"] = True
-            st.rerun()
-        except DomainError as err:
-            page.error(err)
-        else:
-            st.session_state[seen_key] = changed.version
-            page.flash("case.done")
-            st.rerun()
+        forms.send(sent, lambda version: act_on(page.actor, case.id, action, version=version,
+                                                files=sent.files, **sent.values), "case.done")
 
     limits = upload_limits() if any(MOVES[a].photos for a in detail.actions) else None
     # The expected next step, open, with the primary button; side moves (reopen, call up,
@@ -174,18 +122,18 @@ with page.guard():
             st.caption(page.t("case.no_actions"))
         for action in first:
             with st.expander(page.t("action." + action), expanded=True):
-                sent = move_form(page, MOVES[action], key=f"case_form_{action}",
-                                 options=detail.options, describe=describe, primary=True,
-                                 limits=limits)
+                sent = forms.form(MOVES[action], key=f"case_form_{action}",
+                                  options=detail.options, describe=describe, primary=True,
+                                  limits=limits)
             if sent is not None:
                 act(action, sent)
         if others:
             st.caption(page.t("case.more_actions"))
         for action in others:
             with st.expander(page.t("action." + action)):
-                sent = move_form(page, MOVES[action], key=f"case_form_{action}",
-                                 options=detail.options, describe=describe, primary=False,
-                                 limits=limits)
+                sent = forms.form(MOVES[action], key=f"case_form_{action}",
+                                  options=detail.options, describe=describe, primary=False,
+                                  limits=limits)
             if sent is not None:
                 act(action, sent)
 
@@ -231,6 +179,6 @@ with page.guard():
                                                              if e.actor_id is None else "")),
         page.t("timeline.to_unit"): unit_name(e.to_unit_id),
         page.t("timeline.state"): page.t("state." + e.to_state),
-        page.t("timeline.note"): event_note(e),
+        page.t("timeline.note"): line_text(page, e.line),
     } for e in reversed(detail.events)]), hide_index=True, width="stretch")
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from lib.core.errors import DomainError, StaleObject
+from lib.core.errors import DomainError
 from lib.rewards import approval, eligibility
 from lib.rewards.machine import CLAIMS
 from lib.rewards.rules import yuan
-from lib.ui.cards import local_time, photos
-from lib.ui.moves import move_form
+from lib.ui.cards import line_text, local_time, photos, say
+from lib.ui.moves import MoveForms
 from lib.ui.page import setup_page
 from lib.ui.text import md_escape, plain
 
@@ -80,9 +80,11 @@ with page.guard():
             st.rerun()
         st.stop()
     claim = detail.claim
+    forms = MoveForms(page, "claim", claim.id, claim.version)
     if st.button(page.t("rewards.back"), key="rewards_back", icon=":material/arrow_back:"):
         del st.query_params["claim"]
         st.rerun()
+    forms.stale_notice("claim_reload")
     st.subheader(f"{detail.case_code} · {md_escape(page.name(detail.category))} · {yuan(claim.amount_fen)}")
     head = st.columns(4, border=True)
     for column, label, value in (
@@ -108,9 +110,9 @@ with page.guard():
                 st.markdown(f"**{page.t('rewards.result')}**")
                 st.text(plain(detail.result))
         st.dataframe(pd.DataFrame([{
-            page.t("timeline.at"): local_time(at),
-            page.t("timeline.action"): page.t("action." + action),
-        } for at, action in detail.timeline]), hide_index=True, width="stretch")
+            page.t("timeline.at"): local_time(line.at),
+            page.t("timeline.action"): say(page, line.action),
+        } for line in detail.case_lines]), hide_index=True, width="stretch")
     with right:
         if detail.photos:
             # Inline, never through the media store, whose URLs answer anyone who holds them.
@@ -127,10 +129,10 @@ with page.guard():
         }), hide_index=True, width="stretch")
         st.markdown(f"**{page.t('rewards.claim_timeline')}**")
         st.dataframe(pd.DataFrame([{
-            page.t("timeline.at"): local_time(e.at),
-            page.t("timeline.action"): page.t("claim.action." + e.action),
-            page.t("timeline.note"): plain(e.note or ""),
-        } for e in reversed(detail.claim_events)]), hide_index=True, width="stretch")
+            page.t("timeline.at"): local_time(line.at),
+            page.t("timeline.action"): say(page, line.action),
+            page.t("timeline.note"): line_text(page, line),
+        } for line in detail.claim_lines]), hide_index=True, width="stretch")
         if claim.method:
             st.caption(page.t("rewards.payment", method=page.t("reward_method." + claim.method),
                               detail=md_escape(detail.payment_detail or "—")))
@@ -148,17 +150,9 @@ with page.guard():
         if action == "pay" and detail.full_payment_detail:
             hint = page.t("rewards.pay_to", detail=md_escape(detail.full_payment_detail))
         with st.expander(page.t("claim.action." + action), expanded=index == 0):
-            sent = move_form(page, CLAIMS.moves[action], key=f"claim_form_{action}", options={},
-                             describe=lambda field, row: str(row), primary=index == 0,
-                             prefix=CLAIMS.labels, hint=hint)
-        if sent is None:
-            continue
-        try:
-            approval.decide(page.actor, claim.id, action, version=claim.version, **sent.values)
-        except StaleObject:
-            st.error(page.t("error.stale"))
-        except DomainError as err:
-            page.error(err)
-        else:
-            page.flash("rewards.done")
-            st.rerun()
+            sent = forms.form(CLAIMS.moves[action], key=f"claim_form_{action}", options={},
+                              describe=lambda field, row: str(row), primary=index == 0,
+                              prefix=CLAIMS.labels, hint=hint)
+        if sent is not None:
+            forms.send(sent, lambda version, action=action, sent=sent: approval.decide(
+                page.actor, claim.id, action, version=version, **sent.values), "rewards.done")

@@ -7,13 +7,15 @@ code box, never the proof."""
 import streamlit as st
 
 from lib.cases import tracking
+from lib.cases.machine import MOVES
 from lib.core.errors import DomainError
 from lib.core.inputs import clean_code
-from lib.core.models import Rating
 from lib.rewards import tracking as rewards
+from lib.rewards.machine import CLAIMS
 from lib.rewards.rules import yuan
 from lib.ui.cards import local_time, photos, public_timeline
 from lib.ui.login import client_address
+from lib.ui.moves import MoveForms
 from lib.ui.page import setup_page
 from lib.ui.text import md_escape, plain
 
@@ -38,6 +40,20 @@ def proof_input(view: tracking.Tracking, key: str) -> tuple[str, bool]:
                              key=key), False
     typed = st.text_input(page.t("track.sms_code"), max_chars=6, key=key)
     return typed, st.form_submit_button(page.t("track.send_code"))
+
+
+def proof_inputs(view: tracking.Tracking, key: str, purpose: str):  # noqa: ANN201
+    """The proof's inputs for a move's form (``move_form``'s ``extra``): {"proof": typed}."""
+    def draw() -> dict[str, object]:
+        typed, asked = proof_input(view, key)
+        if asked:
+            send_code(view.code, purpose)
+        return {"proof": typed}
+    return draw
+
+
+def no_options(field: str, row: object) -> str:
+    return str(row)
 
 
 with page.guard():
@@ -90,31 +106,27 @@ with page.guard():
     if view.result:
         st.markdown(f"**{page.t('track.result')}**")
         st.text(plain(view.result))  # the handler's words, never rendered
-    public_timeline(page, view.timeline)
+    public_timeline(page, view.lines)
     if view.result_photos:
         st.markdown(f"**{page.t('track.result_photos')}**")
         photos(view.result_photos, [""] * len(view.result_photos), width=240)  # never via /media
 
+    # Each move's form is sent with the version the reporter first saw it with (MoveForms).
+    forms = MoveForms(page, "case", view.case_id, view.version)
+    forms.stale_notice("track_reload")
     if view.can_rate:
-        with st.form("track_rate"):
-            st.markdown(f"**{page.t('track.rate_title')}**")
-            rating = st.radio(page.t("track.rating"), [r.value for r in Rating], horizontal=True,
-                              index=None, format_func=lambda r: page.t("rating." + r))
-            reason = st.text_area(page.t("track.reason_joined" if view.joined
-                                         else "track.reason"), max_chars=tracking.REASON_MAX)
-            proof_again, asked = proof_input(view, "track_rate_proof")
-            if asked:
-                send_code(view.code, "rate")
-            if st.form_submit_button(page.t("track.rate_submit")):
-                try:
-                    case = tracking.rate(None, code=view.code, proof=proof_again, rating=rating,
-                                      reason=reason, version=view.version,
-                                      client_address=client_address())
-                    page.flash("track.reopened" if case.state == "in_progress"
-                               else "track.thanks_rating")
-                    st.rerun()
-                except DomainError as err:
-                    page.error(err)
+        st.markdown(f"**{page.t('track.rate_title')}**")
+        sent = forms.form(tracking.RATING_FORM, key="track_rate", options={},
+                          describe=no_options, primary=False, submit="track.rate_submit",
+                          labels={"rating": "track.rating",
+                                  "note": "track.reason_joined" if view.joined else "track.reason"},
+                          extra=proof_inputs(view, "track_rate_proof", "rate"))
+        if sent is not None:
+            forms.send(sent, lambda version: tracking.rate(
+                None, code=view.code, proof=sent.values["proof"], rating=sent.values["rating"],
+                reason=sent.values["note"], version=version, client_address=client_address()),
+                lambda case: "track.reopened" if case.state == "in_progress"
+                else "track.thanks_rating")
     elif view.rating:
         st.caption(page.t("track.rated", rating=page.t("rating." + view.rating)))
 
@@ -130,37 +142,26 @@ with page.guard():
                               state=page.t("claim_state." + reward.state)))
         if reward.can_claim:
             st.caption(page.t("track.reward_until", at=local_time(reward.window_ends_at)))
-            with st.form("track_claim"):
-                method = st.radio(page.t("claim.form.claim.method"), reward.methods, index=None,
-                                  horizontal=True, format_func=lambda m: page.t("reward_method." + m))
-                detail = st.text_input(page.t("claim.form.claim.payment_detail"), max_chars=100)
-                st.caption(page.t("track.reward_privacy"))
-                claim_proof, asked = proof_input(view, "track_claim_proof")
-                if asked:
-                    send_code(view.code, "claim")
-                if st.form_submit_button(page.t("claim.action.claim")):
-                    try:
-                        rewards.claim_reward(None, code=view.code, proof=claim_proof, method=method,
-                                             payment_detail=detail, version=reward.version,
-                                             client_address=client_address())
-                        page.flash("track.claimed")
-                        st.rerun()
-                    except DomainError as err:
-                        page.error(err)
+            claim_forms = MoveForms(page, "claim", reward.claim_id, reward.version)
+            claim_forms.stale_notice("track_claim_reload")
+            sent = claim_forms.form(
+                CLAIMS.moves["claim"], key="track_claim", options={"method": reward.methods},
+                describe=no_options, primary=False, prefix=CLAIMS.labels,
+                labels={"method": "claim.form.claim.method"},  # the reporter's form: no star
+                hint=page.t("track.reward_privacy"), extra=proof_inputs(view, "track_claim_proof", "claim"))
+            if sent is not None:
+                claim_forms.send(sent, lambda version: rewards.claim_reward(
+                    None, code=view.code, proof=sent.values["proof"], method=sent.values["method"],
+                    payment_detail=sent.values["payment_detail"], version=version,
+                    client_address=client_address()), "track.claimed")
 
     if view.can_hurry:
-        with st.form("track_hurry"):
-            st.markdown(f"**{page.t('track.hurry_title')}**")
-            st.caption(page.t("track.hurry_hint", count=view.hurry_count))
-            hurry_note = st.text_input(page.t("track.hurry_note"), max_chars=200)
-            hurry_proof, asked = proof_input(view, "track_hurry_proof")
-            if asked:
-                send_code(view.code, "hurry")
-            if st.form_submit_button(page.t("track.hurry_submit")):
-                try:
-                    tracking.hurry(None, code=view.code, proof=hurry_proof, version=view.version,
-                                   note=hurry_note, client_address=client_address())
-                    page.flash("track.hurried")
-                    st.rerun()
-                except DomainError as err:
-                    page.error(err)
+        st.markdown(f"**{page.t('track.hurry_title')}**")
+        sent = forms.form(MOVES["hurry"], key="track_hurry", options={}, describe=no_options,
+                          primary=False, hint=page.t("track.hurry_hint", count=view.hurry_count),
+                          labels={"note": "track.hurry_note"}, submit="track.hurry_submit",
+                          extra=proof_inputs(view, "track_hurry_proof", "hurry"))
+        if sent is not None:
+            forms.send(sent, lambda version: tracking.hurry(
+                None, code=view.code, proof=sent.values["proof"], version=version,
+                note=sent.values["note"], client_address=client_address()), "track.hurried")

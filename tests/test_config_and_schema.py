@@ -14,10 +14,14 @@ import jwt
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError, StatementError
+from sqlmodel import Session, select
 
 from lib.core import config
+from lib.core.db import write_session
 from lib.core.i18n import catalog
+from lib.core.models import FACTS_MAX, CaseEvent, RewardEvent
 from lib.ui.login import decode_cookie, encode_cookie
 from tests.conftest import PG_URL, need, postgres_available, reset_postgres
 
@@ -140,6 +144,65 @@ def test_migrations_on_empty_postgres_then_no_drift():
     with engine.connect() as conn:
         assert conn.exec_driver_sql("select version_num from alembic_version").scalar() == head
     engine.dispose()
+
+
+# Facts as the revision before 0015 stored them: JSON text written by json.dumps, Chinese as is.
+OLD_FACTS = ['{"rating": "dissatisfied"}', '{"from": "A20261201-0001", "地址": "红星路1号"}', None]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_event_facts_stored_as_text_read_back_as_dicts_after_the_upgrade(tmp_path, backend):
+    """A database at 0014 with events in it: after the upgrade their facts are dicts, queried
+    by key; the ledgers stay append-only; a downgrade gives the text back."""
+    if backend == "postgres":
+        need(postgres_available())
+        reset_postgres(PG_URL)
+        import tests.conftest as shared
+
+        shared._pg_migrated = False  # the shared fixture must migrate again after this
+        url = PG_URL
+    else:
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    cfg = _alembic(url)
+    command.upgrade(cfg, "0014")
+    engine = create_engine(url)
+    at = "2026-12-01 08:00:00.000000"
+    with engine.begin() as conn:
+        if backend == "postgres":  # no parent rows: foreign keys are not under test
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+        for n, detail in enumerate(OLD_FACTS, start=1):
+            conn.execute(text("INSERT INTO case_event (id, case_id, seq, action, at, to_state, "
+                              "detail) VALUES (:n, 1, :n, 'feedback', :at, 'feedback', :d)"),
+                         {"n": n, "at": at, "d": detail})
+            conn.execute(text("INSERT INTO reward_event (id, claim_id, seq, action, at, to_state, "
+                              "detail) VALUES (:n, 1, :n, 'open', :at, 'ineligible', :d)"),
+                         {"n": n, "at": at, "d": detail})
+    command.upgrade(cfg, "head")
+    wanted = [json.loads(d) if d else None for d in OLD_FACTS]
+    with Session(engine) as s:
+        assert [e.detail for e in s.exec(select(CaseEvent).order_by(CaseEvent.id))] == wanted
+        assert [e.detail for e in s.exec(select(RewardEvent).order_by(RewardEvent.id))] == wanted
+        assert s.exec(select(CaseEvent.id).where(
+            CaseEvent.detail["rating"].as_string() == "dissatisfied")).all() == [1]
+        assert s.exec(select(RewardEvent.id).where(
+            RewardEvent.detail["地址"].as_string() == "红星路1号")).all() == [2]
+    for table in ("case_event", "reward_event"):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(f"UPDATE {table} SET action = 'x'"))
+    command.downgrade(cfg, "0014")
+    with engine.connect() as conn:
+        back = conn.execute(text("SELECT detail FROM case_event ORDER BY id")).scalars().all()
+    assert [json.loads(d) if d else None for d in back] == wanted
+    engine.dispose()
+
+
+def test_event_facts_are_a_small_dict(sqlite_db):
+    """The column takes a dict of at most FACTS_MAX characters as JSON, nothing else."""
+    for bad, why in (("{\"rating\": \"satisfied\"}", "are a dict, not str"),
+                     ({"note": "x" * FACTS_MAX}, f"longer than {FACTS_MAX} characters")):
+        with pytest.raises(StatementError, match=why), write_session(sqlite_db) as s:
+            s.add(CaseEvent(case_id=1, seq=1, action="report", to_state="reported", detail=bad))
+            s.flush()
 
 
 def test_cli_check_config_refuses_a_short_key(monkeypatch, capsys):

@@ -471,7 +471,7 @@ def test_tick_marks_overdue_once_and_calls_a_community_case_up_after_the_grace(d
         stored = s.get(Case, case.id)
         event = events_of(s, case.id)[-1]
         assert stored.owner_id == unit_id(db, STREET) and stored.reached_tier == "street"
-        assert event.actor_id is None and '"auto": true' in event.detail
+        assert event.actor_id is None and event.detail["auto"] is True
         assert s.get(Case, waiting.id).owner_id == unit_id(db, STREET)
     with write_session(db) as s:
         assert tick(s, now=max(later, last_due) + timedelta(hours=3)) == {

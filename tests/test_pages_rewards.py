@@ -7,10 +7,11 @@ from __future__ import annotations
 from sqlmodel import select
 
 from lib.core.db import read_session
-from lib.core.models import RewardClaim
+from lib.core.i18n import t
+from lib.core.models import RewardClaim, RewardEvent
 from lib.rewards import tracking
 from tests.factories import everything, open_page, sms_code
-from tests.test_rewards import _claimed, _closed, _open
+from tests.test_rewards import _claimed, _closed, _decide, _open
 
 
 def test_an_approver_sees_the_streets_claims_only_and_decides_from_the_form(sqlite_db):
@@ -42,6 +43,38 @@ def test_an_approver_sees_the_streets_claims_only_and_decides_from_the_form(sqli
 def _claim_id(engine, case_id: int) -> int:
     with read_session(engine) as s:
         return s.exec(select(RewardClaim.id).where(RewardClaim.case_id == case_id)).one()
+
+
+def test_a_decision_on_a_claim_page_drawn_before_another_approvers_is_refused_as_stale(sqlite_db):
+    """The form keeps the version the approver first saw: another approver's decision since
+    then makes it stale, whatever the page read when the form was sent."""
+    case = _closed(sqlite_db, phone="13812340003")
+    _open(sqlite_db)
+    claim = _claimed(sqlite_db, case)
+    at = open_page("street_approver", "pages/rewards.py", claim=str(claim.id))
+    assert not at.exception
+    # Meanwhile the district's approver approves it: a reject is still offered, on a claim
+    # the street's approver has not seen approved.
+    _decide(sqlite_db, "district_approver", claim, "approve")
+    at.radio(key="claim_form_reject_reason").set_value("fraud")
+    at.text_area(key="claim_form_reject_note").input("照片与另一案件相同")
+    at.button(key="FormSubmitter:claim_form_reject-驳回").click().run()
+    assert not at.exception and not at.success
+    assert t("error.stale") in [e.value for e in at.error]
+    with read_session(sqlite_db) as s:
+        assert s.get(RewardClaim, claim.id).state == "approved"
+        assert [e.action for e in s.exec(select(RewardEvent).where(
+            RewardEvent.claim_id == claim.id).order_by(RewardEvent.seq))] == ["open", "claim",
+                                                                               "approve"]
+    # Reloaded, the page shows the claim as it is now, and the form works on that.
+    at.button(key="claim_reload").click().run()
+    assert not at.error and "已批准" in everything(at)
+    at.radio(key="claim_form_reject_reason").set_value("fraud")
+    at.text_area(key="claim_form_reject_note").input("照片与另一案件相同")
+    at.button(key="FormSubmitter:claim_form_reject-驳回").click().run()
+    assert not at.exception and "已办理。" in [m.value for m in at.success]
+    with read_session(sqlite_db) as s:
+        assert s.get(RewardClaim, claim.id).state == "rejected"
 
 
 def test_the_reporter_claims_on_the_tracking_page_with_a_code_sent_for_it(sqlite_db):

@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from lib.cases import tracking
 from lib.core.clock import china_time
 from lib.core.db import read_session
+from lib.core.i18n import t
 from lib.core.models import Case, CaseEvent
 from tests.factories import PHONE, everything, get, move, new_case, open_page, sms_code, unit_id
 from tests.factories import app as _app
@@ -150,3 +152,49 @@ def test_the_resident_hurries_from_the_tracking_page_once_a_working_day(sqlite_d
                                                  CaseEvent.action == "hurry")).all()
     assert [e.note for e in hurried] == ["已经三天了"]
     assert "办理太慢？可以催办" not in [m.value.strip("*") for m in at.markdown]  # once a day
+
+
+def _events(engine, case_id: int) -> list[str]:  # noqa: ANN001
+    with read_session(engine) as s:
+        return [e.action for e in s.exec(select(CaseEvent).where(CaseEvent.case_id == case_id)
+                                         .order_by(CaseEvent.seq))]
+
+
+def test_a_hurry_sent_from_a_page_drawn_before_another_move_is_refused_as_stale(sqlite_db):
+    """The 催办 form keeps the version the resident first saw; a move since then (here the
+    community accepts the case) makes it stale, and nothing is recorded."""
+    case = new_case(sqlite_db, phone=PHONE)
+    at = _tracked(case.code)
+    move(sqlite_db, "community01", case.id, "accept")
+    at.text_input(key="track_hurry_proof").input(sms_code(sqlite_db, case.code, "hurry"))
+    at.button(key="FormSubmitter:track_hurry-催办").click().run()
+    assert not at.exception and not at.success
+    assert t("error.stale") in [e.value for e in at.error]
+    assert get(sqlite_db, case.id).hurry_count == 0
+    assert _events(sqlite_db, case.id) == ["report", "accept"]
+    # Reloaded, the form takes the case as it is now; the code was not spent by the refusal.
+    at.button(key="track_reload").click().run()
+    assert not at.error
+    at.button(key="FormSubmitter:track_hurry-催办").click().run()
+    assert "已催办，办理单位会收到提醒。" in [s.value for s in at.success]
+    assert get(sqlite_db, case.id).hurry_count == 1
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_rating_sent_from_a_page_drawn_before_the_check_is_refused_as_stale(sqlite_db, lang):
+    """The rating form keeps the version the resident first saw: the community's check since
+    then makes it stale, said in the resident's language; no rating is recorded."""
+    case = _handled(sqlite_db, note="已清理")
+    at = open_page(None, "pages/track.py", **({"lang": lang} if lang != "zh" else {}))
+    at.text_input(key="track_code_box").input(case.code)
+    at.text_input[1].input(sms_code(sqlite_db, case.code))
+    at.button(key=f"FormSubmitter:track_lookup-{t('track.submit', lang)}").click().run()
+    move(sqlite_db, "community01", case.id, "verify")
+    at.radio[0].set_value("satisfied")
+    at.text_input(key="track_rate_proof").input(sms_code(sqlite_db, case.code, "rate"))
+    at.button(key=f"FormSubmitter:track_rate-{t('track.rate_submit', lang)}").click().run()
+    assert not at.exception and not at.success
+    assert [e.value for e in at.error] == [t("error.stale", lang)]
+    stored = get(sqlite_db, case.id)
+    assert (stored.state, stored.rating) == ("verified", None)
+    assert _events(sqlite_db, case.id)[-1] == "verify"

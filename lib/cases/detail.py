@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from lib.cases import access
+from lib.cases import access, timeline
 from lib.cases.access import can_see
 from lib.cases.deadlines import current_due, deadline_status
 from lib.cases.intake import distance_m
@@ -91,8 +91,13 @@ class EventView:
     from_unit_id: int | None
     to_unit_id: int | None
     note: str | None
-    detail: str | None
+    detail: dict | None  # the move's facts
     note_hidden: bool = False
+
+    @property
+    def line(self) -> timeline.Line:
+        """The event in words, as the case page shows it."""
+        return timeline.staff_line(self.at, self.action, self.detail, self.note, self.note_hidden)
 
 
 @dataclass

@@ -25,7 +25,6 @@ checks, extends and supervises. The tick's automatic call-up follows the same ru
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -665,7 +664,7 @@ def _event(case: Case, seq: int, action: str, step: Step, from_state: str) -> Ca
                      actor_id=step.actor.id if step.actor else None, from_state=from_state,
                      to_state=case.state, from_unit_id=step.before.get("unit_id"),
                      to_unit_id=case.unit_id, note=step.values.get("note"),
-                     detail=json.dumps(step.detail, ensure_ascii=False) if step.detail else None)
+                     detail=dict(step.detail) or None)
 
 
 def _recorded(step: Step, event: CaseEvent) -> None:

@@ -15,7 +15,6 @@ rules; it should be checked within the severity's answer time from the moment it
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -256,7 +255,7 @@ def _with_call_reasons(session: Session, rows: list[QueueRow],
     ids = [r.id for r in rows]
     if not ids:
         return rows
-    last: dict[int, tuple[str | None, str | None]] = {}
+    last: dict[int, tuple[str | None, dict | None]] = {}
     # By the case ids alone, the action tested here: on the action a planner may walk every
     # call-up of the district (ix_case_event_action_at) instead of these cases' few events.
     for case_id, action, note, detail in session.exec(
@@ -270,7 +269,7 @@ def _with_call_reasons(session: Session, rows: list[QueueRow],
             out.append(row)
             continue
         note, detail = last[row.id]
-        auto = bool(detail) and bool(json.loads(detail).get("auto"))
+        auto = bool(detail) and bool(detail.get("auto"))
         out.append(replace(row, call_reason=None if row.category_id in hidden else note,
                            called_by_tick=auto))
     return out

@@ -38,7 +38,7 @@ from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from lib.cases import notices, outbox
+from lib.cases import notices, outbox, timeline
 from lib.cases.detail import events_of
 from lib.cases.intake import PIN_DIGITS, REASON_MAX, pin_hash
 from lib.cases.machine import CASES, PUBLIC_ACTIONS, act, context
@@ -48,6 +48,7 @@ from lib.core import throttle
 from lib.core.db import write_session
 from lib.core.errors import NotFound, ValidationFailed
 from lib.core.inputs import clean_code, clean_text
+from lib.core.machine import Field, move
 from lib.core.models import (
     Attachment,
     Case,
@@ -74,6 +75,13 @@ CODE_TTL = {VIEW: timedelta(minutes=30), Act.rate: timedelta(minutes=10),
 CODES_PER_CASE = 5  # SMS codes asked for one tracking code in an hour
 CODES_PER_ADDRESS = 20  # SMS codes asked from one network address in an hour
 RECEIVED = "received"  # all a restricted case shows before it is closed (not a state of its own)
+# The reporter's rating as the tracking page asks it (the form's record; no machine runs it):
+# one of the three answers, nothing chosen, and a reason, needed for 不满意. ``rate`` makes it
+# a rate, a reopen (不满意), or for a report that joined another case a rate_joined.
+RATING_FORM = move(Act.rate, None, None, "public", fields=[
+    Field("rating", "choice", required=True, choices=tuple(r.value for r in Rating),
+          labels="rating"),
+    Field("note", "text", max_len=REASON_MAX)])
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,11 @@ class Tracking:
     expected: str | None = None  # pending (set when dispatched), due, closed; None: nothing to say
     expected_at: datetime | None = None
     by_sms: bool = False  # moves are proved with a code sent by SMS (else with the PIN)
+
+    @property
+    def lines(self) -> list[timeline.Line]:
+        """The timeline in the reporter's words."""
+        return [timeline.public_line(at, action) for at, action in self.timeline]
 
 
 # ---------------------------------------------------------------- one-time codes

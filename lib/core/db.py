@@ -12,6 +12,7 @@ threads contending inside SQLite wait far longer than the write takes (measured:
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -36,12 +37,19 @@ def get_engine(url: str | None = None) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            json_serializer=_json_text,
         )
         _configure_sqlite(engine)
         _start_checkpointer(engine)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                               json_serializer=_json_text)
     return engine
+
+
+def _json_text(value: object) -> str:
+    """JSON columns (an event's facts) as readable text: Chinese as written, not ``\\uXXXX``."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 CHECKPOINT_SECONDS = 2.0

@@ -5,10 +5,13 @@ Alembic migrations in ``migrations/`` own the database; these classes describe i
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     CheckConstraint,
     Column,
     Index,
@@ -18,6 +21,8 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 NAMING_CONVENTION = {
@@ -33,6 +38,33 @@ SQLModel.metadata = MetaData(naming_convention=NAMING_CONVENTION)
 def utcnow() -> datetime:
     """Aware UTC; SQLModel stores it as UTC on both databases and returns it aware."""
     return datetime.now(timezone.utc)
+
+
+FACTS_MAX = 1000  # characters of an event's facts written as JSON
+
+
+class Facts(TypeDecorator):
+    """An event's facts: a small JSON object, ``jsonb`` on PostgreSQL, JSON text on SQLite.
+    Written as a dict, read back as a dict, queried by key (``detail["rating"].as_string()``).
+    Anything but a dict, or facts longer than ``FACTS_MAX`` characters as JSON, is refused
+    before it reaches the database: facts are a few keys, never a document."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):  # noqa: ANN001, ANN201
+        # None is SQL NULL (no facts), never the JSON text 'null'.
+        kind = JSONB if dialect.name == "postgresql" else JSON
+        return dialect.type_descriptor(kind(none_as_null=True))
+
+    def process_bind_param(self, value: Any, dialect) -> Any:  # noqa: ANN001
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise TypeError(f"event facts are a dict, not {type(value).__name__}")
+        if len(json.dumps(value, ensure_ascii=False)) > FACTS_MAX:
+            raise ValueError(f"event facts longer than {FACTS_MAX} characters as JSON")
+        return value
 
 
 class Tier(StrEnum):
@@ -377,8 +409,8 @@ class CaseEvent(SQLModel, table=True):
     from_unit_id: int | None = Field(default=None, foreign_key="unit.id")
     to_unit_id: int | None = Field(default=None, foreign_key="unit.id")
     note: str | None = Field(default=None, max_length=2000)
-    # Structured facts of the move as JSON (rating, new deadline, departments), for the timeline.
-    detail: str | None = Field(default=None, max_length=1000)
+    # Structured facts of the move (rating, new deadline, departments), for the timeline.
+    detail: dict[str, Any] | None = Field(default=None, sa_column=Column(Facts, nullable=True))
 
 
 class Attachment(SQLModel, table=True):
@@ -600,7 +632,7 @@ class RewardEvent(SQLModel, table=True):
     from_state: str | None = Field(default=None, max_length=16)
     to_state: str = Field(max_length=16)
     note: str | None = Field(default=None, max_length=1000)
-    detail: str | None = Field(default=None, max_length=1000)
+    detail: dict[str, Any] | None = Field(default=None, sa_column=Column(Facts, nullable=True))
 
 
 class RewardPayout(SQLModel, table=True):

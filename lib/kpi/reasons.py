@@ -18,8 +18,9 @@ from lib.core.models import Case, CaseEvent, Rating, Unit, UnitKind
 from lib.core.workcal import CHINA_TZ
 
 OTHER = "other"
-# How the call-back's answer is written in the event's detail (lib.cases.machine).
-DISSATISFIED_DETAIL = json.dumps({"rating": Rating.dissatisfied.value}, ensure_ascii=False)
+# A call-back that heard 不满意: its event's facts say so (lib.cases.machine._feedback).
+DISSATISFIED_FEEDBACK = and_(CaseEvent.action == "feedback",
+                             CaseEvent.detail["rating"].as_string() == Rating.dissatisfied.value)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def grouped(session: Session, scope: Unit, start: date, end: date,
               UnitKind.district: Case.district_id, UnitKind.city: Case.city_id}[scope.kind]
     stmt = select(CaseEvent.note, func.count()).join(Case, Case.id == CaseEvent.case_id).where(
         or_(CaseEvent.action == "reopen",
-            and_(CaseEvent.action == "feedback", CaseEvent.detail == DISSATISFIED_DETAIL)),
+            DISSATISFIED_FEEDBACK),
         CaseEvent.at >= first, CaseEvent.at < last, column == scope.id).group_by(CaseEvent.note)
     if category_id is not None:
         stmt = stmt.where(Case.category_id == category_id)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,6 +32,7 @@ from lib.cases import access
 from lib.cases.access import is_restricted, log_view, mask_phone
 from lib.cases.ledger import neutralise
 from lib.cases.states import Act, S
+from lib.cases.timeline import Line, move_line
 from lib.core.clock import china_time
 from lib.core.db import read_session, write_session
 from lib.core.errors import DomainError, NotFound, ValidationFailed
@@ -70,6 +70,7 @@ from lib.rewards.machine import (
 )
 from lib.rewards.rules import current_policy, yuan
 from lib.rewards.signals import signals_of
+from lib.rewards.timeline import claim_line
 
 C = ClaimState
 PAGE_SIZE = 50
@@ -224,6 +225,16 @@ class ClaimDetail:
     payment_detail: str | None  # masked; None for a restricted claim
     full_payment_detail: str | None  # only to the approver who may pay it now
     threshold_fen: int
+
+    @property
+    def case_lines(self) -> list[Line]:
+        """The case's moves behind the claim, in words."""
+        return [move_line(at, action) for at, action in self.timeline]
+
+    @property
+    def claim_lines(self) -> list[Line]:
+        """The claim's own events, newest first."""
+        return [claim_line(e) for e in reversed(self.claim_events)]
 
 
 def claim_detail(actor: Actor, claim_id: object, engine: Engine | None = None,
@@ -462,6 +473,3 @@ def month_totals(actor: Actor, month: str, engine: Engine | None = None) -> list
 def _if(condition, value):  # noqa: ANN001, ANN202
     return when((condition, value), else_=None)
 
-
-def detail_facts(event: RewardEvent) -> dict:
-    return json.loads(event.detail) if event.detail else {}

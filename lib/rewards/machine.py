@@ -22,7 +22,6 @@ only be rejected.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -303,7 +302,7 @@ def _event(claim: RewardClaim, seq: int, action: str, step: Step, from_state: st
     return RewardEvent(claim_id=claim.id, seq=seq, action=action, at=step.now,
                        actor_id=step.actor.id if step.actor else None, from_state=from_state,
                        to_state=claim.state, note=step.values.get("note"),
-                       detail=json.dumps(step.detail, ensure_ascii=False) if step.detail else None)
+                       detail=dict(step.detail) or None)
 
 
 CLAIMS = Machine(name="claim", model=RewardClaim, moves=MOVES, roles={"approver": _approver},

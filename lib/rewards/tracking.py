@@ -36,6 +36,7 @@ class RewardView:
     methods: list[str]
     version: int
     paid_at: datetime | None
+    claim_id: int | None = None
 
 
 def reward_for(engine: Engine | None, code: object, proof: object, *,
@@ -53,7 +54,7 @@ def reward_for(engine: Engine | None, code: object, proof: object, *,
         return RewardView(claim.state, claim.reason, claim.amount_fen, claim.window_ends_at,
                           CLAIMS.may(None, claim, ClaimAct.claim, context(session, claim, now)),
                           policy.methods.split(",") if policy else [], claim.version,
-                          payout.paid_at if payout else None)
+                          payout.paid_at if payout else None, claim.id)
 
 
 def claim_reward(engine: Engine | None, *, code: object, proof: object, method: object,

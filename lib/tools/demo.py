@@ -227,6 +227,8 @@ class _Trail:
             "case_id": self.case_id, "seq": len(self.events) + 1, "action": action, "at": self.at,
             "actor_id": actor, "from_state": self.state, "to_state": to_state,
             "from_unit_id": self.unit, "to_unit_id": to_unit, "note": note,
+            # Straight to the driver (``_bulk_insert``): the facts as the JSON text the column
+            # holds on SQLite, cast to jsonb by PostgreSQL.
             "detail": json.dumps(detail, ensure_ascii=False) if detail else None,
         })
         self.state, self.unit = to_state, to_unit

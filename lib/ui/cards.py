@@ -10,8 +10,10 @@ from datetime import datetime
 import streamlit as st
 from PIL import Image
 
+from lib.cases.timeline import Line, Phrase
 from lib.core.clock import china_time
 from lib.ui.page import Page
+from lib.ui.text import plain
 
 STATUS_COLOUR = {"overdue": "red", "due_soon": "orange", "on_time": "green"}
 
@@ -57,7 +59,25 @@ def status_badge(page: Page, status: str | None) -> None:
         st.badge(page.t("deadline." + status), color=STATUS_COLOUR[status])
 
 
-def public_timeline(page: Page, timeline: list[tuple[datetime, str]]) -> None:
+def say(page: Page, phrase: Phrase) -> str:
+    """A phrase of lib (lib.cases.timeline) in the page's language: phrases among its
+    parameters translated first, moments in China time, anything else as it is."""
+    params = {name: say(page, value) if isinstance(value, Phrase)
+              else local_time(value) if isinstance(value, datetime) else value
+              for name, value in phrase.params.items()}
+    return page.t(phrase.key, **params)
+
+
+def line_text(page: Page, line: Line) -> str:
+    """A timeline line's facts and note, joined: the note as typed (plain text, never
+    rendered — for table cells and ``st.text``)."""
+    parts = [say(page, p) for p in line.facts]
+    if line.note:
+        parts.append(plain(line.note))
+    return " · ".join(parts)
+
+
+def public_timeline(page: Page, lines: list[Line]) -> None:
     """What the reporter sees: when and what, no names, no notes."""
-    for at, action in timeline:
-        st.markdown(f"- {local_time(at)} · {page.t('public_action.' + action)}")
+    for line in lines:
+        st.markdown(f"- {local_time(line.at)} · {say(page, line.action)}")

@@ -1,9 +1,20 @@
-"""Drawing a move's form from its record (lib.core.machine.Move): one widget per field, the
-photo uploader when the move takes photos, labels from the catalog. Any machine's page uses it.
+"""Drawing a move's form from its record (lib.core.machine.Move), and the version rule every
+move form follows (``MoveForms``). Any machine's page uses it: the case page, reward approval,
+and the reporter's rating, 催办 and claim on the tracking page.
 
-Catalog keys, after the machine's prefix (``Machine.labels``): ``action.<action>`` (the title
-and the button), ``note.<action>`` (the note's label), ``form.<action>.<field>`` (every other
-field); ``<labels>.<choice>`` for a choice.
+A form is one widget per field, the photo uploader when the move takes photos, labels from the
+catalog. Catalog keys, after the machine's prefix (``Machine.labels``): ``action.<action>`` (the
+title and the button), ``note.<action>`` (the note's label), ``form.<action>.<field>`` (every
+other field); ``<labels>.<choice>`` for a choice. A page may name other keys for a field's label
+or the button (the reporter's words on the tracking page), used as the catalog writes them.
+A text of at most ``ONE_LINE_MAX`` characters is one line, a longer one a text box.
+
+**The version a move is sent with is the one the user first saw**: ``MoveForms`` records the
+subject's version in the session, per subject and move, when the form is first drawn, and sends
+that one, never the version read in the run that handles the submit (which would let any change
+made meanwhile through). A lost race is answered with "this changed, reload" in the user's
+language; reloading forgets the versions seen, so each form takes the subject as it is now, and
+so does a move that went through.
 """
 
 from __future__ import annotations
@@ -13,34 +24,45 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from lib.core.errors import DomainError, StaleObject
 from lib.core.machine import Field, Move
 from lib.ui.page import Page
 from lib.ui.widgets import localise_uploader
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "gif"]
+ONE_LINE_MAX = 200
 
 
 @dataclass(frozen=True)
 class Submitted:
     values: dict[str, object]
     files: list[tuple[str, bytes]]
+    version: int | None = None  # the subject's version when the user first saw the form
 
 
-def _label(page: Page, move: Move, spec: Field, prefix: str) -> str:
+def _label(page: Page, move: Move, spec: Field, prefix: str, labels: dict[str, str]) -> str:
+    if spec.name in labels:
+        return page.t(labels[spec.name])
     key = f"note.{move.action}" if spec.name == "note" else f"form.{move.action}.{spec.name}"
     return page.t(prefix + key) + (" *" if spec.required else "")
 
 
-def _widget(page: Page, move: Move, spec: Field, key: str, options: list,
-            describe: Callable[[str, object], str], prefix: str) -> object:
-    label = _label(page, move, spec, prefix)
+def _widget(page: Page, move: Move, spec: Field, key: str, options: dict[str, list],
+            describe: Callable[[str, object], str], prefix: str,
+            labels: dict[str, str]) -> object:
+    label = _label(page, move, spec, prefix, labels)
     if spec.kind == "text":
+        if spec.max_len is not None and spec.max_len <= ONE_LINE_MAX:
+            return st.text_input(label, max_chars=spec.max_len, key=f"{key}_{spec.name}")
         return st.text_area(label, max_chars=spec.max_len, key=f"{key}_{spec.name}")
     if spec.kind == "date":
         return st.date_input(label, value=None, key=f"{key}_{spec.name}")
     if spec.kind == "choice":
-        return st.radio(label, list(spec.choices), index=None, horizontal=True,
+        # The choices lib offers this subject (a policy's payment methods), else the record's.
+        choices = list(options[spec.name]) if spec.name in options else list(spec.choices)
+        return st.radio(label, choices, index=None, horizontal=True,
                         format_func=lambda c: page.t(f"{spec.labels}.{c}"), key=f"{key}_{spec.name}")
+    options = options.get(spec.name, [])
     if spec.kind == "unit":
         picked = st.selectbox(label, options, index=0 if spec.required and options else None,
                               format_func=lambda row: describe(spec.name, row),
@@ -62,14 +84,18 @@ def _widget(page: Page, move: Move, spec: Field, key: str, options: list,
 def move_form(page: Page, move: Move, *, key: str, options: dict[str, list],
               describe: Callable[[str, object], str], primary: bool,
               limits: dict[str, int] | None = None, prefix: str = "",
-              hint: str | None = None) -> Submitted | None:
+              hint: str | None = None, labels: dict[str, str] | None = None,
+              submit: str | None = None,
+              extra: Callable[[], dict[str, object]] | None = None) -> Submitted | None:
     """The move's form; the values (by field name) and uploaded files once it is submitted.
-    ``prefix``: the machine's catalog prefix; ``hint``: a line of text above the fields."""
+    ``prefix``: the machine's catalog prefix; ``hint``: a line of text above the fields;
+    ``labels``: field name → catalog key of its label; ``submit``: the button's catalog key;
+    ``extra``: draws more inputs before the button (a proof) and returns their values."""
+    labels = labels or {}
     with st.form(key):
         if hint:
             st.caption(hint)
-        values = {spec.name: _widget(page, move, spec, key, options.get(spec.name, []), describe,
-                                     prefix)
+        values = {spec.name: _widget(page, move, spec, key, options, describe, prefix, labels)
                   for spec in move.fields if spec.name != "note"}
         uploads = None
         if move.photos and limits:
@@ -79,8 +105,67 @@ def move_form(page: Page, move: Move, *, key: str, options: dict[str, list],
             localise_uploader(page, max_mb=limits["max_mb"])
         note = move.field("note")
         if note is not None:
-            values["note"] = _widget(page, move, note, key, [], describe, prefix)
-        if not st.form_submit_button(page.t(prefix + "action." + move.action),
+            values["note"] = _widget(page, move, note, key, {}, describe, prefix, labels)
+        if extra is not None:
+            values.update(extra())
+        if not st.form_submit_button(page.t(submit or prefix + "action." + move.action),
                                      type="primary" if primary else "secondary"):
             return None
     return Submitted(values, [(f.name, f.getvalue()) for f in (uploads or [])])
+
+
+class MoveForms:
+    """The move forms of one subject (a case, a claim) on a page, sent with the version the
+    user first saw. ``subject`` names the kind ("case", "claim"), ``version`` is the subject's
+    version as read in this run: a form drawn for the first time records it, later runs keep
+    what was recorded."""
+
+    def __init__(self, page: Page, subject: str, subject_id: int, version: int) -> None:
+        self.page, self.version = page, version
+        self._prefix = f"move_seen_{subject}_{subject_id}_"
+        self._stale = f"move_stale_{subject}_{subject_id}"
+
+    def seen(self, action: str) -> int:
+        """The version the user first saw ``action``'s form with (recorded now if not yet)."""
+        return st.session_state.setdefault(self._prefix + action, self.version)
+
+    def forget(self) -> None:
+        """Forget the versions seen: each form takes the subject as it is on its next draw."""
+        for name in [k for k in st.session_state if str(k).startswith(self._prefix)]:
+            del st.session_state[name]
+
+    def stale_notice(self, reload_key: str) -> None:
+        """After a lost race: "this changed, reload", and the button that reloads."""
+        if not st.session_state.get(self._stale):
+            return
+        st.error(self.page.t("error.stale"))
+        if st.button(self.page.t("case.reload"), key=reload_key, icon=":material/refresh:"):
+            self.forget()
+            st.session_state.pop(self._stale, None)
+            st.rerun()
+
+    def form(self, move: Move, **kwargs: object) -> Submitted | None:
+        """``move_form`` of the move, its version recorded on the first draw and sent back."""
+        version = self.seen(move.action)
+        sent = move_form(self.page, move, **kwargs)  # type: ignore[arg-type]
+        return None if sent is None else Submitted(sent.values, sent.files, version)
+
+    def send(self, sent: Submitted, make: Callable[[int], object],
+             done: str | Callable[[object], str]) -> None:
+        """Make the move with the version seen: on success forget the versions, flash ``done``
+        (a catalog key, or one picked from what ``make`` returned) and rerun; a lost race marks
+        the page stale and reruns (``stale_notice`` says so); any other refusal is shown here."""
+        if sent.version is None:  # never fall back on the version read in this run
+            raise ValueError("send a form drawn by MoveForms.form")
+        try:
+            result = make(sent.version)
+        except StaleObject:
+            st.session_state[self._stale] = True
+            st.rerun()
+        except DomainError as err:
+            self.page.error(err)
+            return
+        self.forget()
+        st.session_state.pop(self._stale, None)
+        self.page.flash(done(result) if callable(done) else done)
+        st.rerun()
