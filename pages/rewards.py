@@ -9,7 +9,7 @@ import streamlit as st
 
 from lib.core.errors import DomainError
 from lib.rewards import approval, eligibility
-from lib.rewards.machine import CLAIMS
+from lib.rewards.machine import CLAIMS, DECIDING, TO_PAY, ClaimAct
 from lib.rewards.rules import yuan
 from lib.ui.cards import line_text, local_time, photos, say
 from lib.ui.moves import MoveForms
@@ -80,7 +80,7 @@ with page.guard():
             st.rerun()
         st.stop()
     claim = detail.claim
-    forms = MoveForms(page, "claim", claim.id, claim.version)
+    forms = MoveForms(page, CLAIMS.name, claim.id, claim.version)
     if st.button(page.t("rewards.back"), key="rewards_back", icon=":material/arrow_back:"):
         del st.query_params["claim"]
         st.rerun()
@@ -138,7 +138,7 @@ with page.guard():
                               detail=md_escape(detail.payment_detail or "—")))
 
     st.subheader(page.t("case.actions"))
-    waiting = claim.state in ("pending", "approved_once", "approved")
+    waiting = claim.state in DECIDING | TO_PAY
     if waiting and detail.barred:
         st.warning(page.t(detail.barred))
     elif waiting and detail.staff_report:
@@ -147,7 +147,7 @@ with page.guard():
         st.caption(page.t("rewards.no_actions" if waiting else "rewards.finished"))
     for index, action in enumerate(detail.actions):
         hint = None
-        if action == "pay" and detail.full_payment_detail:
+        if action == ClaimAct.pay and detail.full_payment_detail:
             hint = page.t("rewards.pay_to", detail=md_escape(detail.full_payment_detail))
         with st.expander(page.t("claim.action." + action), expanded=index == 0):
             sent = forms.form(CLAIMS.moves[action], key=f"claim_form_{action}", options={},

@@ -8,10 +8,11 @@ import streamlit as st
 
 from lib.cases import tracking
 from lib.cases.machine import MOVES
+from lib.cases.states import Act, S
 from lib.core.errors import DomainError
 from lib.core.inputs import clean_code
 from lib.rewards import tracking as rewards
-from lib.rewards.machine import CLAIMS
+from lib.rewards.machine import CLAIMS, REFUSED, ClaimAct
 from lib.rewards.rules import yuan
 from lib.ui.cards import local_time, photos, public_timeline
 from lib.ui.login import client_address
@@ -100,7 +101,7 @@ with page.guard():
         st.info(page.t("track.joined"))
     st.metric(page.t("track.status"), page.t("public_state." + view.state), border=True)
     if view.expected:  # our own words and a time, no user text
-        st.markdown(page.t("track.closed_on" if view.expected == "closed" else "track.expected",
+        st.markdown(page.t("track.closed_on" if view.expected == S.closed else "track.expected",
                            at=local_time(view.expected_at) or page.t("track.expected_pending")))
     st.caption(page.t("track.reported_at", at=local_time(view.reported_at)))
     if view.result:
@@ -120,12 +121,12 @@ with page.guard():
                           describe=no_options, primary=False, submit="track.rate_submit",
                           labels={"rating": "track.rating",
                                   "note": "track.reason_joined" if view.joined else "track.reason"},
-                          extra=proof_inputs(view, "track_rate_proof", "rate"))
+                          extra=proof_inputs(view, "track_rate_proof", Act.rate))
         if sent is not None:
             forms.send(sent, lambda version: tracking.rate(
                 None, code=view.code, proof=sent.values["proof"], rating=sent.values["rating"],
                 reason=sent.values["note"], version=version, client_address=client_address()),
-                lambda case: "track.reopened" if case.state == "in_progress"
+                lambda case: "track.reopened" if case.state == S.in_progress
                 else "track.thanks_rating")
     elif view.rating:
         st.caption(page.t("track.rated", rating=page.t("rating." + view.rating)))
@@ -134,7 +135,7 @@ with page.guard():
                                 st.session_state["track_proof"], client_address=client_address())
     if reward.state is not None:
         st.markdown(f"**{page.t('track.reward_title')}**")
-        if reward.state == "ineligible" or reward.state == "rejected":
+        if reward.state in REFUSED:
             st.caption(page.t("track.reward_no", reason=page.t("reward_reason." + (reward.reason
                                                                                   or "other"))))
         else:
@@ -142,13 +143,14 @@ with page.guard():
                               state=page.t("claim_state." + reward.state)))
         if reward.can_claim:
             st.caption(page.t("track.reward_until", at=local_time(reward.window_ends_at)))
-            claim_forms = MoveForms(page, "claim", reward.claim_id, reward.version)
+            claim_forms = MoveForms(page, CLAIMS.name, reward.claim_id, reward.version)
             claim_forms.stale_notice("track_claim_reload")
             sent = claim_forms.form(
-                CLAIMS.moves["claim"], key="track_claim", options={"method": reward.methods},
+                CLAIMS.moves[ClaimAct.claim], key="track_claim", options={"method": reward.methods},
                 describe=no_options, primary=False, prefix=CLAIMS.labels,
                 labels={"method": "claim.form.claim.method"},  # the reporter's form: no star
-                hint=page.t("track.reward_privacy"), extra=proof_inputs(view, "track_claim_proof", "claim"))
+                hint=page.t("track.reward_privacy"),
+                extra=proof_inputs(view, "track_claim_proof", tracking.CLAIM))
             if sent is not None:
                 claim_forms.send(sent, lambda version: rewards.claim_reward(
                     None, code=view.code, proof=sent.values["proof"], method=sent.values["method"],
@@ -157,10 +159,10 @@ with page.guard():
 
     if view.can_hurry:
         st.markdown(f"**{page.t('track.hurry_title')}**")
-        sent = forms.form(MOVES["hurry"], key="track_hurry", options={}, describe=no_options,
+        sent = forms.form(MOVES[Act.hurry], key="track_hurry", options={}, describe=no_options,
                           primary=False, hint=page.t("track.hurry_hint", count=view.hurry_count),
                           labels={"note": "track.hurry_note"}, submit="track.hurry_submit",
-                          extra=proof_inputs(view, "track_hurry_proof", "hurry"))
+                          extra=proof_inputs(view, "track_hurry_proof", Act.hurry))
         if sent is not None:
             forms.send(sent, lambda version: tracking.hurry(
                 None, code=view.code, proof=sent.values["proof"], version=version,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from lib.cases.states import Act
 from lib.core.clock import as_utc
 
 
@@ -72,7 +73,7 @@ def facts(action: str, detail: Mapping[str, Any] | None) -> tuple[Phrase, ...]:
         out.append(Phrase("case.merged_into", {"code": found["into"]}))
     if found.get("from"):
         out.append(Phrase("case.merged_from", {"code": found["from"]}))
-    if action == "hurry" and found.get("count"):
+    if action == Act.hurry and found.get("count"):
         out.append(Phrase("case.hurried", {"count": found["count"]}))
     for name, key in _CHANGES:
         if found.get(name):

@@ -13,13 +13,14 @@ from functools import lru_cache
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
+from lib.cases.states import Act
 from lib.core.config import DATA_DIR
 from lib.core.models import Case, CaseEvent, Rating, Unit, UnitKind
 from lib.core.workcal import CHINA_TZ
 
 OTHER = "other"
 # A call-back that heard 不满意: its event's facts say so (lib.cases.machine._feedback).
-DISSATISFIED_FEEDBACK = and_(CaseEvent.action == "feedback",
+DISSATISFIED_FEEDBACK = and_(CaseEvent.action == Act.feedback,
                              CaseEvent.detail["rating"].as_string() == Rating.dissatisfied.value)
 
 
@@ -54,7 +55,7 @@ def grouped(session: Session, scope: Unit, start: date, end: date,
     column = {UnitKind.community: Case.community_id, UnitKind.street: Case.street_id,
               UnitKind.district: Case.district_id, UnitKind.city: Case.city_id}[scope.kind]
     stmt = select(CaseEvent.note, func.count()).join(Case, Case.id == CaseEvent.case_id).where(
-        or_(CaseEvent.action == "reopen",
+        or_(CaseEvent.action == Act.reopen,
             DISSATISFIED_FEEDBACK),
         CaseEvent.at >= first, CaseEvent.at < last, column == scope.id).group_by(CaseEvent.note)
     if category_id is not None:
