@@ -4,7 +4,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from lib.core import config as app_config
-from lib.core import models  # noqa: F401  (registers the tables)
+from lib.tools import schema  # noqa: F401  (registers every table)
 from lib.core.db import get_engine
 
 target_metadata = SQLModel.metadata

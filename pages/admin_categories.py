@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from lib.core.refdata import categories_screen
+from lib.org.refdata import categories_screen
 from lib.ui.page import setup_page
 from lib.ui.text import md_escape
 

@@ -7,8 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from lib.core.errors import DomainError
-from lib.core.models import RewardRule, Severity
+from lib.core.models import Severity
 from lib.rewards import rules
+from lib.rewards.models import RewardRule
 from lib.rewards.rules import METHODS, yuan
 from lib.ui.cards import local_time
 from lib.ui.page import setup_page

@@ -10,8 +10,8 @@ import plotly.express as px
 import streamlit as st
 
 from lib.core.errors import DomainError
-from lib.core.models import ClaimState
 from lib.rewards import approval, pools
+from lib.rewards.models import ClaimState
 from lib.rewards.rules import yuan
 from lib.ui.page import setup_page
 from lib.ui.text import plain

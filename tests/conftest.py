@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, make_url, select, text
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
 
 os.environ.setdefault("BCRYPT_ROUNDS", "4")
 os.environ.setdefault("COOKIE_KEY", "test-cookie-key-" + "x" * 40)
@@ -28,9 +27,10 @@ os.environ.setdefault("COOKIE_KEY", "test-cookie-key-" + "x" * 40)
 from lib.core import refcache  # noqa: E402
 from lib.core.db import checkpoint, get_engine, write_session  # noqa: E402
 from lib.core.migrate import migrate  # noqa: E402
-from lib.tools import (
-    demo,  # noqa: E402
-    reference,  # noqa: E402
+from lib.tools import (  # noqa: E402
+    demo,
+    reference,
+    schema,
 )
 
 BASE_PG_URL = os.environ.get("TEST_DATABASE_URL",
@@ -105,7 +105,7 @@ def _postgres_engine() -> Engine:
     """The test database, migrated and seeded on first use, then reset to the seed."""
     global _pg_migrated
     engine = get_engine(PG_URL)
-    tables = SQLModel.metadata.sorted_tables
+    tables = schema.metadata.sorted_tables
     if not _pg_migrated:
         reset_postgres(PG_URL)
         migrate(PG_URL)

@@ -19,8 +19,9 @@ from streamlit.testing.v1 import AppTest
 from lib.cases import tracking
 from lib.cases.intake import Report, create_case
 from lib.cases.machine import act
+from lib.cases.models import Case
 from lib.core.db import read_session, write_session
-from lib.core.models import Case, Category
+from lib.core.models import Category
 from lib.org import auth
 from lib.org.units import Actor, find_unit
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlmodel import select
 
 from lib.cases.access import can_see, case_scope, content_readable, is_restricted, reads_content
+from lib.cases.models import Case
 from lib.core.db import read_session
-from lib.core.models import Case
 from lib.org import auth
 from lib.tools.demo import DEMO_ACCOUNTS
 from tests.factories import POLICE, move, new_case, unit_id

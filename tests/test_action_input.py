@@ -8,10 +8,11 @@ from sqlmodel import select
 
 from lib.cases.intake import Report, create_case
 from lib.cases.machine import act
+from lib.cases.models import Case, CaseEvent
 from lib.core.db import read_session, write_session
 from lib.core.errors import ValidationFailed
 from lib.core.machine import NOTE_MAX
-from lib.core.models import Case, CaseEvent, Category
+from lib.core.models import Category
 from lib.org import auth
 from lib.org.units import find_unit
 

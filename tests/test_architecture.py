@@ -123,3 +123,24 @@ def test_pages_open_no_session():
         if "read_session" in text or "write_session" in text or "Session(" in text:
             offenders.append(path.name)
     assert offenders == []
+
+
+def test_each_package_defines_its_tables_in_its_models_module():
+    """A table lives in the models module of the package that owns it, so the import rule
+    above also says whose tables a package may use: never those of a package above it."""
+    misplaced = []
+    for name, tree in _modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and any(
+                    kw.arg == "table" for kw in node.keywords) and not name.endswith(".models"):
+                misplaced.append(f"{name}.{node.name}")
+    assert misplaced == []
+
+
+def test_the_schema_module_registers_every_packages_tables():
+    from sqlmodel import SQLModel
+
+    from lib.tools import schema
+    owners = {table.name for table in schema.metadata.sorted_tables}
+    assert schema.metadata is SQLModel.metadata
+    assert {"unit", "case", "case_event", "reward_claim", "kpi_day", "notice", "setting"} <= owners

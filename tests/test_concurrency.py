@@ -17,9 +17,10 @@ from sqlmodel import select
 from lib.cases.detail import events_of, ledger_mismatches
 from lib.cases.intake import Report, submit
 from lib.cases.machine import act, replay
+from lib.cases.models import Case, CaseEvent
 from lib.core.db import is_sqlite, read_session, write_session
 from lib.core.errors import StaleObject
-from lib.core.models import Case, CaseEvent, Category, ThrottleHit
+from lib.core.models import Category, ThrottleHit
 from lib.org import auth
 from lib.org.units import find_unit
 

@@ -18,10 +18,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlmodel import Session, select
 
+from lib.cases.models import CaseEvent
 from lib.core import config
 from lib.core.db import write_session
 from lib.core.i18n import catalog
-from lib.core.models import FACTS_MAX, CaseEvent, RewardEvent
+from lib.core.models import FACTS_MAX
+from lib.rewards.models import RewardEvent
 from lib.ui.login import decode_cookie, encode_cookie
 from tests.conftest import PG_URL, need, postgres_available, reset_postgres
 
@@ -101,8 +103,9 @@ def test_every_catalog_key_used_in_code_exists():
 def test_every_state_action_and_enum_has_a_label():
     from lib.cases.ledger import COLUMNS
     from lib.cases.machine import MOVES
+    from lib.cases.models import CaseState, WorkOrderState
     from lib.cases.queue import ACTION_TABS
-    from lib.core.models import CaseState, Rating, Severity, Source, WorkOrderState
+    from lib.core.models import Rating, Severity, Source
 
     wanted = {f"state.{s}" for s in CaseState} | {f"public_state.{s}" for s in CaseState}
     wanted |= {f"action.{a}" for a in MOVES} | {f"note.{a}" for a in MOVES if a != "report"}

@@ -13,8 +13,8 @@ from sqlmodel import select
 
 from lib.core import config
 from lib.core.db import write_session
-from lib.core.models import User
 from lib.org import auth
+from lib.org.models import User
 from lib.org.units import Actor
 from lib.ui.login import decode_cookie, encode_cookie
 

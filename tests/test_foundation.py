@@ -15,12 +15,13 @@ from sqlmodel import select
 from lib.cases.detail import events_of, get_case, ledger_mismatches
 from lib.cases.intake import Report, create_case
 from lib.cases.machine import replay
+from lib.cases.models import Case, CaseEvent
 from lib.cases.queue import waiting_counts
-from lib.core import refdata
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
-from lib.core.models import Case, CaseEvent, Category, Subcategory, ThrottleHit, Unit, User, utcnow
-from lib.org import auth
+from lib.core.models import Category, Subcategory, ThrottleHit, utcnow
+from lib.org import auth, refdata
+from lib.org.models import Unit, User
 from lib.org.units import find_unit
 from lib.tools import demo
 
@@ -371,8 +372,8 @@ def test_demo_claims_are_dated_when_their_cases_were_closed(db):
     """The demo's year of reward claims: each opened when its case became valid, moved on in
     time order, nothing after now, so the monthly reward figures have a history."""
     from lib.core.clock import as_utc
-    from lib.core.models import RewardClaim, RewardEvent
     from lib.core.workcal import CHINA_TZ
+    from lib.rewards.models import RewardClaim, RewardEvent
     from lib.tools import demo_rewards
 
     now = utcnow()

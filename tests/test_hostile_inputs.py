@@ -10,10 +10,10 @@ from sqlmodel import select
 from lib.core.db import read_session
 from lib.core.errors import DomainError
 from lib.core.inputs import parse_int, parse_month
-from lib.core.models import RewardPool
 from lib.kpi import monitoring, rankings, report, views
 from lib.kpi.views import Query
 from lib.rewards import approval
+from lib.rewards.models import RewardPool
 from tests.factories import actor, open_page
 
 # Each is a digit to str.isdigit(), and none to int(); the last two overflow a driver.

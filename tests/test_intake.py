@@ -20,12 +20,13 @@ from sqlmodel import select
 from lib.cases.access import reporter_for
 from lib.cases.intake import Report, clean_phone, create_case, find_duplicates, submit
 from lib.cases.machine import act
+from lib.cases.models import AccessLog, Attachment, Case
 from lib.cases.photos import LONG_SIDE, check_photo
 from lib.cases.queue import Filters, queue_rows
 from lib.cases.tracking import track
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, Throttled, ValidationFailed
-from lib.core.models import AccessLog, Attachment, Case, Category, ThrottleHit, utcnow
+from lib.core.models import Category, ThrottleHit, utcnow
 from lib.core.settings import defaults
 from lib.org import auth
 from lib.org.units import find_unit

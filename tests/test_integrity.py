@@ -16,9 +16,11 @@ from sqlmodel import select
 
 from lib.cases.detail import ledger_mismatches
 from lib.cases.intake import Report, create_case
+from lib.cases.models import Case
 from lib.core.db import get_engine, read_session, write_session
 from lib.core.migrate import migrate
-from lib.core.models import Case, Category, Unit
+from lib.core.models import Category
+from lib.org.models import Unit
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -167,8 +167,8 @@ def test_durations_missing_from_older_cases_are_filled_as_the_close_move_writes_
     from sqlalchemy import text
     from sqlmodel import select
 
+    from lib.cases.models import Case
     from lib.core.db import write_session
-    from lib.core.models import Case
     from lib.tools import demo
 
     closed = [_self_handled(db, at(2, 9), at(2 + n, 16), "satisfied") for n in range(3)]

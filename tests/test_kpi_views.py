@@ -16,27 +16,22 @@ from sqlmodel import select
 
 from lib.cases.deadlines import mark_overdue
 from lib.cases.intake import Report, create_case
+from lib.cases.models import Case
 from lib.core import refcache
 from lib.core.db import read_session, write_session
 from lib.core.errors import PermissionDenied
 from lib.core.i18n import t
-from lib.core.models import (
-    Case,
-    Category,
-    ClaimState,
-    KpiPlace,
-    RewardClaim,
-    Setting,
-    Source,
-    Unit,
-)
+from lib.core.models import Category, Setting, Source
 from lib.core.workcal import CHINA_TZ
 from lib.kpi import figures, monitoring, rankings, reasons, report, rollup, views
+from lib.kpi.models import KpiPlace
 from lib.kpi.rankings import BLACK, RED
 from lib.kpi.rollup import Counters
 from lib.kpi.views import Query
 from lib.org import auth
+from lib.org.models import Unit
 from lib.org.units import find_unit
+from lib.rewards.models import ClaimState, RewardClaim
 from tests.factories import COMMUNITY, NEIGHBOUR, POLICE, STREET, actor, move, new_case, unit_id
 
 DISTRICT = "510104"

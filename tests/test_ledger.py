@@ -14,11 +14,11 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from lib.cases import ledger
+from lib.cases.models import AccessLog
 from lib.cases.queue import Filters
 from lib.core.db import read_session
 from lib.core.errors import PermissionDenied, ValidationFailed
 from lib.core.i18n import name, t
-from lib.core.models import AccessLog
 from tests.factories import actor, new_case
 
 HOSTILE = ['=HYPERLINK("http://127.0.0.1:9/x","点我")', "+1+1", "-2+3", "@SUM(A1)"]

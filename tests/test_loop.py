@@ -18,13 +18,15 @@ from sqlmodel import select
 from lib.cases.detail import events_of
 from lib.cases.intake import Report, submit
 from lib.cases.machine import act, allowed_actions, replay
+from lib.cases.models import Case, WorkOrderState
 from lib.cases.orders import dispatch_targets, orders_of
 from lib.cases.tick import tick
 from lib.cases.tracking import rate, track
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
-from lib.core.models import Case, Category, Unit, WorkOrderState, utcnow
+from lib.core.models import Category, utcnow
 from lib.org import auth
+from lib.org.models import Unit
 from lib.org.units import find_unit
 from tests.factories import sms_code
 

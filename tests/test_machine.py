@@ -15,12 +15,12 @@ from sqlmodel import select
 from lib.cases import queue, tick, tracking
 from lib.cases.intake import Report, submit
 from lib.cases.machine import CASES, act, allowed_actions
+from lib.cases.models import Case, CaseEvent, WorkOrderState
 from lib.cases.orders import orders_of
 from lib.core.db import NestedWrite, read_session, write_session
 from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
 from lib.core.i18n import catalog
 from lib.core.machine import FIELD_KINDS, nothing
-from lib.core.models import Case, CaseEvent, WorkOrderState
 from lib.core.workcal import CHINA_TZ, next_workday
 from lib.rewards.machine import CLAIMS
 from tests.factories import (

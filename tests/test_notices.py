@@ -16,9 +16,10 @@ from sqlmodel import select
 from lib.cases import notices, outbox, tick
 from lib.cases.intake import Report, create_case
 from lib.cases.machine import CASES, act
+from lib.cases.models import Case, CaseEvent, Notice
 from lib.core.db import read_session, write_session
 from lib.core.i18n import LANGUAGES, catalog
-from lib.core.models import Case, CaseEvent, Category, Notice
+from lib.core.models import Category
 from lib.core.workcal import CHINA_TZ
 from lib.org import auth
 from lib.org.units import find_unit

@@ -14,9 +14,9 @@ from sqlmodel import select
 
 from lib.cases.detail import ledger_mismatches
 from lib.cases.intake import Report, submit
+from lib.cases.models import AccessLog, Case, CaseEvent
 from lib.core.db import get_engine, read_session
 from lib.core.migrate import grant_app_role, migrate
-from lib.core.models import AccessLog, Case, CaseEvent
 from lib.tools import backup
 from tests.conftest import PG_URL, need
 from tests.factories import COMMUNITY, actor, category_id, move, new_case, unit_id

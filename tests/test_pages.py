@@ -138,7 +138,7 @@ def _users(engine) -> list[str]:
     from sqlmodel import select
 
     from lib.core.db import read_session
-    from lib.core.models import User
+    from lib.org.models import User
 
     with read_session(engine) as s:
         return sorted(s.exec(select(User.username)).all())
@@ -171,7 +171,7 @@ def test_markdown_and_html_in_a_display_name_render_as_text(sqlite_db):
     from sqlmodel import select
 
     from lib.core.db import write_session
-    from lib.core.models import User
+    from lib.org.models import User
 
     hostile = "[点我](javascript:alert(1)) ![x](http://127.0.0.1:9/x.png) <b>粗</b>\u202e"
     with write_session(sqlite_db) as s:

@@ -7,8 +7,8 @@ from sqlalchemy import func
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
+from lib.cases.models import AccessLog, Case, CaseEvent
 from lib.core.db import read_session
-from lib.core.models import AccessLog, Case, CaseEvent
 from lib.rewards import eligibility
 from tests.factories import PHONE, actor, everything, move, new_case, sms_code
 from tests.factories import app as _app

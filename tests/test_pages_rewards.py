@@ -8,8 +8,8 @@ from sqlmodel import select
 
 from lib.core.db import read_session
 from lib.core.i18n import t
-from lib.core.models import RewardClaim, RewardEvent
 from lib.rewards import tracking
+from lib.rewards.models import RewardClaim, RewardEvent
 from tests.factories import everything, open_page, sms_code
 from tests.test_rewards import _claimed, _closed, _decide, _open
 

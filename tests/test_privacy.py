@@ -16,12 +16,13 @@ from lib.cases import deadlines, intake, ledger, photos, queue, tracking
 from lib.cases.detail import case_detail
 from lib.cases.intake import Report, similar_open_cases, submit
 from lib.cases.machine import UNREACHABLE, act
+from lib.cases.models import AccessLog, Case, CaseEvent
 from lib.cases.queue import Filters, queue_rows, tab_counts
 from lib.cases.tracking import track
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
 from lib.core.i18n import name, t
-from lib.core.models import AccessLog, Case, CaseEvent, ThrottleHit
+from lib.core.models import ThrottleHit
 from lib.core.workcal import CHINA_TZ
 from tests.factories import (
     COMMUNITY,
@@ -59,7 +60,7 @@ def _stored(db) -> tuple[int, int]:
 
 def _logs(db, case_id: int) -> list[tuple[str, str]]:
     with read_session(db) as s:
-        from lib.core.models import User
+        from lib.org.models import User
 
         return [(u, w) for u, w in s.exec(
             select(User.username, AccessLog.what).join(User, User.id == AccessLog.user_id)

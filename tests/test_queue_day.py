@@ -10,8 +10,8 @@ from sqlmodel import select
 
 from lib.cases import batch, queue
 from lib.cases.detail import case_detail
+from lib.cases.models import Case, CaseEvent
 from lib.core.db import read_session, write_session
-from lib.core.models import Case, CaseEvent
 from lib.ui import responsive
 from tests.factories import (
     POLICE,

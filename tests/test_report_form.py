@@ -12,10 +12,11 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from lib.cases import intake
+from lib.cases.models import Case
 from lib.core.db import read_session
 from lib.core.errors import PermissionDenied, ValidationFailed
 from lib.core.i18n import t
-from lib.core.models import Case, Severity
+from lib.core.models import Severity
 from tests.factories import COMMUNITY, actor, app, category_id, everything, open_page, unit_id
 
 PRIVACY_NOTE = t("report.privacy", "zh")

@@ -17,14 +17,16 @@ from lib.cases import tracking
 from lib.cases.detail import events_of
 from lib.cases.intake import Report, submit
 from lib.cases.ledger import export as ledger_export
+from lib.cases.models import Attachment, Case, Notice, ReporterCode
 from lib.cases.queue import Filters
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, Throttled, ValidationFailed
 from lib.core.i18n import name, t
-from lib.core.models import Attachment, Case, Notice, ReporterCode, RewardClaim, utcnow
+from lib.core.models import utcnow
 from lib.rewards import approval, eligibility
 from lib.rewards import tracking as rewards
 from lib.rewards.approval import LedgerFilter
+from lib.rewards.models import RewardClaim
 from tests.factories import (
     COMMUNITY,
     SmsCapture,

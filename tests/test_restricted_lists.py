@@ -11,11 +11,13 @@ from sqlmodel import select
 
 from lib.cases import batch, intake
 from lib.cases.detail import case_detail
+from lib.cases.models import AccessLog, Case
 from lib.core import refcache
 from lib.core.db import read_session, write_session
-from lib.core.models import AccessLog, Case, Setting, User, utcnow
+from lib.core.models import Setting, utcnow
 from lib.kpi import monitoring, views
 from lib.kpi.views import Query
+from lib.org.models import User
 from tests.factories import NEIGHBOUR, actor, category_id, move, new_case
 
 SECRET_PLACE = "红星路9号3栋501"

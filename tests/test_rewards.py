@@ -19,17 +19,12 @@ from lib.cases.intake import Report, create_case, submit
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, PermissionDenied, StaleObject, ValidationFailed
 from lib.core.i18n import name, t
-from lib.core.models import (
-    RewardClaim,
-    RewardEvent,
-    RewardPayout,
-    RewardPool,
-    User,
-    utcnow,
-)
+from lib.core.models import utcnow
 from lib.org import auth
+from lib.org.models import User
 from lib.org.units import find_unit
 from lib.rewards import approval, eligibility, figures, rules, tracking
+from lib.rewards.models import RewardClaim, RewardEvent, RewardPayout, RewardPool
 from tests.factories import (
     COMMUNITY,
     actor,

@@ -19,23 +19,18 @@ from sqlmodel import select
 
 from lib.cases.intake import Report, create_case
 from lib.cases.machine import MOVES as CASE_MOVES
+from lib.cases.models import AccessLog, CaseEvent
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
 from lib.core.i18n import name, t
-from lib.core.models import (
-    AccessLog,
-    CaseEvent,
-    RewardCapUse,
-    RewardClaim,
-    RewardPool,
-    User,
-    utcnow,
-)
+from lib.core.models import utcnow
 from lib.org import auth
+from lib.org.models import User
 from lib.org.units import find_unit
 from lib.rewards import approval, eligibility, rules
 from lib.rewards.machine import CLAIMS, context
 from lib.rewards.machine import act as claim_act
+from lib.rewards.models import RewardCapUse, RewardClaim, RewardPool
 from tests.factories import (
     COMMUNITY,
     STREET,

@@ -16,13 +16,15 @@ from PIL import Image
 from sqlmodel import select
 
 from lib.cases.intake import Report, create_case
+from lib.cases.models import Case
 from lib.cases.photos import Photo, check_photo
 from lib.core.db import read_session, write_session
-from lib.core.models import Case, Category, ClaimState, RewardClaim, RewardEvent, RewardPool
+from lib.core.models import Category
 from lib.core.workcal import CHINA_TZ
 from lib.org import auth
 from lib.org.units import find_unit
 from lib.rewards import approval, figures, pools, rules, signals
+from lib.rewards.models import ClaimState, RewardClaim, RewardEvent, RewardPool
 from tests.factories import COMMUNITY, NEIGHBOUR, actor, everything, move, open_page, unit_id
 from tests.test_rewards import _claimed, _open
 

@@ -18,13 +18,15 @@ from sqlmodel import select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from lib.cases.intake import Report, submit
+from lib.cases.models import Case
 from lib.core import throttle
 from lib.core.db import read_session, write_session
 from lib.core.errors import DomainError, Throttled, ValidationFailed
 from lib.core.migrate import alembic_config
-from lib.core.models import Case, ThrottleHit, User
+from lib.core.models import ThrottleHit
 from lib.core.settings import defaults
 from lib.org import auth
+from lib.org.models import User
 from lib.tools import demo
 from tests.conftest import PG_URL, need, postgres_available, reset_postgres
 from tests.factories import COMMUNITY, category_id, unit_id

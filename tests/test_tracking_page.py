@@ -12,10 +12,10 @@ from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from lib.cases import tracking
+from lib.cases.models import Case, CaseEvent
 from lib.core.clock import china_time
 from lib.core.db import read_session
 from lib.core.i18n import t
-from lib.core.models import Case, CaseEvent
 from tests.factories import PHONE, everything, get, move, new_case, open_page, sms_code, unit_id
 from tests.factories import app as _app
 

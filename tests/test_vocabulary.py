@@ -14,13 +14,14 @@ import ast
 from pathlib import Path
 
 from lib.cases.machine import CASES
-from lib.core.models import CaseState, ClaimState, WorkOrderState
+from lib.cases.models import CaseState, WorkOrderState
 from lib.rewards.machine import CLAIMS
+from lib.rewards.models import ClaimState
 
 ROOT = Path(__file__).resolve().parent.parent
 # The machine definitions: the only modules that spell the vocabulary out.
 DEFINITIONS = {"lib/cases/states.py", "lib/cases/machine.py", "lib/rewards/machine.py",
-               "lib/core/models.py"}
+               "lib/cases/models.py", "lib/rewards/models.py"}
 VOCABULARY = ({s.value for s in CaseState} | {s.value for s in ClaimState}
               | {s.value for s in WorkOrderState} | set(CASES.moves) | set(CLAIMS.moves))
 
@@ -49,7 +50,7 @@ ALLOWED: dict[str, dict[str, str]] = {
     "lib/ui/kpi.py": {"rate": "a figure's kind (a percentage)"},
     "lib/kpi/rollup.py": {"open": "an outcome of the flow chart"},
     "lib/kpi/periods.py": {"start": "a period's first day (a column of the quantile rows)"},
-    "lib/core/refdata.py": {"handle": "the handling deadline's kind in data/deadlines.json"},
+    "lib/org/refdata.py": {"handle": "the handling deadline's kind in data/deadlines.json"},
     "pages/kpi_map.py": {"reported": FIGURE, "closed": FIGURE},
     "pages/kpi_flow.py": {"closed": "an outcome of the flow chart"},
 }

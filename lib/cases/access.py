@@ -24,7 +24,8 @@ from sqlalchemy import ColumnElement, false, or_, select
 from sqlmodel import Session
 
 from lib.cases import orders
-from lib.core.models import AccessLog, Case, Category, Role, UnitKind, WorkOrder, utcnow
+from lib.cases.models import AccessLog, Case, WorkOrder
+from lib.core.models import Category, Role, UnitKind, utcnow
 from lib.org.permissions import UNIT_STAFF, reads_cases
 from lib.org.units import Actor
 

@@ -16,12 +16,13 @@ from sqlmodel import select
 from lib.cases.access import can_see
 from lib.cases.machine import act as case_act
 from lib.cases.machine import allowed_actions
+from lib.cases.models import Case
 from lib.cases.orders import default_department
 from lib.cases.states import Act
 from lib.core.db import read_session, write_session
 from lib.core.errors import DomainError
 from lib.core.inputs import parse_id
-from lib.core.models import Case, utcnow
+from lib.core.models import utcnow
 from lib.org import permissions
 from lib.org.units import Actor
 

@@ -15,9 +15,10 @@ from sqlalchemy import and_, or_, update
 from sqlalchemy import case as sql_case
 from sqlmodel import Session
 
+from lib.cases.models import Case
 from lib.cases.states import DUE, HANDLING, SIGN_WAIT
 from lib.core.clock import time_of_day
-from lib.core.models import Case, DeadlineRule, utcnow
+from lib.core.models import DeadlineRule, utcnow
 from lib.core.refcache import cached
 from lib.core.settings import get_str
 from lib.core.workcal import CHINA_TZ, CLOSE_OF_DAY, add_duration

@@ -19,23 +19,15 @@ from lib.cases.access import can_see
 from lib.cases.deadlines import current_due, deadline_status
 from lib.cases.intake import distance_m
 from lib.cases.machine import CASES, MERGE_WINDOW_DAYS, allowed_actions
+from lib.cases.models import Attachment, Case, CaseEvent
 from lib.cases.orders import dispatch_targets, orders_of
 from lib.cases.states import OPEN
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound
 from lib.core.inputs import parse_id
-from lib.core.models import (
-    Attachment,
-    Case,
-    CaseEvent,
-    Category,
-    Subcategory,
-    Unit,
-    UnitKind,
-    User,
-    utcnow,
-)
+from lib.core.models import Category, Subcategory, UnitKind, utcnow
 from lib.org import permissions
+from lib.org.models import Unit, User
 from lib.org.units import Actor
 
 MERGE_LOOK = 200  # recent open cases of the community weighed for the merge list

@@ -29,6 +29,7 @@ from lib.cases import access
 from lib.cases.access import case_scope
 from lib.cases.deadlines import due
 from lib.cases.machine import CASES, act
+from lib.cases.models import Case
 from lib.cases.photos import Photo, checked_photos, photo_limits
 from lib.cases.states import OPEN, Act
 from lib.core import machine as move_engine
@@ -38,21 +39,11 @@ from lib.core.config import DATA_DIR
 from lib.core.db import read_session, write_session
 from lib.core.errors import PermissionDenied, ValidationFailed
 from lib.core.inputs import clean_text
-from lib.core.models import (
-    Case,
-    Category,
-    DeadlineRule,
-    Role,
-    Severity,
-    Source,
-    Subcategory,
-    Unit,
-    UnitKind,
-    utcnow,
-)
+from lib.core.models import Category, DeadlineRule, Role, Severity, Source, Subcategory, UnitKind, utcnow
 from lib.core.refcache import cached
 from lib.core.settings import get_int
 from lib.org import permissions
+from lib.org.models import Unit
 from lib.org.units import Actor, place_of_community
 
 # No 0/O, 1/I/L, 2/Z, 5/S: easy to read out over the phone.

@@ -20,13 +20,15 @@ from sqlmodel import Session, select
 
 from lib.cases import access
 from lib.cases.access import case_scope
+from lib.cases.models import AccessLog, Case
 from lib.cases.queue import Filters, filter_conditions
 from lib.core.clock import china_time
 from lib.core.db import read_session, write_session
 from lib.core.errors import ValidationFailed
-from lib.core.models import AccessLog, Case, Category, Subcategory, Unit, utcnow
+from lib.core.models import Category, Subcategory, utcnow
 from lib.core.workcal import CHINA_TZ
 from lib.org import permissions
+from lib.org.models import Unit
 from lib.org.units import Actor
 
 EXPORT_MAX = 200_000

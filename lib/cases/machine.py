@@ -34,6 +34,7 @@ from sqlmodel import Session, select
 from lib.cases import notices, orders
 from lib.cases.access import can_see
 from lib.cases.deadlines import close_of_day, current_due, due
+from lib.cases.models import Attachment, Case, CaseEvent, WorkOrderState
 from lib.cases.photos import PhotoKind, checked_photos
 from lib.cases.states import (
     ESCALABLE,
@@ -53,21 +54,9 @@ from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
 from lib.core.inputs import clean_code, parse_id
 from lib.core.machine import Field, Machine, Step, move, note
-from lib.core.models import (
-    Attachment,
-    Case,
-    CaseEvent,
-    Category,
-    Rating,
-    Role,
-    Severity,
-    Tier,
-    Unit,
-    UnitKind,
-    WorkOrderState,
-    utcnow,
-)
+from lib.core.models import Category, Rating, Role, Severity, Tier, UnitKind, utcnow
 from lib.core.workcal import CHINA_TZ, next_workday, working_days_between
+from lib.org.models import Unit
 from lib.org.units import Actor, place_of_community
 
 EXTEND_MAX_DAYS = 90

@@ -39,6 +39,7 @@ from lib.cases.deadlines import (
     open_due,
     past_due,
 )
+from lib.cases.models import Case, CaseEvent, Notice, NoticeRead, NoticeState
 from lib.cases.orders import open_co_units
 from lib.cases.states import S
 from lib.core import config
@@ -46,7 +47,7 @@ from lib.core.clock import as_utc, china_time
 from lib.core.db import read_session, write_session
 from lib.core.i18n import DEFAULT_LANGUAGE, name, t
 from lib.core.machine import Move
-from lib.core.models import Case, CaseEvent, Category, Notice, NoticeRead, NoticeState, utcnow
+from lib.core.models import Category, utcnow
 from lib.org.permissions import reads_cases
 from lib.org.units import Actor
 

@@ -8,8 +8,10 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from lib.cases.models import Case, WorkOrder, WorkOrderState
 from lib.core.errors import PermissionDenied, ValidationFailed
-from lib.core.models import Case, DepartmentCategory, Unit, UnitKind, WorkOrder, WorkOrderState
+from lib.core.models import UnitKind
+from lib.org.models import DepartmentCategory, Unit
 from lib.org.units import Actor
 
 OPEN_ORDER = (WorkOrderState.dispatched, WorkOrderState.acknowledged)

@@ -36,11 +36,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from lib.cases.access import mask_phone
+from lib.cases.models import Case, Notice, NoticeState
 from lib.cases.notices import CODE, CODE_SENT_BODY, SMS, mask_digits
 from lib.core import config
 from lib.core.clock import china, time_of_day
 from lib.core.db import write_session
-from lib.core.models import Case, Notice, NoticeState, utcnow
+from lib.core.models import utcnow
 from lib.core.settings import get_int, get_str
 from lib.core.workcal import CHINA_TZ
 

@@ -25,22 +25,16 @@ from sqlmodel import Session, select
 from lib.cases import access
 from lib.cases.access import case_scope, mask_name, mask_phone
 from lib.cases.deadlines import current_due_sql, due, status_by, status_of
+from lib.cases.models import Case, CaseEvent, WorkOrder
 from lib.cases.orders import OPEN_ORDER
 from lib.cases.states import CHECK, OPEN, TRIAGE, Act, S
 from lib.core.db import read_session
 from lib.core.errors import PermissionDenied
 from lib.core.inputs import clean_search
-from lib.core.models import (
-    Case,
-    CaseEvent,
-    Category,
-    Unit,
-    UnitKind,
-    WorkOrder,
-    utcnow,
-)
+from lib.core.models import Category, UnitKind, utcnow
 from lib.core.refcache import cached
 from lib.org import permissions
+from lib.org.models import Unit
 from lib.org.units import Actor
 
 PAGE_SIZE = 50

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from lib.core.models import CaseState, Rating, WorkOrderState
+from lib.cases.models import CaseState, WorkOrderState
+from lib.core.models import Rating
 
 S = CaseState
 W = WorkOrderState

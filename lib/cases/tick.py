@@ -18,10 +18,11 @@ from sqlmodel import Session, select
 from lib.cases import notices
 from lib.cases.deadlines import past_due
 from lib.cases.machine import act, owner_tier
+from lib.cases.models import Case
 from lib.cases.states import DUE, Act
 from lib.core.db import get_engine, read_session, write_session
 from lib.core.machine import lock
-from lib.core.models import Case, Tier, utcnow
+from lib.core.models import Tier, utcnow
 from lib.core.settings import get_int
 
 _log = logging.getLogger(__name__)

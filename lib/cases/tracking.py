@@ -42,6 +42,7 @@ from lib.cases import notices, outbox, timeline
 from lib.cases.detail import events_of
 from lib.cases.intake import PIN_DIGITS, REASON_MAX, pin_hash
 from lib.cases.machine import CASES, PUBLIC_ACTIONS, act, context
+from lib.cases.models import Attachment, Case, CaseEvent, ReporterCode
 from lib.cases.photos import PhotoKind
 from lib.cases.states import DROPPED, RESULT, Act, S
 from lib.core import throttle
@@ -49,15 +50,7 @@ from lib.core.db import write_session
 from lib.core.errors import NotFound, ValidationFailed
 from lib.core.inputs import clean_code, clean_text
 from lib.core.machine import Field, move
-from lib.core.models import (
-    Attachment,
-    Case,
-    CaseEvent,
-    Category,
-    Rating,
-    ReporterCode,
-    utcnow,
-)
+from lib.core.models import Category, Rating, utcnow
 
 # Failed tracking proofs: per code and per network address, in the last hour.
 TRACK_WINDOW = timedelta(hours=1)

@@ -14,8 +14,9 @@ from sqlmodel import Session, select
 
 from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
 from lib.core.inputs import ID_MAX, parse_int
-from lib.core.models import Category, Unit, UnitKind
+from lib.core.models import Category, UnitKind
 from lib.org import permissions
+from lib.org.models import Unit
 from lib.org.units import Actor, get_unit
 
 TIER_KINDS = (UnitKind.city, UnitKind.district, UnitKind.street, UnitKind.community)

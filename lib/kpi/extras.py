@@ -14,10 +14,12 @@ from sqlalchemy import case as when
 from sqlalchemy import func, literal
 from sqlmodel import Session, select
 
-from lib.core.models import RewardClaim, Unit, UnitKind
+from lib.core.models import UnitKind
 from lib.core.workcal import CHINA_TZ
 from lib.kpi.figures import Period, Value
+from lib.org.models import Unit
 from lib.rewards.figures import AWARDED
+from lib.rewards.models import RewardClaim
 
 # A query: (session, scope, first moment, last moment, level or None, category) → {unit or None:
 # (numerator, denominator or None)}.

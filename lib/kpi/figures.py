@@ -34,8 +34,9 @@ from functools import lru_cache
 from sqlalchemy import and_, case, func, literal, text
 from sqlmodel import Session, select
 
-from lib.core.models import CLOSURE_BUCKETS, KpiDay, KpiUnitDay, Unit, UnitKind
+from lib.core.models import UnitKind
 from lib.core.settings import get_str
+from lib.kpi.models import CLOSURE_BUCKETS, KpiDay, KpiUnitDay
 from lib.kpi.periods import (  # noqa: F401  (the figures' public names)
     Period,
     Quantiles,
@@ -49,6 +50,7 @@ from lib.kpi.periods import (  # noqa: F401  (the figures' public names)
     today,
 )
 from lib.kpi.rollup import Counters
+from lib.org.models import Unit
 
 COUNTER_NAMES = [f.name for f in fields(Counters) if f.name != "buckets"]
 

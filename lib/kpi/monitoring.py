@@ -22,24 +22,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from lib.cases.deadlines import current_due_sql
+from lib.cases.models import Case, CaseEvent, CaseState
 from lib.cases.states import OPEN, Act
 from lib.core.db import read_session
-from lib.core.models import (
-    Case,
-    CaseEvent,
-    CaseState,
-    Category,
-    KpiDay,
-    KpiPlace,
-    Unit,
-    UnitKind,
-    utcnow,
-)
+from lib.core.models import Category, UnitKind, utcnow
 from lib.core.settings import get_int
 from lib.core.workcal import CHINA_TZ
 from lib.kpi import access
 from lib.kpi.figures import _community_scope
+from lib.kpi.models import KpiDay, KpiPlace
 from lib.kpi.views import Query, _area_column, _context
+from lib.org.models import Unit
 from lib.org.units import Actor
 
 WEEKS = 8

@@ -13,11 +13,14 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, select
 
+from lib.cases.models import Case, CaseState
 from lib.core.errors import ValidationFailed
 from lib.core.inputs import parse_month
-from lib.core.models import Case, CaseState, KpiQuantile, Unit, UnitKind
+from lib.core.models import UnitKind
 from lib.core.settings import get_str
 from lib.core.workcal import CHINA_TZ
+from lib.kpi.models import KpiQuantile
+from lib.org.models import Unit
 
 TIER_KINDS = (UnitKind.city, UnitKind.district, UnitKind.street, UnitKind.community)
 

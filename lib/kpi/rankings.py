@@ -20,12 +20,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from lib.core.db import read_session
-from lib.core.models import Unit, UnitKind
+from lib.core.models import UnitKind
 from lib.core.settings import get_int
 from lib.kpi import access, extras, figures
 from lib.kpi.figures import Period, Value
 from lib.kpi.rollup import Counters
 from lib.kpi.views import Context, Query, _context
+from lib.org.models import Unit
 from lib.org.units import Actor
 
 RED, BLACK = "red", "black"

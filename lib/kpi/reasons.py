@@ -13,10 +13,12 @@ from functools import lru_cache
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
+from lib.cases.models import Case, CaseEvent
 from lib.cases.states import Act
 from lib.core.config import DATA_DIR
-from lib.core.models import Case, CaseEvent, Rating, Unit, UnitKind
+from lib.core.models import Rating, UnitKind
 from lib.core.workcal import CHINA_TZ
+from lib.org.models import Unit
 
 OTHER = "other"
 # A call-back that heard 不满意: its event's facts say so (lib.cases.machine._feedback).

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from lib.cases.ledger import neutralise
 from lib.core.db import read_session
 from lib.core.i18n import name, t
-from lib.core.models import Category, Unit, UnitKind, utcnow
+from lib.core.models import Category, UnitKind, utcnow
 from lib.core.workcal import CHINA_TZ
 from lib.kpi import access, figures, rankings
 from lib.kpi.extras import EXTRAS
@@ -30,6 +30,7 @@ from lib.kpi.figures import HEADLINE, Period, Quantiles, Value
 from lib.kpi.rankings import BLACK, RED, Ranking
 from lib.kpi.rollup import Counters
 from lib.kpi.views import Query, _context
+from lib.org.models import Unit
 from lib.org.units import Actor
 
 RANKED_FIGURES = ["composite", "response_rate", "resolution_rate", "satisfaction_rate",

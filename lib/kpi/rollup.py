@@ -26,13 +26,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from lib.cases.machine import CASES
+from lib.cases.models import Case, CaseEvent, WorkOrder, WorkOrderState
 from lib.cases.states import DROPPED, RESOLVED, S
 from lib.core.db import read_session, write_session
-from lib.core.models import (
+from lib.core.models import Category, Rating, Source, Tier, UnitKind, utcnow
+from lib.core.workcal import CHINA_TZ, working_days_between
+from lib.kpi import periods
+from lib.kpi.models import (
     CLOSURE_BUCKETS,
-    Case,
-    CaseEvent,
-    Category,
     KpiCase,
     KpiDay,
     KpiFlow,
@@ -40,17 +41,8 @@ from lib.core.models import (
     KpiQuantile,
     KpiRefresh,
     KpiUnitDay,
-    Rating,
-    Source,
-    Tier,
-    Unit,
-    UnitKind,
-    WorkOrder,
-    WorkOrderState,
-    utcnow,
 )
-from lib.core.workcal import CHINA_TZ, working_days_between
-from lib.kpi import periods
+from lib.org.models import Unit
 
 _log = logging.getLogger(__name__)
 REPEAT_WINDOW = timedelta(days=90)

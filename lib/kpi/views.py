@@ -14,21 +14,15 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from lib.cases.models import Case
 from lib.core.db import read_session
-from lib.core.models import (
-    CLOSURE_BUCKETS,
-    Case,
-    Category,
-    KpiFlow,
-    Source,
-    Tier,
-    Unit,
-    UnitKind,
-)
+from lib.core.models import Category, Source, Tier, UnitKind
 from lib.core.workcal import CHINA_TZ
 from lib.kpi import access, extras, figures, geo, reasons, rollup
 from lib.kpi.figures import Period, Quantiles, Value
+from lib.kpi.models import CLOSURE_BUCKETS, KpiFlow
 from lib.kpi.rollup import Counters
+from lib.org.models import Unit
 from lib.org.units import Actor
 
 TREND_PERIODS = 12

@@ -30,7 +30,8 @@ from lib.core.clock import as_utc
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
 from lib.core.inputs import clean_text, parse_id, phone_digits
-from lib.core.models import Role, Unit, UnitKind, User, UserRole, utcnow
+from lib.core.models import Role, UnitKind, utcnow
+from lib.org.models import Unit, User, UserRole
 from lib.org.units import Actor, get_unit, in_subtree, subtree
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,39}$")

@@ -14,7 +14,8 @@ from sqlmodel import Session, select
 
 from lib.core.db import read_session
 from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
-from lib.core.models import Role, Unit, UnitKind, User
+from lib.core.models import Role, UnitKind
+from lib.org.models import Unit, User
 
 
 @dataclass(frozen=True)

@@ -31,29 +31,16 @@ from sqlmodel import Session, select
 from lib.cases import access
 from lib.cases.access import is_restricted, log_view, mask_phone
 from lib.cases.ledger import neutralise
+from lib.cases.models import Attachment, Case, CaseEvent
 from lib.cases.states import Act, S
 from lib.cases.timeline import Line, move_line
 from lib.core.clock import china_time
 from lib.core.db import read_session, write_session
 from lib.core.errors import DomainError, NotFound, ValidationFailed
 from lib.core.inputs import parse_id
-from lib.core.models import (
-    Attachment,
-    Case,
-    CaseEvent,
-    Category,
-    ClaimState,
-    RewardClaim,
-    RewardEvent,
-    RewardPayout,
-    RewardPolicy,
-    RewardPool,
-    Unit,
-    UnitKind,
-    User,
-    utcnow,
-)
+from lib.core.models import Category, UnitKind, utcnow
 from lib.org import permissions
+from lib.org.models import Unit, User
 from lib.org.units import Actor
 from lib.rewards import pools
 from lib.rewards.machine import (
@@ -68,6 +55,7 @@ from lib.rewards.machine import (
     in_scope,
     month_total,
 )
+from lib.rewards.models import ClaimState, RewardClaim, RewardEvent, RewardPayout, RewardPolicy, RewardPool
 from lib.rewards.rules import current_policy, yuan
 from lib.rewards.signals import signals_of
 from lib.rewards.timeline import claim_line

@@ -27,21 +27,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from lib.cases.machine import CASES
+from lib.cases.models import Case, CaseEvent
 from lib.cases.states import RESOLVED, S
 from lib.core import machine as move_engine
 from lib.core.clock import as_utc
 from lib.core.db import get_engine, read_session, write_session
 from lib.core.errors import DomainError
-from lib.core.models import (
-    Case,
-    CaseEvent,
-    ClaimState,
-    RewardClaim,
-    Source,
-    utcnow,
-)
+from lib.core.models import Source, utcnow
 from lib.rewards import rules
 from lib.rewards.machine import CLAIMS, ClaimAct, act, staff_identity
+from lib.rewards.models import ClaimState, RewardClaim
 
 _log = logging.getLogger(__name__)
 VALIDATING = sorted(CASES.moves_into(RESOLVED))  # the moves that make a case valid

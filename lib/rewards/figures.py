@@ -10,17 +10,11 @@ from sqlalchemy import case as when
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from lib.cases.models import Case
 from lib.cases.states import RESOLVED
-from lib.core.models import (
-    Case,
-    ClaimState,
-    RewardClaim,
-    RewardEvent,
-    RewardPayout,
-    RewardPool,
-    Source,
-)
+from lib.core.models import Source
 from lib.rewards.machine import AWARDED
+from lib.rewards.models import ClaimState, RewardClaim, RewardEvent, RewardPayout, RewardPool
 
 C = ClaimState
 

@@ -31,25 +31,16 @@ from sqlmodel import Session, select
 
 from lib.cases.access import is_restricted, sensitive_permit
 from lib.cases.machine import CASES
+from lib.cases.models import Case, CaseEvent
 from lib.core import machine as engine
 from lib.core.errors import ValidationFailed
 from lib.core.inputs import phone_digits
 from lib.core.machine import Field, Machine, Step, move, note
-from lib.core.models import (
-    Case,
-    CaseEvent,
-    ClaimState,
-    RewardClaim,
-    RewardEvent,
-    RewardPayout,
-    RewardPolicy,
-    RewardPool,
-    Role,
-    UnitKind,
-    User,
-)
+from lib.core.models import Role, UnitKind
+from lib.org.models import User
 from lib.org.units import Actor
 from lib.rewards import pools
+from lib.rewards.models import ClaimState, RewardClaim, RewardEvent, RewardPayout, RewardPolicy, RewardPool
 from lib.rewards.rules import CASH, METHODS
 
 C = ClaimState

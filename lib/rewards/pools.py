@@ -21,8 +21,8 @@ from sqlmodel import Session, select
 from lib.core.clock import china
 from lib.core.errors import ValidationFailed
 from lib.core.inputs import parse_month
-from lib.core.models import RewardCapUse, RewardClaim, RewardPolicy, RewardPool
 from lib.core.workcal import CHINA_TZ
+from lib.rewards.models import RewardCapUse, RewardClaim, RewardPolicy, RewardPool
 
 
 def month_of(moment: datetime) -> str:

@@ -19,9 +19,10 @@ from sqlmodel import Session, select
 from lib.core.config import DATA_DIR
 from lib.core.db import read_session, write_session
 from lib.core.errors import ValidationFailed
-from lib.core.models import Category, RewardPolicy, RewardRule, Role, Severity, utcnow
+from lib.core.models import Category, Role, Severity, utcnow
 from lib.org.auth import require_role
 from lib.org.units import Actor
+from lib.rewards.models import RewardPolicy, RewardRule
 
 REWARDS_FILE = DATA_DIR / "rewards.json"
 CASH = "cash"  # the method that needs no payment details

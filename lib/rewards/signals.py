@@ -16,8 +16,9 @@ from sqlalchemy import case as when
 from sqlalchemy import distinct, func
 from sqlmodel import Session, select
 
+from lib.cases.models import Attachment, Case, CaseState
 from lib.cases.photos import PhotoKind
-from lib.core.models import Attachment, Case, CaseState, RewardClaim
+from lib.rewards.models import RewardClaim
 
 WINDOW = timedelta(hours=24)
 MANY_REPORTS = 3

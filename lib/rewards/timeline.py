@@ -5,8 +5,8 @@ timeline says them. The claim's facts (pool, amount, method) stay in the ledger'
 from __future__ import annotations
 
 from lib.cases.timeline import Line, Phrase
-from lib.core.models import RewardEvent
 from lib.rewards.machine import CLAIMS
+from lib.rewards.models import RewardEvent
 
 
 def claim_line(event: RewardEvent) -> Line:

@@ -11,19 +11,14 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from lib.cases.models import Case
 from lib.cases.tracking import CLAIM, prove, proved
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, ValidationFailed
-from lib.core.models import (
-    Case,
-    ClaimState,
-    RewardClaim,
-    RewardPayout,
-    RewardPolicy,
-    utcnow,
-)
+from lib.core.models import utcnow
 from lib.rewards import eligibility
 from lib.rewards.machine import CLAIMS, ClaimAct, act, context
+from lib.rewards.models import ClaimState, RewardClaim, RewardPayout, RewardPolicy
 
 
 @dataclass(frozen=True)

@@ -28,15 +28,17 @@ from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from lib.cases import detail, intake
+from lib.cases.models import Case
 from lib.cases.queue import queue_rows, tab_counts, waiting_counts
 from lib.cases.states import OPEN
 from lib.cases.tick import maybe_tick, run_tick
 from lib.core import config
 from lib.core.db import get_engine, read_session, write_session
 from lib.core.migrate import migrate
-from lib.core.models import Case, Category, Unit
+from lib.core.models import Category
 from lib.kpi import rankings, report, rollup, views
 from lib.org.auth import actor_by_username
+from lib.org.models import Unit
 from lib.rewards import approval
 from lib.tools import demo, demo_rewards, reference
 from lib.tools.progress import progress_bar

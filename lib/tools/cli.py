@@ -37,18 +37,19 @@ from sqlmodel import select
 
 from lib.cases import outbox
 from lib.cases.detail import ledger_mismatches
+from lib.cases.models import Case
 from lib.cases.tick import run_tick
 from lib.core import config, netaddr, throttle
 from lib.core.db import checkpoint, get_engine, read_session, write_session
 from lib.core.errors import DomainError
 from lib.core.i18n import t
 from lib.core.migrate import app_role_to_grant, grant_app_role, migrate
-from lib.core.models import Case, ClaimState
 from lib.kpi import rollup
 from lib.org import auth
 from lib.org.units import all_units, find_unit
 from lib.rewards import eligibility
 from lib.rewards import figures as reward_figures
+from lib.rewards.models import ClaimState
 from lib.tools import backup, bench, demo, demo_rewards, reference
 from lib.tools.progress import progress_bar
 

@@ -20,24 +20,21 @@ from sqlmodel import Session, select
 from lib.cases.deadlines import is_past_due
 from lib.cases.intake import CODE_ALPHABET, CODE_LENGTH
 from lib.cases.machine import next_state
+from lib.cases.models import Case, CaseEvent
 from lib.cases.states import DROPPED, SIGN_WAIT, Act, S, W
 from lib.core.models import (
-    Case,
-    CaseEvent,
     Category,
     CategoryDepartmentType,
     DeadlineRule,
     Rating,
     Subcategory,
-    Unit,
     UnitKind,
-    User,
-    UserRole,
     utcnow,
 )
 from lib.core.workcal import add_duration, working_days_between
 from lib.kpi import geo
 from lib.org import auth
+from lib.org.models import Unit, User, UserRole
 
 DEMO_PASSWORD = "Demo-2026!"
 

@@ -15,23 +15,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlmodel import Session, select
 
+from lib.cases.models import Attachment, Case, CaseState
 from lib.cases.photos import PhotoKind
 from lib.core import machine as move_engine
 from lib.core.clock import as_utc
-from lib.core.models import (
-    Attachment,
-    Case,
-    CaseState,
-    Category,
-    ClaimState,
-    RewardClaim,
-    Source,
-    User,
-    utcnow,
-)
+from lib.core.models import Category, Source, utcnow
 from lib.org.auth import load_actor
+from lib.org.models import User
 from lib.rewards import eligibility, rules
 from lib.rewards.machine import CLAIMS, REJECT_REASONS, ClaimAct, act
+from lib.rewards.models import ClaimState, RewardClaim
 from lib.rewards.rules import CASH
 
 FRAUD_PHONE = "13900007777"

@@ -1,11 +1,11 @@
-"""All reference data in one call: the files in ``data/`` (lib.core.refdata) and the reward
+"""All reference data in one call: the files in ``data/`` (lib.org.refdata) and the reward
 rules and policy (lib.rewards.rules), missing rows only where an admin may have changed them."""
 
 from __future__ import annotations
 
 from sqlmodel import Session
 
-from lib.core import refdata
+from lib.org import refdata
 from lib.rewards import rules
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lib.cases.models import CaseState
 from lib.cases.queue import TEXT_MAX, FilterOptions, Filters
-from lib.core.models import CaseState, Severity
+from lib.core.models import Severity
 from lib.ui.page import Page
 
 

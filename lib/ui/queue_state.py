@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable, Sequence
 
 import streamlit as st
 
+from lib.cases.models import CaseState
 from lib.cases.queue import SORTS, TEXT_MAX, FilterOptions
 from lib.core.inputs import ID_MAX, parse_int
-from lib.core.models import CaseState, Severity
+from lib.core.models import Severity
 
 SAVED = "queue_saved"
 # widget key → query parameter

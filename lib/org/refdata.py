@@ -19,14 +19,13 @@ from lib.core.models import (
     Category,
     CategoryDepartmentType,
     DeadlineRule,
-    DepartmentCategory,
     DepartmentType,
     Subcategory,
-    Unit,
     UnitKind,
 )
 from lib.core.refcache import clear
 from lib.core.settings import load_defaults
+from lib.org.models import DepartmentCategory, Unit
 
 TIER_OF_KIND = {"city": "city", "district": "district", "street": "street", "community": "community"}
 
