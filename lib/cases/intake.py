@@ -56,7 +56,6 @@ ADDRESS_MAX = 200
 NAME_MAX = 60
 REASON_MAX = 1000
 PHONE_RE = re.compile(r"^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$")  # ASCII digits only
-STAFF_SOURCES = {Source.grid_worker, Source.staff, Source.hotline, Source.inspection}
 CATEGORIES_FILE = DATA_DIR / "categories.json"
 # Inside China's bounding box: a point in the sea off Africa is a typo.
 LATITUDES = (3, 54)

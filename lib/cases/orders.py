@@ -9,12 +9,13 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from lib.cases.models import Case, WorkOrder, WorkOrderState
+from lib.cases.states import ORDER_OPEN
 from lib.core.errors import PermissionDenied, ValidationFailed
 from lib.core.models import UnitKind
 from lib.org.models import DepartmentCategory, Unit
 from lib.org.units import Actor
 
-OPEN_ORDER = (WorkOrderState.dispatched, WorkOrderState.acknowledged)
+OPEN_ORDER = sorted(ORDER_OPEN)  # as SQL wants it
 
 
 def orders_of(session: Session, case_id: int) -> list[WorkOrder]:

@@ -61,7 +61,6 @@ TRACK_FAILURES_PER_ADDRESS = 20
 # machine's claim (a machine of a package above this one).
 VIEW, CLAIM = "view", "claim"
 PURPOSES = (VIEW, Act.rate, Act.hurry, CLAIM)
-MOVE_PURPOSES = frozenset(PURPOSES) - {VIEW}
 CODE_DIGITS = 6
 CODE_TTL = {VIEW: timedelta(minutes=30), Act.rate: timedelta(minutes=10),
             Act.hurry: timedelta(minutes=10), CLAIM: timedelta(minutes=10)}

@@ -46,25 +46,6 @@ def clean_text(value: object, *, field: str, max_len: int, required: bool = Fals
     return text
 
 
-def clean_texts(specs: dict[str, tuple[object, int, bool]]) -> dict[str, str | None]:
-    """Several fields at once: every missing required field is named in one error.
-
-    ``specs``: field key → (value, max length, required).
-    """
-    missing: list[str] = []
-    out: dict[str, str | None] = {}
-    for field, (value, max_len, required) in specs.items():
-        try:
-            out[field] = clean_text(value, field=field, max_len=max_len, required=required)
-        except ValidationFailed as err:
-            if err.key != "error.fields_required":
-                raise
-            missing.append(field)
-    if missing:
-        raise ValidationFailed("error.fields_required", fields=missing)
-    return out
-
-
 def clean_search(value: object, *, max_len: int) -> str:
     """Search text: control characters dropped (a filter box never refuses), cut to length."""
     if not isinstance(value, str):

@@ -94,10 +94,6 @@ class Move:
     counts: str | None = None  # the assessment counter it feeds (a ``kpi_day`` column)
     involves: bool = True  # its actor has a hand in the subject (separation of duties)
 
-    @property
-    def needs_note(self) -> bool:
-        return any(f.name == "note" and f.required for f in self.fields)
-
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
 

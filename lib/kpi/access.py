@@ -74,9 +74,3 @@ def categories(session: Session) -> list[Category]:
 
 def ranking_levels(unit: Unit) -> list[str]:
     return BELOW.get(UnitKind(unit.kind), [])
-
-
-def sees_peers(actor: Actor, unit: Unit) -> bool:
-    """Whether the actor may see every row of a ranking of units below ``unit``: only when the
-    ranked units are below the actor's own unit."""
-    return actor.unit_kind != UnitKind.community and unit.path.startswith(actor.unit_path)

@@ -261,9 +261,6 @@ def closure(actor: Actor | None, query: Query, engine: Engine | None = None) -> 
 # ---------------------------------------------------------------- tier flow
 
 
-OUTCOMES = ("closed", "open", "rejected", "merged")
-
-
 @dataclass
 class Flow:
     """Cases reported in the period: where they came from (every case starts at its
