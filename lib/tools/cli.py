@@ -11,7 +11,8 @@ create-user        one user with one or more roles
 list-units         the org tree with codes
 check-ledger       every case's state equals its last event's
 make-cookie-key    write a random cookie key to .streamlit/cookie_key.local if there is none
-check-config       exit 1 with a message if the configuration is unsafe (cookie key)
+check-config       exit 1 with a message if the configuration is unsafe (cookie key, trusted
+                   proxies) or a setting in the database is unknown, fixed or of the wrong type
 tick               mark overdue cases, call up where a tier's settings say so, tell units of
                    near and missed deadlines, send due SMS notices, open and expire reward
                    claims, bring the KPI roll-ups up to date (cron: every minute)
@@ -34,13 +35,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import ModuleType
 
-from sqlalchemy import func
+from sqlalchemy import func, make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlmodel import select
 
 from lib.cases import outbox
 from lib.cases.detail import ledger_mismatches
 from lib.cases.tick import run_tick
-from lib.core import config, netaddr, throttle
+from lib.core import config, netaddr, settings, throttle
 from lib.core.db import checkpoint, get_engine, read_session, write_session
 from lib.core.errors import DomainError
 from lib.core.i18n import t
@@ -150,16 +152,38 @@ def cmd_make_cookie_key(_args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(_args: argparse.Namespace) -> int:
-    """Refuse to start with a missing, published or short cookie key, or trusted proxies that
-    are not addresses or networks."""
+    """Refuse to start with a missing, published or short cookie key, trusted proxies that are
+    not addresses or networks, or rows of the ``setting`` table that the declarations refuse
+    (an unknown key, a key the database may not override, a value of the wrong type)."""
     try:
         config.cookie_key()
         netaddr.trusted_proxies()
     except config.ConfigError as err:
         print(f"configuration error: {err}", file=sys.stderr)
         return 1
+    problems = _setting_problems()
+    for problem in problems:
+        print(f"configuration error: {problem}", file=sys.stderr)
+    if problems:
+        return 1
     print("configuration ok")
     return 0
+
+
+def _setting_problems() -> list[str]:
+    """What the declarations refuse in the database's ``setting`` rows; nothing (with a note)
+    when there is no database yet or it is not migrated: ``migrate`` comes first."""
+    url = config.database_url()
+    if url.startswith("sqlite") and not Path(make_url(url).database or "").exists():
+        print(f"settings in the database not checked: no database yet ({url})", file=sys.stderr)
+        return []
+    try:
+        with read_session() as session:
+            return settings.problems(session)
+    except (OperationalError, ProgrammingError) as err:
+        print(f"settings in the database not checked: {type(err.orig).__name__}: "
+              f"{str(err.orig).strip()[:200]}", file=sys.stderr)
+        return []
 
 
 def cmd_load_reference(_args: argparse.Namespace) -> int:
