@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from lib.cases import privacy
 from lib.cases.deadlines import current_due, deadline_status
 from lib.cases.intake import distance_m
-from lib.cases.machine import MERGE_WINDOW_DAYS, OPEN_STATES, allowed_actions, can_see
+from lib.cases.machine import OPEN_STATES, allowed_actions, can_see
 from lib.cases.orders import dispatch_targets, orders_of
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound
@@ -33,6 +33,7 @@ from lib.core.models import (
     User,
     utcnow,
 )
+from lib.core.settings import get_int
 from lib.org import permissions
 from lib.org.units import Actor
 
@@ -161,11 +162,12 @@ class MergeOption:
 
 def merge_candidates(session: Session, actor: Actor, case: Case, now: datetime,
                      limit: int = 20) -> list[MergeOption]:
-    """Open cases a report could be merged into: same community, reported in the last 90 days,
-    content readable by the actor; the same category first, then the nearest (by map point,
-    where both have one), then the newest. The code and address of a restricted case are its
-    content: listed only for those who read it, and ``case_detail`` logs the listing."""
-    since = now - timedelta(days=MERGE_WINDOW_DAYS)
+    """Open cases a report could be merged into: same community, reported in the last 90 days
+    (setting ``cases.merge_window_days``), content readable by the actor; the same category
+    first, then the nearest (by map point, where both have one), then the newest. The code and
+    address of a restricted case are its content: listed only for those who read it, and
+    ``case_detail`` logs the listing."""
+    since = now - timedelta(days=get_int(session, "cases.merge_window_days"))
     rows = session.exec(select(Case, Category.restricted).join(
         Category, Category.id == Case.category_id).where(
         Case.community_id == case.community_id, Case.id != case.id,

@@ -56,6 +56,7 @@ from lib.core.models import (
     WorkOrderState,
     utcnow,
 )
+from lib.core.settings import get_int
 from lib.core.workcal import CHINA_TZ, next_workday, working_days_between
 from lib.org.units import Actor, place_of_community
 
@@ -66,10 +67,7 @@ ESCALABLE = frozenset({S.reported, S.accepted, S.parked}) | HANDLING
 UNREACHABLE = "unreachable"  # a call-back answer: the reporter could not be reached
 FEEDBACK_ANSWERS = (Rating.satisfied.value, Rating.basically_satisfied.value,
                     Rating.dissatisfied.value, UNREACHABLE)
-EXTEND_MAX_DAYS = 90
-PARK_MAX_DAYS = 366
 MAX_CO_HANDLERS = 5
-MERGE_WINDOW_DAYS = 90
 
 # The staff role that acts for each kind of unit.
 STAFF_ROLE = {
@@ -417,7 +415,7 @@ def _close(step: Step) -> None:
 
 def _park(step: Step) -> None:
     session, case = step.session, step.subject
-    case.review_at = _until(step, max_days=PARK_MAX_DAYS)
+    case.review_at = _until(step, max_days=get_int(step.session, "cases.park_max_days"))
     orders.cancel_open(session, case)
     case.unit_id = case.owner_id
     case.handler_id = None
@@ -491,13 +489,15 @@ def _set_handle_due(step: Step, until: datetime) -> None:
 
 def _extend(step: Step) -> None:
     case = step.subject
-    _set_handle_due(step, _until(step, max_days=EXTEND_MAX_DAYS, after=case.handle_due_at))
+    _set_handle_due(step, _until(step, max_days=get_int(step.session, "cases.extend_max_days"),
+                                 after=case.handle_due_at))
     case.extension_until = None
 
 
 def _request_extension(step: Step) -> None:
     case = step.subject
-    case.extension_until = _until(step, max_days=EXTEND_MAX_DAYS, after=case.handle_due_at)
+    case.extension_until = _until(step, max_days=get_int(step.session, "cases.extend_max_days"),
+                                  after=case.handle_due_at)
     step.detail["asked_due"] = case.extension_until.isoformat()
 
 
