@@ -19,11 +19,11 @@ def hours(value: float | None) -> float | None:
 page = setup_page("kpi_closure")
 with page.guard():
     st.title(page.t("page.kpi_closure"))
-    fresh = views.freshness()
+    as_of = views.refresh_if_stale()
     query = kpi.filters(page, views.options(page.actor))
     data = views.closure(page.actor, query)
     kpi.heading(page, page.name(data.scope), data.period.label)
-    kpi.freshness(page, fresh)
+    kpi.as_of_note(page, as_of)
 
     q = data.quantiles
     columns = st.columns(5)

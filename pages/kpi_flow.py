@@ -26,11 +26,11 @@ def node_name(node: str) -> str:
 page = setup_page("kpi_flow")
 with page.guard():
     st.title(page.t("page.kpi_flow"))
-    fresh = views.freshness()
+    as_of = views.refresh_if_stale()
     query = kpi.filters(page, views.options(page.actor))
     data = views.flow(page.actor, query)
     kpi.heading(page, page.name(data.scope), data.period.label)
-    kpi.freshness(page, fresh)
+    kpi.as_of_note(page, as_of)
     st.caption(page.t("kpi.flow.note", count=data.cases))
     if not data.links:
         st.info(page.t("kpi.no_data"))

@@ -15,7 +15,7 @@ from lib.ui.page import setup_page
 page = setup_page("kpi_monitoring")
 with page.guard():
     st.title(page.t("page.kpi_monitoring"))
-    fresh = views.freshness()
+    as_of = views.refresh_if_stale()
     query = kpi.filters(page, views.options(page.actor))
     data = monitoring.monitoring(page.actor, query)
     st.caption(page.t("kpi.mon.scope", unit=kpi.md_escape(page.name(data.scope)),
@@ -77,4 +77,4 @@ with page.guard():
         } for p in data.parked]), hide_index=True, width="stretch")
     else:
         st.success(page.t("kpi.mon.no_parked"))
-    kpi.freshness(page, fresh)
+    kpi.as_of_note(page, as_of)

@@ -16,11 +16,11 @@ from lib.ui.page import setup_page
 page = setup_page("kpi_overview")
 with page.guard():
     st.title(page.t("page.kpi_overview"))
-    fresh = views.freshness()
+    as_of = views.refresh_if_stale()
     query = kpi.filters(page, views.options(page.actor))
     data = views.overview(page.actor, query)
     kpi.heading(page, page.name(data.scope), data.period.label)
-    kpi.freshness(page, fresh)
+    kpi.as_of_note(page, as_of)
 
     keys = [*HEADLINE, "composite"]
     for start in range(0, len(keys), 5):

@@ -65,11 +65,11 @@ def lists(ranking: rankings.Ranking) -> None:
 page = setup_page("kpi_rankings")
 with page.guard():
     st.title(page.t("page.kpi_rankings"))
-    fresh = views.freshness()
+    as_of = views.refresh_if_stale()
     query = kpi.filters(page, views.options(page.actor))
     first = rankings.rankings(page.actor, query)
     kpi.heading(page, page.name(first.scope), first.period.label)
-    kpi.freshness(page, fresh)
+    kpi.as_of_note(page, as_of)
     st.caption(page.t("kpi.rank.rules", count=first.min_cases))
 
     if first.own_only:

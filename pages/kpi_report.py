@@ -29,7 +29,7 @@ PRINT_CSS = """
 page = setup_page("kpi_report")
 with page.guard():
     st.markdown(PRINT_CSS, unsafe_allow_html=True)
-    fresh = views.freshness()
+    as_of = views.refresh_if_stale()
     heading = st.empty()  # the report's own title, once the filters have chosen unit and month
     query = kpi.filters(page, views.options(page.actor), category=False)
     data = report.monthly(page.actor, query)
@@ -38,7 +38,7 @@ with page.guard():
     st.caption(page.t("kpi.report.range", start=data.period.start.isoformat(),
                       end=data.period.end.isoformat(), previous=data.previous.label,
                       made=local_time(data.made_at)))
-    kpi.freshness(page, fresh)
+    kpi.as_of_note(page, as_of)
 
     if st.button(page.t("kpi.report.prepare"), key="kpi_report_prepare", icon=":material/table:"):
         try:

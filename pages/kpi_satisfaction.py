@@ -42,11 +42,11 @@ def table(rows: list[tuple[str, dict, object]]) -> pd.DataFrame:
 page = setup_page("kpi_satisfaction")
 with page.guard():
     st.title(page.t("page.kpi_satisfaction"))
-    fresh = views.freshness()
+    as_of = views.refresh_if_stale()
     query = kpi.filters(page, views.options(page.actor))
     data = views.satisfaction(page.actor, query)
     kpi.heading(page, page.name(data.scope), data.period.label)
-    kpi.freshness(page, fresh)
+    kpi.as_of_note(page, as_of)
 
     c = data.counters
     columns = st.columns(4)

@@ -28,7 +28,7 @@ def send_code(code: str, purpose: str) -> None:
     try:
         tracking.send_code(None, code, purpose, client_address=client_address())
         st.success(page.t("track.code_sent", minutes=int(
-            tracking.CODE_TTL[purpose].total_seconds() // 60)))
+            tracking.code_ttl(purpose).total_seconds() // 60)))
     except DomainError as err:
         page.error(err)
 

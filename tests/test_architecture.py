@@ -45,7 +45,17 @@ def _lib_imports(tree: ast.Module, known: set[str]) -> set[str]:
                 found.add(_target(f"{node.module}.{alias.name}", known))
         elif isinstance(node, ast.Import):
             found |= {_target(a.name, known) for a in node.names if a.name.startswith("lib")}
+        elif isinstance(node, ast.Assign) and _imported_on_first_use(node.value):
+            found.add(_target(node.value.args[0].value, known))  # type: ignore[attr-defined]
     return found - {""}
+
+
+def _imported_on_first_use(value: ast.expr) -> bool:
+    """``name = import_on_first_use("lib.…")`` (lib/tools/cli.py): an import all the same."""
+    return (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+            and value.func.id == "import_on_first_use" and len(value.args) == 1
+            and isinstance(value.args[0], ast.Constant) and isinstance(value.args[0].value, str)
+            and value.args[0].value.startswith("lib"))
 
 
 def _graph() -> dict[str, set[str]]:

@@ -25,7 +25,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.browser_support")  # before its first import
 
-from lib.org import auth  # noqa: E402
+from lib.core import settings  # noqa: E402
 from tests.browser_support import (  # noqa: E402
     PASSWORD,
     WAIT,
@@ -137,14 +137,14 @@ def test_behind_nginx_a_guesser_locks_out_only_itself(browser_server, browser_ch
     admin, on client B behind the same proxy, logs in. The app counted each by its own
     address, never by the proxy's."""
     site_a, site_b = two_clients
-    assert auth.PAIR_FAILURE_LIMIT == 5
+    assert settings.get_int(None, "login.pair_failure_limit") == 5
     context_a = browser_chromium.new_context(locale="zh-CN")
     context_b = browser_chromium.new_context(locale="zh-CN")
     try:
         page = new_page(context_a)
         page.goto(site_a)
         expect(page.get_by_role("button", name="登录")).to_be_visible(timeout=WAIT)
-        for tried in range(1, auth.PAIR_FAILURE_LIMIT + 1):
+        for tried in range(1, settings.get_int(None, "login.pair_failure_limit") + 1):
             _submit(page, "not-the-password")
             wait_until(lambda n=tried: _hits(browser_server.db_url, f"addr:{CLIENT_A}") == n,
                        f"wrong password {tried} is counted for client A's own address")

@@ -17,6 +17,7 @@ from lib.cases.intake import Report, create_case
 from lib.cases.machine import replay
 from lib.cases.models import Case, CaseEvent
 from lib.cases.queue import waiting_counts
+from lib.core import settings
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
 from lib.core.models import Category, Subcategory, ThrottleHit, utcnow
@@ -112,7 +113,7 @@ def test_bcrypt_72_byte_limit_does_not_truncate():
 
 def test_failed_logins_lock_an_account_from_that_address_only_and_decay(db):
     now = utcnow()
-    for _ in range(auth.PAIR_FAILURE_LIMIT):
+    for _ in range(settings.get_int(None, "login.pair_failure_limit")):
         with pytest.raises(ValidationFailed):
             auth.login(db, "admin", "bad-password", "198.51.100.1", now=now)
     with pytest.raises(Throttled) as err:
@@ -128,7 +129,7 @@ def test_someone_guessing_from_many_addresses_cannot_lock_the_owner_out(db):
     """Five wrong passwords for admin from five addresses, then the right one from a sixth
     (security.md: 5 tries from 5 addresses locked the admin for 15 minutes)."""
     now = utcnow()
-    for i in range(auth.PAIR_FAILURE_LIMIT):
+    for i in range(settings.get_int(None, "login.pair_failure_limit")):
         with pytest.raises(ValidationFailed):
             auth.login(db, "admin", "bad-password", f"203.0.113.{i}", now=now)
     assert auth.login(db, "admin", demo.DEMO_PASSWORD, "203.0.113.200", now=now).username == "admin"
@@ -137,20 +138,21 @@ def test_someone_guessing_from_many_addresses_cannot_lock_the_owner_out(db):
 def test_an_account_under_attack_from_many_addresses_is_slowed_not_locked(db):
     now = utcnow()
     pauses: list[float] = []
-    for i in range(auth.SLOWDOWN_FROM + 10):
+    for i in range(settings.get_int(None, "login.slowdown_from") + 10):
         with pytest.raises(ValidationFailed):
             auth.login(db, "admin", "bad-password", f"192.0.2.{i}", now=now, sleep=pauses.append)
-    assert pauses and pauses[0] == auth.slowdown_seconds(auth.SLOWDOWN_FROM) > 0
+    assert pauses and pauses[0] == auth.slowdown_seconds(settings.get_int(None, "login.slowdown_from")) > 0
     user = auth.login(db, "admin", demo.DEMO_PASSWORD, "192.0.2.250", now=now, sleep=pauses.append)
     assert user.username == "admin"
-    assert pauses[-1] == auth.slowdown_seconds(auth.SLOWDOWN_FROM + 10) <= auth.SLOWDOWN_MAX_SECONDS
-    assert auth.slowdown_seconds(10_000) == auth.SLOWDOWN_MAX_SECONDS
-    assert auth.slowdown_seconds(auth.SLOWDOWN_FROM - 1) == 0
+    longest = settings.get_float(None, "login.slowdown_max_seconds")
+    assert pauses[-1] == auth.slowdown_seconds(settings.get_int(None, "login.slowdown_from") + 10) <= longest
+    assert auth.slowdown_seconds(10_000) == settings.get_float(None, "login.slowdown_max_seconds")
+    assert auth.slowdown_seconds(settings.get_int(None, "login.slowdown_from") - 1) == 0
 
 
 def test_failed_logins_are_throttled_per_address(db):
     now = utcnow()
-    for i in range(auth.ADDRESS_FAILURE_LIMIT):
+    for i in range(settings.get_int(None, "login.address_failure_limit")):
         with pytest.raises(ValidationFailed):
             auth.login(db, f"user{i}", "bad-password", "192.0.2.7", now=now)
     with pytest.raises(Throttled):

@@ -207,16 +207,16 @@ def test_a_stale_page_draws_at_once_while_the_refresh_runs_beside_it(db):
 
     from lib.core.models import utcnow
 
-    assert rollup.freshness(db) is None
+    assert rollup.computed_at(db) is None
     first = rollup.refresh_if_stale(db)  # never built: built now, before the page draws
-    assert first is not None and rollup.freshness(db) == first
+    assert first is not None and rollup.computed_at(db) == first
     new_case(db)
     later = utcnow() + timedelta(minutes=5)
     assert rollup.refresh_if_stale(db, now=later) == first  # at once, as they are
     deadline = clock.monotonic() + 20
-    while rollup.freshness(db) == first and clock.monotonic() < deadline:
+    while rollup.computed_at(db) == first and clock.monotonic() < deadline:
         clock.sleep(0.05)
-    assert rollup.freshness(db) > first  # the thread refreshed them
+    assert rollup.computed_at(db) > first  # the thread refreshed them
     with read_session(db) as s:
         district = find_unit(s, "510104")
         assert figures.totals(s, district, date(2000, 1, 1), date(2100, 1, 1))[None].reported == 1

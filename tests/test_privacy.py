@@ -19,6 +19,7 @@ from lib.cases.machine import UNREACHABLE, act
 from lib.cases.models import AccessLog, Case, CaseEvent
 from lib.cases.queue import Filters, queue_rows, tab_counts
 from lib.cases.tracking import track
+from lib.core import settings
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
 from lib.core.i18n import name, t
@@ -168,7 +169,7 @@ def test_a_wrong_code_and_a_wrong_proof_get_the_same_answer(db):
 
 def test_failed_proofs_are_throttled_per_code_then_decay(db):
     """Five failures in an hour on one code, then even the right proof waits for the hour."""
-    assert tracking.TRACK_FAILURES_PER_CODE == 5
+    assert settings.get_int(None, "tracking.failures_per_code") == 5
     case = new_case(db, phone="13812345678")
     now = datetime.now(timezone.utc)
     right = sms_code(db, case.code, now=now)
@@ -191,7 +192,7 @@ def test_failed_proofs_are_throttled_per_code_then_decay(db):
 
 def test_failed_proofs_are_throttled_per_address(db):
     """Twenty failures from one address in an hour, whatever the codes, stop that address."""
-    assert tracking.TRACK_FAILURES_PER_ADDRESS == 20
+    assert settings.get_int(None, "tracking.failures_per_address") == 20
     case = new_case(db, phone="13812345678")
     right = sms_code(db, case.code)
     for i in range(20):

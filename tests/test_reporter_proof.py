@@ -19,6 +19,7 @@ from lib.cases.intake import Report, submit
 from lib.cases.ledger import export as ledger_export
 from lib.cases.models import Attachment, Case, Notice, ReporterCode
 from lib.cases.queue import Filters
+from lib.core import settings
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, Throttled, ValidationFailed
 from lib.core.i18n import name, t
@@ -96,8 +97,7 @@ def _candidates(material: str) -> set[str]:
     return out
 
 
-def test_nothing_a_staff_member_sees_opens_rates_or_claims_a_residents_case(sqlite_db,
-                                                                             monkeypatch):
+def test_nothing_a_staff_member_sees_opens_rates_or_claims_a_residents_case(sqlite_db):
     """A leader reads a case's code and the reporter's phone (masked, or in full at the
     handling unit) off every page and export staff have; no string of digits in all of it
     shows the case, claims its reward or rates it."""
@@ -108,27 +108,27 @@ def test_nothing_a_staff_member_sees_opens_rates_or_claims_a_residents_case(sqli
     assert "139****7777" in material  # and others its mask
     candidates = _candidates(material) | {PHONE[-4:], PHONE[-6:]}
     assert {"7777", "777777"} <= candidates
-    monkeypatch.setattr(tracking, "TRACK_FAILURES_PER_CODE", 10 ** 6)  # every guess evaluated
-    monkeypatch.setattr(tracking, "TRACK_FAILURES_PER_ADDRESS", 10 ** 6)
     version = get(sqlite_db, case.id).version
     claim_version = _claim(sqlite_db, case.id).version
-    for guess in sorted(candidates):
-        with pytest.raises(NotFound):
-            tracking.track(sqlite_db, case.code, guess, client_address="203.0.113.5")
-        with pytest.raises(NotFound):
-            rewards.claim_reward(sqlite_db, code=case.code, proof=guess, method="bank",
-                                 payment_detail="6222020200112233445", version=claim_version,
-                                 client_address="203.0.113.5")
-        with pytest.raises(NotFound):
-            tracking.rate(sqlite_db, code=case.code, proof=guess, rating="satisfied",
-                          version=version, client_address="203.0.113.5")
-    assert _claim(sqlite_db, case.id).state == "eligible"
-    assert get(sqlite_db, case.id).rating is None
-    # The reporter, with the code sent to their phone, claims it.
-    claimed = rewards.claim_reward(sqlite_db, code=case.code,
-                                   proof=sms_code(sqlite_db, case.code, "claim"), method="bank",
-                                   payment_detail="6222020200112233445", version=claim_version)
-    assert claimed.state == "pending"
+    with settings.overriding({"tracking.failures_per_code": 10 ** 6,  # every guess evaluated
+                              "tracking.failures_per_address": 10 ** 6}):
+        for guess in sorted(candidates):
+            with pytest.raises(NotFound):
+                tracking.track(sqlite_db, case.code, guess, client_address="203.0.113.5")
+            with pytest.raises(NotFound):
+                rewards.claim_reward(sqlite_db, code=case.code, proof=guess, method="bank",
+                                     payment_detail="6222020200112233445", version=claim_version,
+                                     client_address="203.0.113.5")
+            with pytest.raises(NotFound):
+                tracking.rate(sqlite_db, code=case.code, proof=guess, rating="satisfied",
+                              version=version, client_address="203.0.113.5")
+        assert _claim(sqlite_db, case.id).state == "eligible"
+        assert get(sqlite_db, case.id).rating is None
+        # The reporter, with the code sent to their phone, claims it.
+        claimed = rewards.claim_reward(sqlite_db, code=case.code,
+                                       proof=sms_code(sqlite_db, case.code, "claim"), method="bank",
+                                       payment_detail="6222020200112233445", version=claim_version)
+        assert claimed.state == "pending"
 
 
 def test_a_code_is_bound_to_its_purpose_expires_and_works_once(db):
@@ -143,7 +143,7 @@ def test_a_code_is_bound_to_its_purpose_expires_and_works_once(db):
         with pytest.raises(NotFound):
             rewards.claim_reward(db, code=case.code, proof=wrong, method="cash", payment_detail="",
                                  version=version)
-    late = utcnow() + tracking.CODE_TTL["claim"] + timedelta(seconds=1)
+    late = utcnow() + tracking.code_ttl("claim") + timedelta(seconds=1)
     with pytest.raises(NotFound):  # expired
         rewards.claim_reward(db, code=case.code, proof=claim_code, method="cash",
                              payment_detail="", version=version, now=late)
@@ -182,7 +182,7 @@ def test_the_sms_leaves_at_once_and_no_copy_of_the_code_stays(db):
 def test_asking_for_a_code_tells_nothing_and_is_throttled(db):
     """Same answer for a case with a phone, one without, and no case; five codes an hour for
     one tracking code, however many addresses ask."""
-    assert tracking.CODES_PER_CASE == 5
+    assert settings.get_int(None, "tracking.codes_per_case") == 5
     with_phone = new_case(db, phone=PHONE)
     without = new_case(db, category="dogs", phone=None, name=None, anonymous=True, pin="246810")
     sms = SmsCapture()

@@ -19,7 +19,7 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 
 from lib.cases.intake import Report, submit
 from lib.cases.models import Case
-from lib.core import throttle
+from lib.core import settings, throttle
 from lib.core.db import read_session, write_session
 from lib.core.errors import DomainError, Throttled, ValidationFailed
 from lib.core.migrate import alembic_config
@@ -157,14 +157,14 @@ def _counting_checks(monkeypatch) -> list[int]:
 
 
 @pytest.mark.parametrize("accounts,limit,expected", [
-    ("one", "PAIR_FAILURE_LIMIT", 5),  # one account from one address
-    ("many", "ADDRESS_FAILURE_LIMIT", 20),  # any accounts from one address
+    ("one", "login.pair_failure_limit", 5),  # one account from one address
+    ("many", "login.address_failure_limit", 20),  # any accounts from one address
 ])
 def test_thirty_wrong_passwords_at_once_are_judged_only_up_to_the_limit(db, monkeypatch,
                                                                          accounts, limit, expected):
     """Thirty guesses sent together from one address: only as many reach the password check
     as the limit allows; the rest are refused before it [a check-then-write judged them all]."""
-    assert getattr(auth, limit) == expected
+    assert settings.get_int(None, limit) == expected
     checks = _counting_checks(monkeypatch)
 
     def guess(i: int) -> None:
@@ -178,11 +178,11 @@ def test_thirty_wrong_passwords_at_once_are_judged_only_up_to_the_limit(db, monk
 
 def test_a_success_clears_that_addresss_failures_for_the_account_only(db):
     now = datetime.now(timezone.utc)
-    for _ in range(auth.PAIR_FAILURE_LIMIT - 1):
+    for _ in range(settings.get_int(None, "login.pair_failure_limit") - 1):
         with pytest.raises(ValidationFailed):
             auth.login(db, "admin", "bad-password", "192.0.2.40", now=now)
     assert auth.login(db, "admin", demo.DEMO_PASSWORD, "192.0.2.40", now=now)
-    for _ in range(auth.PAIR_FAILURE_LIMIT - 1):
+    for _ in range(settings.get_int(None, "login.pair_failure_limit") - 1):
         with pytest.raises(ValidationFailed):
             auth.login(db, "admin", "bad-password", "192.0.2.40", now=now)
     assert auth.login(db, "admin", demo.DEMO_PASSWORD, "192.0.2.40", now=now)

@@ -18,7 +18,7 @@ from lib.cases import access, timeline
 from lib.cases.access import can_see
 from lib.cases.deadlines import current_due, deadline_status
 from lib.cases.intake import distance_m
-from lib.cases.machine import CASES, MERGE_WINDOW_DAYS, allowed_actions
+from lib.cases.machine import CASES, allowed_actions
 from lib.cases.models import Attachment, Case, CaseEvent
 from lib.cases.orders import dispatch_targets, orders_of
 from lib.cases.states import OPEN
@@ -26,6 +26,7 @@ from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound
 from lib.core.inputs import parse_id
 from lib.core.models import Category, Subcategory, UnitKind, utcnow
+from lib.core.settings import get_int
 from lib.org import permissions
 from lib.org.models import Unit, User
 from lib.org.units import Actor
@@ -160,11 +161,12 @@ class MergeOption:
 
 def merge_candidates(session: Session, actor: Actor, case: Case, now: datetime,
                      limit: int = 20) -> list[MergeOption]:
-    """Open cases a report could be merged into: same community, reported in the last 90 days,
-    content readable by the actor; the same category first, then the nearest (by map point,
-    where both have one), then the newest. The code and address of a restricted case are its
-    content: listed only for those who read it, and ``case_detail`` logs the listing."""
-    since = now - timedelta(days=MERGE_WINDOW_DAYS)
+    """Open cases a report could be merged into: same community, reported in the last 90 days
+    (setting ``cases.merge_window_days``), content readable by the actor; the same category
+    first, then the nearest (by map point, where both have one), then the newest. The code and
+    address of a restricted case are its content: listed only for those who read it, and
+    ``case_detail`` logs the listing."""
+    since = now - timedelta(days=get_int(session, "cases.merge_window_days"))
     rows = session.exec(select(Case, Category.restricted).join(
         Category, Category.id == Case.category_id).where(
         Case.community_id == case.community_id, Case.id != case.id,

@@ -55,14 +55,12 @@ from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
 from lib.core.inputs import clean_code, parse_id
 from lib.core.machine import Field, Machine, Step, move, note
 from lib.core.models import Category, Rating, Role, Severity, Tier, UnitKind, utcnow
+from lib.core.settings import get_int
 from lib.core.workcal import CHINA_TZ, next_workday, working_days_between
 from lib.org.models import Unit
 from lib.org.units import Actor, place_of_community
 
-EXTEND_MAX_DAYS = 90
-PARK_MAX_DAYS = 366
 MAX_CO_HANDLERS = 5
-MERGE_WINDOW_DAYS = 90
 
 # The staff role that acts for each kind of unit.
 STAFF_ROLE = {
@@ -406,7 +404,7 @@ def _close(step: Step) -> None:
 
 def _park(step: Step) -> None:
     session, case = step.session, step.subject
-    case.review_at = _until(step, max_days=PARK_MAX_DAYS)
+    case.review_at = _until(step, max_days=get_int(step.session, "cases.park_max_days"))
     orders.cancel_open(session, case)
     case.unit_id = case.owner_id
     case.handler_id = None
@@ -480,13 +478,15 @@ def _set_handle_due(step: Step, until: datetime) -> None:
 
 def _extend(step: Step) -> None:
     case = step.subject
-    _set_handle_due(step, _until(step, max_days=EXTEND_MAX_DAYS, after=case.handle_due_at))
+    _set_handle_due(step, _until(step, max_days=get_int(step.session, "cases.extend_max_days"),
+                                 after=case.handle_due_at))
     case.extension_until = None
 
 
 def _request_extension(step: Step) -> None:
     case = step.subject
-    case.extension_until = _until(step, max_days=EXTEND_MAX_DAYS, after=case.handle_due_at)
+    case.extension_until = _until(step, max_days=get_int(step.session, "cases.extend_max_days"),
+                                  after=case.handle_due_at)
     step.detail["asked_due"] = case.extension_until.isoformat()
 
 

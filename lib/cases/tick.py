@@ -7,9 +7,6 @@ lazily, at most once a minute per process, on a thread of their own.
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
@@ -20,12 +17,11 @@ from lib.cases.deadlines import past_due
 from lib.cases.machine import act, owner_tier
 from lib.cases.models import Case
 from lib.cases.states import DUE, Act
+from lib.core import jobs
 from lib.core.db import get_engine, read_session, write_session
 from lib.core.machine import lock
 from lib.core.models import Tier, utcnow
 from lib.core.settings import get_int
-
-_log = logging.getLogger(__name__)
 
 
 def due_for_call_up(session: Session, now: datetime, limit: int) -> list[tuple[int, str]]:
@@ -81,35 +77,11 @@ def run_tick(engine: Engine | None = None, now: datetime | None = None,
     return {"marked_overdue": marked, "called_up": called}
 
 
-_last_tick = 0.0
-_tick_lock = threading.Lock()
+TICK_JOB = "tick"
 
 
-def maybe_tick(engine: Engine | None = None, every_seconds: float = 60.0,
-               limit: int = 100) -> dict[str, int] | None:
-    """Run the tick if this process has not run it in the last minute."""
-    global _last_tick
-
-    if time.monotonic() - _last_tick < every_seconds or not _tick_lock.acquire(blocking=False):
-        return None
-    try:
-        result = run_tick(engine, limit=limit)
-        _last_tick = time.monotonic()
-        return result
-    finally:
-        _tick_lock.release()
-
-
-def tick_in_background(engine: Engine | None = None) -> None:
-    """Start ``maybe_tick`` on a thread if a minute has passed; returns at once."""
-    if time.monotonic() - _last_tick < 60.0:
-        return
+def tick_in_background(engine: Engine | None = None, limit: int = 100) -> bool:
+    """Start the tick on a thread (lib.core.jobs: at most once a minute per process, never twice
+    at once, a failure logged and retried a minute later); returns at once."""
     engine = engine or get_engine()
-    threading.Thread(target=_quiet_tick, args=(engine,), daemon=True, name="tick").start()
-
-
-def _quiet_tick(engine: Engine) -> None:
-    try:
-        maybe_tick(engine)
-    except Exception:  # noqa: BLE001  (a failed tick is retried next minute; the page is fine)
-        _log.exception("tick failed")
+    return jobs.start(TICK_JOB, lambda: run_tick(engine, limit=limit))

@@ -45,27 +45,23 @@ from lib.cases.machine import CASES, PUBLIC_ACTIONS, act, context
 from lib.cases.models import Attachment, Case, CaseEvent, ReporterCode
 from lib.cases.photos import PhotoKind
 from lib.cases.states import DROPPED, RESULT, Act, S
-from lib.core import throttle
+from lib.core import settings, throttle
 from lib.core.db import write_session
 from lib.core.errors import NotFound, ValidationFailed
 from lib.core.inputs import clean_code, clean_text
 from lib.core.machine import Field, move
 from lib.core.models import Category, Rating, utcnow
 
-# Failed tracking proofs: per code and per network address, in the last hour.
+# Failed tracking proofs are counted per code and per network address over the last hour
+# (settings tracking.failures_per_code, tracking.failures_per_address); so are the SMS codes asked
+# for (tracking.codes_per_case, tracking.codes_per_address).
 TRACK_WINDOW = timedelta(hours=1)
-TRACK_FAILURES_PER_CODE = 5
-TRACK_FAILURES_PER_ADDRESS = 20
-# One-time codes by SMS: what each is for, how long it lives, how often one may be asked for.
+# One-time codes by SMS: what each is for; each lives tracking.code_minutes.<purpose>.
 # A code for a move is named after the move: the case machine's rate and hurry, the claim
 # machine's claim (a machine of a package above this one).
 VIEW, CLAIM = "view", "claim"
 PURPOSES = (VIEW, Act.rate, Act.hurry, CLAIM)
 CODE_DIGITS = 6
-CODE_TTL = {VIEW: timedelta(minutes=30), Act.rate: timedelta(minutes=10),
-            Act.hurry: timedelta(minutes=10), CLAIM: timedelta(minutes=10)}
-CODES_PER_CASE = 5  # SMS codes asked for one tracking code in an hour
-CODES_PER_ADDRESS = 20  # SMS codes asked from one network address in an hour
 RECEIVED = "received"  # all a restricted case shows before it is closed (not a state of its own)
 # The reporter's rating as the tracking page asks it (the form's record; no machine runs it):
 # one of the three answers, nothing chosen, and a reason, needed for 不满意. ``rate`` makes it
@@ -123,6 +119,11 @@ def _address(client_address: str | None) -> str:
     return (client_address or "unknown")[:64]
 
 
+def code_ttl(purpose: str) -> timedelta:
+    """How long a one-time code sent for ``purpose`` lives."""
+    return timedelta(minutes=settings.get_int(None, f"tracking.code_minutes.{_purpose(purpose)}"))
+
+
 def send_code(engine: Engine | None, code: object, purpose: object, *,
               client_address: str | None = None, gateway: outbox.Gateway | None = None,
               now: datetime | None = None) -> None:
@@ -136,20 +137,21 @@ def send_code(engine: Engine | None, code: object, purpose: object, *,
     notice_id = None
     with write_session(engine) as session:
         throttle.take(session, "reporter_code",
-                      {f"code:{text or '-'}": CODES_PER_CASE,
-                       f"addr:{_address(client_address)}": CODES_PER_ADDRESS},
-                      window=timedelta(hours=1), now=now, error_key="error.code_throttled")
+                      {f"code:{text or '-'}": settings.get_int(None, "tracking.codes_per_case"),
+                       f"addr:{_address(client_address)}":
+                           settings.get_int(None, "tracking.codes_per_address")},
+                      window=TRACK_WINDOW, now=now, error_key="error.code_throttled")
         case = session.exec(select(Case).where(Case.code == text)).first() if text else None
         if case is not None and case.reporter_phone:
             digits = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
             row = ReporterCode(case_id=case.id, purpose=purpose, salt=secrets.token_hex(8),
-                               code_hash="", created_at=now, expires_at=now + CODE_TTL[purpose])
+                               code_hash="", created_at=now, expires_at=now + code_ttl(purpose))
             row.code_hash = _code_hash(case.code, row.salt, digits)
             session.add(row)
             session.flush()
             notice_id = notices.reporter_code(session, case, code_id=row.id, purpose=purpose,
                                               digits=digits, minutes=int(
-                                                  CODE_TTL[purpose].total_seconds() // 60), now=now)
+                                                  code_ttl(purpose).total_seconds() // 60), now=now)
     if notice_id is not None:
         outbox.send_now(engine, notice_id, gateway=gateway, now=now)
 
@@ -171,7 +173,7 @@ def _sms_code_ok(session: Session, case: Case, digits: str, purpose: str, now: d
     live = session.exec(select(ReporterCode).where(
         ReporterCode.case_id == case.id, ReporterCode.purpose == purpose,
         ReporterCode.expires_at > now, ReporterCode.used_at.is_(None))
-        .order_by(ReporterCode.id.desc()).limit(CODES_PER_CASE)).all()
+        .order_by(ReporterCode.id.desc()).limit(settings.get_int(None, "tracking.codes_per_case"))).all()
     for row in live:
         if secrets.compare_digest(_code_hash(case.code, row.salt, digits), row.code_hash):
             if purpose == VIEW:
@@ -198,8 +200,9 @@ def proved(session: Session, code: object, proof: object, purpose: str,
     a failure, which stays counted (the caller commits, then answers "not found")."""
     text = clean_code(code)
     token = throttle.take(session, "track",
-                          {f"code:{text or '-'}": TRACK_FAILURES_PER_CODE,
-                           f"addr:{_address(client_address)}": TRACK_FAILURES_PER_ADDRESS},
+                          {f"code:{text or '-'}": settings.get_int(None, "tracking.failures_per_code"),
+                           f"addr:{_address(client_address)}":
+                               settings.get_int(None, "tracking.failures_per_address")},
                           window=TRACK_WINDOW, now=now, error_key="error.track_throttled")
     case = session.exec(select(Case).where(Case.code == text)).first() if text else None
     if case is None or not _proof_ok(session, case, proof, purpose, now):

@@ -35,7 +35,7 @@ from sqlalchemy import and_, case, func, literal, text
 from sqlmodel import Session, select
 
 from lib.core.models import UnitKind
-from lib.core.settings import get_str
+from lib.core.settings import get_float
 from lib.kpi.models import CLOSURE_BUCKETS, KpiDay, KpiUnitDay
 from lib.kpi.periods import (  # noqa: F401  (the figures' public names)
     Period,
@@ -106,16 +106,10 @@ class Value:
 
 def weights(session: Session) -> dict[str, float]:
     """Composite weights and the 基本满意 factor, from the settings."""
-    def number(key: str, default: float) -> float:
-        try:
-            return float(get_str(session, key))
-        except ValueError:
-            return default
-
-    return {"response_rate": number("kpi.weight_response", 0.1),
-            "resolution_rate": number("kpi.weight_resolution", 0.5),
-            "satisfaction_rate": number("kpi.weight_satisfaction", 0.4),
-            "basic": number("kpi.basic_satisfied_factor", 0.9)}
+    return {"response_rate": get_float(session, "kpi.weight_response"),
+            "resolution_rate": get_float(session, "kpi.weight_resolution"),
+            "satisfaction_rate": get_float(session, "kpi.weight_satisfaction"),
+            "basic": get_float(session, "kpi.basic_satisfied_factor")}
 
 
 def evaluate(counters: Counters, w: dict) -> dict[str, Value]:

@@ -17,7 +17,7 @@ from lib.cases.models import Case, CaseState
 from lib.core.errors import ValidationFailed
 from lib.core.inputs import parse_month
 from lib.core.models import UnitKind
-from lib.core.settings import get_str
+from lib.core.settings import get_int
 from lib.core.workcal import CHINA_TZ
 from lib.kpi.models import KpiQuantile
 from lib.org.models import Unit
@@ -38,10 +38,7 @@ class Period:
 
 def month_start_day(session: Session) -> int:
     """The first day of an assessment month (some places run from the 19th to the 18th)."""
-    try:
-        return max(1, min(28, int(get_str(session, "kpi.month_start_day"))))
-    except ValueError:
-        return 1
+    return max(1, min(28, get_int(session, "kpi.month_start_day")))
 
 
 def month_period(day: date, start_day: int = 1) -> Period:

@@ -14,7 +14,6 @@ communities and whether it is on a list — not its neighbours' figures.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -136,7 +135,6 @@ class Glance:
     before: dict[str, Value]
     level: str | None
     worst: list[RankRow]
-    freshness: datetime | None = None
 
 
 WORST = 3

@@ -14,8 +14,6 @@ passed (they turn late). ``rebuild`` recomputes every day (``python -m lib kpi-r
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
@@ -28,6 +26,7 @@ from sqlmodel import Session, select
 from lib.cases.machine import CASES
 from lib.cases.models import Case, CaseEvent, WorkOrder, WorkOrderState
 from lib.cases.states import DROPPED, RESOLVED, S
+from lib.core import jobs
 from lib.core.db import read_session, write_session
 from lib.core.models import Category, Rating, Source, Tier, UnitKind, utcnow
 from lib.core.workcal import CHINA_TZ, working_days_between
@@ -44,7 +43,6 @@ from lib.kpi.models import (
 )
 from lib.org.models import Unit
 
-_log = logging.getLogger(__name__)
 REPEAT_WINDOW = timedelta(days=90)
 SAFETY = timedelta(seconds=60)  # moves committed a little after they were stamped
 # The moves that feed a counter of their own (``Move.counts``: action → ``kpi_day`` column).
@@ -429,41 +427,32 @@ def rebuild(engine: Engine | None = None, now: datetime | None = None) -> int:
     return count
 
 
-def freshness(engine: Engine | None = None) -> datetime | None:
-    """Until when the roll-ups hold every move (None: never built)."""
+def computed_at(engine: Engine | None = None) -> datetime | None:
+    """When the roll-ups were last brought up to date: they hold every move committed before
+    that moment (None: never built)."""
     with read_session(engine) as session:
         mark = session.get(KpiRefresh, 1)
         return mark.until + SAFETY if mark is not None else None
 
 
-_refresh_lock = threading.Lock()
+REFRESH_JOB = "kpi-refresh"
 
 
 def refresh_if_stale(engine: Engine | None = None, max_age: timedelta = timedelta(minutes=1),
                      now: datetime | None = None, *, wait: bool = False) -> datetime | None:
     """Refresh when the roll-ups are older than ``max_age`` (the KPI pages call this, so a case
-    closed a moment ago shows within a minute even without cron); returns their freshness.
+    closed a moment ago shows within a minute even without cron); returns ``computed_at``.
 
-    The refresh runs on a thread of its own and the page draws the figures as they are, saying
-    how fresh they are (a refresh takes seconds at a million cases); it waits only for the very
-    first build, or when asked to. One refresh at a time per process."""
+    The refresh runs on a thread of its own (lib.core.jobs, never two at once per process) and
+    the page draws the figures as they are, saying when they were computed (a refresh takes
+    seconds at a million cases); it waits only for the very first build, or when asked to. The
+    roll-ups' own time, in the database, says when a refresh is due, so cron's refreshes count
+    too."""
     now = now or utcnow()
-    fresh = freshness(engine)
-    if fresh is not None and now - fresh < max_age:
-        return fresh
-    if not _refresh_lock.acquire(blocking=False):
-        return fresh
-
-    def run() -> None:
-        try:
-            refresh(engine, now)
-        except Exception:  # noqa: BLE001  (the next page or tick tries again)
-            _log.exception("KPI refresh failed")
-        finally:
-            _refresh_lock.release()
-
-    if wait or fresh is None:
-        run()
-        return freshness(engine)
-    threading.Thread(target=run, name="kpi-refresh", daemon=True).start()
-    return fresh
+    at = computed_at(engine)
+    if at is not None and now - at < max_age:
+        return at
+    waiting = wait or at is None
+    if not jobs.start(REFRESH_JOB, lambda: refresh(engine, now), every=0, wait=waiting) or not waiting:
+        return at
+    return computed_at(engine)

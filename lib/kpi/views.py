@@ -80,8 +80,9 @@ def options(actor: Actor | None, engine: Engine | None = None) -> Options:
         return Options(periods, units, access.categories(session), current)
 
 
-def freshness(engine: Engine | None = None) -> datetime | None:
-    """Bring the roll-ups up to date if they are more than a minute old; until when they hold."""
+def refresh_if_stale(engine: Engine | None = None) -> datetime | None:
+    """Start bringing the roll-ups up to date if they are more than a minute old (beside the
+    page, which does not wait); returns when the figures it draws were computed."""
     return rollup.refresh_if_stale(engine)
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from lib.core import config, throttle
+from lib.core import config, settings, throttle
 from lib.core.clock import as_utc
 from lib.core.db import read_session, write_session
 from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
@@ -39,11 +39,10 @@ PASSWORD_MIN_CHARS = 8
 PASSWORD_MAX_CHARS = 256
 DISPLAY_NAME_MAX = 60
 
+# Failed logins count over 15 minutes: refused for one account from one address
+# (setting login.pair_failure_limit) and for one address (login.address_failure_limit); one
+# account from any addresses is slowed, never locked (login.slowdown_from, …_max_seconds).
 THROTTLE_WINDOW = timedelta(minutes=15)
-PAIR_FAILURE_LIMIT = 5  # one account from one address
-ADDRESS_FAILURE_LIMIT = 20  # one address, any accounts
-SLOWDOWN_FROM = 10  # one account from any addresses: slowed, never locked
-SLOWDOWN_MAX_SECONDS = 5.0
 
 # Which kind of unit each role may sit in.
 ROLE_UNIT_KINDS: dict[str, set[str]] = {
@@ -116,10 +115,11 @@ def _keys(name: str, address: str) -> tuple[str, str, str]:
 
 def slowdown_seconds(account_failures: int) -> float:
     """The pause before answering a login for an account under attack from many addresses:
-    nothing below ``SLOWDOWN_FROM`` failures, then one second per ten, at most five."""
-    if account_failures < SLOWDOWN_FROM:
+    nothing below ``login.slowdown_from`` failures, then one second per ten, at most
+    ``login.slowdown_max_seconds``."""
+    if account_failures < settings.get_int(None, "login.slowdown_from"):
         return 0.0
-    return min(SLOWDOWN_MAX_SECONDS, account_failures / 10)
+    return min(settings.get_float(None, "login.slowdown_max_seconds"), account_failures / 10)
 
 
 def login(engine: Engine | None, username: object, password: object, address: str | None,
@@ -128,7 +128,8 @@ def login(engine: Engine | None, username: object, password: object, address: st
 
     Throttling (docs/decisions.md): an account is refused *from an address* after 5 failures
     there since that address's last success for it, and an address is refused for every
-    account after 20; both decay over 15 minutes. Failures from many addresses never lock the
+    account after 20 (settings ``login.pair_failure_limit``, ``login.address_failure_limit``);
+    both decay over 15 minutes. Failures from many addresses never lock the
     account: they slow every answer for it down (``slowdown_seconds``), so the owner, who knows
     the password, still gets in.
 
@@ -148,9 +149,10 @@ def login(engine: Engine | None, username: object, password: object, address: st
         name = ""  # cannot exist; checked like an unknown user below, never sent to SQL
     pair, by_address, account = _keys(name, address)
     with write_session(engine) as session:
-        token = throttle.take(session, "login", {pair: PAIR_FAILURE_LIMIT,
-                                                 by_address: ADDRESS_FAILURE_LIMIT,
-                                                 account: None},
+        token = throttle.take(session, "login",
+                              {pair: settings.get_int(None, "login.pair_failure_limit"),
+                               by_address: settings.get_int(None, "login.address_failure_limit"),
+                               account: None},
                               window=THROTTLE_WINDOW, now=now, error_key="error.login_throttled")
         user = session.exec(select(User).where(User.username == name)).first() if name else None
     pause = slowdown_seconds(token.before[account])

@@ -17,9 +17,6 @@ passed window); see lib.rewards.machine.
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, func, or_
@@ -29,6 +26,7 @@ from sqlmodel import Session, select
 from lib.cases.machine import CASES
 from lib.cases.models import Case, CaseEvent
 from lib.cases.states import RESOLVED, S
+from lib.core import jobs
 from lib.core import machine as move_engine
 from lib.core.clock import as_utc
 from lib.core.db import get_engine, read_session, write_session
@@ -38,7 +36,6 @@ from lib.rewards import rules
 from lib.rewards.machine import CLAIMS, ClaimAct, act, staff_identity
 from lib.rewards.models import ClaimState, RewardClaim
 
-_log = logging.getLogger(__name__)
 VALIDATING = sorted(CASES.moves_into(RESOLVED))  # the moves that make a case valid
 CATCH_UP = timedelta(days=3)  # the tick looks at cases moved in this window
 
@@ -177,26 +174,12 @@ def run(engine: Engine | None = None, now: datetime | None = None,
     return {"claims_opened": opened, "claims_expired": expire_claims(engine, now)}
 
 
-_last_run = 0.0
-_run_lock = threading.Lock()
+CLAIMS_JOB = "reward-claims"
 
 
-def run_in_background(engine: Engine | None = None, every_seconds: float = 60.0) -> None:
-    """Run ``run`` on a thread if this process has not in the last minute (the reward pages
-    call this, so that claims open and expire even without cron); returns at once."""
-    global _last_run
-
-    if time.monotonic() - _last_run < every_seconds or not _run_lock.acquire(blocking=False):
-        return
-    _last_run = time.monotonic()
+def run_in_background(engine: Engine | None = None) -> bool:
+    """Start ``run`` on a thread (lib.core.jobs: at most once a minute per process, never twice
+    at once); the reward pages call this, so that claims open and expire even without cron.
+    Returns at once."""
     engine = engine or get_engine()
-
-    def work() -> None:
-        try:
-            run(engine)
-        except Exception:  # noqa: BLE001  (retried next minute; the page is fine)
-            _log.exception("reward tick failed")
-        finally:
-            _run_lock.release()
-
-    threading.Thread(target=work, daemon=True, name="reward-tick").start()
+    return jobs.start(CLAIMS_JOB, lambda: run(engine))

@@ -11,7 +11,8 @@ create-user        one user with one or more roles
 list-units         the org tree with codes
 check-ledger       every case's state equals its last event's
 make-cookie-key    write a random cookie key to .streamlit/cookie_key.local if there is none
-check-config       exit 1 with a message if the configuration is unsafe (cookie key)
+check-config       exit 1 with a message if the configuration is unsafe (cookie key, trusted
+                   proxies) or a setting in the database is unknown, fixed or of the wrong type
 tick               mark overdue cases, call up where a tier's settings say so, tell units of
                    near and missed deadlines, send due SMS notices, open and expire reward
                    claims, bring the KPI roll-ups up to date (cron: every minute)
@@ -25,33 +26,60 @@ bench              build or reuse a demo database of --cases N and print timings
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import secrets
 import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import ModuleType
 
-from sqlalchemy import func
+from sqlalchemy import func, make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlmodel import select
 
 from lib.cases import outbox
 from lib.cases.detail import ledger_mismatches
 from lib.cases.models import Case
 from lib.cases.tick import run_tick
-from lib.core import config, netaddr, throttle
+from lib.core import config, netaddr, settings, throttle
 from lib.core.db import checkpoint, get_engine, read_session, write_session
 from lib.core.errors import DomainError
 from lib.core.i18n import t
-from lib.core.migrate import app_role_to_grant, grant_app_role, migrate
 from lib.kpi import rollup
 from lib.org import auth
 from lib.org.units import all_units, find_unit
 from lib.rewards import eligibility
 from lib.rewards import figures as reward_figures
 from lib.rewards.models import ClaimState
-from lib.tools import backup, bench, demo, demo_rewards, reference
+from lib.tools import backup, demo, demo_rewards, reference
 from lib.tools.progress import progress_bar
+
+
+def import_on_first_use(name: str) -> ModuleType:
+    """Module ``name``, run only when one of its names is first read (importlib's LazyLoader),
+    so that a command pays only for the modules it uses."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no module named {name}")
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
+
+
+# Imported by the commands that use them and by no other: the benchmark brings Streamlit (its
+# AppTest renders pages) and openpyxl, migrations bring Alembic. Importing them up front made
+# every command, the per-minute ``tick`` included, start twice as slowly (7 of 14 s under load).
+# tests/test_architecture.py reads these lines as imports; tests/test_cli.py checks that
+# ``tick``, ``migrate`` and ``check-config`` run without Streamlit.
+bench = import_on_first_use("lib.tools.bench")
+migrations = import_on_first_use("lib.core.migrate")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -125,16 +153,38 @@ def cmd_make_cookie_key(_args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(_args: argparse.Namespace) -> int:
-    """Refuse to start with a missing, published or short cookie key, or trusted proxies that
-    are not addresses or networks."""
+    """Refuse to start with a missing, published or short cookie key, trusted proxies that are
+    not addresses or networks, or rows of the ``setting`` table that the declarations refuse
+    (an unknown key, a key the database may not override, a value of the wrong type)."""
     try:
         config.cookie_key()
         netaddr.trusted_proxies()
     except config.ConfigError as err:
         print(f"configuration error: {err}", file=sys.stderr)
         return 1
+    problems = _setting_problems()
+    for problem in problems:
+        print(f"configuration error: {problem}", file=sys.stderr)
+    if problems:
+        return 1
     print("configuration ok")
     return 0
+
+
+def _setting_problems() -> list[str]:
+    """What the declarations refuse in the database's ``setting`` rows; nothing (with a note)
+    when there is no database yet or it is not migrated: ``migrate`` comes first."""
+    url = config.database_url()
+    if url.startswith("sqlite") and not Path(make_url(url).database or "").exists():
+        print(f"settings in the database not checked: no database yet ({url})", file=sys.stderr)
+        return []
+    try:
+        with read_session() as session:
+            return settings.problems(session)
+    except (OperationalError, ProgrammingError) as err:
+        print(f"settings in the database not checked: {type(err.orig).__name__}: "
+              f"{str(err.orig).strip()[:200]}", file=sys.stderr)
+        return []
 
 
 def cmd_load_reference(_args: argparse.Namespace) -> int:
@@ -145,10 +195,10 @@ def cmd_load_reference(_args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
-    migrate()
-    role = app_role_to_grant()
+    migrations.migrate()
+    role = migrations.app_role_to_grant()
     if role:
-        grant_app_role(config.migration_url(), role)
+        migrations.grant_app_role(config.migration_url(), role)
         print(f"migrated; privileges of {role} granted")
     else:
         print("migrated")
@@ -164,7 +214,7 @@ def cmd_prune_throttle(args: argparse.Namespace) -> int:
 
 
 def cmd_grant_app_role(args: argparse.Namespace) -> int:
-    grant_app_role(config.migration_url(), args.role)
+    migrations.grant_app_role(config.migration_url(), args.role)
     print(f"privileges of {args.role} granted")
     return 0
 

@@ -1,5 +1,5 @@
 """Drawing helpers shared by the assessment pages: the filters, the figure cards with their
-counts and definitions, value formatting, chart layout and the freshness note."""
+counts and definitions, value formatting, chart layout and the note saying when the figures were computed."""
 
 from __future__ import annotations
 
@@ -93,11 +93,12 @@ def definitions(page: Page, keys: list[str]) -> None:
             st.markdown(f"**{label(page, key)}**{page.t('kpi.colon')}{page.t(f'kpi.def.{key}')}")
 
 
-def freshness(page: Page, fresh: datetime | None) -> None:
-    if fresh is None:
+def as_of_note(page: Page, computed_at: datetime | None) -> None:
+    """A caption: the figures as of when the roll-ups were computed, or not computed yet."""
+    if computed_at is None:
         st.caption(page.t("kpi.fresh_never"))
     else:
-        st.caption(page.t("kpi.fresh", at=china_time(fresh)))
+        st.caption(page.t("kpi.fresh", at=china_time(computed_at)))
 
 
 def filters(page: Page, options: Options, *, unit: bool = True, category: bool = True) -> Query:
