@@ -18,12 +18,10 @@ def hours(value: float | None) -> float | None:
 
 page = setup_page("kpi_closure")
 with page.guard():
-    st.title(page.t("page.kpi_closure"))
-    as_of = views.refresh_if_stale()
-    query = kpi.filters(page, views.options(page.actor))
+    head = kpi.page_head(page)
+    query = head.query
     data = views.closure(page.actor, query)
-    kpi.heading(page, page.name(data.scope), data.period.label)
-    kpi.as_of_note(page, as_of)
+    kpi.scope_line(page, head, page.name(data.scope), data.period.label)
 
     q = data.quantiles
     columns = st.columns(5)

@@ -25,12 +25,10 @@ def node_name(node: str) -> str:
 
 page = setup_page("kpi_flow")
 with page.guard():
-    st.title(page.t("page.kpi_flow"))
-    as_of = views.refresh_if_stale()
-    query = kpi.filters(page, views.options(page.actor))
+    head = kpi.page_head(page)
+    query = head.query
     data = views.flow(page.actor, query)
-    kpi.heading(page, page.name(data.scope), data.period.label)
-    kpi.as_of_note(page, as_of)
+    kpi.scope_line(page, head, page.name(data.scope), data.period.label)
     st.caption(page.t("kpi.flow.note", count=data.cases))
     if not data.links:
         st.info(page.t("kpi.no_data"))

@@ -33,14 +33,12 @@ def scale_for(key: str) -> str:
 
 page = setup_page("kpi_map")
 with page.guard():
-    st.title(page.t("page.kpi_map"))
-    as_of = views.refresh_if_stale()
-    query = kpi.filters(page, views.options(page.actor))
+    head = kpi.page_head(page)
+    query = head.query
     figure_key = st.selectbox(page.t("kpi.map.figure"), FIGURES, key="kpi_map_figure",
                               format_func=lambda k: kpi.label(page, k))
     data = views.where(page.actor, query, figure_key)
-    kpi.heading(page, page.name(data.scope), data.period.label)
-    kpi.as_of_note(page, as_of)
+    kpi.scope_line(page, head, page.name(data.scope), data.period.label)
     kind = kind_of(figure_key)
     shown = {cid: kpi.number(v, kind) for cid, v in data.values.items()}
     known = [v for v in shown.values() if v is not None]

@@ -7,16 +7,15 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from lib.kpi import monitoring, views
+from lib.kpi import monitoring
 from lib.ui import kpi
 from lib.ui.cards import local_time
 from lib.ui.page import setup_page
 
 page = setup_page("kpi_monitoring")
 with page.guard():
-    st.title(page.t("page.kpi_monitoring"))
-    as_of = views.refresh_if_stale()
-    query = kpi.filters(page, views.options(page.actor))
+    head = kpi.page_head(page)
+    query = head.query
     data = monitoring.monitoring(page.actor, query)
     st.caption(page.t("kpi.mon.scope", unit=kpi.md_escape(page.name(data.scope)),
                       at=local_time(data.now)))
@@ -77,4 +76,4 @@ with page.guard():
         } for p in data.parked]), hide_index=True, width="stretch")
     else:
         st.success(page.t("kpi.mon.no_parked"))
-    kpi.as_of_note(page, as_of)
+    kpi.as_of_note(page, head.computed_at)

@@ -15,12 +15,10 @@ from lib.ui.page import setup_page
 
 page = setup_page("kpi_overview")
 with page.guard():
-    st.title(page.t("page.kpi_overview"))
-    as_of = views.refresh_if_stale()
-    query = kpi.filters(page, views.options(page.actor))
+    head = kpi.page_head(page)
+    query = head.query
     data = views.overview(page.actor, query)
-    kpi.heading(page, page.name(data.scope), data.period.label)
-    kpi.as_of_note(page, as_of)
+    kpi.scope_line(page, head, page.name(data.scope), data.period.label)
 
     keys = [*HEADLINE, "composite"]
     for start in range(0, len(keys), 5):

@@ -64,12 +64,10 @@ def lists(ranking: rankings.Ranking) -> None:
 
 page = setup_page("kpi_rankings")
 with page.guard():
-    st.title(page.t("page.kpi_rankings"))
-    as_of = views.refresh_if_stale()
-    query = kpi.filters(page, views.options(page.actor))
+    head = kpi.page_head(page)
+    query = head.query
     first = rankings.rankings(page.actor, query)
-    kpi.heading(page, page.name(first.scope), first.period.label)
-    kpi.as_of_note(page, as_of)
+    kpi.scope_line(page, head, page.name(first.scope), first.period.label)
     st.caption(page.t("kpi.rank.rules", count=first.min_cases))
 
     if first.own_only:

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.core.errors import DomainError
-from lib.kpi import report, views
+from lib.kpi import report
 from lib.kpi.figures import HEADLINE
 from lib.kpi.report import CATEGORY_FIGURES, RANKED_FIGURES, kind_of
 from lib.ui import kpi
@@ -29,16 +29,16 @@ PRINT_CSS = """
 page = setup_page("kpi_report")
 with page.guard():
     st.markdown(PRINT_CSS, unsafe_allow_html=True)
-    as_of = views.refresh_if_stale()
     heading = st.empty()  # the report's own title, once the filters have chosen unit and month
-    query = kpi.filters(page, views.options(page.actor), category=False)
+    head = kpi.page_head(page, title=False, category=False)
+    query = head.query
     data = report.monthly(page.actor, query)
     heading.title(page.t("kpi.report.title", unit=kpi.md_escape(page.name(data.scope_unit)),
                          period=data.period.label))
     st.caption(page.t("kpi.report.range", start=data.period.start.isoformat(),
                       end=data.period.end.isoformat(), previous=data.previous.label,
                       made=local_time(data.made_at)))
-    kpi.as_of_note(page, as_of)
+    kpi.as_of_note(page, head.computed_at)
 
     if st.button(page.t("kpi.report.prepare"), key="kpi_report_prepare", icon=":material/table:"):
         try:

@@ -41,12 +41,10 @@ def table(rows: list[tuple[str, dict, object]]) -> pd.DataFrame:
 
 page = setup_page("kpi_satisfaction")
 with page.guard():
-    st.title(page.t("page.kpi_satisfaction"))
-    as_of = views.refresh_if_stale()
-    query = kpi.filters(page, views.options(page.actor))
+    head = kpi.page_head(page)
+    query = head.query
     data = views.satisfaction(page.actor, query)
-    kpi.heading(page, page.name(data.scope), data.period.label)
-    kpi.as_of_note(page, as_of)
+    kpi.scope_line(page, head, page.name(data.scope), data.period.label)
 
     c = data.counters
     columns = st.columns(4)

@@ -3,13 +3,14 @@ counts and definitions, value formatting, chart layout and the note saying when 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import plotly.graph_objects as go
 import streamlit as st
 
 from lib.core.clock import china_time
-from lib.kpi import figures
+from lib.kpi import figures, views
 from lib.kpi.extras import EXTRAS
 from lib.kpi.figures import Value
 from lib.kpi.report import kind_of
@@ -126,6 +127,30 @@ def filters(page: Page, options: Options, *, unit: bool = True, category: bool =
             page.t("kpi.category_filter"), category_ids, key="kpi_category",
             format_func=lambda x: page.t("queue.all") if x is None else category_names.get(x, str(x)))
     return Query(label=period, unit_id=unit_id, category_id=category_id)
+
+
+@dataclass(frozen=True)
+class Head:
+    """What an assessment page's head chose and knows: the filters, and when the roll-ups
+    were computed."""
+
+    query: Query
+    computed_at: datetime | None
+
+
+def page_head(page: Page, *, title: bool = True, category: bool = True) -> Head:
+    """The head every assessment page shares: its title, a refresh of roll-ups gone stale (on a
+    thread, see ``views.refresh_if_stale``), and the period, unit and category filters."""
+    if title:
+        st.title(page.t("page." + page.key))
+    computed_at = views.refresh_if_stale()
+    return Head(filters(page, views.options(page.actor), category=category), computed_at)
+
+
+def scope_line(page: Page, head: Head, scope_name: str, period_label: str) -> None:
+    """Under the head: whose figures, which period, and as of when."""
+    heading(page, scope_name, period_label)
+    as_of_note(page, head.computed_at)
 
 
 def heading(page: Page, scope_name: str, period_label: str) -> None:
