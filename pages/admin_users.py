@@ -16,7 +16,7 @@ with page.guard():
     screen = auth.users_screen(page.actor)
     users, units = screen.users, screen.units
 
-    def unit_name(unit) -> str:  # noqa: ANN001
+    def unit_name(unit) -> str:
         return f"{page.name(unit)} ({unit.code})"
 
     frame = pd.DataFrame([{

@@ -96,7 +96,7 @@ with page.guard():
 
     # ---------------------------------------------------------------- actions
 
-    def describe(field: str, row) -> str:  # noqa: ANN001
+    def describe(field: str, row) -> str:
         """An option of a field's widget: a unit or category by name, a case by code."""
         if hasattr(row, "code") and hasattr(row, "reported_at"):
             near = page.t("case.metres", n=row.metres) if getattr(row, "metres", None) is not None \
@@ -106,7 +106,7 @@ with page.guard():
                                           near, other) if x)
         return page.name(row)
 
-    def act(action: str, sent) -> None:  # noqa: ANN001
+    def act(action: str, sent) -> None:
         forms.send(sent, lambda version: act_on(page.actor, case.id, action, version=version,
                                                 files=sent.files, **sent.values), "case.done")
 

@@ -58,7 +58,7 @@ with page.guard():
                                for label, n in data.histogram]).set_index(page.t("kpi.hours_axis")).T,
                  width="stretch")
 
-    def groups_table(groups, name) -> pd.DataFrame:  # noqa: ANN001
+    def groups_table(groups, name) -> pd.DataFrame:
         return pd.DataFrame([{
             page.t("kpi.col.unit_or_category"): name(g.key),
             page.t("kpi.col.cases"): g.quantiles.count,
@@ -68,7 +68,7 @@ with page.guard():
             **({kpi.label(page, "on_time_rate") + "%": kpi.number(g.on_time)} if g.on_time else {}),
         } for g in groups])
 
-    def box(groups, name, key: str) -> None:  # noqa: ANN001
+    def box(groups, name, key: str) -> None:
         shown = [g for g in groups if g.quantiles.count]
         if not shown:
             st.info(page.t("kpi.no_data"))

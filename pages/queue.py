@@ -152,7 +152,7 @@ with page.guard():
                                 note=st.session_state.get("queue_batch_note", ""))
         except DomainError as err:
             page.flash(err.key, error=True, **err.params)
-        except Exception:  # noqa: BLE001  (a callback runs outside the page's guard)
+        except Exception:  # a callback runs outside the page's guard
             logging.getLogger("pages.queue").exception("batch %s failed", action)
             page.flash("error.unexpected", error=True)
         else:

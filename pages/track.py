@@ -43,7 +43,7 @@ def proof_input(view: tracking.Tracking, key: str) -> tuple[str, bool]:
     return typed, st.form_submit_button(page.t("track.send_code"))
 
 
-def proof_inputs(view: tracking.Tracking, key: str, purpose: str):  # noqa: ANN201
+def proof_inputs(view: tracking.Tracking, key: str, purpose: str):
     """The proof's inputs for a move's form (``move_form``'s ``extra``): {"proof": typed}."""
     def draw() -> dict[str, object]:
         typed, asked = proof_input(view, key)

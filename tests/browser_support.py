@@ -167,7 +167,7 @@ class _Runs:
         self.requested = 0
         self.finished_after = -1
 
-    def watch(self, socket) -> None:  # noqa: ANN001
+    def watch(self, socket) -> None:
         socket.on("framesent", self._sent)
         socket.on("framereceived", self._received)
 
@@ -193,7 +193,7 @@ def _runs(page) -> _Runs:
     return runs
 
 
-def new_page(context):  # noqa: ANN001, ANN201
+def new_page(context):
     """A page whose script runs ``load`` and ``switch`` can count."""
     page = context.new_page()
     _runs(page)
@@ -258,7 +258,7 @@ def wait_for_cookie(context, seconds: float = WAIT / 1000) -> None:
                f"the login cookie {COOKIE!r} is set", seconds)
 
 
-def staff_page(browser, base: str, username: str):  # noqa: ANN001, ANN201
+def staff_page(browser, base: str, username: str):
     """A fresh browser context logged in as ``username``; returns (context, page)."""
     context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
     page = new_page(context)
@@ -275,7 +275,7 @@ def sqlite_db(db_url: str) -> sqlite3.Connection:
     return sqlite3.connect(db_url.removeprefix("sqlite:///"))
 
 
-def seed_case(base: Base, **fields):  # noqa: ANN003, ANN201
+def seed_case(base: Base, **fields):
     """A resident's report stored through lib (``tests.factories.new_case``: a fresh phone and
     client address unless given) on the server's database; returns the case."""
     return new_case(get_engine(base.db_url), **fields)
@@ -287,12 +287,12 @@ def local_listener() -> Iterator[tuple[int, list[str]]]:
     hits: list[str] = []
 
     class Listener(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             hits.append(self.path)
             self.send_response(204)
             self.end_headers()
 
-        def log_message(self, *_args) -> None:  # noqa: ANN002
+        def log_message(self, *_args) -> None:
             return
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Listener)

@@ -24,10 +24,10 @@ from sqlalchemy.engine import Engine
 os.environ.setdefault("BCRYPT_ROUNDS", "4")
 os.environ.setdefault("COOKIE_KEY", "test-cookie-key-" + "x" * 40)
 
-from lib.core import refcache  # noqa: E402
-from lib.core.db import checkpoint, get_engine, write_session  # noqa: E402
-from lib.core.migrate import migrate  # noqa: E402
-from lib.tools import (  # noqa: E402
+from lib.core import refcache
+from lib.core.db import checkpoint, get_engine, write_session
+from lib.core.migrate import migrate
+from lib.tools import (
     demo,
     reference,
     schema,
@@ -69,7 +69,7 @@ def postgres_available() -> str | None:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
         engine.dispose()
         return None
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         return f"PostgreSQL at {PG_URL} does not answer ({type(err).__name__})"
 
 

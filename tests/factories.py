@@ -94,7 +94,7 @@ def new_case(engine: Engine, *, category: str = "fire", community: str = COMMUNI
                            actor=None, now=now, pin=pin, client_address=f"factory-{next(_addresses)}")
 
 
-def move(engine: Engine, username: str, case_id: int, action: str, **params) -> Case:  # noqa: ANN003
+def move(engine: Engine, username: str, case_id: int, action: str, **params) -> Case:
     """``username`` makes ``action`` on the case at its current version."""
     with write_session(engine) as s:
         return act(s, auth.actor_by_username(s, username), case_id, action,
@@ -105,7 +105,7 @@ _places = itertools.count(1)
 
 
 def closed_case(engine: Engine, *, category: str = "fire", severity: str = "general",
-                by: str = "community01", **fields) -> Case:  # noqa: ANN003
+                by: str = "community01", **fields) -> Case:
     """A resident's case taken on, handled, verified and closed by its community, each at an
     address of its own (so that no two look like a crowd at one place)."""
     fields.setdefault("address", f"红星路{next(_places)}号")

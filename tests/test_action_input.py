@@ -17,7 +17,7 @@ from lib.org import auth
 from lib.org.units import find_unit
 
 
-def _new_case(s, description: str, phone: str) -> Case:  # noqa: ANN001
+def _new_case(s, description: str, phone: str) -> Case:
     fire = s.exec(select(Category.id).where(Category.key == "fire")).one()
     return create_case(s, Report(category_id=fire, subcategory_id=None, description=description,
                                  address="红星路3号", community_id=find_unit(s, "510104001001").id,

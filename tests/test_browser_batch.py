@@ -34,7 +34,7 @@ pytestmark = pytest.mark.xdist_group("browser")
 ROW = 35  # px: the grid's header and each row
 
 
-def _tick(page, row: int, what: str) -> None:  # noqa: ANN001
+def _tick(page, row: int, what: str) -> None:
     """Tick the box of a row (0: the first under the header)."""
     settle(page)
     grid = page.get_by_test_id("stDataFrame").first.bounding_box()

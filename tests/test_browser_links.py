@@ -26,7 +26,7 @@ pytest_plugins = ["tests.browser_support"]  # the shared server, browser and con
 pytestmark = pytest.mark.xdist_group("browser")
 
 
-def _address(page) -> tuple[str, dict[str, list[str]]]:  # noqa: ANN001
+def _address(page) -> tuple[str, dict[str, list[str]]]:
     url = urlsplit(page.url)
     return url.path, parse_qs(url.query)
 

@@ -125,7 +125,7 @@ def _hits(db_url: str, key: str, counted: bool = True) -> int:
                             "AND counted = ?", (key, counted)).fetchone()[0]
 
 
-def _submit(page, password: str) -> None:  # noqa: ANN001
+def _submit(page, password: str) -> None:
     page.get_by_label("用户名").fill("admin")
     page.get_by_label("密码", exact=True).fill(password)
     page.get_by_role("button", name="登录").click()

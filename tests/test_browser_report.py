@@ -41,12 +41,12 @@ class Measure:
     """What a reporter does on the page: the fields she types into or chooses in, and her taps
     (a click on a button, a select box or an option; typing text counts as its field)."""
 
-    def __init__(self, page) -> None:  # noqa: ANN001
+    def __init__(self, page) -> None:
         self.page = page
         self.fields: list[str] = []
         self.taps = 0
 
-    def tap(self, target) -> None:  # noqa: ANN001
+    def tap(self, target) -> None:
         target.click()
         self.taps += 1
 
@@ -68,7 +68,7 @@ INPUTS = ["stTextInput", "stTextArea", "stSelectbox", "stMultiSelect", "stFileUp
           "stCheckbox", "stRadio", "stNumberInput"]
 
 
-def _inputs_shown(page) -> int:  # noqa: ANN001
+def _inputs_shown(page) -> int:
     """How many inputs the form shows before anything is opened (a folded section hides its)."""
     settle(page)
     return sum(page.get_by_test_id("stMain").get_by_test_id(kind).filter(visible=True).count()
@@ -84,7 +84,7 @@ def _use_my_location(measure: Measure) -> None:
     settle(page)
 
 
-def _screenshot(page, name: str) -> None:  # noqa: ANN001
+def _screenshot(page, name: str) -> None:
     """The whole form, phone-wide, for a person to look at."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     height = page.get_by_test_id("stMain").evaluate("el => el.scrollHeight")

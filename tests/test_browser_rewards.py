@@ -31,7 +31,7 @@ pytestmark = pytest.mark.xdist_group("browser")
 PHONE = {"width": 390, "height": 844}
 
 
-def _closed_tip(base) -> object:  # noqa: ANN001
+def _closed_tip(base) -> object:
     """A resident's 黄赌毒 tip, judged major, handled and closed; its claim opened."""
     from sqlalchemy import text
 
@@ -51,13 +51,13 @@ def _closed_tip(base) -> object:  # noqa: ANN001
     return case
 
 
-def _track(page, base, code: str) -> None:  # noqa: ANN001
+def _track(page, base, code: str) -> None:
     page.get_by_label("查询码").fill(code)
     page.get_by_label("查询密码 / 短信验证码").fill(_sms_code(base, code, "view"))
     page.get_by_role("button", name="查询", exact=True).click()
 
 
-def _sms_code(base, code: str, purpose: str) -> str:  # noqa: ANN001
+def _sms_code(base, code: str, purpose: str) -> str:
     """The one-time code the reporter's phone receives for ``purpose``."""
     from lib.core.db import get_engine
     from tests.factories import sms_code

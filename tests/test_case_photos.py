@@ -21,7 +21,7 @@ def photo() -> bytes:
     return out.getvalue()
 
 
-def handled_with_photo(engine, category: str = "vice"):  # noqa: ANN001, ANN201
+def handled_with_photo(engine, category: str = "vice"):
     """A case its community took on and handled with a result photo."""
     case = new_case(engine, category=category, address="红星路9号3栋501")
     move(engine, "community01", case.id, "accept")
@@ -30,7 +30,7 @@ def handled_with_photo(engine, category: str = "vice"):  # noqa: ANN001, ANN201
                   files=[("result.jpg", photo())], note="已处置", engine=engine)
 
 
-def image_urls(at) -> list[str]:  # noqa: ANN001
+def image_urls(at) -> list[str]:
     return [url for element in at.get("image") for url in element.value]
 
 

@@ -25,7 +25,7 @@ def in_china(moment: datetime) -> datetime:
     return moment.astimezone(CHINA_TZ)
 
 
-def set_close_of_day(engine, value: str) -> None:  # noqa: ANN001
+def set_close_of_day(engine, value: str) -> None:
     with write_session(engine) as s:
         s.exec(text("UPDATE setting SET value = :v WHERE key = 'deadline.close_of_day'"),
                params={"v": value})

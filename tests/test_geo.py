@@ -79,12 +79,12 @@ def test_the_seed_decides_the_shapes():
     assert geo.generate(_district(), seed=1) != geo.generate(_district())
 
 
-def _segments_cross(p, q, r, s) -> bool:  # noqa: ANN001
+def _segments_cross(p, q, r, s) -> bool:
     """Whether closed segments pq and rs share any point."""
-    def orient(a, b, c) -> float:  # noqa: ANN001
+    def orient(a, b, c) -> float:
         return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
 
-    def on(a, b, c) -> bool:  # noqa: ANN001
+    def on(a, b, c) -> bool:
         return min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(a[1], b[1])
 
     d1, d2, d3, d4 = orient(r, s, p), orient(r, s, q), orient(p, q, r), orient(p, q, s)

@@ -10,7 +10,7 @@ import time
 from lib.core import jobs
 
 
-def _wait_until(condition, seconds: float = 5.0) -> None:  # noqa: ANN001
+def _wait_until(condition, seconds: float = 5.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "the job did not finish"

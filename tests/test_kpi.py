@@ -23,13 +23,13 @@ def at(day: int, hour: int, month: int = 3) -> datetime:
     return datetime(2026, month, day, hour, tzinfo=CHINA_TZ)
 
 
-def _loop(db, case, steps) -> object:  # noqa: ANN001
+def _loop(db, case, steps) -> object:
     for username, action, when, params in steps:
         case = move(db, username, case.id, action, now=when, **params)
     return case
 
 
-def _self_handled(db, reported: datetime, closed: datetime, rating: str, *, reworked=False):  # noqa: ANN001, ANN202
+def _self_handled(db, reported: datetime, closed: datetime, rating: str, *, reworked=False):
     case = new_case(db, now=reported)
     steps = [("community01", "accept", reported + timedelta(minutes=30), {}),
              ("community01", "take", reported + timedelta(hours=1), {}),

@@ -63,7 +63,7 @@ def address() -> str:
     return f"测试街{next(_streets)}号"
 
 
-def set_setting(db, key: str, value: object) -> None:  # noqa: ANN001
+def set_setting(db, key: str, value: object) -> None:
     with write_session(db) as s:
         row = s.get(Setting, key)
         row.value = str(value)
@@ -71,18 +71,18 @@ def set_setting(db, key: str, value: object) -> None:  # noqa: ANN001
     refcache.clear()  # settings are cached per process for a while
 
 
-def category(db, key: str) -> int:  # noqa: ANN001
+def category(db, key: str) -> int:
     with read_session(db) as s:
         return s.exec(select(Category.id).where(Category.key == key)).one()
 
 
-def steps(db, case, trail) -> Case:  # noqa: ANN001
+def steps(db, case, trail) -> Case:
     for username, action, when, params in trail:
         case = move(db, username, case.id, action, now=when, **params)
     return case
 
 
-def closed_here(db, code: str, key: str, day: int, rating: str, *, address_: str | None = None,  # noqa: ANN001
+def closed_here(db, code: str, key: str, day: int, rating: str, *, address_: str | None = None,
                 month: int = 3) -> Case:
     """Reported at 9:00 and taken on, handled and closed by its community by 16:00 (7 hours);
     taken at 10:00, so due 7 working days later at 10:00."""
@@ -95,7 +95,7 @@ def closed_here(db, code: str, key: str, day: int, rating: str, *, address_: str
         (who, "feedback", at(day, 15, month), {"rating": rating}), (who, "close", at(day, 16, month), {})])
 
 
-def to_police(db, code: str, day: int) -> Case:  # noqa: ANN001
+def to_police(db, code: str, day: int) -> Case:
     """A residential-security report at 9:00, called up at 10:00, dispatched by the street to its
     police station at 12:00: sign for it by 12:00 the next working day, handle it within 7."""
     case = new_case(db, community=code, category="residential_security", address=address(),
@@ -154,7 +154,7 @@ def month(db):
     return c
 
 
-def _sum(parts) -> Counters:  # noqa: ANN001
+def _sum(parts) -> Counters:
     total = Counters()
     for part in parts:
         total.add(part)
@@ -325,7 +325,7 @@ def test_the_district_ranks_streets_communities_and_departments(db, month):
 # ---------------------------------------------------------------- access
 
 
-def _every_view(who, query: Query, db) -> list:  # noqa: ANN001
+def _every_view(who, query: Query, db) -> list:
     """Each assessment read, as a call."""
     return [
         lambda: views.overview(who, query, db),
@@ -459,7 +459,7 @@ def test_dissatisfaction_reasons_are_grouped_and_counted(db):
                          (staff(code), "reopen", at(5, 13), {"note": "没解决"})])
     assert [reasons.group_of(n) for n, _ in REOPEN_NOTES] == [g for _, g in REOPEN_NOTES]
 
-    def counts(username: str, **query) -> list[tuple[str, int]]:  # noqa: ANN003
+    def counts(username: str, **query) -> list[tuple[str, int]]:
         found = views.satisfaction(actor(db, username), Query(**{"label": MARCH, **query}), db).reasons
         return [(g.key, g.count) for g in found]
 
@@ -724,7 +724,7 @@ def test_the_monthly_workbook_holds_values_only(db, month):
                                              period=MARCH)
 
 
-def t_name(db, n: int, lang: str) -> str:  # noqa: ANN001
+def t_name(db, n: int, lang: str) -> str:
     """Community n's name in ``lang`` (0: the district)."""
     with read_session(db) as s:
         unit = find_unit(s, community(n) if n else DISTRICT)
@@ -734,7 +734,7 @@ def t_name(db, n: int, lang: str) -> str:  # noqa: ANN001
 # ---------------------------------------------------------------- reward figures
 
 
-def _claim(db, case: Case, state: str, fen: int, when: datetime) -> None:  # noqa: ANN001
+def _claim(db, case: Case, state: str, fen: int, when: datetime) -> None:
     with write_session(db) as s:
         row = s.get(Case, case.id)
         s.add(RewardClaim(case_id=row.id, reporter_key=row.reporter_phone,
@@ -759,7 +759,7 @@ def test_reward_figures_stand_beside_the_case_figures(db):
         case = new_case(db, community=code, category=key, address=address(), now=when - timedelta(days=1))
         _claim(db, case, state, fen, when)
 
-    def extra(username: str, **query) -> dict[str, float]:  # noqa: ANN003
+    def extra(username: str, **query) -> dict[str, float]:
         found = views.overview(actor(db, username), Query(MARCH, **query), db)
         return {k: v.value for k, v in found.extra.items()}
 

@@ -24,12 +24,12 @@ from tests.factories import actor, new_case
 HOSTILE = ['=HYPERLINK("http://127.0.0.1:9/x","点我")', "+1+1", "-2+3", "@SUM(A1)"]
 
 
-def _case(db, description: str, *, address: str | None = None, **fields):  # noqa: ANN003, ANN202
+def _case(db, description: str, *, address: str | None = None, **fields):
     """A report whose address repeats its description unless given."""
     return new_case(db, description=description, address=address or description[:150], **fields)
 
 
-def _actor(db, username: str):  # noqa: ANN202
+def _actor(db, username: str):
     return actor(db, username)
 
 

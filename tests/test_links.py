@@ -155,7 +155,7 @@ def tiles(at: AppTest) -> dict[str, tuple[str, dict[str, str]] | None]:
     """The home page's tiles: figure label → the page and query its link opens (None: no link)."""
     found: dict[str, tuple[str, dict[str, str]] | None] = {}
 
-    def walk(node) -> None:  # noqa: ANN001
+    def walk(node) -> None:
         if getattr(node, "key", None) and str(node.key).startswith("link_tile_"):
             [metric], [link] = node.get("metric"), node.get("page_link")
             found[metric.label] = (link.proto.page, dict(parse_qsl(link.proto.query_string)))

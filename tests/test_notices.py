@@ -220,7 +220,7 @@ def _crash_at_the_mark(monkeypatch) -> None:
     """The process dies after the gateway took the message, before the notice is marked."""
     finish = outbox._finish
 
-    def crash(engine, notice_id, **values):  # noqa: ANN001, ANN003
+    def crash(engine, notice_id, **values):
         if values.get("state") == "sent":
             raise SystemExit("killed")
         finish(engine, notice_id, **values)

@@ -21,13 +21,13 @@ def _count(engine) -> int:
         return s.exec(select(func.count()).select_from(Case)).one()
 
 
-def _case(engine, **fields) -> Case:  # noqa: ANN003
+def _case(engine, **fields) -> Case:
     fields.setdefault("phone", PHONE)
     fields.setdefault("description", "楼道堆放杂物")
     return new_case(engine, **fields)
 
 
-def _move(engine, username: str, case: Case, action: str, **params) -> Case:  # noqa: ANN003
+def _move(engine, username: str, case: Case, action: str, **params) -> Case:
     return move(engine, username, case.id, action, **params)
 
 

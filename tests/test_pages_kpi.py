@@ -201,7 +201,7 @@ def _strings(value: object) -> list[str]:
     return []
 
 
-def chart_text(block) -> str:  # noqa: ANN001
+def chart_text(block) -> str:
     """The words of a block's plotly charts: trace names, labels, hovers, titles (not the
     theme)."""
     parts = []
@@ -213,7 +213,7 @@ def chart_text(block) -> str:  # noqa: ANN001
     return "\n".join(parts)
 
 
-def page_text(block) -> str:  # noqa: ANN001
+def page_text(block) -> str:
     """Everything a block shows: elements, widget labels and options, table cells, metric help,
     tab and expander labels, page links and the charts' words."""
     parts = [str(e.value) for kind in ("title", "header", "subheader", "markdown", "caption", "text",
@@ -245,7 +245,7 @@ def goto(at: AppTest, key: str) -> AppTest:
     return at.switch_page(f"pages/{key}.py").run()
 
 
-def frame(element) -> object:  # noqa: ANN001
+def frame(element) -> object:
     value = element.value
     return value.data if hasattr(value, "data") else value
 
@@ -278,7 +278,7 @@ def catalog_gaps(monkeypatch) -> set[tuple[str, str]]:
     class Watched(dict):
         lang = "zh"
 
-        def get(self, key, default=None):  # noqa: ANN001, ANN202
+        def get(self, key, default=None):
             if key not in self:
                 gaps.add((self.lang, key))
             return super().get(key, default)
@@ -469,7 +469,7 @@ def media(monkeypatch) -> list[MemoryMediaFileStorage]:
     stores: list[MemoryMediaFileStorage] = []
     init = MemoryMediaFileStorage.__init__
 
-    def recording(self, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+    def recording(self, *args, **kwargs) -> None:
         init(self, *args, **kwargs)
         stores.append(self)
 

@@ -331,7 +331,7 @@ def test_photos_are_decoded_only_after_the_rate_limit_and_the_double_submit_chec
     decoded: list[int] = []
     real = photos.check_photos
 
-    def counting(files, **limits):  # noqa: ANN001, ANN003, ANN202
+    def counting(files, **limits):
         decoded.append(len(files))
         return real(files, **limits)
 
@@ -414,7 +414,7 @@ def test_the_case_page_answers_an_impossible_id_with_a_message(sqlite_db):
 
 
 def test_an_unexpected_error_shows_a_friendly_message_and_no_traceback(sqlite_db, monkeypatch):
-    def broken(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+    def broken(*_args, **_kwargs):
         raise RuntimeError("secret internals of the failure")
 
     monkeypatch.setattr(queue, "queue_rows", broken)

@@ -27,13 +27,13 @@ from tests.factories import (
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
 
 
-def _events(engine, case_id: int) -> list[str]:  # noqa: ANN001
+def _events(engine, case_id: int) -> list[str]:
     with read_session(engine) as s:
         return [e.action for e in s.exec(select(CaseEvent).where(CaseEvent.case_id == case_id)
                                          .order_by(CaseEvent.seq)).all()]
 
 
-def _row(engine, username: str, tab: str, case_id: int) -> queue.QueueRow:  # noqa: ANN001
+def _row(engine, username: str, tab: str, case_id: int) -> queue.QueueRow:
     with read_session(engine) as s:
         rows, _ = queue.queue_rows(s, actor(engine, username), tab, page_size=500)
     return next(r for r in rows if r.id == case_id)
@@ -229,7 +229,7 @@ def test_the_case_page_walks_the_queue_as_filtered(sqlite_db):
     assert f"{middle + 1} / {len(walk)}" in captions
 
 
-def _place(engine, case_id: int, lat: float, lon: float) -> None:  # noqa: ANN001
+def _place(engine, case_id: int, lat: float, lon: float) -> None:
     with write_session(engine) as s:
         row = s.get(Case, case_id)
         row.latitude, row.longitude = lat, lon
@@ -286,7 +286,7 @@ def test_a_phone_gets_a_card_per_case_and_a_desktop_the_table(sqlite_db, monkeyp
     case = new_case(sqlite_db, address="红星路700号")
     at = open_page("community01", "pages/queue.py")
     assert not at.exception and len(at.dataframe) == 1
-    def cards(at):  # noqa: ANN001, ANN202  (a card's link starts with its status light)
+    def cards(at):  # a card's link starts with its status light
         return [link.proto for link in at.get("page_link")
                 if case.code in link.proto.label and link.proto.label[0] in "🔴🟠🟢⚪"]
 

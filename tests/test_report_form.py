@@ -35,7 +35,7 @@ def _count(engine) -> int:
         return s.exec(select(func.count()).select_from(Case)).one()
 
 
-def _fill(at, *, description: str, address: str, phone: str | None = None) -> None:  # noqa: ANN001
+def _fill(at, *, description: str, address: str, phone: str | None = None) -> None:
     at.text_area[0].input(description)
     inputs = {w.label: w for w in at.text_input}
     inputs["详细地址 *"].input(address)
@@ -43,7 +43,7 @@ def _fill(at, *, description: str, address: str, phone: str | None = None) -> No
         inputs["联系电话 *（用于查询和回访，不会公开）"].input(phone)
 
 
-def _choose(at, key: str, label: str):  # noqa: ANN001, ANN202
+def _choose(at, key: str, label: str):
     box = at.selectbox(key=key)
     return box.select_index(list(box.options).index(label)).run()
 

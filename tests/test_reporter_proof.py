@@ -51,19 +51,19 @@ def _address() -> str:
     return f"198.51.100.{next(_addresses) % 250}-{next(_addresses)}"
 
 
-def _claimable(db) -> Case:  # noqa: ANN001
+def _claimable(db) -> Case:
     case = closed_case(db, phone=PHONE, name="刘群众")
     with write_session(db) as s:
         eligibility.open_claims(s, everything=True)
     return case
 
 
-def _claim(db, case_id: int) -> RewardClaim:  # noqa: ANN001
+def _claim(db, case_id: int) -> RewardClaim:
     with read_session(db) as s:
         return s.exec(select(RewardClaim).where(RewardClaim.case_id == case_id)).one()
 
 
-def _staff_material(db, case: Case) -> str:  # noqa: ANN001
+def _staff_material(db, case: Case) -> str:
     """Everything the staff who may see this case read about it: the handling community's case
     page (with the full phone), its queue, the district's ledger and its export, the reward
     approval page, the reward ledger and its export."""
@@ -232,7 +232,7 @@ def test_concurrent_wrong_proofs_are_counted_before_they_are_judged(db, monkeypa
     judged = []
     real = tracking._proof_ok
 
-    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def counting(*args, **kwargs):
         judged.append(1)
         return real(*args, **kwargs)
 
@@ -244,7 +244,7 @@ def test_concurrent_wrong_proofs_are_counted_before_they_are_judged(db, monkeypa
         start.wait()
         try:
             tracking.track(db, case.code, f"{i:06d}", client_address=f"10.9.{i}.1")
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             answers.append(type(err).__name__)
 
     threads = [threading.Thread(target=guess, args=(i,)) for i in range(attempts)]
@@ -269,7 +269,7 @@ def test_one_claim_code_used_twice_at_once_claims_once(db):
             rewards.claim_reward(db, code=case.code, proof=code, method="bank",
                                  payment_detail=detail, version=version, client_address=detail)
             results.append("claimed")
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             results.append(type(err).__name__)
 
     threads = [threading.Thread(target=claim, args=(d,))
@@ -285,7 +285,7 @@ def test_one_claim_code_used_twice_at_once_claims_once(db):
 # ---------------------------------------------------------------- a report that joined another
 
 
-def _joined(db):  # noqa: ANN001, ANN202
+def _joined(db):
     """Resident A's case, handled with a result and a photo and rated by A; resident B's
     report of the same problem merged into it."""
     first = new_case(db, phone="13911110000", address="红星路5号")

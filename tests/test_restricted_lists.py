@@ -23,26 +23,26 @@ from tests.factories import NEIGHBOUR, actor, category_id, move, new_case
 SECRET_PLACE = "红星路9号3栋501"
 
 
-def _logs(engine, case_id: int) -> list[tuple[str, str]]:  # noqa: ANN001
+def _logs(engine, case_id: int) -> list[tuple[str, str]]:
     with read_session(engine) as s:
         return [tuple(r) for r in s.exec(
             select(User.username, AccessLog.what).join(User, User.id == AccessLog.user_id)
             .where(AccessLog.case_id == case_id).order_by(AccessLog.id)).all()]
 
 
-def _merge_list(engine, username: str, case_id: int) -> list[int]:  # noqa: ANN001
+def _merge_list(engine, username: str, case_id: int) -> list[int]:
     detail = case_detail(actor(engine, username), case_id, engine=engine)
     assert "merge" in detail.actions, username
     return [o.id for o in detail.options["merge_into"]]
 
 
-def _place(engine, case_id: int, lat: float, lon: float) -> None:  # noqa: ANN001
+def _place(engine, case_id: int, lat: float, lon: float) -> None:
     with write_session(engine) as s:
         row = s.get(Case, case_id)
         row.latitude, row.longitude = lat, lon
 
 
-def _set(engine, key: str, value: object) -> None:  # noqa: ANN001
+def _set(engine, key: str, value: object) -> None:
     with write_session(engine) as s:
         s.get(Setting, key).value = str(value)
     refcache.clear()

@@ -39,7 +39,7 @@ from tests.factories import (
 POLICE = "510104001-police"
 
 
-def _closed(db, **fields):  # noqa: ANN003, ANN202
+def _closed(db, **fields):
     return closed_case(db, **fields)
 
 
@@ -53,19 +53,19 @@ def _claim_of(db, case_id: int) -> RewardClaim:
         return s.exec(select(RewardClaim).where(RewardClaim.case_id == case_id)).one()
 
 
-def _claimed(db, case, *, method: str = "bank", detail: str = "6222020200112233445"):  # noqa: ANN001, ANN202
+def _claimed(db, case, *, method: str = "bank", detail: str = "6222020200112233445"):
     view = tracking.reward_for(db, case.code, sms_code(db, case.code))
     return tracking.claim_reward(db, code=case.code, proof=sms_code(db, case.code, "claim"),
                                  method=method, payment_detail=detail, version=view.version)
 
 
-def _decide(db, username: str, claim: RewardClaim, action: str, **params) -> RewardClaim:  # noqa: ANN003
+def _decide(db, username: str, claim: RewardClaim, action: str, **params) -> RewardClaim:
     with read_session(db) as s:
         version = s.get(RewardClaim, claim.id).version
     return approval.decide(actor(db, username), claim.id, action, version=version, engine=db, **params)
 
 
-def _approver(db, username: str, unit: str, *, roles=("reward_approver",), phone=None) -> str:  # noqa: ANN001
+def _approver(db, username: str, unit: str, *, roles=("reward_approver",), phone=None) -> str:
     with write_session(db) as s:
         auth.bootstrap_user(s, username=username, display_name=username, password="long-password-1",
                             unit=find_unit(s, unit), roles=list(roles), phone=phone)
@@ -197,7 +197,7 @@ def test_the_reporter_claims_an_approver_approves_and_pays_once(db):
     assert (view.state, view.paid_at is not None) == ("paid", True)
 
 
-def _large(db):  # noqa: ANN001, ANN202
+def _large(db):
     """A closed ordinary case whose award is ¥2,000, above the ¥500 threshold (a restricted
     category's large tip goes only to approvers with the permission: tests/test_rewards_separation)."""
     rules.set_rule(actor(db, "admin"), category_id=category_id(db, "fire"), severity="major",

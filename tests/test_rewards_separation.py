@@ -52,17 +52,17 @@ OTHER_STREET = "510104002"
 # ---------------------------------------------------------------- helpers
 
 
-def _open(db) -> None:  # noqa: ANN001
+def _open(db) -> None:
     with write_session(db) as s:
         eligibility.open_claims(s, everything=True)
 
 
-def _claim_of(db, case_id: int) -> RewardClaim:  # noqa: ANN001
+def _claim_of(db, case_id: int) -> RewardClaim:
     with read_session(db) as s:
         return s.exec(select(RewardClaim).where(RewardClaim.case_id == case_id)).one()
 
 
-def _claimed(db, case, *, method: str = "bank", detail: str = "6222020200112233445") -> RewardClaim:  # noqa: ANN001
+def _claimed(db, case, *, method: str = "bank", detail: str = "6222020200112233445") -> RewardClaim:
     """The reporter's claim, as the tracking page makes it once the reporter has proved the case
     is theirs (the proof itself is tracking's concern, tested there)."""
     _open(db)
@@ -73,25 +73,25 @@ def _claimed(db, case, *, method: str = "bank", detail: str = "62220202001122334
                          payment_detail=detail)
 
 
-def _decide(db, username: str, claim_id: int, action: str, **params) -> RewardClaim:  # noqa: ANN001, ANN003
+def _decide(db, username: str, claim_id: int, action: str, **params) -> RewardClaim:
     with read_session(db) as s:
         version = s.get(RewardClaim, claim_id).version
     return approval.decide(actor(db, username), claim_id, action, version=version, engine=db,
                            **params)
 
 
-def _user(db, username: str, unit: str, roles: tuple[str, ...]) -> str:  # noqa: ANN001
+def _user(db, username: str, unit: str, roles: tuple[str, ...]) -> str:
     with write_session(db) as s:
         auth.bootstrap_user(s, username=username, display_name=username,
                             password="long-password-1", unit=find_unit(s, unit), roles=list(roles))
     return username
 
 
-def _user_id(db, username: str) -> int:  # noqa: ANN001
+def _user_id(db, username: str) -> int:
     return actor(db, username).id
 
 
-def _in_queue(db, username: str, claim_id: int) -> bool:  # noqa: ANN001
+def _in_queue(db, username: str, claim_id: int) -> bool:
     rows, _ = approval.approval_queue(actor(db, username), engine=db)
     return claim_id in {r.id for r in rows}
 
@@ -177,7 +177,7 @@ def test_a_report_made_while_logged_in_to_a_staff_account_earns_nothing(db):
 # ---------------------------------------------------------------- any move bars the approver
 
 
-def _called_up(db):  # noqa: ANN001, ANN202
+def _called_up(db):
     """A resident's report its community accepted and called up: the street owns it."""
     case = new_case(db)
     move(db, "community01", case.id, "accept")
@@ -185,7 +185,7 @@ def _called_up(db):  # noqa: ANN001, ANN202
     return case
 
 
-def _finish(db, case_id: int, by: str) -> None:  # noqa: ANN001
+def _finish(db, case_id: int, by: str) -> None:
     """The unit that owns the case takes it on and handles it; its community checks and closes."""
     for action, params in (("take", {}), ("handle", {"note": "已整改"})):
         move(db, by, case_id, action, **params)
@@ -193,7 +193,7 @@ def _finish(db, case_id: int, by: str) -> None:  # noqa: ANN001
         move(db, "community01", case_id, action)
 
 
-def _rework(db, clerk: str) -> int:  # noqa: ANN001
+def _rework(db, clerk: str) -> int:
     case = _called_up(db)
     move(db, "street01", case.id, "take")
     move(db, "street01", case.id, "handle", note="已整改")
@@ -204,21 +204,21 @@ def _rework(db, clerk: str) -> int:  # noqa: ANN001
     return case.id
 
 
-def _hand_back(db, clerk: str) -> int:  # noqa: ANN001
+def _hand_back(db, clerk: str) -> int:
     case = _called_up(db)
     move(db, clerk, case.id, "hand_back", note="社区可自行处置")  # 下派
     _finish(db, case.id, "community01")
     return case.id
 
 
-def _call_up(db, clerk: str) -> int:  # noqa: ANN001
+def _call_up(db, clerk: str) -> int:
     case = _called_up(db)
     move(db, clerk, case.id, "call_up", note="请区级协调")  # 呼叫
     _finish(db, case.id, "district01")
     return case.id
 
 
-def _extend(db, clerk: str) -> int:  # noqa: ANN001
+def _extend(db, clerk: str) -> int:
     case = _called_up(db)
     move(db, "street01", case.id, "take")
     move(db, clerk, case.id, "extend", until=_later(40), note="需协调物业")  # 延期
@@ -228,7 +228,7 @@ def _extend(db, clerk: str) -> int:  # noqa: ANN001
     return case.id
 
 
-def _park(db, clerk: str) -> int:  # noqa: ANN001
+def _park(db, clerk: str) -> int:
     case = _called_up(db)
     move(db, clerk, case.id, "park", until=_later(30), note="等待业主回国")  # 挂账
     move(db, "street01", case.id, "resume")
@@ -236,7 +236,7 @@ def _park(db, clerk: str) -> int:  # noqa: ANN001
     return case.id
 
 
-def _supervise(db, clerk: str) -> int:  # noqa: ANN001
+def _supervise(db, clerk: str) -> int:
     case = new_case(db)
     move(db, "community01", case.id, "accept")
     move(db, clerk, case.id, "supervise", note="请尽快处置")  # 督办
@@ -394,14 +394,14 @@ def test_the_cap_row_refuses_going_below_zero_in_the_database(db):
 # ---------------------------------------------------------------- restricted claims
 
 
-def _tip(db, *, phone: str = "13977777777"):  # noqa: ANN001, ANN202
+def _tip(db, *, phone: str = "13977777777"):
     """A resident's 黄赌毒 tip, judged major (¥2,000), handled and closed, claimed."""
     return _claimed(db, closed_case(db, category="vice", severity="major", phone=phone,
                                     description="3栋地下室有人聚赌", address="红星路12号3栋"),
                     detail="6222020200001234")
 
 
-def _privileged(db, username: str) -> str:  # noqa: ANN001
+def _privileged(db, username: str) -> str:
     return _user(db, username, "510104", ("reward_approver", "sensitive_viewer"))
 
 
@@ -538,7 +538,7 @@ def test_the_approval_queue_and_ledger_pages_show_no_restricted_reporter(sqlite_
         assert "7777" not in shown and "1234" not in shown, reader
 
 
-def _code(db, claim: RewardClaim) -> str:  # noqa: ANN001
+def _code(db, claim: RewardClaim) -> str:
     return get(db, claim.case_id).code
 
 

@@ -47,7 +47,7 @@ def _photo(colour: str, *, dot: bool = False) -> Photo:
     return check_photo(data.getvalue(), max_bytes=10_000_000, max_pixels=10_000_000)
 
 
-def _report(db, when: datetime, *, phone: str | None, address: str | None = None,  # noqa: ANN001
+def _report(db, when: datetime, *, phone: str | None, address: str | None = None,
             category: str = "fire", community: str = COMMUNITY, photos: tuple = ()) -> Case:
     """A resident's report at ``when`` through lib, at an address of its own unless given."""
     with write_session(db) as s:
@@ -60,7 +60,7 @@ def _report(db, when: datetime, *, phone: str | None, address: str | None = None
                            actor=None, now=when, client_address=f"signals-{next(_doors)}")
 
 
-def _valid(db, case: Case, *, by: str = "community01", until: str = "close") -> Case:  # noqa: ANN001
+def _valid(db, case: Case, *, by: str = "community01", until: str = "close") -> Case:
     """The case taken on, handled and verified (and closed, unless ``until`` says verify)."""
     for action, params in (("accept", {}), ("take", {}), ("handle", {"note": "已整改"}),
                            ("verify", {}), ("close", {})):
@@ -70,11 +70,11 @@ def _valid(db, case: Case, *, by: str = "community01", until: str = "close") -> 
     return case
 
 
-def _rejected(db, case: Case, *, by: str = "community01") -> Case:  # noqa: ANN001
+def _rejected(db, case: Case, *, by: str = "community01") -> Case:
     return move(db, by, case.id, "reject", note="无此问题")
 
 
-def _signals(db, case: Case) -> list[str]:  # noqa: ANN001
+def _signals(db, case: Case) -> list[str]:
     with read_session(db) as s:
         claim = s.exec(select(RewardClaim).where(RewardClaim.case_id == case.id)).one()
         return signals.signals_of(s, claim)
@@ -153,7 +153,7 @@ def test_copied_photo_flags_the_later_case_and_not_the_original(db):
         [], ["copied_photo"], [], []]
 
 
-def _handled_with(db, case: Case, photo: Photo) -> Case:  # noqa: ANN001
+def _handled_with(db, case: Case, photo: Photo) -> Case:
     """The case taken on and handled with ``photo`` as its result, then verified and closed."""
     for action, params in (("accept", {}), ("take", {}),
                            ("handle", {"note": "已整改", "photos": [photo]}),
@@ -212,7 +212,7 @@ def test_batch_approval_skips_a_signalled_claim_and_takes_a_clean_small_one(db):
 # ---------------------------------------------------------------- figures
 
 
-def _claim(db, case: Case, state: str, fen: int, created: datetime,  # noqa: ANN001
+def _claim(db, case: Case, state: str, fen: int, created: datetime,
            reason: str | None = None) -> None:
     """A claim row as the machine would have left it (the figures read only these columns)."""
     with write_session(db) as s:
@@ -229,7 +229,7 @@ def _month(month: str) -> tuple[datetime, datetime]:
     return start, pools.next_month_start(start)
 
 
-def _figures(db, column: str, month: str, scope=None) -> list[tuple]:  # noqa: ANN001
+def _figures(db, column: str, month: str, scope=None) -> list[tuple]:
     with read_session(db) as s:
         return [(f.unit_id, f.claims, f.awarded_fen, f.paid_fen, f.rejections, f.resident_reports,
                  f.valid_reports, f.valid_ratio)
@@ -303,7 +303,7 @@ RENDERING = ("title", "header", "subheader", "markdown", "caption", "info", "war
              "success")
 
 
-def _rendered(at) -> list[str]:  # noqa: ANN001
+def _rendered(at) -> list[str]:
     """What the page sends to Markdown-rendering elements, backslash escapes taken out."""
     return [re.sub(r"\\.", "", str(e.value)) for kind in RENDERING for e in getattr(at, kind)]
 

@@ -21,7 +21,7 @@ from lib.tools.cli import main
 LIB = Path(__file__).resolve().parent.parent / "lib"
 
 
-def _row(engine, key: str, value: str) -> None:  # noqa: ANN001
+def _row(engine, key: str, value: str) -> None:
     """A row written behind the declarations' back, as SQL or an old release could."""
     with write_session(engine) as s:
         row = s.get(Setting, key) or Setting(key=key, value="")

@@ -28,7 +28,7 @@ def test_facts_become_keys_with_parameters_and_nested_phrases():
                                                          (timeline.NOTE_HIDDEN,), None)
 
 
-def _timeline_notes(at) -> list[str]:  # noqa: ANN001
+def _timeline_notes(at) -> list[str]:
     frame = at.dataframe[-1].value
     return [str(v) for v in frame.iloc[:, -1]]
 

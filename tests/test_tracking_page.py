@@ -44,7 +44,7 @@ def _completion(at: AppTest) -> list[str]:
     return [m.value for m in at.markdown if "办结时间**：" in m.value]
 
 
-def _handled(engine, note: str = RESULT) -> Case:  # noqa: ANN001
+def _handled(engine, note: str = RESULT) -> Case:
     case = new_case(engine, phone=PHONE)
     for action, params in (("accept", {}), ("take", {}), ("handle", {"note": note})):
         case = move(engine, "community01", case.id, action, **params)
@@ -121,7 +121,7 @@ def test_a_link_with_a_code_fills_the_code_box_and_never_the_proof(sqlite_db):
     assert not junk.exception and junk.text_input(key="track_code_box").value == ""
 
 
-def _sent_codes(log) -> list[str]:  # noqa: ANN001
+def _sent_codes(log) -> list[str]:
     """The one-time codes the log gateway wrote (the demo's SMS), newest last."""
     if not log.exists():
         return []
@@ -154,7 +154,7 @@ def test_the_resident_hurries_from_the_tracking_page_once_a_working_day(sqlite_d
     assert "办理太慢？可以催办" not in [m.value.strip("*") for m in at.markdown]  # once a day
 
 
-def _events(engine, case_id: int) -> list[str]:  # noqa: ANN001
+def _events(engine, case_id: int) -> list[str]:
     with read_session(engine) as s:
         return [e.action for e in s.exec(select(CaseEvent).where(CaseEvent.case_id == case_id)
                                          .order_by(CaseEvent.seq))]

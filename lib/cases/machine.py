@@ -244,7 +244,7 @@ def _merge_target(session: Session, case: Case, ref: object) -> Case:
     else:
         try:
             found = parse_id(ref)
-        except Exception:  # noqa: BLE001  (any unusable reference is simply not a target)
+        except Exception:  # any unusable reference is simply not a target
             found = None
     target = session.get(Case, found) if found is not None else None
     if target is None or target.id == case.id or target.community_id != case.community_id \

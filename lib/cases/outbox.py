@@ -200,7 +200,7 @@ def send_now(engine: Engine | None, notice_id: int, *, gateway: Gateway | None =
         if not phone:
             raise ValueError("no phone")
         gateway.send(notice_id, phone, text)
-    except Exception as err:  # noqa: BLE001  (whatever went wrong, this code is not retried)
+    except Exception as err:  # whatever went wrong, this code is not retried
         _finish(engine, notice_id, state=N.failed, body=CODE_SENT_BODY,
                 error=mask_digits(f"{type(err).__name__}: {err}")[:200])
         return False
@@ -247,7 +247,7 @@ def send_due(engine: Engine | None = None, *, gateway: Gateway | None = None,
         except DeliveryUnknown as err:
             _finish(engine, notice_id, state=N.failed, error=mask_digits(f"unknown: {err}")[:200])
             counts["notices_failed"] += 1
-        except Exception as err:  # noqa: BLE001  (any gateway failure is retried, then given up)
+        except Exception as err:  # any gateway failure is retried, then given up
             state = _failed_attempt(engine, notice_id, f"{type(err).__name__}: {err}", now)
             counts["notices_failed" if state == N.failed else "notices_retry"] += 1
         else:

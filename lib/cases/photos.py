@@ -86,7 +86,7 @@ def check_photo(data: bytes, *, max_bytes: int, max_pixels: int, name: str = "")
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ValidationFailed("error.photo_too_many_pixels", name=name) from None
-    except Exception:  # noqa: BLE001  (any decoder failure means: not a usable image)
+    except Exception:  # any decoder failure means: not a usable image
         raise ValidationFailed("error.photo_not_image", name=name) from None
     encoded = out.getvalue()
     return Photo(data=encoded, mime="image/jpeg", sha256=hashlib.sha256(encoded).hexdigest())

@@ -61,7 +61,7 @@ def start(name: str, work: Callable[[], object], *, every: float = MINUTE,
 def _run(name: str, job: _Job, work: Callable[[], object]) -> None:
     try:
         work()
-    except Exception:  # noqa: BLE001  (retried after the interval; the page is fine)
+    except Exception:  # retried after the interval; the page is fine
         _log.exception("background job %s failed", name)
     finally:
         job.running.release()

@@ -240,7 +240,7 @@ def intake_timings(url: str, writers: int = 8, per_writer: int = 50, interval_ms
                 intake.submit(engine, actor=None, report=report,
                              submit_key=f"bench-{run_id}-{index}-{n}",
                              client_address=f"bench-{run_id}-{index}-{n}")
-            except Exception as err:  # noqa: BLE001  (counted and reported, never hidden)
+            except Exception as err:  # counted and reported, never hidden
                 with lock:
                     errors.append(f"{type(err).__name__}: {err}")
                 continue

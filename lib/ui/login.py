@@ -45,7 +45,7 @@ def client_address() -> str:
     try:
         peer = st.context.ip_address
         headers = st.context.headers
-    except Exception:  # noqa: BLE001  (no request context, e.g. AppTest)
+    except Exception:  # no request context, e.g. AppTest
         return netaddr.UNKNOWN
     if peer is None:
         if not len(headers):
@@ -107,7 +107,7 @@ def decode_cookie(raw: str | None, key: str, expiry_days: float,
     try:
         # PyJWT refuses an ``iat`` in the future by itself; the leeway is our skew.
         payload = jwt.decode(raw, key, algorithms=["HS256"], leeway=COOKIE_SKEW_SECONDS)
-    except Exception:  # noqa: BLE001  (every malformed token is simply "not logged in")
+    except Exception:  # every malformed token is simply "not logged in"
         return None
     username, exp, iat = payload.get("username"), payload.get("exp_date"), payload.get("iat")
     if not isinstance(username, str) or not all(
@@ -125,7 +125,7 @@ def _get_cookie() -> dict | None:
         return None
     try:
         raw = st.context.cookies.get(config.cookie_name())
-    except Exception:  # noqa: BLE001
+    except Exception:
         raw = None
     return decode_cookie(raw, config.cookie_key(), config.cookie_expiry_days())
 

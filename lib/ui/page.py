@@ -146,7 +146,7 @@ class Page:
             yield
         except DomainError as err:
             self.error(err)
-        except Exception:  # noqa: BLE001
+        except Exception:
             logging.getLogger("pages." + self.key).exception("page %s failed", self.key)
             st.error(self.t("error.unexpected"))
 
@@ -187,7 +187,7 @@ def setup_page(key: str) -> Page:
     except ConfigError as err:
         st.error(t("error.config", lang, detail=str(err)))
         st.stop()
-    except Exception:  # noqa: BLE001  (the database is down, say: a message, not a traceback)
+    except Exception:  # the database is down, say: a message, not a traceback
         logging.getLogger("pages." + key).exception("login restore failed")
         st.error(t("error.unexpected", lang))
         st.stop()

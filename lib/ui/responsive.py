@@ -24,6 +24,6 @@ def on_phone() -> bool:
     """Whether this page is drawn for a phone (no request, as in AppTest: no)."""
     try:
         agent = st.context.headers.get("User-Agent")
-    except Exception:  # noqa: BLE001  (no request context)
+    except Exception:  # no request context
         agent = None
     return phone_agent(agent)
