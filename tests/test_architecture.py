@@ -1,5 +1,6 @@
 """The shape of lib: one package per capability, imports that only go one way, no cycles, no
-import hidden inside a function, and no Streamlit outside lib/ui (architecture.md)."""
+import hidden inside a function, and no Streamlit outside lib/ui (docs/decisions.md, "A package
+per capability")."""
 
 from __future__ import annotations
 

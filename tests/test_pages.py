@@ -60,7 +60,7 @@ APPROVING = {"rewards", "reward_ledger"}
 KPI = {"kpi_overview", "kpi_rankings", "kpi_satisfaction", "kpi_closure", "kpi_flow", "kpi_map",
        "kpi_monitoring", "kpi_report"}
 # What each demo account may open besides the public pages, written out by hand from the roles
-# in mission.md (not derived from the app's own tables, which this checks).
+# of the product's users (not derived from the app's own tables, which this checks).
 STAFF_PAGES_BY_ACCOUNT = {
     "grid01": CASE_WORK, "community01": CASE_WORK | KPI, "street01": CASE_WORK | KPI,
     "district01": CASE_WORK | KPI, "district_privacy": CASE_WORK | KPI, "city01": CASE_WORK | KPI,

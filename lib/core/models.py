@@ -161,7 +161,7 @@ class CategoryDepartmentType(SQLModel, table=True):
 
 
 class DeadlineRule(SQLModel, table=True):
-    """Deadlines by severity (domain.md §3). Units: minutes, hours, working_days."""
+    """Deadlines by severity (data/deadlines.json). Units: minutes, hours, working_days."""
 
     __tablename__ = "deadline_rule"
 

@@ -1,7 +1,7 @@
 """The assessment figures (考核指标), from the roll-ups: definitions in one table, each computed
 with the counts behind it, for any period, part of the tree and category.
 
-Definitions (domain.md §4; weights and the 基本满意 factor are settings):
+Definitions (docs/decisions.md, "Assessment figures"; weights and the 基本满意 factor are settings):
 
   response_rate      lead work orders signed for in time / lead work orders made
   resolution_rate    cases handled and verified / cases whose handling deadline fell in it

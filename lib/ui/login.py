@@ -1,7 +1,7 @@
 """Login around streamlit-authenticator.
 
 The library draws the form and keeps the cookie; three of its seams are replaced so that its
-gaps are closed (architecture.md, security.md):
+gaps are closed (docs/decisions.md, "Login around streamlit-authenticator"):
 
 - the credential check goes to ``lib.org.auth.login``: users from the database, the exact
   passphrase (the library strips spaces), throttling per account and address, equal timing for
