@@ -47,6 +47,7 @@ ALLOWED: dict[str, dict[str, str]] = {
     "lib/ui/kpi.py": {"rate": "a figure's kind (a percentage)"},
     "lib/kpi/rollup.py": {"open": "an outcome of the flow chart"},
     "lib/kpi/periods.py": {"start": "a period's first day (a column of the quantile rows)"},
+    "lib/cases/deadlines.py": {"handle": "the handling limit's kind (deadline_rule.handle_*)"},
     "lib/org/refdata.py": {"handle": "the handling deadline's kind in data/deadlines.json"},
     "pages/kpi_map.py": {"reported": FIGURE, "closed": FIGURE},
     "pages/kpi_flow.py": {"closed": "an outcome of the flow chart"},

@@ -26,15 +26,30 @@ from lib.core.workcal import CHINA_TZ, CLOSE_OF_DAY, add_duration
 # SQL wants a sequence, in a fixed order so that a statement is cached once.
 _SIGN, _HANDLE, _DUE = sorted(SIGN_WAIT), sorted(HANDLING), sorted(DUE)
 DUE_SOON = timedelta(hours=4)
+# The limits a deadline rule sets (its columns ``<kind>_value`` and ``<kind>_unit``).
+SIGN_FOR, HANDLE, ANSWER_CALL = "sign_for", "handle", "answer_call"
+
+
+def limit_of(rule: DeadlineRule | None, kind: str) -> tuple[int, str]:
+    """(value, unit) of one limit of a severity's rule; one working day without a rule."""
+    if rule is None:
+        return 1, "working_days"
+    return getattr(rule, f"{kind}_value"), getattr(rule, f"{kind}_unit")
+
+
+def due_by(rule: DeadlineRule | None, kind: str, start: datetime,
+           close: time = CLOSE_OF_DAY) -> datetime:
+    """The deadline of ``kind`` under ``rule`` for a step made at ``start`` (the demo's
+    generator dates its cases with it, as ``due`` dates a move)."""
+    value, unit = limit_of(rule, kind)
+    return add_duration(start, value, unit, close=close)
 
 
 def due(session: Session, severity: str, kind: str, start: datetime) -> datetime:
     """The deadline of ``kind`` (sign_for, handle or answer_call) for a step made at ``start``."""
     def load() -> tuple[int, str]:
-        rule = session.get(DeadlineRule, severity) or session.get(DeadlineRule, "general")
-        if rule is None:
-            return 1, "working_days"
-        return getattr(rule, f"{kind}_value"), getattr(rule, f"{kind}_unit")
+        return limit_of(session.get(DeadlineRule, severity)
+                        or session.get(DeadlineRule, "general"), kind)
 
     value, unit = cached(session, "deadline", (severity, kind), load)
     return add_duration(start, value, unit, close=close_time(session))

@@ -27,7 +27,7 @@ from sqlmodel import Session, select
 
 from lib.cases import access
 from lib.cases.access import case_scope
-from lib.cases.deadlines import due
+from lib.cases.deadlines import SIGN_FOR, due
 from lib.cases.machine import CASES, act
 from lib.cases.models import Case
 from lib.cases.photos import Photo, checked_photos, photo_limits
@@ -353,7 +353,7 @@ def _insert(session: Session, checked: _Checked, *, actor: Actor | None,
         owner_id=values["community_id"], reached_tier="community", supervised=False,
         overdue=False, reported_at=now, updated_at=now, version=1, event_seq=1, hurry_count=0,
         extension_until=None, hurried_at=None,
-        sign_due_at=due(session, values["severity"], "sign_for", now), submit_key=submit_key,
+        sign_due_at=due(session, values["severity"], SIGN_FOR, now), submit_key=submit_key,
         pin_hash=pin_hash(code, pin) if pin else None,
         handler_id=None, merged_into_id=None, review_at=None, handle_due_at=None, rating=None,
         closed_at=None)).scalar_one()

@@ -33,7 +33,7 @@ from sqlmodel import Session, select
 
 from lib.cases import notices, orders
 from lib.cases.access import can_see
-from lib.cases.deadlines import close_of_day, current_due, due
+from lib.cases.deadlines import ANSWER_CALL, HANDLE, SIGN_FOR, close_of_day, current_due, due
 from lib.cases.models import Attachment, Case, CaseEvent, WorkOrderState
 from lib.cases.photos import PhotoKind, checked_photos
 from lib.cases.states import (
@@ -230,7 +230,7 @@ def _accept(step: Step) -> None:
     if severity and severity != case.severity:
         step.detail["severity"] = [case.severity, severity]
         case.severity = severity
-    case.sign_due_at = due(step.session, case.severity, "answer_call", step.now)
+    case.sign_due_at = due(step.session, case.severity, ANSWER_CALL, step.now)
 
 
 def _reject(step: Step) -> None:
@@ -288,7 +288,7 @@ def _reassign(step: Step) -> None:
         for column, value in place.items():
             setattr(case, column, value)
         case.unit_id = case.owner_id = community.id
-        case.sign_due_at = due(session, case.severity, "sign_for", step.now)
+        case.sign_due_at = due(session, case.severity, SIGN_FOR, step.now)
         step.to_state = S.reported
         changed = True
     if not changed:
@@ -302,8 +302,8 @@ def _dispatch(step: Step) -> None:
     if len(co_ids) > MAX_CO_HANDLERS:
         raise ValidationFailed("error.too_many_cohandlers", max=MAX_CO_HANDLERS)
     lead, *co = orders.serving_departments(session, case, [lead_id, *co_ids])
-    sign_due = due(session, case.severity, "sign_for", step.now)
-    handle_due = due(session, case.severity, "handle", step.now)
+    sign_due = due(session, case.severity, SIGN_FOR, step.now)
+    handle_due = due(session, case.severity, HANDLE, step.now)
     orders.cancel_open(session, case)
     for unit in [lead, *co]:
         orders.add(session, case, unit, lead=unit is lead, sign_due=sign_due,
@@ -318,7 +318,7 @@ def _take(step: Step) -> None:
     case = step.subject
     case.handler_id = case.owner_id
     case.sign_due_at = None
-    case.handle_due_at = due(step.session, case.severity, "handle", step.now)
+    case.handle_due_at = due(step.session, case.severity, HANDLE, step.now)
     step.detail["handle_due"] = case.handle_due_at.isoformat()
 
 
@@ -342,7 +342,7 @@ def _return(step: Step) -> None:
     case.handler_id = None
     case.handle_due_at = None
     case.extension_until = None
-    case.sign_due_at = due(session, case.severity, "answer_call", step.now)
+    case.sign_due_at = due(session, case.severity, ANSWER_CALL, step.now)
 
 
 def _handle(step: Step) -> None:
@@ -365,7 +365,7 @@ def _back_to_handler(step: Step, *, new_deadline: bool) -> None:
         order.state, order.handled_at = WorkOrderState.acknowledged, None
         session.add(order)
     if new_deadline:
-        case.handle_due_at = due(session, case.severity, "handle", step.now)
+        case.handle_due_at = due(session, case.severity, HANDLE, step.now)
 
 
 def _rework(step: Step) -> None:
@@ -416,7 +416,7 @@ def _park(step: Step) -> None:
 def _resume(step: Step) -> None:
     case = step.subject
     case.review_at = None
-    case.sign_due_at = due(step.session, case.severity, "answer_call", step.now)
+    case.sign_due_at = due(step.session, case.severity, ANSWER_CALL, step.now)
 
 
 def _take_back_work(step: Step, unit_id: int) -> None:
@@ -426,7 +426,7 @@ def _take_back_work(step: Step, unit_id: int) -> None:
     case.handler_id = None
     case.handle_due_at = None
     case.unit_id = unit_id
-    case.sign_due_at = due(step.session, case.severity, "answer_call", step.now)
+    case.sign_due_at = due(step.session, case.severity, ANSWER_CALL, step.now)
     step.to_state = S.accepted
 
 
@@ -444,7 +444,7 @@ def _call_up(step: Step) -> None:
         step.detail["taken_back"] = True
     elif waiting_here:
         case.unit_id = parent
-        case.sign_due_at = due(step.session, case.severity, "answer_call", step.now)
+        case.sign_due_at = due(step.session, case.severity, ANSWER_CALL, step.now)
         step.detail["answer_due"] = case.sign_due_at.isoformat()
     step.detail["to_tier"] = tier
     if step.actor is None:
@@ -461,7 +461,7 @@ def _hand_back(step: Step) -> None:
         _take_back_work(step, child)
     elif waiting_here:
         case.unit_id = child
-        case.sign_due_at = due(step.session, case.severity, "answer_call", step.now)
+        case.sign_due_at = due(step.session, case.severity, ANSWER_CALL, step.now)
     step.detail["to_tier"] = owner_tier(case)
 
 

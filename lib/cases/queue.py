@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 
 from lib.cases import access
 from lib.cases.access import case_scope, mask_name, mask_phone
-from lib.cases.deadlines import current_due_sql, due, status_by, status_of
+from lib.cases.deadlines import ANSWER_CALL, current_due_sql, due, status_by, status_of
 from lib.cases.models import Case, CaseEvent, WorkOrder
 from lib.cases.orders import OPEN_ORDER
 from lib.cases.states import CHECK, OPEN, TRIAGE, Act, S
@@ -235,7 +235,7 @@ def queue_rows(session: Session, actor: Actor, tab: str, filters: Filters = Filt
         reporter = None
         if not withheld and not row[18] and (row[16] or row[17]):
             reporter = " ".join(x for x in (mask_name(row[16]), mask_phone(row[17])) if x)
-        check_due = due(session, row[6], "answer_call", row[19]) if row[7] in CHECK \
+        check_due = due(session, row[6], ANSWER_CALL, row[19]) if row[7] in CHECK \
             else None
         out.append(QueueRow(*row[:5], None if withheld else row[5], *row[6:15],
                             excerpt=None if withheld else excerpt, reporter=reporter,

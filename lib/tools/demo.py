@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, text
 from sqlmodel import Session, select
 
-from lib.cases.deadlines import is_past_due
+from lib.cases.deadlines import ANSWER_CALL, HANDLE, SIGN_FOR, due_by, is_past_due
 from lib.cases.intake import CODE_ALPHABET, CODE_LENGTH
 from lib.cases.machine import next_state
 from lib.cases.models import Case, CaseEvent
@@ -31,7 +31,7 @@ from lib.core.models import (
     UnitKind,
     utcnow,
 )
-from lib.core.workcal import add_duration, working_days_between
+from lib.core.workcal import working_days_between
 from lib.kpi import geo
 from lib.org import auth
 from lib.org.models import Unit, User, UserRole
@@ -361,7 +361,7 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
             if not done() and trail.state == S.acknowledged:
                 trail.move(Act.start, staff.get(dept), after=_hours(rng, 0.1, 6))
         dispatched_at = trail.at
-        handle_due = add_duration(dispatched_at, rule.handle_value, rule.handle_unit)
+        handle_due = due_by(rule, HANDLE, dispatched_at)
         if orders:
             orders[-1]["handle_due_at"] = handle_due
         hours_to_due = (handle_due - dispatched_at).total_seconds() / 3600
@@ -414,27 +414,27 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
 def _order(case_id: int, dept: int, by: int, at: datetime, rule: DeadlineRule) -> dict:
     return {"case_id": case_id, "unit_id": dept, "lead": True, "state": W.dispatched,
             "dispatched_by_id": by,
-            "sign_due_at": add_duration(at, rule.sign_for_value, rule.sign_for_unit),
-            "handle_due_at": add_duration(at, rule.handle_value, rule.handle_unit),
+            "sign_due_at": due_by(rule, SIGN_FOR, at),
+            "handle_due_at": due_by(rule, HANDLE, at),
             "created_at": at, "signed_at": None, "handled_at": None}
 
 
 def _deadlines_and_orders(trail: _Trail, rule: DeadlineRule, row: dict, now: datetime) -> dict:
     """Owner, handler, deadlines, overdue and work orders as the final trail leaves them."""
     owner, handler = row["community_id"], None
-    sign_due = add_duration(trail.events[0]["at"], rule.sign_for_value, rule.sign_for_unit)
+    sign_due = due_by(rule, SIGN_FOR, trail.events[0]["at"])
     handle_due = None
     orders: list[dict] = []
     for e in trail.events:
         action, at = e["action"], e["at"]
         if action == Act.call_up:
             owner = e["to_unit_id"]
-            sign_due = add_duration(at, rule.answer_call_value, rule.answer_call_unit)
+            sign_due = due_by(rule, ANSWER_CALL, at)
         elif action == Act.accept:
-            sign_due = add_duration(at, rule.answer_call_value, rule.answer_call_unit)
+            sign_due = due_by(rule, ANSWER_CALL, at)
         elif action == Act.take:
             handler, sign_due = owner, None
-            handle_due = add_duration(at, rule.handle_value, rule.handle_unit)
+            handle_due = due_by(rule, HANDLE, at)
         elif action == Act.dispatch:
             handler = e["to_unit_id"]
             orders.append(_order(row["id"], handler, owner, at, rule))
@@ -442,7 +442,7 @@ def _deadlines_and_orders(trail: _Trail, rule: DeadlineRule, row: dict, now: dat
         elif action == Act.give_back:
             orders[-1]["state"] = W.returned
             handler = handle_due = None
-            sign_due = add_duration(at, rule.answer_call_value, rule.answer_call_unit)
+            sign_due = due_by(rule, ANSWER_CALL, at)
         elif action == Act.acknowledge:
             orders[-1].update(state=W.acknowledged, signed_at=at)
             sign_due = None
@@ -453,7 +453,7 @@ def _deadlines_and_orders(trail: _Trail, rule: DeadlineRule, row: dict, now: dat
             if orders and orders[-1]["state"] == W.handled:
                 orders[-1].update(state=W.acknowledged, handled_at=None)
             if action == Act.reopen:
-                handle_due = add_duration(at, rule.handle_value, rule.handle_unit)
+                handle_due = due_by(rule, HANDLE, at)
         elif action in (Act.reject, Act.merge):
             sign_due = None
     state = trail.state
