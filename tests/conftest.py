@@ -189,3 +189,22 @@ def sqlite_db(tmp_path, sqlite_template, monkeypatch) -> Engine:
     yield engine
     engine.dispose()
     get_engine.cache_clear()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
+    """Make ``--dist loadgroup`` honour the ``xdist_group`` mark on pytest 9.
+
+    pytest-xdist 3.8 groups tests by a suffix it writes to ``item._nodeid``; pytest 9 keeps the
+    node id in ``item._id`` and never reads ``_nodeid``, so the mark was ignored and each worker
+    started a server and a browser of its own. The same suffix is written where pytest 9 reads
+    it, on the workers only (the scheduler reads the ids they report)."""
+    if not WORKER or not config.getvalue("loadgroup"):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})
+        if groups and "@" not in item.nodeid and hasattr(item, "_id"):
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(groups)}")
