@@ -27,7 +27,7 @@ run: setup
 
 test: venv
 	$(VENV)/bin/ruff check lib pages app.py tests
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=25
 
 # Builds data/bench-N.db (and database bench_N on PostgreSQL) once, then reuses it.
 bench: venv

@@ -103,7 +103,8 @@ with page.guard():
                                subset=[col["time_left"]])
 
     # Ticks and clicks come back as row positions: they are turned into case ids against the
-    # rows drawn here, under a key that changes with those rows (see ``queue_state.table_key``).
+    # rows drawn here, under a key that changes with those rows and with the view (see
+    # ``queue_state.table_key``).
     drawn = [r.id for r in rows]
     selection = None
     if not on_phone():
@@ -111,7 +112,8 @@ with page.guard():
             selection = st.dataframe(
                 styled, hide_index=True, width="stretch", on_select="rerun",
                 selection_mode=["multi-row", "single-cell"],
-                key=queue_state.table_key(drawn, queue_state.generation()))
+                key=queue_state.table_key(drawn, queue_state.generation(),
+                                          view=(tab, filters, sort, page_no)))
             st.caption(page.t("queue.legend"))
     else:
         for r, status in zip(rows, statuses, strict=True):

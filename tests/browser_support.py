@@ -25,11 +25,13 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from lib.core.db import get_engine
+from lib.ui.login import encode_cookie
 from tests.conftest import under_ci
 from tests.factories import new_case
 
@@ -73,6 +75,7 @@ class Base(str):
 
     db_url: str
     sms_log: Path
+    cookie_key: str
 
 
 def last_sms_code(base: Base, code: str) -> str:
@@ -105,6 +108,7 @@ def browser_server(tmp_path_factory) -> Iterator[Base]:
     base = Base(f"http://127.0.0.1:{port}")
     base.db_url = env["DATABASE_URL"]
     base.sms_log = tmp / "notices.log"
+    base.cookie_key = env["COOKIE_KEY"]
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -222,21 +226,43 @@ def switch(page, do: Callable[[], object], what: str = "the page switch", runs: 
     settle(page)
 
 
-def click_grid(page, x: float, y: float, what: str) -> None:
-    """Click a point of a data grid (a cell, a row's box) and wait as ``switch`` does. The grid
-    is a canvas: a click that lands while it is drawn again after a run is lost, so it is
-    clicked once more if the browser asked for no run within a few seconds."""
+def grid_box(page, what: str) -> dict:
+    """The box of the page's (first) data grid once it has stopped moving: the same box in
+    two reads a few frames apart, with no script run going on. An expander opening above it,
+    a scroll or a grid drawn again under a new key all move it after the run has finished."""
+    grid = page.get_by_test_id("stDataFrame").first
+    deadline = time.monotonic() + WAIT / 1000
+    box = None
+    while True:
+        settle(page)
+        previous, box = box, grid.bounding_box()
+        if box is not None and box == previous:
+            return box
+        assert time.monotonic() < deadline, f"{what}: the grid never stood still ({box})"
+        page.wait_for_timeout(150)
+
+
+GRID_ANSWER = 5  # s: how long a clicked grid may take to ask for a run on the busy machine
+
+
+def click_grid(page, dx: float, dy: float, what: str, attempts: int = 4) -> None:
+    """Click the point (``dx``, ``dy``) of the page's data grid (a cell, a row's box) and wait
+    as ``switch`` does. The grid is a canvas: a click that lands while it is moved or drawn
+    again is lost, so, as a user would, the grid is looked at again and clicked again if the
+    browser asked for no run within a few seconds."""
     counter = _runs(page)
     before = counter.requested
-    for _attempt in range(3):
-        page.mouse.click(x, y)
-        deadline = time.monotonic() + 3
+    for _attempt in range(attempts):
+        box = grid_box(page, what)
+        page.mouse.click(box["x"] + dx, box["y"] + dy)
+        deadline = time.monotonic() + GRID_ANSWER
         while counter.requested == before and time.monotonic() < deadline:
             page.wait_for_timeout(100)
         if counter.requested > before:
             break
+    assert counter.requested > before, (
+        f"{what}: the grid never answered the click ({attempts} clicks on a grid standing still)")
     switch(page, lambda: None, what, runs=0)
-    assert counter.requested > before, f"{what}: the grid never answered the click"
 
 
 def load(page, url: str, runs: int = 1) -> None:
@@ -258,14 +284,24 @@ def wait_for_cookie(context, seconds: float = WAIT / 1000) -> None:
                f"the login cookie {COOKIE!r} is set", seconds)
 
 
-def staff_page(browser, base: str, username: str):
-    """A fresh browser context logged in as ``username``; returns (context, page)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+def login_cookie(base: Base, username: str) -> dict:
+    """The login cookie the server would set for ``username`` logging in now, made by the
+    app's own cookie code with the server's key (``lib.ui.login.encode_cookie``)."""
+    now = time.time()
+    value = encode_cookie(username, datetime.fromtimestamp(now, tz=timezone.utc),
+                          now + 7 * 86400, base.cookie_key)
+    return {"name": COOKIE, "value": value, "url": str(base)}
+
+
+def staff_page(browser, base: Base, username: str, **context_args):
+    """A fresh browser context logged in as ``username`` and idle on the home page; returns
+    (context, page). The login comes from a cookie (``login_cookie``): the login form itself
+    is tested by the tests that call ``log_in``."""
+    context = browser.new_context(**{"viewport": {"width": 1400, "height": 900},
+                                     "locale": "zh-CN", **context_args})
+    context.add_cookies([login_cookie(base, username)])
     page = new_page(context)
-    log_in(page, base, username)
-    expect(page.get_by_text("您好").first).to_be_visible(timeout=WAIT)
-    wait_for_cookie(context)
-    load(page, base)  # logged in by the cookie, and idle
+    load(page, base)
     expect(page.get_by_text("您好").first).to_be_visible(timeout=WAIT)
     return context, page
 

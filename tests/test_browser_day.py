@@ -18,14 +18,12 @@ from tests.browser_support import (  # noqa: E402
     click_grid,
     expect,
     load,
-    log_in,
+    login_cookie,
     new_page,
     seed_case,
-    settle,
     sqlite_db,
     staff_page,
     switch,
-    wait_for_cookie,
     wait_until,
 )
 from tests.factories import POLICE, move, unit_id  # noqa: E402
@@ -47,11 +45,8 @@ def test_the_clerk_accepts_ten_in_one_batch_and_walks_the_queue(browser_server, 
     page.get_by_label("搜索（编号、地址、描述）").fill("批量路")
     switch(page, lambda: page.keyboard.press("Enter"), "the search")
     expect(page.get_by_text("显示 10 件，共 10 件")).to_be_visible(timeout=WAIT)
-    settle(page)
-
-    grid = page.get_by_test_id("stDataFrame").first.bounding_box()
     # The header's box ticks every row of the page.
-    click_grid(page, grid["x"] + 20, grid["y"] + 17, "ticking all rows")
+    click_grid(page, 20, 17, "ticking all rows")
     button = page.get_by_role("button", name="批量受理（10 件）")
     expect(button).to_be_visible(timeout=WAIT)
     switch(page, button.click, "the batch accept")
@@ -64,9 +59,7 @@ def test_the_clerk_accepts_ten_in_one_batch_and_walks_the_queue(browser_server, 
     assert sorted(e[1] for e in events) == ["report,accept"] * 10  # one event per case
 
     # A click on any cell of the first row opens its case; 下一件 walks the queue as filtered.
-    settle(page)
-    grid = page.get_by_test_id("stDataFrame").first.bounding_box()
-    click_grid(page, grid["x"] + 300, grid["y"] + 35 + 17, "the row click")
+    click_grid(page, 300, 35 + 17, "the row click")
     expect(page.get_by_text("队列中第 1 / 10 件")).to_be_visible(timeout=WAIT)
     first = re.search(r"([A-Z0-9]{10}) ·", page.locator("h1").first.inner_text()).group(1)
     switch(page, page.get_by_role("link", name="下一件").click, "下一件")
@@ -82,9 +75,7 @@ def test_the_clerk_accepts_ten_in_one_batch_and_walks_the_queue(browser_server, 
     expect(page.get_by_text("显示 10 件，共 10 件")).to_be_visible(timeout=WAIT)
     assert "q=" in page.url
     # So does the plain menu link (from a case opened in the same session).
-    settle(page)
-    grid = page.get_by_test_id("stDataFrame").first.bounding_box()
-    click_grid(page, grid["x"] + 300, grid["y"] + 35 + 17, "the row click")
+    click_grid(page, 300, 35 + 17, "the row click")
     expect(page.get_by_text("队列中第 1 / 10 件")).to_be_visible(timeout=WAIT)
     switch(page, page.get_by_test_id("stSidebar").get_by_role("link", name=re.compile("待办队列")).click,
            "the menu link")
@@ -106,9 +97,9 @@ def test_the_handler_on_a_phone_acts_without_scrolling_past_the_details(browser_
     context = browser_chromium.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
                                            is_mobile=True, has_touch=True, user_agent=PHONE)
     page = new_page(context)
-    log_in(page, browser_server, "staff_" + POLICE.lower().replace("-", "_"))
+    context.add_cookies([login_cookie(browser_server, "staff_" + POLICE.lower().replace("-", "_"))])
+    load(page, browser_server)
     expect(page.get_by_text("您好").first).to_be_visible(timeout=WAIT)
-    wait_for_cookie(context)
 
     # The queue is a card per case; a tap on the card opens it.
     load(page, browser_server + "/queue")

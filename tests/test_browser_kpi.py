@@ -18,9 +18,8 @@ from tests.browser_support import (  # noqa: E402
     WAIT,
     expect,
     load,
-    log_in,
+    login_cookie,
     new_page,
-    wait_for_cookie,
 )
 
 pytest_plugins = ["tests.browser_support"]  # the shared server, browser and context fixtures
@@ -55,9 +54,9 @@ def test_the_overview_and_the_map_draw_their_charts_from_the_server_alone(browse
     page = new_page(context)
     page.on("websocket", lambda socket: requests.append(socket.url))
     try:
-        log_in(page, browser_server, "district_leader")
+        context.add_cookies([login_cookie(browser_server, "district_leader")])
+        load(page, browser_server)
         expect(page.get_by_text("您好").first).to_be_visible(timeout=WAIT)
-        wait_for_cookie(context)
 
         load(page, f"{browser_server}/kpi_overview")
         expect(page.get_by_role("heading", name="考核总览")).to_be_visible(timeout=WAIT)

@@ -71,7 +71,9 @@ def test_a_tap_anywhere_on_a_home_tile_opens_its_page(browser_server, browser_ch
     ).filter(has=page.get_by_test_id("stPageLink")).last
     expect(tile).to_be_visible(timeout=WAIT)
     # A tap where the figure is drawn (the link's cover takes it; the figure itself is no link).
-    box = tile.get_by_test_id("stMetricValue").bounding_box()
+    figure = tile.get_by_test_id("stMetricValue")
+    expect(figure).to_have_count(1, timeout=WAIT)  # a stale copy beside it may linger a moment
+    box = figure.bounding_box()
     switch(page, lambda: page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2),
            "the tap on the tile")
     expect(page.get_by_role("heading", name=t("page.ledger")).first).to_be_visible(timeout=WAIT)

@@ -18,11 +18,10 @@ from tests.browser_support import (  # noqa: E402
     WAIT,
     expect,
     load,
-    log_in,
+    login_cookie,
     new_page,
     settle,
     sqlite_db,
-    wait_for_cookie,
 )
 
 pytest_plugins = ["tests.browser_support"]  # the shared server, browser and context fixtures
@@ -104,9 +103,9 @@ def test_grid_worker_reports_in_six_fields_and_eight_taps(browser_server, browse
     context = browser_chromium.new_context(viewport=PHONE, locale="zh-CN", geolocation=HERE,
                                            permissions=["geolocation"])
     page = new_page(context)
-    log_in(page, browser_server, "grid01")
+    context.add_cookies([login_cookie(browser_server, "grid01")])
+    load(page, browser_server)
     expect(page.get_by_role("heading", name="王网格，您好").first).to_be_visible(timeout=WAIT)
-    wait_for_cookie(context)
     load(page, browser_server + "/staff_report")
     expect(page.get_by_role("button", name="提交")).to_be_visible(timeout=WAIT)
     community = page.get_by_role("combobox", name="所在社区 *", exact=True)

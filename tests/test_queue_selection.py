@@ -23,3 +23,14 @@ def test_the_table_is_a_new_widget_when_its_rows_change_or_a_batch_ran():
     assert table_key(before, 0) != table_key(after, 0)
     assert table_key(before, 0) != table_key([31, 32, 34, 33, 35], 0)  # same cases, new order
     assert table_key(before, 0) != table_key(before, 1)  # a batch unticks even unchanged rows
+
+
+def test_the_table_is_a_new_widget_when_the_view_changes_even_with_the_same_rows():
+    """A sort or filter that draws the same rows in the same order still draws a new table: a
+    table kept under its key across another widget's run ignored the first click on it."""
+    rows = [31, 32, 33]
+    view = ("triage", "filters", "deadline", 0)
+    assert table_key(rows, 0, view) == table_key(list(rows), 0, tuple(view))  # same view: kept
+    assert table_key(rows, 0, view) != table_key(rows, 0, ("triage", "filters", "oldest", 0))
+    assert table_key(rows, 0, view) != table_key(rows, 0, ("triage", "other", "deadline", 0))
+    assert table_key(rows, 0, view) != table_key(rows, 0, ("calls", "filters", "deadline", 0))

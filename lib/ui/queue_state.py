@@ -99,15 +99,22 @@ def save(defaults: dict[str, object]) -> None:
             del st.query_params[name]
 
 
-def table_key(ids: Sequence[int], generation: int) -> str:
-    """The widget key of the table drawn with these rows (case ids in order).
+def table_key(ids: Sequence[int], generation: int, view: object = None) -> str:
+    """The widget key of the table drawn with these rows (case ids in order) for this ``view``
+    (tab, filters, sort, page).
 
     Streamlit keeps a table's ticks as row *positions* and sends them back whatever is drawn
     next; clearing the key's session state does not untick the browser's grid. So each list of
     rows gets a key of its own: when the rows change (a case moved on, another clerk's move, a
     new report) or a batch ran (``generation``), the table is a new widget, unticked, and a tick
-    can never land on a case nobody chose."""
-    digest = hashlib.blake2b(",".join(map(str, ids)).encode(), digest_size=8).hexdigest()
+    can never land on a case nobody chose.
+
+    The view is in the key too: a table kept under its key while another widget (the sort, a
+    filter) reran the page ignores the first click on it afterwards — the clerk's click on a
+    row after changing the sort did nothing when the order came out the same. A new view draws
+    a new table, which takes the first click."""
+    drawn = ",".join(map(str, ids)) + "|" + repr(view)
+    digest = hashlib.blake2b(drawn.encode(), digest_size=8).hexdigest()
     return f"queue_table_{generation}_{digest}"
 
 
