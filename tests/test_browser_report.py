@@ -10,6 +10,7 @@ import re
 import time
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 pytest.register_assert_rewrite("tests.browser_support")  # before its first import
 
@@ -74,12 +75,28 @@ def _inputs_shown(page) -> int:
                for kind in INPUTS)
 
 
+def _shows(page, label: str, value: str) -> None:
+    """Wait until the form shows one box called ``label`` holding ``value``. While the page is
+    drawn again the old box and the new one are both there for a moment: that is not an answer
+    yet, so it is waited out rather than read."""
+    box = page.get_by_label(label)
+    deadline = time.monotonic() + WAIT / 1000
+    while True:
+        try:
+            if box.count() == 1 and box.input_value(timeout=1000) == value:
+                return
+        except PlaywrightError:
+            pass  # the box went away under the read: the redraw is still going on
+        assert time.monotonic() < deadline, f"{label} never showed {value} alone"
+        page.wait_for_timeout(100)
+
+
 def _use_my_location(measure: Measure) -> None:
     """One tap; the phone's point shows in the coordinate boxes."""
     page = measure.page
     measure.tap(page.get_by_role("button", name="使用我的位置"))
-    expect(page.get_by_label("纬度（可选）")).to_have_value("30.66", timeout=WAIT)
-    expect(page.get_by_label("经度（可选）")).to_have_value("104.06", timeout=WAIT)
+    _shows(page, "纬度（可选）", "30.66")
+    _shows(page, "经度（可选）", "104.06")
     settle(page)
 
 
