@@ -149,8 +149,12 @@ def test_a_report_goes_round_the_whole_loop(browser_server, browser_chromium, tm
     expect(page.get_by_text(photo.name)).to_be_visible(timeout=WAIT)
     page.get_by_test_id("stFormSubmitButton").get_by_role("button").click()
     expect(page.get_by_text("已收到，谢谢！")).to_be_visible(timeout=WAIT)
-    code = re.search(r"查询码: ?([A-Z0-9]{10})", page.inner_text("body")).group(1)
-    pin = re.search(r"查询密码: ?(\d{6})\b", page.inner_text("body")).group(1)
+    # The receipt is drawn line by line: read it once its last line, the PIN's warning, is there.
+    expect(page.get_by_text("查询密码只显示这一次")).to_be_visible(timeout=WAIT)
+    settle(page)
+    text = page.inner_text("body")
+    code = re.search(r"查询码: ?([A-Z0-9]{10})", text).group(1)
+    pin = re.search(r"查询密码: ?(\d{6})\b", text).group(1)
     case_id, state = db.execute('select id, state from "case" where code=?', (code,)).fetchone()
     assert state == "reported"
     assert db.execute("select count(*) from attachment where case_id=?", (case_id,)).fetchone()[0] == 1
