@@ -271,7 +271,9 @@ def load(page, url: str, runs: int = 1) -> None:
 
 
 def log_in(page, base: str, username: str) -> None:
-    page.goto(base)
+    """Type the login form on the home page, once the page has finished both its runs (the
+    second comes when the cookie component reports; typing before it ends can lose the submit)."""
+    load(page, base, runs=2)
     expect(page.get_by_role("heading", name="平安社区建设信息平台").first).to_be_visible(timeout=WAIT)
     expect(page.get_by_text("登录", exact=True).first).to_be_visible(timeout=WAIT)
     page.get_by_label("用户名").fill(username)
