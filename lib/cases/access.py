@@ -58,10 +58,9 @@ def case_scope(actor: Actor, *, indexed: bool = True) -> ColumnElement[bool]:
 def can_see(session: Session, actor: Actor, case: Case) -> bool:
     """The case is in the actor's area, or the actor's department has or had an order on it
     (``case_scope`` for one row)."""
-    column = {UnitKind.community: case.community_id, UnitKind.street: case.street_id,
-              UnitKind.district: case.district_id, UnitKind.city: case.city_id}.get(actor.unit_kind)
+    column = _SCOPE_COLUMN.get(UnitKind(actor.unit_kind))
     if column is not None:
-        return column == actor.unit_id
+        return getattr(case, column.key) == actor.unit_id
     return actor.unit_id in (case.unit_id, case.handler_id) or \
         orders.has_order(session, case.id, actor.unit_id)
 
