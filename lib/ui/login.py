@@ -18,7 +18,7 @@ Session keys: the library's ``authentication_status``/``username``/``name``, and
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import jwt
@@ -80,8 +80,8 @@ def _check_login(username: str | None = None, password: str | None = None, *_arg
         return False
     _mark_logged_in(user.id, user.username, user.display_name, datetime.now(timezone.utc))
     # The library sets the cookie now, but the rerun that follows may drop that component
-    # before the browser runs it; set it again on the next run too.
-    st.session_state["auth_set_cookie"] = True
+    # before the browser runs it; the next runs set it again until the browser answers.
+    st.session_state["auth_set_cookie"] = {}
     return True
 
 
@@ -171,12 +171,44 @@ def current_actor() -> Actor | None:
             _check_login(token=token)
     if not st.session_state.get("authentication_status"):
         return None
-    if st.session_state.pop("auth_set_cookie", False):
-        authenticator().cookie_controller.set_cookie()
+    if st.session_state.get("auth_set_cookie") is not None:
+        _set_cookie()
     actor = auth.restore(st.session_state.get("username"), st.session_state.get("auth_login_at"))
     if actor is None:
         _clear()
     return actor
+
+
+# Runs after a login that draw the cookie again while the browser has not answered that it set
+# it (a browser that refuses cookies never answers; the session stays logged in all the same).
+SET_ATTEMPTS = 20
+
+
+def _set_cookie() -> None:
+    """Set the login cookie after a login, run after run, until the browser's cookie component
+    answers that it ran. A component drawn on a run that a page switch or the cookie
+    component's own report cuts short may never reach the browser; on a busy machine the first
+    two tries both were lost, and the next reload asked for the password again. The token and
+    its expiry are made once, so the component keeps its arguments (and so its identity and its
+    answer) from run to run."""
+    pending = st.session_state["auth_set_cookie"]
+    days = config.cookie_expiry_days()
+    if not days:
+        st.session_state.pop("auth_set_cookie", None)
+        return
+    if "token" not in pending:
+        expires = datetime.now() + timedelta(days=days)
+        pending.update(attempt=0, expires=expires.isoformat(), token=encode_cookie(
+            st.session_state["username"], st.session_state["auth_login_at"],
+            expires.timestamp(), config.cookie_key()))
+    manager = authenticator().cookie_controller.cookie_model.cookie_manager
+    done = manager.cookie_manager(
+        method="set", cookie=config.cookie_name(), value=pending["token"], key="auth_cookie_set",
+        options={"path": "/", "expires": pending["expires"], "sameSite": "strict"},
+        default=False)
+    pending["attempt"] += 1
+    if done or pending["attempt"] >= SET_ATTEMPTS:
+        st.session_state.pop("auth_set_cookie", None)
 
 
 DELETE_ATTEMPTS = 5
@@ -203,7 +235,7 @@ def _delete_cookie() -> None:
 def _clear() -> None:
     for key in AUTH_KEYS:
         st.session_state[key] = None
-    for key in ("auth_login_at", "auth_user_id"):
+    for key in ("auth_login_at", "auth_user_id", "auth_set_cookie"):
         st.session_state.pop(key, None)
 
 
