@@ -11,8 +11,9 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.colors import sample_colorscale
 
-from lib.kpi import figures, geo, views
+from lib.kpi import figures, views
 from lib.kpi.report import kind_of
+from lib.org import geo
 from lib.ui import kpi
 from lib.ui.page import setup_page
 

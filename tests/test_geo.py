@@ -1,4 +1,4 @@
-"""Community boundaries (lib.kpi.geo): the committed demo file matches the org tree and its
+"""Community boundaries (lib.org.geo): the committed demo file matches the org tree and its
 generator, tiles the district without gap or overlap, and the geometry helpers give known
 answers on hand-made shapes."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.kpi import geo
+from lib.org import geo
 
 DISTRICT = "510104"
 

@@ -18,10 +18,11 @@ from lib.cases.models import Case
 from lib.core.db import read_session
 from lib.core.models import Category, Source, Tier, UnitKind
 from lib.core.workcal import CHINA_TZ
-from lib.kpi import access, extras, figures, geo, reasons, rollup
+from lib.kpi import access, extras, figures, reasons, rollup
 from lib.kpi.figures import Period, Quantiles, Value
 from lib.kpi.models import CLOSURE_BUCKETS, KpiFlow
 from lib.kpi.rollup import Counters
+from lib.org import geo
 from lib.org.models import Unit
 from lib.org.units import Actor
 

@@ -32,8 +32,7 @@ from lib.core.models import (
     utcnow,
 )
 from lib.core.workcal import working_days_between
-from lib.kpi import geo
-from lib.org import auth
+from lib.org import auth, geo
 from lib.org.models import Unit, User, UserRole
 
 DEMO_PASSWORD = "Demo-2026!"
