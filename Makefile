@@ -5,7 +5,7 @@ PORT ?= 8501
 CASES ?= 3000
 BENCH_CASES ?= 1000000
 
-.PHONY: run test bench venv setup lint clean
+.PHONY: run test bench venv setup lint clean screenshots
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ bench: venv
 	$(PY) -m lib make-cookie-key
 	$(PY) -m lib bench --cases $(BENCH_CASES) --db sqlite
 	$(PY) -m lib bench --cases $(BENCH_CASES) --db postgres
+
+# Refresh docs/screenshots/ from a demo database of its own (Playwright and chromium).
+screenshots: venv
+	$(PY) -m tests.screenshots
 
 lint: venv
 	$(VENV)/bin/ruff check lib pages app.py tests
