@@ -31,6 +31,7 @@ STATUS_CSS = """<style>
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
   overflow-wrap: anywhere; height: auto !important; line-height: 1.3;
 }
+.st-key-track_status [data-testid="stMetricValue"] { font-size: clamp(1.25rem, 6.5vw, 2.25rem); }
 </style>"""
 
 
