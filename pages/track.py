@@ -1,8 +1,10 @@
 """Public: follow a report with its tracking code and a proof only the reporter holds (the PIN
 printed on the receipt, or a code sent by SMS to the report's phone); see the result and the
 expected completion; rate the result, hurry the case and claim a reward, each with a code sent
-by SMS for that move (the PIN where the report left no phone). ``/track?code=...`` fills the
-code box, never the proof."""
+by SMS for that move (the PIN where the report left no phone). Once proved, a move's proof is
+held for a few minutes of the visit (lib's ``Held``, kept in the session on the server): the
+next moves on the same case do not ask again. ``/track?code=...`` fills the code box, never the
+proof."""
 
 import streamlit as st
 
@@ -21,6 +23,16 @@ from lib.ui.page import setup_page
 from lib.ui.text import md_escape, plain
 
 page = setup_page("track")
+HELD = "track_held"  # the proof held for moves (tracking.Held), bound to its case's code
+# The status card wraps its text on a narrow phone instead of cutting it ("已收到，等待社区…").
+STATUS_CSS = """<style>
+.st-key-track_status [data-testid="stMetricValue"],
+.st-key-track_status [data-testid="stMetricValue"] * {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  overflow-wrap: anywhere; height: auto !important; line-height: 1.3;
+}
+.st-key-track_status [data-testid="stMetricValue"] { font-size: clamp(1.25rem, 6.5vw, 2.25rem); }
+</style>"""
 
 
 def send_code(code: str, purpose: str) -> None:
@@ -31,6 +43,21 @@ def send_code(code: str, purpose: str) -> None:
             tracking.code_ttl(purpose).total_seconds() // 60)))
     except DomainError as err:
         page.error(err)
+
+
+def held(view: tracking.Tracking) -> tracking.Held | None:
+    """The proof this visit holds for moves on the case shown, while it lasts."""
+    proof = st.session_state.get(HELD)
+    return proof if isinstance(proof, tracking.Held) and proof.holds(view.code) else None
+
+
+def proof_for(view: tracking.Tracking, typed: object, purpose: str) -> tracking.Held:
+    """The proof a move is sent with: the one held, else the typed one, held from now on (an
+    empty box is refused by lib before anything is looked up)."""
+    proof = held(view) or tracking.hold(None, view.code, typed, purpose,
+                                        client_address=client_address())
+    st.session_state[HELD] = proof
+    return proof
 
 
 def proof_input(view: tracking.Tracking, key: str) -> tuple[str, bool]:
@@ -46,6 +73,9 @@ def proof_input(view: tracking.Tracking, key: str) -> tuple[str, bool]:
 def proof_inputs(view: tracking.Tracking, key: str, purpose: str):
     """The proof's inputs for a move's form (``move_form``'s ``extra``): {"proof": typed}."""
     def draw() -> dict[str, object]:
+        if held(view) is not None:
+            st.caption(page.t("track.proof_held", minutes=tracking.held_minutes()))
+            return {"proof": None}
         typed, asked = proof_input(view, key)
         if asked:
             send_code(view.code, purpose)
@@ -89,7 +119,7 @@ with page.guard():
 
     try:
         view = tracking.track(None, st.session_state["track_code"], st.session_state["track_proof"],
-                           client_address=client_address())
+                              client_address=client_address(), hold=looked_up)
     except DomainError as err:
         st.session_state.pop("track_proof", None)  # a rerun must not count the failure again
         st.session_state["track_error"] = (err.key, err.params)
@@ -99,7 +129,11 @@ with page.guard():
     st.subheader(f"{view.code} · {md_escape(page.name(view.category))}")
     if view.joined:
         st.info(page.t("track.joined"))
-    st.metric(page.t("track.status"), page.t("public_state." + view.state), border=True)
+    if view.held is not None:  # a phone-less case: the PIN just typed proves its moves too
+        st.session_state[HELD] = view.held
+    st.html(STATUS_CSS)
+    with st.container(key="track_status"):
+        st.metric(page.t("track.status"), page.t("public_state." + view.state), border=True)
     if view.expected:  # our own words and a time, no user text
         st.markdown(page.t("track.closed_on" if view.expected == S.closed else "track.expected",
                            at=local_time(view.expected_at) or page.t("track.expected_pending")))
@@ -124,7 +158,8 @@ with page.guard():
                           extra=proof_inputs(view, "track_rate_proof", Act.rate))
         if sent is not None:
             forms.send(sent, lambda version: tracking.rate(
-                None, code=view.code, proof=sent.values["proof"], rating=sent.values["rating"],
+                None, code=view.code, proof=proof_for(view, sent.values["proof"], Act.rate),
+                rating=sent.values["rating"],
                 reason=sent.values["note"], version=version, client_address=client_address()),
                 lambda case: "track.reopened" if case.state == S.in_progress
                 else "track.thanks_rating")
@@ -153,10 +188,14 @@ with page.guard():
                 extra=proof_inputs(view, "track_claim_proof", tracking.CLAIM))
             if sent is not None:
                 claim_forms.send(sent, lambda version: rewards.claim_reward(
-                    None, code=view.code, proof=sent.values["proof"], method=sent.values["method"],
+                    None, code=view.code,
+                    proof=proof_for(view, sent.values["proof"], tracking.CLAIM),
+                    method=sent.values["method"],
                     payment_detail=sent.values["payment_detail"], version=version,
                     client_address=client_address()), "track.claimed")
 
+    if view.hurry_from is not None:
+        st.caption(page.t("track.hurry_later", at=local_time(view.hurry_from)))
     if view.can_hurry:
         st.markdown(f"**{page.t('track.hurry_title')}**")
         sent = forms.form(MOVES[Act.hurry], key="track_hurry", options={}, describe=no_options,
@@ -165,5 +204,5 @@ with page.guard():
                           extra=proof_inputs(view, "track_hurry_proof", Act.hurry))
         if sent is not None:
             forms.send(sent, lambda version: tracking.hurry(
-                None, code=view.code, proof=sent.values["proof"], version=version,
+                None, code=view.code, proof=proof_for(view, sent.values["proof"], Act.hurry), version=version,
                 note=sent.values["note"], client_address=client_address()), "track.hurried")

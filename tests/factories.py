@@ -146,6 +146,17 @@ def app(username: str | None = None) -> AppTest:
     return at.run()
 
 
+def choose_place(at: AppTest, *, category: str = "社区公共消防", community: str = "红星路社区",
+                 prefix: str = "report") -> AppTest:
+    """Choose the category and the community on a report form: nothing is chosen for a
+    resident (a community is shown as "street · community")."""
+    for name, label in (("category", category), ("community", community)):
+        box = at.selectbox(key=f"{prefix}_{name}")
+        box.select_index(next(i for i, o in enumerate(box.options)
+                              if o == label or o.endswith(" · " + label))).run()
+    return at
+
+
 def open_page(username: str | None, path: str, **query: str) -> AppTest:
     at = app(username)
     at.switch_page(path)

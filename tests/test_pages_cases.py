@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from lib.cases.models import AccessLog, Case, CaseEvent
 from lib.core.db import read_session
 from lib.rewards import eligibility
-from tests.factories import PHONE, actor, everything, move, new_case, sms_code
+from tests.factories import PHONE, actor, choose_place, everything, move, new_case, sms_code
 from tests.factories import app as _app
 
 HOSTILE = "[点我](javascript:alert(1)) <script>x</script> ![i](http://127.0.0.1:9/i.png)"
@@ -32,6 +32,8 @@ def _move(engine, username: str, case: Case, action: str, **params) -> Case:
 
 
 def _fill_report(at: AppTest, *, description: str, address: str, phone: str) -> None:
+    if at.selectbox(key="report_community").value is None:  # nothing is chosen for a resident
+        choose_place(at)
     at.text_area[0].input(description)
     inputs = {w.label: w for w in at.text_input}
     inputs["详细地址 *"].input(address)

@@ -17,7 +17,16 @@ from lib.core.db import read_session
 from lib.core.errors import PermissionDenied, ValidationFailed
 from lib.core.i18n import t
 from lib.core.models import Severity
-from tests.factories import COMMUNITY, actor, app, category_id, everything, open_page, unit_id
+from tests.factories import (
+    COMMUNITY,
+    actor,
+    app,
+    category_id,
+    choose_place,
+    everything,
+    open_page,
+    unit_id,
+)
 
 PRIVACY_NOTE = t("report.privacy", "zh")
 SEVERITY = "紧急程度"
@@ -118,11 +127,11 @@ def test_community_staff_judge_severity_as_they_report_starting_at_the_default(s
 def test_the_public_form_asks_no_severity_and_the_case_gets_the_categorys_default(sqlite_db):
     at = open_page(None, "pages/report.py")
     assert SEVERITY not in [w.label for w in at.selectbox]
-    at = _choose(at, "report_category", GAS)
+    at = choose_place(at, category=GAS)
     _fill(at, description="楼下燃气管道锈得厉害", address="红星路2号", phone="13812345678")
     at.button(key=SUBMIT.format(prefix="report")).click().run()
     assert not at.exception and not at.error
-    at = _choose(open_page(None, "pages/report.py"), "report_category", "不文明养犬")
+    at = choose_place(open_page(None, "pages/report.py"), category="不文明养犬")
     _fill(at, description="小区里有狗不拴绳", address="红星路3号", phone="13812345679")
     at.button(key=SUBMIT.format(prefix="report")).click().run()
     assert [(c.source, c.severity) for c in _cases(sqlite_db)] == [

@@ -328,3 +328,73 @@ def test_a_joined_reporter_rates_through_their_own_report(db):
                                                                    "basically_satisfied")
     with read_session(db) as s:
         assert [e.action for e in events_of(s, second.id)][-1] == "rate_joined"
+
+
+def test_a_proof_held_for_a_visit_moves_only_its_case_for_a_while_and_never_views(db):
+    """A resident proves a move once (a code sent for rating) and the proof is held for the rest
+    of a short visit: it rates, then claims, on that case only, never views a case, expires
+    after tracking.held_minutes, and only its hash is kept. A PIN that only views a case with a
+    phone is never held; a view code is never enough to hold."""
+    now = utcnow()
+    case = _claimable(db)
+    other = closed_case(db, phone="13977776666", name="赵群众")
+    held = tracking.hold(db, case.code, sms_code(db, case.code, "rate", now=now), "rate",
+                         client_address=_address(), now=now)
+    assert held.code == case.code and held.holds(case.code, now) and not held.holds(other.code, now)
+    assert held.token not in repr(held)
+    with read_session(db) as s:
+        stored = s.exec(select(ReporterCode).where(ReporterCode.purpose == tracking.HELD)).all()
+    assert [r.case_id for r in stored] == [case.id] and held.token not in stored[0].code_hash
+    with pytest.raises(NotFound):  # a held proof views nothing
+        tracking.track(db, case.code, held, now=now)
+    with pytest.raises(NotFound):  # nor moves another case
+        tracking.rate(db, code=other.code, proof=held, rating="satisfied",
+                      version=get(db, other.id).version, now=now)
+    forged = tracking.Held(other.code, held.token, held.expires_at)
+    with pytest.raises(NotFound):
+        tracking.rate(db, code=other.code, proof=forged, rating="satisfied",
+                      version=get(db, other.id).version, now=now)
+    rated = tracking.rate(db, code=case.code, proof=held, rating="satisfied",
+                          version=get(db, case.id).version, now=now + timedelta(minutes=1))
+    assert rated.rating == "satisfied"
+    claimed = rewards.claim_reward(db, code=case.code, proof=held, method="cash",
+                                   payment_detail=None, version=_claim(db, case.id).version,
+                                   now=now + timedelta(minutes=14))
+    assert claimed.state == "pending"
+    # After tracking.held_minutes, the proof is asked for again.
+    assert settings.get_int(None, "tracking.held_minutes") == 15
+    late = now + timedelta(minutes=15, seconds=1)
+    assert not held.holds(case.code, late)
+    with pytest.raises(NotFound):
+        tracking.rate(db, code=other.code, proof=tracking.Held(case.code, held.token,
+                                                               late + timedelta(hours=1)),
+                      rating="satisfied", version=get(db, other.id).version, now=late)
+    # Neither a view code nor a case with a phone viewed by its PIN holds a proof for moves.
+    with pytest.raises(NotFound):
+        tracking.hold(db, other.code, sms_code(db, other.code), "rate", now=now)
+    receipt = submit(db, actor=None, report=Report(
+        category_id=category_id(db, "fire"), community_id=unit_id(db, COMMUNITY),
+        description="楼道堆放杂物", address="红星路11号", reporter_phone="13966665555"),
+        submit_key="proof-held-1", client_address="192.0.2.45")
+    assert tracking.track(db, receipt.case.code, receipt.pin, hold=True).held is None
+    with pytest.raises(NotFound):
+        tracking.hold(db, receipt.case.code, receipt.pin, "hurry")
+
+
+def test_nothing_a_staff_member_sees_holds_a_proof(sqlite_db):
+    """Every digit run a staff member could read off their pages tried as a held proof's
+    token, and as a proof to hold: none moves the case."""
+    case = _claimable(sqlite_db)
+    material = _staff_material(sqlite_db, case)
+    far = utcnow() + timedelta(minutes=10)
+    with settings.overriding({"tracking.failures_per_code": 10 ** 6,  # every guess evaluated
+                              "tracking.failures_per_address": 10 ** 6}):
+        for guess in sorted(_candidates(material) | {PHONE, PHONE[-4:], PHONE[-6:], case.code}):
+            with pytest.raises(NotFound):
+                tracking.rate(sqlite_db, code=case.code, proof=tracking.Held(case.code, guess, far),
+                              rating="satisfied", version=get(sqlite_db, case.id).version)
+            with pytest.raises(NotFound):
+                tracking.hold(sqlite_db, case.code, guess, "rate")
+    assert get(sqlite_db, case.id).rating is None
+    with read_session(sqlite_db) as s:
+        assert s.exec(select(ReporterCode).where(ReporterCode.purpose == tracking.HELD)).all() == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlmodel import select
@@ -42,6 +43,11 @@ def _metrics(at: AppTest) -> dict[str, str]:
 def _completion(at: AppTest) -> list[str]:
     """The expected completion (or the closing time) as the page says it."""
     return [m.value for m in at.markdown if "办结时间**：" in m.value]
+
+
+def _a_day_ago() -> datetime:
+    """A report time after which 催办 is offered (cases.hurry_after_hours, 24)."""
+    return datetime.now(timezone.utc) - timedelta(hours=25)
 
 
 def _handled(engine, note: str = RESULT) -> Case:
@@ -134,7 +140,7 @@ def test_the_resident_hurries_from_the_tracking_page_once_a_working_day(sqlite_d
     """The resident asks for a code in the 催办 form, reads it off the SMS and hurries."""
     log = tmp_path / "notices.log"
     monkeypatch.setenv("NOTICE_LOG", str(log))
-    case = new_case(sqlite_db, phone=PHONE)
+    case = new_case(sqlite_db, phone=PHONE, now=_a_day_ago())
     at = _tracked(case.code)
     assert "办理太慢？可以催办" in [m.value.strip("*") for m in at.markdown]
     next(t for t in at.text_input if t.label == "想说的话（可选）").input("已经三天了")
@@ -163,7 +169,7 @@ def _events(engine, case_id: int) -> list[str]:
 def test_a_hurry_sent_from_a_page_drawn_before_another_move_is_refused_as_stale(sqlite_db):
     """The 催办 form keeps the version the resident first saw; a move since then (here the
     community accepts the case) makes it stale, and nothing is recorded."""
-    case = new_case(sqlite_db, phone=PHONE)
+    case = new_case(sqlite_db, phone=PHONE, now=_a_day_ago())
     at = _tracked(case.code)
     move(sqlite_db, "community01", case.id, "accept")
     at.text_input(key="track_hurry_proof").input(sms_code(sqlite_db, case.code, "hurry"))
@@ -172,7 +178,7 @@ def test_a_hurry_sent_from_a_page_drawn_before_another_move_is_refused_as_stale(
     assert t("error.stale") in [e.value for e in at.error]
     assert get(sqlite_db, case.id).hurry_count == 0
     assert _events(sqlite_db, case.id) == ["report", "accept"]
-    # Reloaded, the form takes the case as it is now; the code was not spent by the refusal.
+    # Reloaded, the form takes the case as it is now; the proof given is held for the visit.
     at.button(key="track_reload").click().run()
     assert not at.error
     at.button(key="FormSubmitter:track_hurry-催办").click().run()

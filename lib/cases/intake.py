@@ -42,7 +42,7 @@ from lib.core.inputs import clean_text
 from lib.core.models import Category, DeadlineRule, Role, Severity, Source, Subcategory, UnitKind, utcnow
 from lib.core.refcache import cached
 from lib.core.settings import get_int
-from lib.org import permissions
+from lib.org import geo, permissions
 from lib.org.models import Unit
 from lib.org.units import Actor, place_of_community
 
@@ -174,6 +174,16 @@ def default_community(actor: Actor | None, communities: Sequence[tuple[Unit, Uni
     return ids[0] if len(ids) == 1 else None
 
 
+def community_at(latitude: float | None, longitude: float | None,
+                 communities: Sequence[tuple[Unit, Unit]]) -> int | None:
+    """The id of the offered community whose boundary (lib.org.geo) holds the point; None
+    outside every boundary, or in a community not offered."""
+    if latitude is None or longitude is None:
+        return None
+    code = geo.community_at(longitude, latitude)
+    return next((community.id for community, _street in communities if community.code == code), None)
+
+
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle distance in metres (haversine)."""
     dlat = math.radians(lat2 - lat1)
@@ -194,8 +204,8 @@ class Report:
     double-submit check; ``photos`` are photos already checked (tests, the demo).
     """
 
-    category_id: int
-    community_id: int
+    category_id: int | None
+    community_id: int | None
     description: str
     address: str
     subcategory_id: int | None = None
@@ -218,6 +228,12 @@ class Receipt:
 
     case: Case
     pin: str | None = None
+
+    @property
+    def sms_follows(self) -> bool:
+        """Whether the reporter will hear of the progress by SMS (a phone given, not anonymous:
+        the rule of lib.cases.notices)."""
+        return bool(self.case.reporter_phone) and not self.case.anonymous
 
 
 INTAKE_WINDOW = timedelta(hours=1)
@@ -275,6 +291,23 @@ class _Checked:
     restricted: bool
 
 
+def _check_refs(actor: Actor | None, report: Report, refs: dict) -> tuple[str, dict]:
+    """The chosen category, subcategory, severity, source and community make sense together:
+    the severity the case starts at and the community's place."""
+    if report.subcategory_id is not None and report.subcategory_id not in refs["subcategories"]:
+        raise ValidationFailed("error.subcategory_invalid")
+    severity = refs["default_severity"] if report.severity is None else report.severity
+    if severity not in {s.value for s in Severity}:
+        raise ValidationFailed("error.severity_invalid")
+    if report.source not in {s.value for s in Source}:
+        raise ValidationFailed("error.source_invalid")
+    if refs["place"] is None:
+        raise ValidationFailed("error.not_a_community")
+    if actor is not None and not refs["community_path"].startswith(actor.unit_path):
+        raise PermissionDenied("error.out_of_scope")
+    return severity, refs["place"]
+
+
 def _check_report(session: Session, actor: Actor | None, report: Report) -> _Checked:
     """Every check of a report that needs no photo decoding; names all missing fields at once."""
     if actor is not None:
@@ -283,27 +316,17 @@ def _check_report(session: Session, actor: Actor | None, report: Report) -> _Che
         raise PermissionDenied("error.forbidden")
     if report.severity is not None and not triages(actor):
         raise PermissionDenied("error.severity_by_triage")
-    if report.community_id is None:
-        raise ValidationFailed("error.fields_required", fields=["community"])
-    refs = _intake_refs(session, report.category_id, report.community_id)
-    if refs is None or not refs["category_active"]:
+    # Nothing is chosen for the reporter: a missing category or community is named with every
+    # other missing field.
+    missing = [name for name, value in (("category", report.category_id),
+                                        ("community", report.community_id)) if value is None]
+    refs = None if missing else _intake_refs(session, report.category_id, report.community_id)
+    if not missing and (refs is None or not refs["category_active"]):
         raise ValidationFailed("error.category_invalid")
-    if report.subcategory_id is not None and report.subcategory_id not in refs["subcategories"]:
-        raise ValidationFailed("error.subcategory_invalid")
-    severity = refs["default_severity"] if report.severity is None else report.severity
-    if severity not in {s.value for s in Severity}:
-        raise ValidationFailed("error.severity_invalid")
-    if report.source not in {s.value for s in Source}:
-        raise ValidationFailed("error.source_invalid")
-    place = refs["place"]
-    if place is None:
-        raise ValidationFailed("error.not_a_community")
-    if actor is not None and not refs["community_path"].startswith(actor.unit_path):
-        raise PermissionDenied("error.out_of_scope")
+    severity, place = _check_refs(actor, report, refs) if refs is not None else ("", {})
     anonymous = bool(report.anonymous)
-    if anonymous and actor is None and not refs["allow_anonymous"]:
+    if refs is not None and anonymous and actor is None and not refs["allow_anonymous"]:
         raise ValidationFailed("error.anonymous_not_allowed")
-    missing: list[str] = []
     texts: dict[str, str | None] = {}
     for name, value, max_len, required in (
             ("description", report.description, DESCRIPTION_MAX, True),

@@ -10,6 +10,10 @@ is ever enough:
   phone, good for viewing until it expires;
 - to **move** it (rate, reopen, hurry, claim a reward): a one-time code sent by SMS to the
   case's phone for that purpose, used once; a case without a phone proves with its PIN.
+  A move's proof may be held for the rest of a short visit (``Held``, tracking.held_minutes):
+  ``hold`` spends the typed proof and returns a random token, kept only as a hash, bound to the
+  case, that proves the next moves on that case until it expires. The page keeps it in the
+  browser session on the server, never in an address.
 
 Failed proofs are throttled per code and per network address through lib.core.throttle, counted
 and checked in one transaction; codes that do not exist count too, and a wrong code and a wrong
@@ -31,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, update
@@ -39,6 +43,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from lib.cases import notices, outbox, timeline
+from lib.cases.deadlines import deadline_status
 from lib.cases.detail import events_of
 from lib.cases.intake import PIN_DIGITS, REASON_MAX, pin_hash
 from lib.cases.machine import CASES, PUBLIC_ACTIONS, act, context
@@ -46,6 +51,7 @@ from lib.cases.models import Attachment, Case, CaseEvent, ReporterCode
 from lib.cases.photos import PhotoKind
 from lib.cases.states import DROPPED, RESULT, Act, S
 from lib.core import settings, throttle
+from lib.core.clock import as_utc
 from lib.core.db import write_session
 from lib.core.errors import NotFound, ValidationFailed
 from lib.core.inputs import clean_code, clean_text
@@ -61,6 +67,7 @@ TRACK_WINDOW = timedelta(hours=1)
 # machine's claim (a machine of a package above this one).
 VIEW, CLAIM = "view", "claim"
 PURPOSES = (VIEW, Act.rate, Act.hurry, CLAIM)
+HELD = "held"  # a reporter_code row that holds a proven move for the rest of a visit (``hold``)
 CODE_DIGITS = 6
 RECEIVED = "received"  # all a restricted case shows before it is closed (not a state of its own)
 # The reporter's rating as the tracking page asks it (the form's record; no machine runs it):
@@ -91,15 +98,32 @@ class Tracking:
     joined: bool = False  # the report joined another case; its progress is shown, nothing else
     can_hurry: bool = False  # 催办: once per working day while the case is open
     hurry_count: int = 0
+    hurry_from: datetime | None = None  # not offered yet: when it will be (or the deadline first)
     result: str | None = None  # the handler's words, as typed: to be shown as plain text
     expected: str | None = None  # pending (set when dispatched), due, closed; None: nothing to say
     expected_at: datetime | None = None
     by_sms: bool = False  # moves are proved with a code sent by SMS (else with the PIN)
+    held: Held | None = None  # ``track(hold=True)`` of a phone-less case: its PIN proves moves too
 
     @property
     def lines(self) -> list[timeline.Line]:
         """The timeline in the reporter's words."""
         return [timeline.public_line(at, action) for at, action in self.timeline]
+
+
+@dataclass(frozen=True)
+class Held:
+    """A reporter's proof for moves, held for the rest of a visit: the case's code, a random
+    token (only its hash is stored, in ``reporter_code`` with purpose ``held``) and when it
+    ends. Pass it as the ``proof`` of ``rate``, ``hurry`` or a claim."""
+
+    code: str
+    token: str = field(repr=False)
+    expires_at: datetime
+
+    def holds(self, code: object, now: datetime | None = None) -> bool:
+        """Whether it may still prove a move on the case with this code."""
+        return clean_code(code) == self.code and (now or utcnow()) < self.expires_at
 
 
 # ---------------------------------------------------------------- one-time codes
@@ -117,6 +141,11 @@ def _purpose(purpose: object) -> str:
 
 def _address(client_address: str | None) -> str:
     return (client_address or "unknown")[:64]
+
+
+def held_minutes() -> int:
+    """How long a proof is held for moves after it was given (tracking.held_minutes)."""
+    return settings.get_int(None, "tracking.held_minutes")
 
 
 def code_ttl(purpose: str) -> timedelta:
@@ -184,9 +213,33 @@ def _sms_code_ok(session: Session, case: Case, digits: str, purpose: str, now: d
     return False
 
 
+def _held_ok(session: Session, case: Case, held: Held, now: datetime) -> bool:
+    """A proof held for this case that has not expired."""
+    if held.code != case.code or not isinstance(held.token, str) or len(held.token) > 64:
+        return False
+    rows = session.exec(select(ReporterCode).where(
+        ReporterCode.case_id == case.id, ReporterCode.purpose == HELD,
+        ReporterCode.expires_at > now, ReporterCode.used_at.is_(None))
+        .order_by(ReporterCode.id.desc()).limit(20)).all()
+    return any(secrets.compare_digest(_code_hash(case.code, row.salt, held.token), row.code_hash)
+               for row in rows)
+
+
+def _hold(session: Session, case: Case, now: datetime) -> Held:
+    token = secrets.token_urlsafe(32)
+    row = ReporterCode(case_id=case.id, purpose=HELD, salt=secrets.token_hex(8), code_hash="",
+                       created_at=now, expires_at=now + timedelta(minutes=held_minutes()))
+    row.code_hash = _code_hash(case.code, row.salt, token)
+    session.add(row)
+    return Held(case.code, token, row.expires_at)
+
+
 def _proof_ok(session: Session, case: Case, proof: object, purpose: str, now: datetime) -> bool:
     """Viewing: the PIN, or a code sent for viewing. A move: a code sent for that move to the
-    case's phone; the PIN only where there is no phone. A case with neither: nobody."""
+    case's phone; the PIN only where there is no phone; or a proof held from such a move (or
+    from the PIN of a phone-less case) a few minutes ago. A case with neither: nobody."""
+    if isinstance(proof, Held):
+        return purpose != VIEW and _held_ok(session, case, proof, now)
     digits = _digits(proof)
     if purpose == VIEW or not case.reporter_phone:
         if _pin_ok(case, digits):
@@ -222,6 +275,50 @@ def prove(engine: Engine | None, code: object, proof: object, client_address: st
     if case is None:
         raise NotFound("error.tracking_not_found")
     return case.id
+
+
+def require_typed(proof: object) -> None:
+    """A move's proof box left empty: said so at once, nothing looked up, nothing counted."""
+    if not isinstance(proof, Held) and not _digits(proof):
+        raise ValidationFailed("error.proof_required")
+
+
+def hold(engine: Engine | None, code: object, proof: object, purpose: object, *,
+         client_address: str | None = None, now: datetime | None = None) -> Held:
+    """Prove a move once and hold the proof for the rest of the visit: the typed proof (a code
+    sent by SMS for ``purpose``, or the PIN of a phone-less case) is checked and spent like a
+    move's, and the answer proves any move on this case until tracking.held_minutes have
+    passed. An empty proof is refused before anything is looked up or counted."""
+    if isinstance(proof, Held):
+        return proof
+    require_typed(proof)
+    now = now or utcnow()
+    purpose = _purpose(purpose)
+    if purpose == VIEW:
+        raise ValidationFailed("error.code_purpose_invalid")
+    with write_session(engine) as session:
+        case = proved(session, code, proof, purpose, client_address, now)
+        held = _hold(session, case, now) if case is not None else None
+    if held is None:
+        raise NotFound("error.tracking_not_found")
+    return held
+
+
+def hurry_from(session: Session, case: Case, now: datetime) -> datetime | None:
+    """When 催办 is offered: once the case has missed its deadline (now), or
+    cases.hurry_after_hours after the report, whichever comes first; and then once per working
+    day while the case is open (the machine's guard). None: not while the case stands so."""
+    if case.state == S.merged or not CASES.may(None, case, Act.hurry, context(session, case, now)):
+        return None
+    after = as_utc(case.reported_at) + timedelta(
+        hours=settings.get_int(session, "cases.hurry_after_hours"))
+    return now if deadline_status(case, now) == "overdue" else after
+
+
+def hurry_offered(session: Session, case: Case, now: datetime) -> bool:
+    """Whether the reporter may hurry the case now (``hurry_from``)."""
+    start = hurry_from(session, case, now)
+    return start is not None and now >= start
 
 
 def _expected(case: Case, restricted: bool) -> tuple[str | None, datetime | None]:
@@ -308,24 +405,30 @@ def _tracking_view(session: Session, case: Case, now: datetime) -> Tracking:
             Attachment.case_id == case.id, Attachment.kind == PhotoKind.result)
             .order_by(Attachment.id)).all())
     can_rate = not restricted and _can_rate(session, case)
-    can_hurry = CASES.may(None, case, Act.hurry, context(session, case, now))
+    hurry_start = hurry_from(session, case, now)
+    can_hurry = hurry_start is not None and now >= hurry_start
     state = RECEIVED if restricted and case.state != S.closed else case.state
     expected, expected_at = _expected(case, restricted)
     return Tracking(case.id, case.code, category, state, restricted, case.reported_at,
                     case.closed_at, timeline, photos, can_rate, case.rating, case.version,
                     can_hurry=can_hurry, hurry_count=case.hurry_count, result=result,
+                    hurry_from=None if can_hurry else hurry_start,
                     expected=expected, expected_at=expected_at, by_sms=bool(case.reporter_phone))
 
 
 def track(engine: Engine | None, code: object, proof: object, *,
-          client_address: str | None = None, now: datetime | None = None) -> Tracking:
+          client_address: str | None = None, now: datetime | None = None,
+          hold: bool = False) -> Tracking:
     """The tracking page's view of a case, by its code and a proof for viewing (the PIN, or a
     code sent by SMS for viewing). Failed proofs are throttled per code and per address; a
-    wrong code and a wrong proof get the same answer."""
+    wrong code and a wrong proof get the same answer. With ``hold``, a phone-less case's view
+    carries its PIN held for moves (``Held``): that PIN is the proof its moves ask for."""
     now = now or utcnow()
     with write_session(engine) as session:
         case = proved(session, code, proof, VIEW, client_address, now)
         view = _tracking_view(session, case, now) if case is not None else None
+        if view is not None and hold and not case.reporter_phone and _pin_ok(case, _digits(proof)):
+            view = replace(view, held=_hold(session, case, now))
     if view is None:
         raise NotFound("error.tracking_not_found")
     return view
@@ -371,8 +474,7 @@ def hurry(engine: Engine | None, *, code: object, proof: object, version: int,
     with write_session(engine) as session:
         case = proved(session, code, proof, Act.hurry, client_address, now)
         if case is not None:
-            if case.state == S.merged or not CASES.may(None, case, Act.hurry,
-                                                        context(session, case, now)):
+            if not hurry_offered(session, case, now):
                 raise ValidationFailed("error.cannot_hurry")
             return act(session, None, case.id, Act.hurry, version=version, now=now, note=note)
     raise NotFound("error.tracking_not_found")

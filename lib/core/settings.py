@@ -85,6 +85,8 @@ DECLARED: dict[str, Declared] = {d.key: d for d in [
     _d("cases.extend_max_days", "int", 90,
        "how far ahead an extension (or a request for one) may reach, in days"),
     _d("cases.park_max_days", "int", 366, "how far ahead a parked case's review date may be, in days"),
+    _d("cases.hurry_after_hours", "int", 24,
+       "hours after a report before its reporter is offered 催办, unless a deadline was missed sooner"),
     # Notices
     _d("notices.quiet_hours", "clock_span", "22:00-08:00",
        "no SMS to residents in these hours, China time (empty: none)"),
@@ -126,6 +128,9 @@ DECLARED: dict[str, Declared] = {d.key: d for d in [
     _d("tracking.code_minutes.rate", "int", 10, "the same for rating", database=False),
     _d("tracking.code_minutes.hurry", "int", 10, "the same for 催办", database=False),
     _d("tracking.code_minutes.claim", "int", 10, "the same for claiming a reward", database=False),
+    _d("tracking.held_minutes", "int", 15,
+       "how long a reporter who proved a move is not asked again in that browser session, in minutes",
+       database=False),
 ]}
 
 _pinned: dict[str, int | float | str] = {}

@@ -202,6 +202,18 @@ def contains(feature: dict, lon: float, lat: float) -> bool:
                for rings in _polygons(feature))
 
 
+def community_at(lon: float, lat: float, directory: Path | None = None) -> str | None:
+    """The code of the community whose boundary holds the point, from every district's file;
+    None outside all of them, or where boundaries overlap there (no guess is made)."""
+    found = set()
+    for path in sorted((directory or GEO_DIR).glob("*.geojson")):
+        collection = load_boundaries(path.stem, path.parent)
+        for feature in (collection or {}).get("features", []):
+            if contains(feature, lon, lat):
+                found.add(str(feature["properties"]["code"]))
+    return found.pop() if len(found) == 1 else None
+
+
 def random_point(feature: dict, rng: random.Random, tries: int = 10_000) -> tuple[float, float]:
     """A uniformly random point (lon, lat) inside the feature: drawn in its bounding box until
     one falls inside. The same seeded ``rng`` gives the same points."""

@@ -6,9 +6,11 @@ address or words, never a restricted category. Staff see the similar cases of th
 content they may read, with code and address.
 
 Residents are not asked for a severity (triage judges it; the case starts at its category's
-default), and only the staff who triage are. A staff report starts at the reporter's own
-community. "Use my location" fills the map point from the browser; typed coordinates stay as
-the fallback, and lib checks both.
+default), and only the staff who triage are. Nothing is chosen for a resident: category and
+community start empty, and a report without them is refused with every missing field named. A
+staff report starts at the reporter's own community. "Use my location" fills the map point from
+the browser, and picks the community whose boundary holds it (the reporter sees it and may
+change it); typed coordinates stay as the fallback, and lib checks both.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ def _key(prefix: str, name: str) -> str:
     return f"{prefix}_{name}"
 
 
-def _use_my_location(page: Page, prefix: str) -> None:
+def _use_my_location(page: Page, prefix: str, communities: list) -> None:
     """The "use my location" button. Each tap asks the browser once (a component of its own);
-    a point lib accepts fills the coordinate boxes, which are drawn after this."""
+    a point lib accepts fills the coordinate boxes and, where it lies inside a community's
+    boundary, the community box; both are drawn after this."""
     taps, outcome = _key(prefix, "locate_taps"), _key(prefix, "located")
     if st.button(page.t("report.locate"), key=_key(prefix, "locate"),
                  icon=":material/my_location:"):
@@ -52,21 +55,31 @@ def _use_my_location(page: Page, prefix: str) -> None:
         except DomainError as err:
             st.session_state[outcome] = err
         else:
-            st.session_state[outcome] = None
             st.session_state[_key(prefix, "latitude")] = str(latitude)
             st.session_state[_key(prefix, "longitude")] = str(longitude)
+            found = intake.community_at(latitude, longitude, communities)
+            pair = next((p for p in communities if p[0].id == found), None)
+            if pair is not None:
+                st.session_state[_key(prefix, "community")] = pair
+            st.session_state[outcome] = found
     if outcome in st.session_state:
         err = st.session_state[outcome]
-        if err is None:
-            st.caption(page.t("report.located"))
-        else:
+        if isinstance(err, DomainError):
             page.error(err)
+        elif err is None:
+            st.caption(page.t("report.located_outside"))
+        else:
+            pair = next((p for p in communities if p[0].id == err), None)
+            st.caption(page.t("report.located_in", community=md_escape(
+                page.name(pair[0]) if pair else "")))
 
 
 def _receipt(page: Page, prefix: str) -> None:
     """The code (and PIN) after a submit, shown until the reporter asks for a new form."""
     code, pin = st.session_state[_key(prefix, "done")]
     st.success(page.t("report.thanks"))
+    if st.session_state.get(_key(prefix, "sms")):
+        st.info(page.t("report.sms_follows"))
     st.markdown(f"### {page.t('report.your_code')}: `{code}`")
     if pin:
         st.markdown(f"### {page.t('report.your_pin')}: `{pin}`")
@@ -76,7 +89,8 @@ def _receipt(page: Page, prefix: str) -> None:
         st.info(page.t("report.how_to_track_sms"))
     page.link("track")
     if st.button(page.t("report.another"), key=_key(prefix, "another")):
-        for name in ("done", "submit_key", "locate_taps", "located"):
+        for name in ("done", "sms", "submit_key", "locate_taps", "located", "category",
+                     "community"):
             st.session_state.pop(_key(prefix, name), None)
         st.rerun()
 
@@ -115,25 +129,29 @@ def report_form(page: Page, *, staff: bool) -> None:
     if not options.communities:
         st.warning(page.t("report.no_communities"))
         return
+    # A resident chooses the category; staff start at the first (their own report's usual one).
     category = st.selectbox(page.t("report.category"), options.categories, format_func=page.name,
+                            index=0 if staff else None, placeholder=choose(page),
                             key=_key(prefix, "category"))
-    subs = options.subcategories.get(category.id, [])
-    st.caption(page.t("report.examples", examples="；".join(md_escape(page.name(s)) for s in subs)))
+    subs = options.subcategories.get(category.id, []) if category is not None else []
+    if subs:
+        st.caption(page.t("report.examples",
+                          examples="；".join(md_escape(page.name(s)) for s in subs)))
+    _use_my_location(page, prefix, list(options.communities))
     community_ids = [c.id for c, _street in options.communities]
-    preset = intake.default_community(actor, options.communities) if staff \
-        else community_ids[0]
+    preset = intake.default_community(actor, options.communities)
     community, _street = st.selectbox(
         page.t("report.community"), options.communities,
-        index=community_ids.index(preset) if preset in community_ids else None,
+        index=community_ids.index(preset) if preset in community_ids
+        and _key(prefix, "community") not in st.session_state else None,
         format_func=lambda pair: f"{page.name(pair[1])} · {page.name(pair[0])}",
         placeholder=choose(page), key=_key(prefix, "community")) or (None, None)
     add_to = None
-    if community is not None:
+    if community is not None and category is not None:
         names = {"unit": {street.id: page.name(street) for _c, street in options.communities},
                  "sub": {s.id: page.name(s) for s in subs}}
         add_to = _similar_choice(page, prefix, staff=staff, category=category,
                                  community=community, names=names)
-    _use_my_location(page, prefix)
     sources = intake.report_sources(actor) if staff else [Source.resident]
     max_mb = limits["max_mb"]
     with st.form(_key(prefix, "form"), clear_on_submit=False):
@@ -149,7 +167,7 @@ def report_form(page: Page, *, staff: bool) -> None:
         lon_text = right.text_input(page.t("report.longitude"), key=_key(prefix, "longitude"),
                                     placeholder=page.t("report.longitude_hint"))
         severity = None
-        if intake.triages(actor):
+        if intake.triages(actor) and category is not None:
             default = intake.default_severity(category.key)
             levels = [rule.severity for rule in options.severities]
             names_of = {rule.severity: page.name(rule) for rule in options.severities}
@@ -169,7 +187,7 @@ def report_form(page: Page, *, staff: bool) -> None:
         reporter = st.expander(page.t("report.reporter"), expanded=len(sources) > 1) if staff \
             else st.container()
         anonymous = False
-        if category.allow_anonymous or staff:
+        if staff or (category is not None and category.allow_anonymous):
             anonymous = reporter.checkbox(page.t("report.anonymous"))
         name = reporter.text_input(page.t("report.name"), max_chars=intake.NAME_MAX)
         phone = reporter.text_input(page.t("report.phone_staff" if staff else "report.phone"),
@@ -181,7 +199,8 @@ def report_form(page: Page, *, staff: bool) -> None:
     try:
         latitude, longitude = intake.point_from_text(lat_text, lon_text)
         report = intake.Report(
-            category_id=category.id, community_id=community.id if community else None,
+            category_id=category.id if category else None,
+            community_id=community.id if community else None,
             description=description, address=address, subcategory_id=sub.id if sub else None,
             severity=severity, source=source, reporter_name=name, reporter_phone=phone,
             anonymous=anonymous, latitude=latitude, longitude=longitude,
@@ -194,6 +213,7 @@ def report_form(page: Page, *, staff: bool) -> None:
         page.error(err)
         return
     st.session_state[_key(prefix, "done")] = (receipt.case.code, receipt.pin)
+    st.session_state[_key(prefix, "sms")] = receipt.sms_follows
     # The tracking page opens with the code filled in.
     st.session_state["track_code"] = st.session_state["track_code_box"] = receipt.case.code
     st.rerun()
