@@ -11,6 +11,8 @@ from sqlmodel import select
 
 from lib.cases import notices
 from lib.cases.detail import (
+    SIGN_AND_START,
+    Outcome,
     case_detail,
     likely_duplicates,
     make_move,
@@ -18,11 +20,14 @@ from lib.cases.detail import (
     same_address,
     sign_and_start,
 )
+from lib.cases.machine import MOVES
 from lib.cases.models import AccessLog, Case, CaseEvent, Notice, NoticeRead, WorkOrder
 from lib.core.clock import china_time
 from lib.core.db import read_session, write_session
 from lib.core.errors import PermissionDenied, StaleObject
+from lib.core.i18n import catalog
 from lib.core.models import utcnow
+from lib.org.models import Unit
 from tests.factories import POLICE, actor, get, move, new_case, open_page, unit_id
 
 FIRE = "510104001-fire_rescue"
@@ -70,6 +75,19 @@ def test_a_move_says_what_it_did_and_to_whom_in_both_languages(db):
     done = make_move(actor(db, "community01"), dup.id, "merge", version=get(db, dup.id).version, engine=db,
                      merge_into=target.id)
     assert done.text("zh") == f"{dup.code}：已并入 {target.code}。"
+
+
+def test_every_move_made_on_the_case_page_has_its_words_in_both_languages():
+    """No move falls back to a catalog key or leaves a placeholder unfilled."""
+    street = Unit(name_zh="春熙路街道", name_en="Chunxilu Street")
+    staff_moves = [a for a, m in MOVES.items() if m.from_states and m.who - {"public", "system"}]
+    for action in [*staff_moves, SIGN_AND_START]:
+        done = Outcome(1, "CODE", action, 2, {"unit": street, "owner": street, "lead": street},
+                       [street], target="OTHER", at=utcnow())
+        for lang in ("zh", "en"):
+            assert f"done.{action}" in catalog(lang), (lang, action)
+            text = done.text(lang)
+            assert text.startswith("CODE") and "done." not in text and "{" not in text, text
 
 
 def test_the_case_page_says_which_unit_was_called_up(sqlite_db):
@@ -310,15 +328,26 @@ def test_a_notice_opens_its_case_and_marks_itself_read(sqlite_db):
     assert "未读通知 1 条" in [e.label for e in at.expander]  # counted after the mark
 
 
-def test_a_notice_of_another_unit_or_a_hostile_value_marks_nothing(sqlite_db):
+def test_only_the_unit_told_marks_a_notice_read_and_only_that_one(db):
+    case = new_case(db)
+    move(db, "community01", case.id, "accept")
+    move(db, "community01", case.id, "call_up", note="请街道协调")
+    told = _notices(db, "510104001")
+    for who, notice_id in (("community01", told[0].id), ("street01", "1 OR 1=1"),
+                           ("street01", 10**20), ("street01", None)):
+        assert notices.mark_one(actor(db, who), notice_id, engine=db) is None
+    assert notices.mark_one(actor(db, "street01"), told[0].id, engine=db) == case.id
+    assert notices.mark_one(actor(db, "street01"), told[0].id, engine=db) == case.id  # twice: once
+    with read_session(db) as s:
+        assert s.exec(select(func.count()).select_from(NoticeRead)).one() == 1
+
+
+def test_a_hostile_notice_value_on_the_case_page_marks_nothing(sqlite_db):
     case = new_case(sqlite_db)
     move(sqlite_db, "community01", case.id, "accept")
     move(sqlite_db, "community01", case.id, "call_up", note="请街道协调")
-    told = _notices(sqlite_db, "510104001")
-    assert notices.mark_one(actor(sqlite_db, "community01"), told[0].id) is None
-    assert notices.mark_one(actor(sqlite_db, "street01"), told[0].id) == case.id
     for hostile in ("1 OR 1=1", "-1", "10" * 20, "①"):
         at = open_page("street01", "pages/case.py", id=str(case.id), notice=hostile)
         assert not at.exception and not at.error
     with read_session(sqlite_db) as s:
-        assert s.exec(select(func.count()).select_from(NoticeRead)).one() == 1
+        assert s.exec(select(func.count()).select_from(NoticeRead)).one() == 0
