@@ -1,5 +1,7 @@
 """One case: its facts (personal data masked by rule), photos, timeline, deadline, and the
-moves this user may make, each as a small form."""
+moves this user may make, each as a small form. The expected next step comes right under the
+title (on a phone, on the first screen); after a move the page says what it did, and
+"办理并打开下一件" opens the next case of the clerk's queue view, read again."""
 
 from __future__ import annotations
 
@@ -9,17 +11,20 @@ import pandas as pd
 import streamlit as st
 
 from lib.cases import queue
-from lib.cases.detail import case_detail
-from lib.cases.machine import MOVES, act_on
+from lib.cases.detail import SIGN_AND_START, Outcome, case_detail, make_move, sign_and_start, walk_after
+from lib.cases.machine import MOVES
 from lib.cases.photos import upload_limits
 from lib.core.clock import china_date
 from lib.core.errors import DomainError
 from lib.core.inputs import parse_id
 from lib.core.workcal import CHINA_TZ
+from lib.ui import queue_state
 from lib.ui.cards import countdown, line_text, local_time, photos, status_badge
 from lib.ui.moves import MoveForms
 from lib.ui.page import setup_page
 from lib.ui.text import md_escape, plain
+
+LEFT = "case_left_queue"  # case id → (previous, next) in the view it left after a move here
 
 page = setup_page("case")
 with page.guard():
@@ -52,8 +57,14 @@ with page.guard():
         return page.name(unit) if unit else ""
 
 
+    # 上一件 / 下一件 walk the queue view the clerk came from. A case that left it after a move
+    # here keeps its place (``LEFT``): the view was read again then, so the count is fresh.
     walk = st.session_state.get("queue_walk") or []
     previous, following, position = queue.neighbours(walk, case.id)
+    left_queue = st.session_state.get(LEFT, {}).get(case.id) if position is None else None
+    if left_queue is not None:
+        previous, following = left_queue
+    in_queue = position is not None or left_queue is not None
     nav = st.columns([1, 1, 1, 2], vertical_alignment="center")
     page.link("queue", label=page.t("case.back_to_queue"), icon=":material/arrow_back:",
               where=nav[0])
@@ -65,21 +76,97 @@ with page.guard():
                   icon=":material/chevron_right:", where=nav[2])
     if position is not None:
         nav[3].caption(page.t("case.position", at=position, total=len(walk)))
+    elif left_queue is not None:
+        nav[3].caption(page.t("case.left_queue", total=len(walk)))
 
     st.title(f"{case.code} · {md_escape(page.name(detail.category))}")
-    # The facts in brief, then the expected next step, then the rest: on a phone the form
-    # comes before the tables and the timeline.
+    # The facts in brief, then the expected next step, then the rest: on a phone the next
+    # step's form is on the first screen, before the description, the photos and the tables.
     brief = [page.t("state." + case.state), page.t("severity." + case.severity),
              unit_name(case.unit_id)]
-    if detail.deadline:
+    mine = detail.order_due
+    if mine is not None and mine.at is not None:
+        # A department's handler: its own order's sign-for deadline, then its handling one.
+        brief.append(f"{page.t('order.' + mine.kind)} {local_time(mine.at)} · "
+                     f"{countdown(page, mine.at, datetime.now(CHINA_TZ))}")
+    elif detail.deadline:
         brief.append(f"{page.t('case.deadline')} {local_time(detail.deadline)} · "
                      f"{countdown(page, detail.deadline, datetime.now(CHINA_TZ))}")
     st.markdown(md_escape(" · ".join(b for b in brief if b)))
-    status_badge(page, detail.status)
+    status_badge(page, mine.status if mine is not None and mine.at is not None else detail.status)
     if case.supervised:
         st.warning(page.t("case.supervised"))
     if case.extension_until is not None:
         st.info(page.t("case.extension_pending", at=local_time(case.extension_until)))
+
+    # ---------------------------------------------------------------- actions
+
+    def describe(field: str, row) -> str:
+        """An option of a field's widget: a unit or category by name; a case by code, the
+        start of its description and its distance, so that two at one address differ."""
+        if hasattr(row, "code") and hasattr(row, "reported_at"):
+            near = page.t("case.metres", n=row.metres) if getattr(row, "metres", None) is not None \
+                else ""
+            other = "" if getattr(row, "same_category", True) else page.t("case.other_category")
+            return " · ".join(x for x in (row.code, plain(getattr(row, "excerpt", "")), near,
+                                          china_date(row.reported_at), other) if x)
+        return page.name(row)
+
+    def after_move(outcome: Outcome, then_next: bool) -> None:
+        """Read the clerk's queue view again, so that the position is fresh; with "办理并打开
+        下一件", open the view's next case."""
+        view = queue_state.last_view(queue.tabs_for(page.actor), queue.options_for(page.actor)) \
+            if in_queue else None
+        if view is None:
+            return
+        filters = queue.Filters(category_id=view["queue_category"],
+                                community_id=view["queue_community"], state=view["queue_state"],
+                                severity=view["queue_severity"], text=view["queue_text"])
+        try:
+            place = walk_after(page.actor, view["queue_tab"], filters, view["queue_sort"], walk,
+                               outcome.case_id)
+        except DomainError:
+            return
+        st.session_state["queue_walk"] = place.walk
+        if place.position is None:
+            st.session_state[LEFT] = {outcome.case_id: (place.previous, place.following)}
+        if then_next and place.following is not None:
+            st.session_state["case_id"] = place.following
+            st.query_params["id"] = str(place.following)
+
+    def act(action: str, sent) -> None:
+        if action == SIGN_AND_START:
+            def make(version: int) -> Outcome:
+                return sign_and_start(page.actor, case.id, version=version,
+                                      note=sent.values.get("note"))
+        else:
+            def make(version: int) -> Outcome:
+                return make_move(page.actor, case.id, action, version=version, files=sent.files,
+                                 **sent.values)
+        forms.send(sent, make, lambda done: ("case.moved", {"text": md_escape(done.text(page.lang))}),
+                   then=lambda done: after_move(done, sent.then_next))
+
+    moves = {a: MOVES[a] for a in detail.actions}
+    if detail.quick is not None:
+        moves[detail.quick.action] = detail.quick
+    limits = upload_limits() if any(m.photos for m in moves.values()) else None
+    also = "case.act_and_next" if in_queue else None
+    # The expected next step, open, with the primary button (签收并开始处置 before 签收 alone);
+    # side moves (reopen, call up, supervise …) are offered closed further down, never as "the
+    # next step".
+    expected = [detail.quick.action] if detail.quick is not None else \
+        detail.actions[:1] if detail.actions and MOVES[detail.actions[0]].expected else []
+    others = [a for a in detail.actions if a not in expected]
+    with st.container(key="case_next_step"):
+        if expected:
+            st.markdown(f"**{page.t('case.next_action')}**")
+        for action in expected:
+            with st.expander(page.t("action." + action), expanded=True):
+                sent = forms.form(moves[action], key=f"case_form_{action}",
+                                  options=detail.options, describe=describe, primary=True,
+                                  limits=limits, also=also)
+            if sent is not None:
+                act(action, sent)
 
     content = detail.content
     left, right = st.columns([3, 2])
@@ -90,50 +177,29 @@ with page.guard():
         else:
             st.text(plain(content.description))
             st.caption(md_escape(f"{page.t('case.address')}: {plain(content.address)}"))
+        if detail.duplicates:
+            with st.container(border=True, key="case_duplicates"):
+                st.markdown(f"**{page.t('case.duplicates')}**")
+                for dup in detail.duplicates:
+                    where = page.t("case.metres", n=dup.metres) if dup.metres is not None \
+                        else page.t("case.same_address")
+                    page.link("case", params={"id": str(dup.id)}, icon=":material/content_copy:",
+                              label=md_escape(" · ".join((dup.code, plain(dup.excerpt), where,
+                                                          china_date(dup.reported_at)))))
         if detail.photos:
             st.markdown(f"**{page.t('case.photos')}**")
             photos([p.data for p in detail.photos], [page.t("photo." + p.kind) for p in detail.photos])
 
-    # ---------------------------------------------------------------- actions
-
-    def describe(field: str, row) -> str:
-        """An option of a field's widget: a unit or category by name, a case by code."""
-        if hasattr(row, "code") and hasattr(row, "reported_at"):
-            near = page.t("case.metres", n=row.metres) if getattr(row, "metres", None) is not None \
-                else ""
-            other = "" if getattr(row, "same_category", True) else page.t("case.other_category")
-            return " · ".join(x for x in (row.code, china_date(row.reported_at), plain(row.address),
-                                          near, other) if x)
-        return page.name(row)
-
-    def act(action: str, sent) -> None:
-        forms.send(sent, lambda version: act_on(page.actor, case.id, action, version=version,
-                                                files=sent.files, **sent.values), "case.done")
-
-    limits = upload_limits() if any(MOVES[a].photos for a in detail.actions) else None
-    # The expected next step, open, with the primary button; side moves (reopen, call up,
-    # supervise …) are offered closed beneath it, never as "the next step".
-    first = detail.actions[:1] if detail.actions and MOVES[detail.actions[0]].expected else []
-    others = detail.actions[len(first):]
     with right:
-        if first:
-            st.markdown(f"**{page.t('case.next_action')}**")
-        elif not others:
+        if not expected and not others:
             st.caption(page.t("case.no_actions"))
-        for action in first:
-            with st.expander(page.t("action." + action), expanded=True):
-                sent = forms.form(MOVES[action], key=f"case_form_{action}",
-                                  options=detail.options, describe=describe, primary=True,
-                                  limits=limits)
-            if sent is not None:
-                act(action, sent)
         if others:
             st.caption(page.t("case.more_actions"))
         for action in others:
             with st.expander(page.t("action." + action)):
-                sent = forms.form(MOVES[action], key=f"case_form_{action}",
+                sent = forms.form(moves[action], key=f"case_form_{action}",
                                   options=detail.options, describe=describe, primary=False,
-                                  limits=limits)
+                                  limits=limits, also=also)
             if sent is not None:
                 act(action, sent)
 

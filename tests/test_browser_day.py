@@ -109,7 +109,8 @@ def test_the_handler_on_a_phone_acts_without_scrolling_past_the_details(browser_
     switch(page, card.click, "the card tap")
     expect(page.get_by_role("heading", name=re.compile(case.code)).first).to_be_visible(timeout=WAIT)
 
-    button = page.get_by_test_id("stFormSubmitButton").get_by_role("button", name="签收", exact=True)
+    button = page.get_by_test_id("stFormSubmitButton").get_by_role("button", name="签收并开始处置",
+                                                                    exact=True)
     expect(button).to_be_visible(timeout=WAIT)
     details = page.get_by_role("heading", name="详细信息").first
     timeline = page.get_by_role("heading", name="办理过程").first
@@ -127,5 +128,5 @@ def test_the_handler_on_a_phone_acts_without_scrolling_past_the_details(browser_
 
     button.click()
     wait_until(lambda: db.execute('select state from "case" where id=?', (case.id,)).fetchone()[0]
-               == "acknowledged", "the case is signed for")
+               == "in_progress", "the case is signed for and started")
     context.close()

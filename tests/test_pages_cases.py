@@ -163,7 +163,7 @@ def test_the_case_page_shows_reporter_text_as_text_and_accepts_by_form(sqlite_db
         assert s.get(Case, case.id).state == "accepted"
         events = s.exec(select(func.count()).select_from(CaseEvent)
                         .where(CaseEvent.case_id == case.id)).one()
-    assert events == 2 and "已办理。" in [m.value for m in at.success]
+    assert events == 2 and f"{case.code}：已受理。" in [m.value for m in at.success]
 
 
 def test_a_stale_case_form_is_refused_with_a_reload(sqlite_db):

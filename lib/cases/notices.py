@@ -46,6 +46,7 @@ from lib.core import config
 from lib.core.clock import as_utc, china_time
 from lib.core.db import read_session, write_session
 from lib.core.i18n import DEFAULT_LANGUAGE, name, t
+from lib.core.inputs import parse_int
 from lib.core.machine import Move
 from lib.core.models import Category, utcnow
 from lib.org.permissions import reads_cases
@@ -284,3 +285,20 @@ def mark_read(actor: Actor | None, *, up_to: int, engine: Engine | None = None,
         ids = session.exec(select(Notice.id).where(*_unread(actor, now), Notice.id <= up_to)).all()
         return _insert_new(session, NoticeRead,
                            [{"notice_id": i, "user_id": actor.id, "read_at": now} for i in ids])
+
+
+def mark_one(actor: Actor | None, notice_id: object, *, engine: Engine | None = None,
+             now: datetime | None = None) -> int | None:
+    """A notice opened from the sidebar: read by the actor from now on, if it is one of theirs
+    (in the app, to their unit); its case's id, or None (not theirs, not a notice id)."""
+    number = parse_int(notice_id, low=1, high=2**31 - 1)
+    if actor is None or number is None or not reads_cases(actor):
+        return None
+    now = now or utcnow()
+    with write_session(engine) as session:
+        case_id = session.exec(select(Notice.case_id).where(
+            Notice.id == number, Notice.channel == APP, Notice.unit_id == actor.unit_id)).first()
+        if case_id is None:
+            return None
+        _insert_new(session, NoticeRead, [{"notice_id": number, "user_id": actor.id, "read_at": now}])
+        return case_id

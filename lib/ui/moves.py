@@ -38,6 +38,7 @@ class Submitted:
     values: dict[str, object]
     files: list[tuple[str, bytes]]
     version: int | None = None  # the subject's version when the user first saw the form
+    then_next: bool = False  # sent with the second button ("办理并打开下一件")
 
 
 def _label(page: Page, move: Move, spec: Field, prefix: str, labels: dict[str, str]) -> str:
@@ -86,11 +87,14 @@ def move_form(page: Page, move: Move, *, key: str, options: dict[str, list],
               limits: dict[str, int] | None = None, prefix: str = "",
               hint: str | None = None, labels: dict[str, str] | None = None,
               submit: str | None = None,
-              extra: Callable[[], dict[str, object]] | None = None) -> Submitted | None:
+              extra: Callable[[], dict[str, object]] | None = None,
+              also: str | None = None) -> Submitted | None:
     """The move's form; the values (by field name) and uploaded files once it is submitted.
     ``prefix``: the machine's catalog prefix; ``hint``: a line of text above the fields;
     ``labels``: field name → catalog key of its label; ``submit``: the button's catalog key;
-    ``extra``: draws more inputs before the button (a proof) and returns their values."""
+    ``extra``: draws more inputs before the button (a proof) and returns their values;
+    ``also``: the catalog key of a second button that sends the same form and says so
+    (``Submitted.then_next``)."""
     labels = labels or {}
     with st.form(key):
         if hint:
@@ -108,10 +112,13 @@ def move_form(page: Page, move: Move, *, key: str, options: dict[str, list],
             values["note"] = _widget(page, move, note, key, {}, describe, prefix, labels)
         if extra is not None:
             values.update(extra())
-        if not st.form_submit_button(page.t(submit or prefix + "action." + move.action),
-                                     type="primary" if primary else "secondary"):
+        sent = st.form_submit_button(page.t(submit or prefix + "action." + move.action),
+                                     type="primary" if primary else "secondary")
+        then_next = bool(also) and st.form_submit_button(page.t(also), type="secondary")
+        if not (sent or then_next):
             return None
-    return Submitted(values, [(f.name, f.getvalue()) for f in (uploads or [])])
+    return Submitted(values, [(f.name, f.getvalue()) for f in (uploads or [])],
+                     then_next=then_next)
 
 
 class MoveForms:
@@ -148,13 +155,17 @@ class MoveForms:
         """``move_form`` of the move, its version recorded on the first draw and sent back."""
         version = self.seen(move.action)
         sent = move_form(self.page, move, **kwargs)  # type: ignore[arg-type]
-        return None if sent is None else Submitted(sent.values, sent.files, version)
+        return None if sent is None else Submitted(sent.values, sent.files, version,
+                                                   sent.then_next)
 
     def send(self, sent: Submitted, make: Callable[[int], object],
-             done: str | Callable[[object], str]) -> None:
+             done: str | Callable[[object], str | tuple[str, dict[str, object]]],
+             then: Callable[[object], None] | None = None) -> None:
         """Make the move with the version seen: on success forget the versions, flash ``done``
-        (a catalog key, or one picked from what ``make`` returned) and rerun; a lost race marks
-        the page stale and reruns (``stale_notice`` says so); any other refusal is shown here."""
+        (a catalog key, or a key or a key and its parameters picked from what ``make``
+        returned), run ``then`` with that
+        result (say, open the next case) and rerun; a lost race marks the page stale and
+        reruns (``stale_notice`` says so); any other refusal is shown here."""
         if sent.version is None:  # never fall back on the version read in this run
             raise ValueError("send a form drawn by MoveForms.form")
         try:
@@ -167,5 +178,9 @@ class MoveForms:
             return
         self.forget()
         st.session_state.pop(self._stale, None)
-        self.page.flash(done(result) if callable(done) else done)
+        message = done(result) if callable(done) else done
+        key, params = message if isinstance(message, tuple) else (message, {})
+        self.page.flash(key, **params)
+        if then is not None:
+            then(result)
         st.rerun()

@@ -132,3 +132,19 @@ def ids_at(positions: Iterable[object], ids: Sequence[int]) -> list[int]:
     the order ticked, positions outside the table dropped."""
     return [ids[p] for p in dict.fromkeys(positions)
             if isinstance(p, int) and not isinstance(p, bool) and 0 <= p < len(ids)]
+
+
+def last_view(tabs: list[str], options: FilterOptions) -> dict[str, object] | None:
+    """The tab, filters and sort the clerk last drew the queue with (widget key → value), as
+    ``save`` kept them and checked as ``restore`` checks them, the defaults filled in; None
+    before the queue was drawn in this session. The case page reads the queue again with them
+    after a move, so that its position and next case are fresh."""
+    saved = st.session_state.get(SAVED)
+    if saved is None:
+        return None
+    value = {key: check(str(saved[PARAMS[key]])) if PARAMS[key] in saved else None
+             for key, check in _validators(tabs, options).items()}
+    value["queue_tab"] = value["queue_tab"] or tabs[0]
+    value["queue_sort"] = value["queue_sort"] or "deadline"
+    value["queue_text"] = value["queue_text"] or ""
+    return value
