@@ -8,6 +8,7 @@ reject with a reason, second approval above the threshold, and the payout."""
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import pandas as pd
 import streamlit as st
@@ -53,7 +54,10 @@ def run_approve(versions: dict[int, int], codes: dict[int, str]) -> None:
     try:
         done, refused = approval.batch_approve(page.actor, list(versions.items()))
     except DomainError as err:
-        page.flash(err.key, error=True, **err.params)
+        page.flash("rewards.batch_failed", error=True, why=page.error_text(err))
+    except Exception:  # a callback runs outside the page's guard
+        logging.getLogger("pages.rewards").exception("batch approval failed")
+        page.flash("error.unexpected", error=True)
     else:
         page.flash("rewards.batch_done_refused" if refused else "rewards.batch_done_all",
                    error=bool(refused), done=done, n=len(refused),
@@ -81,6 +85,11 @@ def run_payout() -> None:
                                      reference=pending["reference"])
     except DomainError as err:
         page.flash("rewards.pay_failed", error=True, why=page.error_text(err))
+        st.session_state.pop(PENDING, None)
+        return
+    except Exception:  # a callback runs outside the page's guard
+        logging.getLogger("pages.rewards").exception("batch payout failed")
+        page.flash("error.unexpected", error=True)
         st.session_state.pop(PENDING, None)
         return
     page.flash("rewards.pay_done_refused" if outcome.refused else "rewards.pay_done_all",
