@@ -106,11 +106,14 @@ def open_claim(claim_id: int) -> None:
 
 def claim_list() -> None:
     """The two lists; ends the run."""
-    if "rewards_tab" not in st.session_state:
-        asked = st.query_params.get("tab")
-        st.session_state["rewards_tab"] = asked if asked in TABS else TABS[0]
     counts = {"decide": approval.waiting_count(page.actor),
               "to_pay": approval.to_pay_count(page.actor)}
+    if "rewards_tab" not in st.session_state:
+        # The address's tab, else the list with work in it: decisions first, and the payouts
+        # when nothing waits for a decision.
+        asked = st.query_params.get("tab")
+        st.session_state["rewards_tab"] = asked if asked in TABS else \
+            "to_pay" if not counts["decide"] and counts["to_pay"] else "decide"
     tab = st.segmented_control(page.t("rewards.tabs"), TABS, key="rewards_tab",
                                format_func=lambda k: page.t("rewards.tab." + k, n=counts[k]),
                                label_visibility="collapsed") or TABS[0]

@@ -270,3 +270,14 @@ def test_a_ledger_row_opens_the_claim_for_an_approver_and_the_month_reads_the_ap
     # A leader reads the ledger; its rows open nothing (the approval page is not theirs).
     leader = open_page("street_leader", "pages/reward_ledger.py")
     assert not leader.exception and "点击任一单元格打开这件申请。" not in everything(leader)
+
+
+def test_with_nothing_to_decide_the_page_opens_on_the_claims_to_pay(sqlite_db):
+    claims = _approved_claims(sqlite_db, 2)
+    at = open_page("street_approver", "pages/rewards.py")
+    assert not at.exception and "已批准、待发放 2 件" in everything(at)
+    assert at.query_params["tab"] == "to_pay"  # a reload or a copied link keeps the list
+    _new_claim(sqlite_db)  # something to decide again: decisions come first
+    at = open_page("street_approver", "pages/rewards.py")
+    assert "待审批 1 件" in everything(at) and "tab" not in at.query_params
+    assert _states(sqlite_db, claims) == ["approved", "approved"]
