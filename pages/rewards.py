@@ -148,9 +148,10 @@ def claim_list() -> None:
                   page.t("rewards.col.case"): r.case_code,
                   page.t("rewards.col.category"): page.name(r.category),
                   page.t("rewards.col.community"): page.name(r.community),
-                  page.t("rewards.col.amount"): yuan(r.amount_fen),
-                  page.t("rewards.col.state"): page.t("claim_state." + r.state),
-                  page.t("rewards.col.reporter"): r.reporter if r.reporter is not None else hidden}
+                  page.t("rewards.col.amount"): yuan(r.amount_fen)}
+        if tab == "decide":  # waiting for a first or a second approval
+            record[page.t("rewards.col.state")] = page.t("claim_state." + r.state)
+        record[page.t("rewards.col.reporter")] = r.reporter if r.reporter is not None else hidden
         if tab == "decide":
             record[page.t("rewards.col.signals")] = "、".join(
                 page.t("signal." + s) for s in r.signals) or page.t("rewards.no_signal")

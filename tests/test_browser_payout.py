@@ -120,6 +120,7 @@ def test_an_approver_pays_one_claim_in_four_taps_and_two_in_one_batch(browser_se
     switch(page, page.get_by_role("button", name="登记发放（2 件）…").click, "the payout's question")
     expect(page.get_by_text(re.compile(r"确认登记发放 2 件，合计 ¥\d+"))).to_be_visible(timeout=WAIT)
     assert [state(i) for i in chosen] == ["approved", "approved"]  # nothing before the answer
+    page.screenshot(path=str(ARTIFACTS / "rewards-to-pay.png"), full_page=True)
     switch(page, page.get_by_role("button", name="确认发放（2 件）").click, "the confirmation")
     wait_until(lambda: [state(i) for i in chosen] == ["paid", "paid"], "the two ticked are paid")
     expect(page.get_by_text(re.compile(r"已登记发放 2 件，合计 ¥\d+"))).to_be_visible(timeout=WAIT)
