@@ -78,8 +78,10 @@ with page.guard():
 
     st.subheader(page.t("reward_ledger.claims_title", count=len(rows)))
     if rows:
-        table = pd.DataFrame([{page.t("reward_ledger.col." + c): shown(c, row[c]) for c in SHOWN}
-                              for row in rows])
+        # The page shows ¥50 under 金额; the exports a number under 金额（元）.
+        heads = {c: page.t("reward_ledger.col." + ("amount" if c == "amount_fen" else c))
+                 for c in SHOWN}
+        table = pd.DataFrame([{heads[c]: shown(c, row[c]) for c in SHOWN} for row in rows])
         if page.actor.has(*REWARD_APPROVERS):
             # A click opens the claim on the approval page, which shows what lib lets this
             # approver see and do there.

@@ -43,7 +43,8 @@ def untick() -> None:
 
 def refusals(codes: dict[int, str], refused: list[tuple[int, str]]) -> str:
     """Each claim not moved, by its case code, with why."""
-    return "；".join(f"{codes.get(i, i)}（{page.t(key)}）" for i, key in refused)
+    return page.t("rewards.refusal_joiner").join(
+        page.t("rewards.refusal", code=codes.get(i, i), why=page.t(key)) for i, key in refused)
 
 
 def run_approve(versions: dict[int, int], codes: dict[int, str]) -> None:
