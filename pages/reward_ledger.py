@@ -1,5 +1,7 @@
-"""Reward ledger (奖励台账): claims and payouts in my area by month, with totals per street and
-exports (formulas neutralised, phones and payment details masked)."""
+"""Reward ledger (奖励台账): claims and payouts in my area by month — of eligibility, approval
+or payout — with totals per street and exports (amounts as numbers and dates as dates in the
+workbook, formulas neutralised, phones and payment details masked, the unit and the period in
+the file name). An approver opens a claim with a click on its row."""
 
 from __future__ import annotations
 
@@ -9,27 +11,43 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from lib.core.clock import china_time
 from lib.core.errors import DomainError
+from lib.org.permissions import REWARD_APPROVERS
 from lib.rewards import approval, pools
 from lib.rewards.models import ClaimState
 from lib.rewards.rules import yuan
 from lib.ui.page import setup_page
+from lib.ui.queue_state import ids_at
 from lib.ui.text import plain
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-SHOWN = ["created_at", "case", "category", "street", "community", "reporter", "amount", "state",
-         "reason", "method", "payment_detail", "paid_at", "paid_by"]
+SHOWN = ["id", "created_at", "case", "category", "street", "community", "reporter", "amount_fen",
+         "state", "reason", "method", "payment_detail", "approved_at", "paid_at", "paid_by",
+         "reference"]
+
+
+def shown(column: str, value: object) -> str:
+    if column == "amount_fen":
+        return yuan(value)
+    if column in approval.MOMENTS:
+        return china_time(value)
+    return plain(str(value))
+
 
 page = setup_page("reward_ledger")
 with page.guard():
     st.title(page.t("page.reward_ledger"))
-    left, middle = st.columns(2)
+    left, middle, right = st.columns(3)
     month = left.text_input(page.t("reward_ledger.month"), key="reward_ledger_month",
                             value=pools.month_of(datetime.now(timezone.utc)), max_chars=7)
-    state = middle.selectbox(page.t("queue.state"), [None, *(s.value for s in ClaimState)],
-                             format_func=lambda s: page.t("queue.all") if s is None
-                             else page.t("claim_state." + s), key="reward_ledger_state")
-    chosen = approval.LedgerFilter(month=month.strip() or None, state=state)
+    dated = middle.selectbox(page.t("reward_ledger.dated"), approval.DATED,
+                             format_func=lambda d: page.t("reward_ledger.dated." + d),
+                             key="reward_ledger_dated")
+    state = right.selectbox(page.t("queue.state"), [None, *(s.value for s in ClaimState)],
+                            format_func=lambda s: page.t("queue.all") if s is None
+                            else page.t("claim_state." + s), key="reward_ledger_state")
+    chosen = approval.LedgerFilter(month=month.strip() or None, state=state, dated=dated)
 
     def label(key: str) -> str:
         return page.t(key)
@@ -60,9 +78,24 @@ with page.guard():
 
     st.subheader(page.t("reward_ledger.claims_title", count=len(rows)))
     if rows:
-        st.dataframe(pd.DataFrame([{page.t("reward_ledger.col." + c): plain(str(row[c]))
-                                    for c in SHOWN} for row in rows]),
-                     hide_index=True, width="stretch")
+        # The page shows ¥50 under 金额; the exports a number under 金额（元）.
+        heads = {c: page.t("reward_ledger.col." + ("amount" if c == "amount_fen" else c))
+                 for c in SHOWN}
+        table = pd.DataFrame([{heads[c]: shown(c, row[c]) for c in SHOWN} for row in rows])
+        if page.actor.has(*REWARD_APPROVERS):
+            # A click opens the claim on the approval page, which shows what lib lets this
+            # approver see and do there.
+            drawn = [int(row["id"]) for row in rows]
+            picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun",
+                                  selection_mode="single-cell",
+                                  key=f"reward_ledger_table_{hash((chosen, tuple(drawn)))}")
+            st.caption(page.t("reward_ledger.legend_open"))
+            cells = picked.selection.cells if picked else []
+            clicked = ids_at([cell[0] for cell in cells[:1]], drawn)
+            if clicked:
+                st.switch_page("pages/rewards.py", query_params=page.query({"claim": str(clicked[0])}))
+        else:
+            st.dataframe(table, hide_index=True, width="stretch")
     else:
         st.info(page.t("queue.empty"))
 
@@ -72,12 +105,16 @@ with page.guard():
         with column:
             if st.button(page.t("ledger.prepare_" + fmt), key=f"reward_ledger_prepare_{fmt}"):
                 try:
-                    st.session_state[f"reward_ledger_file_{fmt}"] = approval.export(
-                        page.actor, chosen, fmt=fmt, lang_name=page.name, label=label)
+                    st.session_state[f"reward_ledger_file_{fmt}"] = (
+                        approval.export(page.actor, chosen, fmt=fmt, lang_name=page.name,
+                                        label=label),
+                        approval.export_name(page.actor, chosen, fmt=fmt, lang_name=page.name,
+                                             label=label))
                 except DomainError as err:
                     page.error(err)
-            if f"reward_ledger_file_{fmt}" in st.session_state:
-                st.download_button(page.t("ledger.download_" + fmt),
-                                   st.session_state[f"reward_ledger_file_{fmt}"],
-                                   file_name=f"rewards.{fmt}", mime=mime,
-                                   key=f"reward_ledger_download_{fmt}", on_click="ignore")
+            held = st.session_state.get(f"reward_ledger_file_{fmt}")
+            if held is not None:
+                data, file_name = held
+                st.download_button(page.t("ledger.download_" + fmt), data, file_name=file_name,
+                                   mime=mime, key=f"reward_ledger_download_{fmt}",
+                                   on_click="ignore")

@@ -38,6 +38,7 @@ ALLOWED: dict[str, dict[str, str]] = {
                                        "machine lives in a package above this one)"},
     "lib/cases/queue.py": {"verify": "the queue tab of cases back for the check"},
     "pages/rewards.py": {"claim": "the claim page's query parameter (?claim=<id>)"},
+    "pages/reward_ledger.py": {"claim": "the claim page's query parameter, for a row's link"},
     "pages/queue.py": {"hurry": "the queue's column of the reporter's hurries (催办)"},
     "lib/kpi/figures.py": {"rate": "a figure's kind (a percentage)", "reported": FIGURE,
                            "closed": FIGURE},

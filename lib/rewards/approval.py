@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.utils import get_column_letter
 from sqlalchemy import and_, func, or_
 from sqlalchemy import case as when
 from sqlalchemy.engine import Engine
@@ -32,12 +35,13 @@ from lib.cases import access
 from lib.cases.access import is_restricted, log_view, mask_phone
 from lib.cases.ledger import neutralise
 from lib.cases.models import Attachment, Case, CaseEvent
+from lib.cases.queue import like_pattern
 from lib.cases.states import Act, S
 from lib.cases.timeline import Line, move_line
-from lib.core.clock import china_time
+from lib.core.clock import china, china_time
 from lib.core.db import read_session, write_session
-from lib.core.errors import DomainError, NotFound, ValidationFailed
-from lib.core.inputs import parse_id
+from lib.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from lib.core.inputs import clean_search, clean_text, parse_id
 from lib.core.models import Category, UnitKind, utcnow
 from lib.org import permissions
 from lib.org.models import Unit, User
@@ -46,6 +50,9 @@ from lib.rewards import pools
 from lib.rewards.machine import (
     AWARDED,
     CLAIMS,
+    DECIDING,
+    REFERENCE_MAX,
+    TO_PAY,
     ClaimAct,
     act,
     acted_on,
@@ -56,15 +63,18 @@ from lib.rewards.machine import (
     month_total,
 )
 from lib.rewards.models import ClaimState, RewardClaim, RewardEvent, RewardPayout, RewardPolicy, RewardPool
-from lib.rewards.rules import current_policy, yuan
+from lib.rewards.rules import current_policy
 from lib.rewards.signals import signals_of
 from lib.rewards.timeline import claim_line
 
 C = ClaimState
 PAGE_SIZE = 50
-LEDGER_COLUMNS = ["case", "category", "street", "community", "reporter", "amount", "state",
-                  "reason", "method", "payment_detail", "first_approver", "second_approver",
-                  "paid_at", "paid_by", "reference", "created_at"]
+SEARCH_MAX = 40
+SORTS = ("oldest", "newest")
+LEDGER_COLUMNS = ["id", "case", "category", "street", "community", "reporter", "amount_fen",
+                  "state", "reason", "method", "payment_detail", "first_approver",
+                  "second_approver", "created_at", "approved_at", "paid_at", "paid_by",
+                  "reference"]
 
 
 def scope(actor: Actor):  # noqa: ANN201
@@ -107,18 +117,22 @@ class QueueRow:
     signals: list[str]
     clean: bool  # no signal and not above the threshold: may be approved in a batch
     first_approver_id: int | None
+    method: str | None = None  # how the reporter asked to be paid
+    payment_detail: str | None = None  # masked; None for a restricted category
 
 
-def _queue_condition(session: Session, actor: Actor):  # noqa: ANN202
-    """SQL: the claims this approver may decide now — in their area, waiting, on no case they
-    acted on, not from their own phone, and of a restricted category only with the permission
-    to read it (the same rules as the claim machine's approver, so the queue offers nothing
-    that ``decide`` would refuse)."""
+def _queue_condition(session: Session, actor: Actor, states: frozenset[str] = DECIDING):  # noqa: ANN202
+    """SQL: the claims this approver may decide (``states``: ``DECIDING``) or pay (``TO_PAY``)
+    now — in their area, in those states, on no case they acted on, not from their own phone,
+    and of a restricted category only with the permission to read it (the same rules as the
+    claim machine's approver, so a list offers nothing that ``decide`` or ``batch_pay`` would
+    refuse). A second approval is never offered to the first approver."""
     phone = comparable_phone(session.exec(select(User.phone).where(User.id == actor.id)).first())
-    conditions = [scope(actor), or_(RewardClaim.state == C.pending,
-                                    and_(RewardClaim.state == C.approved_once,
-                                         RewardClaim.first_approver_id != actor.id)),
-                  ~acted_on(actor.id, RewardClaim.case_id)]
+    waiting = [RewardClaim.state.in_(sorted(states - {C.approved_once}))]
+    if C.approved_once in states:
+        waiting.append(and_(RewardClaim.state == C.approved_once,
+                            RewardClaim.first_approver_id != actor.id))
+    conditions = [scope(actor), or_(*waiting), ~acted_on(actor.id, RewardClaim.case_id)]
     if phone:
         conditions.append(or_(RewardClaim.reporter_phone.is_(None),
                               func.replace(RewardClaim.reporter_phone, "-", "") != phone))
@@ -127,34 +141,81 @@ def _queue_condition(session: Session, actor: Actor):  # noqa: ANN202
     return and_(*conditions)
 
 
+def _search_condition(text: object):  # noqa: ANN202
+    """SQL: the claims whose case code holds ``text``, or — for a text of digits — whose
+    reporter's phone ends with them; never a restricted category's reporter (their claimant is
+    known by the case code alone). None for an empty text."""
+    text = clean_search(text, max_len=SEARCH_MAX)
+    if not text:
+        return None
+    found = [Case.code.like(like_pattern(text.upper()), escape="\\")]
+    digits = text.replace(" ", "").replace("-", "")
+    if digits.isascii() and digits.isdigit() and len(digits) >= 4:
+        found.append(and_(RewardClaim.category_id.not_in(access.restricted_categories()),
+                          func.replace(RewardClaim.reporter_phone, "-", "").like(
+                              "%" + digits)))
+    return or_(*found)
+
+
 def approval_queue(actor: Actor, *, page: int = 0, engine: Engine | None = None,
-                   page_size: int = PAGE_SIZE) -> tuple[list[QueueRow], int]:
-    """Claims waiting for this approver, oldest first, one page."""
+                   page_size: int = PAGE_SIZE, text: str | None = None,
+                   sort: str = "oldest") -> tuple[list[QueueRow], int]:
+    """Claims waiting for this approver's decision, one page: oldest first (``sort``:
+    ``newest`` for newest first), optionally only those whose case code or reporter's phone
+    matches ``text`` (``_search_condition``)."""
     permissions.require(actor, permissions.REWARD_APPROVERS)
     with read_session(engine) as session:
-        condition = _queue_condition(session, actor)
-        total = session.exec(select(func.count()).select_from(RewardClaim).where(condition)).one()
-        claims = session.exec(select(RewardClaim).where(condition)
-                              .order_by(RewardClaim.updated_at, RewardClaim.id)
-                              .offset(max(page, 0) * page_size).limit(page_size)).all()
-        policy = current_policy(session)
-        codes = dict(session.exec(select(Case.id, Case.code).where(
-            Case.id.in_([c.case_id for c in claims]))).all()) if claims else {}
-        categories = {c.id: c for c in session.exec(select(Category)).all()}
-        units = {u.id: u for u in session.exec(select(Unit).where(
-            Unit.id.in_({c.community_id for c in claims}))).all()} if claims else {}
-        rows = []
-        for claim in claims:
-            found = signals_of(session, claim)
-            category = categories[claim.category_id]
-            rows.append(QueueRow(claim.id, claim.version, codes.get(claim.case_id, ""),
-                                 category, units[claim.community_id],
-                                 claim.amount_fen, claim.state, claim.updated_at,
-                                 None if category.restricted else mask_phone(claim.reporter_phone) or "",
-                                 found,
-                                 not found and claim.amount_fen <= policy.second_approval_above_fen
-                                 and claim.state == C.pending, claim.first_approver_id))
-        return rows, total
+        return _listing(session, actor, DECIDING, page=page, page_size=page_size, text=text,
+                        sort=sort)
+
+
+def payout_queue(actor: Actor, *, page: int = 0, engine: Engine | None = None,
+                 page_size: int = PAGE_SIZE, text: str | None = None,
+                 sort: str = "oldest") -> tuple[list[QueueRow], int]:
+    """Approved claims this approver may pay (待发放), one page, approved longest ago first;
+    the same search and sorts as ``approval_queue``."""
+    permissions.require(actor, permissions.REWARD_APPROVERS)
+    with read_session(engine) as session:
+        return _listing(session, actor, TO_PAY, page=page, page_size=page_size, text=text,
+                        sort=sort)
+
+
+def _listing(session: Session, actor: Actor, states: frozenset[str], *, page: int,
+             page_size: int, text: str | None, sort: str) -> tuple[list[QueueRow], int]:
+    if sort not in SORTS:
+        raise ValidationFailed("error.choice_invalid", field="sort")
+    condition = _queue_condition(session, actor, states)
+    searched = _search_condition(text)
+    base = select(RewardClaim).where(condition)
+    counted = select(func.count()).select_from(RewardClaim).where(condition)
+    if searched is not None:
+        base = base.join(Case, Case.id == RewardClaim.case_id).where(searched)
+        counted = counted.join(Case, Case.id == RewardClaim.case_id).where(searched)
+    total = session.exec(counted).one()
+    order = (RewardClaim.updated_at.desc(), RewardClaim.id.desc()) if sort == "newest" \
+        else (RewardClaim.updated_at, RewardClaim.id)
+    claims = session.exec(base.order_by(*order).offset(max(page, 0) * page_size)
+                          .limit(page_size)).all()
+    policy = current_policy(session)
+    codes = dict(session.exec(select(Case.id, Case.code).where(
+        Case.id.in_([c.case_id for c in claims]))).all()) if claims else {}
+    categories = {c.id: c for c in session.exec(select(Category)).all()}
+    units = {u.id: u for u in session.exec(select(Unit).where(
+        Unit.id.in_({c.community_id for c in claims}))).all()} if claims else {}
+    rows = []
+    for claim in claims:
+        found = signals_of(session, claim) if claim.state in DECIDING else []
+        category = categories[claim.category_id]
+        rows.append(QueueRow(claim.id, claim.version, codes.get(claim.case_id, ""),
+                             category, units[claim.community_id],
+                             claim.amount_fen, claim.state, claim.updated_at,
+                             None if category.restricted else mask_phone(claim.reporter_phone) or "",
+                             found,
+                             not found and claim.amount_fen <= policy.second_approval_above_fen
+                             and claim.state == C.pending, claim.first_approver_id,
+                             claim.method,
+                             None if category.restricted else mask_detail(claim.payment_detail)))
+    return rows, total
 
 
 def waiting_count(actor: Actor, engine: Engine | None = None) -> int:
@@ -164,6 +225,15 @@ def waiting_count(actor: Actor, engine: Engine | None = None) -> int:
     with read_session(engine) as session:
         return session.exec(select(func.count()).select_from(RewardClaim)
                             .where(_queue_condition(session, actor))).one()
+
+
+def to_pay_count(actor: Actor, engine: Engine | None = None) -> int:
+    """Approved claims this approver may pay (the 待发放 tab's number)."""
+    if not actor.has(*permissions.REWARD_APPROVERS):
+        return 0
+    with read_session(engine) as session:
+        return session.exec(select(func.count()).select_from(RewardClaim)
+                            .where(_queue_condition(session, actor, TO_PAY))).one()
 
 
 # ---------------------------------------------------------------- one claim
@@ -330,17 +400,90 @@ def batch_approve(actor: Actor, claims: list[tuple[int, int]], engine: Engine | 
     return done, refused
 
 
+@dataclass(frozen=True)
+class PayOutcome:
+    """What a batch payout did: the claims paid and their total, and each claim not paid with
+    why (a catalog key: another approver paid or changed it since it was drawn, the approver
+    may not pay it, it is no longer approved …)."""
+
+    paid: list[int]
+    paid_fen: int
+    refused: list[tuple[int, str]]
+
+
+def batch_pay(actor: Actor, claims: dict[int, int], *, reference: object,
+              references: dict[int, object] | None = None, method: str | None = None,
+              engine: Engine | None = None, now: datetime | None = None) -> PayOutcome:
+    """Record the payout of each ticked claim (``claims``: id → the version its approver saw),
+    each as its own checked pay move in a transaction of its own, with the payment reference
+    (one for all, or per claim in ``references``). A batch needs a reference, checked before
+    anything is written; each claim's area, state, version and the approver's right to pay it
+    are checked again by the move, and a claim refused says why."""
+    permissions.require(actor, permissions.REWARD_APPROVERS)
+    shared = clean_text(reference, field="reference", max_len=REFERENCE_MAX, multiline=False)
+    references = references or {}
+    own = {int(i): clean_text(r, field="reference", max_len=REFERENCE_MAX, multiline=False)
+           for i, r in references.items()}
+    missing = [i for i in claims if not (own.get(i) or shared)]
+    if missing or not claims:
+        raise ValidationFailed("error.fields_required", fields=["reference"])
+    paid, total, refused = [], 0, []
+    for claim_id, version in claims.items():
+        try:
+            with write_session(engine) as session:
+                why = _why_not_pay(session, actor, claim_id, version, now or utcnow())
+                if why is not None:
+                    raise PermissionDenied(why)
+                done = act(session, actor, claim_id, ClaimAct.pay, version=version, now=now,
+                           method=method, reference=own.get(claim_id) or shared)
+                paid.append(claim_id)
+                total += done.amount_fen
+        except DomainError as err:
+            refused.append((claim_id, err.key))
+    return PayOutcome(paid, total, refused)
+
+
+def _why_not_pay(session: Session, actor: Actor, claim_id: object, version: int,
+                 now: datetime) -> str | None:
+    """Why this approver may not pay the claim now, in words a batch can show per claim (a
+    catalog key), or None; the pay move checks all of it again."""
+    claim = session.get(RewardClaim, claim_id) if isinstance(claim_id, int) else None
+    if claim is None or not in_scope(actor, claim):
+        return CLAIMS.not_found
+    if claim.version != version:
+        return "rewards.refused.changed"
+    if claim.state not in TO_PAY:
+        return "rewards.refused.not_to_pay"
+    ctx = context(session, claim, now)
+    return barred(actor, ctx) or ("rewards.staff_report" if ctx.staff_report else None)
+
+
 # ---------------------------------------------------------------- the ledger
 
 
 @dataclass(frozen=True)
 class LedgerFilter:
-    month: str | None = None  # YYYY-MM (China time) of the claim's creation
+    month: str | None = None  # YYYY-MM (China time) of the date ``dated`` names
     state: str | None = None
     street_id: int | None = None
+    # Which date the month reads: when the claim was opened (eligibility, ``created``), when it
+    # was approved in full (``approval``: the move into the approved state), or paid (``payout``).
+    dated: str = "created"
+
+
+DATED = ("created", "approval", "payout")
+
+
+def _approved_event():  # noqa: ANN202
+    """SQL: each claim's move into the approved state (at most one: the state is never
+    entered twice), as (claim_id, at)."""
+    return select(RewardEvent.claim_id, RewardEvent.at).where(
+        RewardEvent.to_state == C.approved).subquery()
 
 
 def _ledger_conditions(actor: Actor, chosen: LedgerFilter) -> list:
+    if chosen.dated not in DATED:
+        raise ValidationFailed("error.choice_invalid", field="dated")
     conditions = [scope(actor)]
     if chosen.state:
         conditions.append(RewardClaim.state == chosen.state)
@@ -348,26 +491,38 @@ def _ledger_conditions(actor: Actor, chosen: LedgerFilter) -> list:
         conditions.append(RewardClaim.street_id == chosen.street_id)
     if chosen.month:
         start = pools.month_start_of(chosen.month)
-        conditions += [RewardClaim.created_at >= start,
-                       RewardClaim.created_at < pools.next_month_start(start)]
+        end = pools.next_month_start(start)
+        if chosen.dated == "created":
+            conditions += [RewardClaim.created_at >= start, RewardClaim.created_at < end]
+        elif chosen.dated == "approval":
+            conditions.append(RewardClaim.id.in_(select(RewardEvent.claim_id).where(
+                RewardEvent.to_state == C.approved, RewardEvent.at >= start,
+                RewardEvent.at < end)))
+        else:
+            conditions.append(RewardClaim.id.in_(select(RewardPayout.claim_id).where(
+                RewardPayout.paid_at >= start, RewardPayout.paid_at < end)))
     return conditions
 
 
 def ledger_rows(actor: Actor, chosen: LedgerFilter = LedgerFilter(), *, lang_name, label,  # noqa: ANN001
                 limit: int = 5000, engine: Engine | None = None) -> list[dict[str, object]]:
-    """Claims and their payouts as plain rows, payment details masked."""
+    """Claims and their payouts as plain rows, payment details masked. Amounts stay numbers
+    (``amount_fen``) and moments stay moments (UTC ``datetime`` or None), for the page and the
+    exports to write each in its own way; ``id`` is the claim's number."""
     permissions.require(actor, permissions.REWARD_READERS)
+    approved = _approved_event()
     with read_session(engine, snapshot=True) as session:
-        found = session.exec(select(RewardClaim, Case.code, RewardPayout).join(
+        found = session.exec(select(RewardClaim, Case.code, RewardPayout, approved.c.at).join(
             Case, Case.id == RewardClaim.case_id).outerjoin(
-            RewardPayout, RewardPayout.claim_id == RewardClaim.id)
+            RewardPayout, RewardPayout.claim_id == RewardClaim.id).outerjoin(
+            approved, approved.c.claim_id == RewardClaim.id)
             .where(*_ledger_conditions(actor, chosen))
             .order_by(RewardClaim.created_at.desc(), RewardClaim.id.desc()).limit(limit)).all()
         categories = {c.id: c for c in session.exec(select(Category)).all()}
         units = {u.id: u for u in session.exec(select(Unit)).all()}
-        people = _names(session, {x for c, _, p in found for x in (c.first_approver_id,
-                                                                   c.second_approver_id,
-                                                                   p.paid_by_id if p else None)})
+        people = _names(session, {x for c, _, p, _ in found for x in (c.first_approver_id,
+                                                                      c.second_approver_id,
+                                                                      p.paid_by_id if p else None)})
     hidden = label("rewards.reporter_hidden")
     return [{
         "id": claim.id, "case": code, "category": lang_name(categories[claim.category_id]),
@@ -375,7 +530,7 @@ def ledger_rows(actor: Actor, chosen: LedgerFilter = LedgerFilter(), *, lang_nam
         # A restricted category's claimant is known by the case code: no phone, no account.
         "reporter": hidden if categories[claim.category_id].restricted
         else mask_phone(claim.reporter_phone) or "",
-        "amount": yuan(claim.amount_fen),
+        "amount_fen": claim.amount_fen,
         "state": label("claim_state." + claim.state),
         "reason": label("reward_reason." + claim.reason) if claim.reason else "",
         "method": label("reward_method." + claim.method) if claim.method else "",
@@ -383,11 +538,12 @@ def ledger_rows(actor: Actor, chosen: LedgerFilter = LedgerFilter(), *, lang_nam
         else mask_detail(claim.payment_detail),
         "first_approver": people.get(claim.first_approver_id, ""),
         "second_approver": people.get(claim.second_approver_id, ""),
-        "paid_at": china_time(payout.paid_at) if payout else "",
+        "approved_at": approved_at,
+        "paid_at": payout.paid_at if payout else None,
         "paid_by": people.get(payout.paid_by_id, "") if payout else "",
         "reference": payout.reference or "" if payout else "",
-        "created_at": china_time(claim.created_at),
-    } for claim, code, payout in found]
+        "created_at": claim.created_at,
+    } for claim, code, payout, approved_at in found]
 
 
 def _names(session: Session, ids: set[int | None]) -> dict[int, str]:
@@ -397,29 +553,80 @@ def _names(session: Session, ids: set[int | None]) -> dict[int, str]:
     return dict(session.exec(select(User.id, User.display_name).where(User.id.in_(ids))).all())
 
 
+MOMENTS = ("approved_at", "paid_at", "created_at")
+MONEY = ("amount_fen",)
+XLSX_DATE = "yyyy-mm-dd hh:mm"
+XLSX_YUAN = "#,##0.00"
+
+
+def _csv_cell(column: str, value: object) -> object:
+    if column in MONEY:
+        return f"{value / 100:.2f}"
+    if column in MOMENTS:
+        return china_time(value)
+    return neutralise(value)
+
+
+def _xlsx_cell(sheet, column: str, value: object) -> WriteOnlyCell:  # noqa: ANN001
+    """A cell of the workbook: an amount as a number of yuan, a moment as a date in China time
+    (Excel has no time zones), both with a number format; text neutralised."""
+    if column in MONEY:
+        cell = WriteOnlyCell(sheet, value=round(value / 100, 2))
+        cell.number_format = XLSX_YUAN
+    elif column in MOMENTS:
+        cell = WriteOnlyCell(sheet, value=china(value).replace(tzinfo=None) if value else None)
+        cell.number_format = XLSX_DATE
+    else:
+        cell = WriteOnlyCell(sheet, value=neutralise(value))
+    return cell
+
+
 def export(actor: Actor, chosen: LedgerFilter, *, fmt: str, lang_name, label,  # noqa: ANN001
            engine: Engine | None = None) -> bytes:
-    """The claims ledger as CSV or Excel: formulas neutralised, phones and details masked."""
+    """The claims ledger as CSV or Excel: formulas neutralised, phones and details masked. The
+    workbook keeps amounts as numbers and dates as dates, with the header row frozen and an
+    autofilter over the table."""
     if fmt not in ("csv", "xlsx"):
         raise ValidationFailed("error.format_invalid")
     rows = ledger_rows(actor, chosen, lang_name=lang_name, label=label, limit=200_000,
                        engine=engine)
     header = [label("reward_ledger.col." + c) for c in LEDGER_COLUMNS]
-    body = [[neutralise(row[c]) for c in LEDGER_COLUMNS] for row in rows]
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(header)
-        writer.writerows(body)
+        writer.writerows([_csv_cell(c, row[c]) for c in LEDGER_COLUMNS] for row in rows)
         return ("\ufeff" + out.getvalue()).encode("utf-8")
     book = Workbook(write_only=True)
     sheet = book.create_sheet(label("page.reward_ledger")[:31])
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(LEDGER_COLUMNS))}{len(rows) + 1}"
+    for index, column in enumerate(LEDGER_COLUMNS, start=1):
+        width = 18 if column in MOMENTS else 12
+        sheet.column_dimensions[get_column_letter(index)].width = width
     sheet.append(header)
-    for line in body:
-        sheet.append(line)
+    for row in rows:
+        sheet.append([_xlsx_cell(sheet, c, row[c]) for c in LEDGER_COLUMNS])
     data = io.BytesIO()
     book.save(data)
     return data.getvalue()
+
+
+def export_name(actor: Actor, chosen: LedgerFilter, *, fmt: str, lang_name, label,  # noqa: ANN001
+                engine: Engine | None = None) -> str:
+    """The file name of an export: what it is, the reader's unit and the period it covers
+    (``奖励台账_春熙路街道_2026-11_批准.xlsx``; ``全部`` without a month), with no character a
+    file system refuses."""
+    if fmt not in ("csv", "xlsx"):
+        raise ValidationFailed("error.format_invalid")
+    with read_session(engine) as session:
+        unit = session.get(Unit, actor.unit_id)
+    period = chosen.month or label("reward_ledger.period_all")
+    if chosen.month:
+        period = f"{period}_{label('reward_ledger.dated_short.' + chosen.dated)}"
+    parts = [label("page.reward_ledger"), lang_name(unit) if unit else "", period]
+    name = "_".join(p for p in parts if p)
+    return re.sub(r'[\\/:*?"<>|\s]+', "-", name) + "." + fmt
 
 
 @dataclass(frozen=True)

@@ -254,6 +254,8 @@ def _pay(step: Step) -> None:
                                   reference=step.values["reference"], paid_at=step.now,
                                   paid_by_id=step.actor.id))
     step.detail.update(method=method, amount_fen=claim.amount_fen)
+    if step.values["reference"]:  # the payment's own number (a bank batch, a receipt)
+        step.detail["reference"] = step.values["reference"]
 
 
 def _expire(step: Step) -> None:
