@@ -11,9 +11,9 @@ from lib.kpi import report
 from lib.kpi.figures import HEADLINE
 from lib.kpi.report import CATEGORY_FIGURES, RANKED_FIGURES, kind_of
 from lib.ui import kpi
-from lib.ui.widgets import PRINT_TABLE_CSS, printable_table
 from lib.ui.cards import local_time
 from lib.ui.page import setup_page
+from lib.ui.widgets import PRINT_TABLE_CSS, printable_table
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Printing: only the report (no sidebar, toolbar or buttons), tables unclipped.
