@@ -32,6 +32,15 @@ def scale_for(key: str) -> str:
     return "RdYlGn" if better == "higher" else "RdYlGn_r"
 
 
+def _dark(colour: str) -> bool:
+    """Whether a fill ("rgb(8, 48, 107)" or "#eceff1") needs white text on it."""
+    if colour.startswith("#"):
+        red, green, blue = (int(colour[n:n + 2], 16) for n in (1, 3, 5))
+    else:
+        red, green, blue = (float(v) for v in colour[colour.index("(") + 1:-1].split(",")[:3])
+    return 0.299 * red + 0.587 * green + 0.114 * blue < 140
+
+
 page = setup_page("kpi_map")
 with page.guard():
     head = kpi.page_head(page)
@@ -58,7 +67,7 @@ with page.guard():
         # (plotly drew 35.6 to 36.4 around it), so its cases are drawn by category instead.
         own = len(data.features) == 1
         spread = high > low
-        names_x, names_y, names_text = [], [], []
+        names_x, names_y, names_text, names_colour = [], [], [], []
         for code, feature in data.features.items():
             community = by_code[code]
             value = shown.get(community.id)
@@ -78,8 +87,11 @@ with page.guard():
             x, y = geo.label_point(feature)
             names_x.append(x)
             names_y.append(y)
-            names_text.append(kpi.safe(page.name(community)) +
-                              (f"<br>{kpi.safe(figure_text)}" if own else ""))
+            # "Hongxinglu<br>Community": a long name on two lines, not over its neighbours.
+            label = "<br>".join(kpi.safe(page.name(community)).rsplit(" ", 1))
+            names_text.append(label + (
+                f"<br>{kpi.label(page, figure_key)}: {kpi.safe(figure_text)}" if own else ""))
+            names_colour.append("white" if _dark(colour) else "#263238")
         if own:
             names = {c.id: kpi.safe(page.name(c)) for c in data.categories}
             for category_id in sorted({p[2] for p in data.points}):
@@ -95,7 +107,7 @@ with page.guard():
                 name=page.t("kpi.map.points"), showlegend=True))
         chart.add_trace(go.Scatter(
             x=names_x, y=names_y, text=names_text, mode="text", hoverinfo="skip", showlegend=False,
-            textfont={"size": 12 if own else 9, "color": "#263238"}, name="labels"))
+            textfont={"size": 12 if own else 9, "color": names_colour}, name="labels"))
         if known and spread and not own:
             chart.add_trace(go.Scatter(
                 x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False,

@@ -177,8 +177,8 @@ def layout(chart: go.Figure, height: int = 360, *, phone: bool = False) -> go.Fi
 
 
 def _month_ticks(labels: list[str], lang: str) -> list[str]:
-    """"2026-11" as "11月" ("Nov"); the first month and each January with its year, so that a
-    phone's narrow axis shows whole labels, not "2026"."""
+    """"2026-11" as "11月" ("Nov"); the first month and each January with its year on a second
+    line, so that a phone's narrow axis shows whole labels, not "2026"."""
     out = []
     for n, text in enumerate(labels):
         year, month = text.split("-")
