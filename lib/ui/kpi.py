@@ -3,7 +3,6 @@ counts and definitions, value formatting, chart layout and the note saying when 
 
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -182,9 +181,9 @@ def _month_ticks(labels: list[str], lang: str) -> list[str]:
     out = []
     for n, text in enumerate(labels):
         year, month = text.split("-")
-        params = {"year": year, "month": int(month), "abbr": calendar.month_abbr[int(month)]}
-        key = "kpi.tick.month_year" if n == 0 or month == "01" else "kpi.tick.month"
-        out.append(t(key, lang, **params))
+        name = t(f"kpi.tick.month.{month}", lang)
+        out.append(t("kpi.tick.month_year", lang, month=name, year=year)
+                   if n == 0 or month == "01" else name)
     return out
 
 
