@@ -94,6 +94,31 @@ def test_the_overview_on_a_phone_fits_the_screen_with_cards_two_a_row_and_no_too
         context.close()
 
 
+KPI_PAGES = ["kpi_overview", "kpi_rankings", "kpi_satisfaction", "kpi_closure", "kpi_flow",
+             "kpi_map", "kpi_monitoring", "kpi_report"]
+
+
+def test_every_assessment_page_on_a_phone_fits_the_screen_without_a_chart_toolbar(
+        browser_server, browser_chromium):
+    """A district leader opens each assessment page on a phone: nothing reaches past the
+    screen's edge and no chart carries plotly's toolbar."""
+    context, page = staff_page(browser_chromium, browser_server, "district_leader", **PHONE)
+    try:
+        for key in KPI_PAGES:
+            load(page, f"{browser_server}/{key}")
+            expect(page.get_by_test_id("stSelectbox").filter(has_text="考核周期")).to_be_visible(
+                timeout=WAIT)
+            # The charts the run drew, each once plotly has laid it out (the report has none; a
+            # month with nobody ranked has no ranking chart).
+            page.wait_for_function(DRAWN, arg=page.locator(".js-plotly-plot").count(),
+                                   timeout=WAIT)
+            fit = page.evaluate(TOO_WIDE)
+            assert fit["scroll"] <= fit["width"] and not fit["wide"], (key, fit)
+            assert page.locator(".js-plotly-plot .modebar-btn").count() == 0, key
+    finally:
+        context.close()
+
+
 def test_a_focused_text_box_shows_no_english_instructions(browser_server, browser_chromium):
     """Anyone types in the login form's user name: no "Press Enter to submit form" under it."""
     context = browser_chromium.new_context(**PHONE, locale="zh-CN")
