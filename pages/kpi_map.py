@@ -14,7 +14,7 @@ from plotly.colors import sample_colorscale
 from lib.kpi import figures, views
 from lib.kpi.report import kind_of
 from lib.org import geo
-from lib.ui import kpi
+from lib.ui import kpi, responsive
 from lib.ui.page import setup_page
 
 FIGURES = ["reported", "composite", "satisfaction_rate", "on_time_rate", "overdue_rate",
@@ -60,6 +60,10 @@ with page.guard():
         st.error(page.t("kpi.map.bad_file", detail=kpi.md_escape(data.problem)))
     if data.missing:
         st.info(page.t("kpi.map.no_file", codes="、".join(data.missing)))
+    # On a phone the scale lies under the map, which then has the screen's width to itself.
+    phone = responsive.on_phone()
+    colorbar = {"title": kpi.label(page, figure_key), "thickness": 12,
+                **({"orientation": "h", "yanchor": "top", "y": -0.02, "len": 0.9} if phone else {})}
     if data.features:
         chart = go.Figure()
         by_code = {c.code: c for c in data.communities}
@@ -107,13 +111,14 @@ with page.guard():
                 name=page.t("kpi.map.points"), showlegend=True))
         chart.add_trace(go.Scatter(
             x=names_x, y=names_y, text=names_text, mode="text", hoverinfo="skip", showlegend=False,
-            textfont={"size": 12 if own else 9, "color": names_colour}, name="labels"))
+            textfont={"size": 12 if own else 8 if phone else 9, "color": names_colour},
+            name="labels"))
         if known and spread and not own:
             chart.add_trace(go.Scatter(
                 x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False,
                 marker={"colorscale": scale, "cmin": low, "cmax": high, "color": [low],
                         "showscale": True,
-                        "colorbar": {"title": kpi.label(page, figure_key), "thickness": 12}}))
+                        "colorbar": colorbar}))
         latitude = sum(geo.centroid(f)[1] for f in data.features.values()) / len(data.features)
         chart.update_xaxes(visible=False)
         chart.update_yaxes(visible=False, scaleanchor="x",

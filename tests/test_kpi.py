@@ -309,6 +309,11 @@ def test_on_a_phone_charts_drop_the_toolbar_name_months_whole_and_lay_categories
                         for t in json.loads(c.proto.spec)["data"])]
     assert categories
     assert seen_bars >= 2
+    # The map's scale lies under it: at the side it took a third of a phone's width.
+    goto(at, "kpi_map")
+    spec = json.loads(at.main.get("plotly_chart")[0].proto.spec)
+    [scale] = [trace for trace in spec["data"] if trace.get("marker", {}).get("showscale")]
+    assert scale["marker"]["colorbar"]["orientation"] == "h"
 
 
 def test_on_a_wide_screen_charts_keep_their_toolbar_and_month_labels(kpi_db):  # noqa: F811
