@@ -121,9 +121,12 @@ def test_the_printed_monthly_report_holds_every_row_of_every_table(browser_serve
         expect(page.get_by_test_id("stDataFrame").first).to_be_hidden(timeout=WAIT)
         communities = len(json.loads(BOUNDARIES.read_text(encoding="utf-8"))["features"])
         rows = page.locator('[class*="st-key-print_table_ranking_community"] tbody tr')
-        assert rows.count() == communities
+        expect(rows).to_have_count(communities, timeout=WAIT)
         expect(rows.last).to_be_visible(timeout=WAIT)
-        assert page.evaluate(CLIPPED, '[class*="st-key-print_table_"] table') == []
+        tables = '[class*="st-key-print_table_"] table'
+        page.wait_for_function(f"(selector) => ({CLIPPED})(selector).length === 0", arg=tables,
+                               timeout=WAIT)
+        assert page.evaluate(CLIPPED, tables) == []
         pdf = page.pdf(format="A4", print_background=True)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / "kpi_report.pdf").write_bytes(pdf)
