@@ -13,6 +13,7 @@ from lib.kpi.report import CATEGORY_FIGURES, RANKED_FIGURES, kind_of
 from lib.ui import kpi
 from lib.ui.cards import local_time
 from lib.ui.page import setup_page
+from lib.ui.widgets import PRINT_TABLE_CSS, printable_table
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Printing: only the report (no sidebar, toolbar or buttons), tables unclipped.
@@ -29,6 +30,7 @@ PRINT_CSS = """
 page = setup_page("kpi_report")
 with page.guard():
     st.markdown(PRINT_CSS, unsafe_allow_html=True)
+    st.html(PRINT_TABLE_CSS)
     heading = st.empty()  # the report's own title, once the filters have chosen unit and month
     head = kpi.page_head(page, title=False, category=False)
     query = head.query
@@ -65,7 +67,7 @@ with page.guard():
                      data.period.label: page.t("kpi.no_data") if value is None else f"{value:.1f}",
                      data.previous.label: "",
                      page.t("kpi.col.basis"): page.t("kpi.closed_count", count=q.count)})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    printable_table(pd.DataFrame(rows), "summary")
 
     for ranking in data.rankings:
         level = page.t(f"kpi.level.{ranking.level}")
@@ -74,19 +76,24 @@ with page.guard():
             left, right = st.columns(2)
             for column, listed, key in ((left, ranking.red, "red"), (right, ranking.black, "black")):
                 column.markdown(f"**{page.t('kpi.rank.' + key)}**")
-                lines = [f"{r.rank}. {kpi.md_escape(page.name(r.unit))} · "
-                         f"{kpi.fmt(page, r.values['composite'], 'score')}" for r in listed]
+                # Each unit's own rank, as a bullet: a Markdown ordered list would number the
+                # lines itself (a black list from the 6th read "6. 7. 8.", one counting down
+                # from 29 read "29. 30. 31.").
+                lines = ["- " + page.t("kpi.report.list_line", rank=r.rank,
+                                       unit=kpi.md_escape(page.name(r.unit)),
+                                       score=kpi.fmt(page, r.values["composite"], "score"))
+                         for r in listed]
                 column.markdown("\n".join(lines) or page.t("kpi.rank.none_listed"))
-        st.dataframe(pd.DataFrame([{
+        printable_table(pd.DataFrame([{
             page.t("kpi.col.rank"): str(r.rank) if r.rank is not None else page.t("kpi.rank.unranked"),
             page.t("kpi.col.unit"): page.name(r.unit),
             **{kpi.label(page, k): kpi.fmt(page, r.values[k], kind_of(k)) for k in RANKED_FIGURES},
             page.t("kpi.col.cases"): r.cases,
             page.t("kpi.col.list"): page.t(f"kpi.rank.{r.listed}") if r.listed else "",
-        } for r in ranking.rows]), hide_index=True, width="stretch")
+        } for r in ranking.rows]), f"ranking_{ranking.level}")
 
     st.subheader(page.t("kpi.report.sheet_categories"))
-    st.dataframe(pd.DataFrame([{
+    printable_table(pd.DataFrame([{
         page.t("kpi.col.category"): page.name(c),
         **{kpi.label(page, k): kpi.fmt(page, v[k], kind_of(k)) for k in CATEGORY_FIGURES},
-    } for c, v, _ in data.categories]), hide_index=True, width="stretch")
+    } for c, v, _ in data.categories]), "categories")

@@ -6,6 +6,7 @@ boundary files, no fonts or scripts from the internet)."""
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -84,3 +85,52 @@ def test_the_overview_and_the_map_draw_their_charts_from_the_server_alone(browse
 
     assert any(urlsplit(url).path.endswith("/kpi_map") for url in requests)  # recorded at all
     assert not _outside(requests, browser_server), sorted(set(_outside(requests, browser_server)))
+
+
+# The elements around ``selector``'s first match that scroll or clip, and by how much their
+# content overflows them (an empty list: everything inside is laid out at full height).
+CLIPPED = """(selector) => {
+  const out = [];
+  for (const table of document.querySelectorAll(selector)) {
+    for (let el = table; el && el !== document.documentElement; el = el.parentElement) {
+      const style = getComputedStyle(el);
+      if (['auto', 'scroll', 'hidden'].includes(style.overflowY) &&
+          el.scrollHeight > el.clientHeight + 1) {
+        out.push(`${el.tagName}.${el.className} ${el.scrollHeight}>${el.clientHeight}`);
+      }
+    }
+  }
+  return out;
+}"""
+
+
+def test_the_printed_monthly_report_holds_every_row_of_every_table(browser_server, browser_chromium):
+    """A district leader prints the 月度通报: each table prints every row (all 48 communities,
+    not the ten a scrolling grid shows), with nothing clipped, and the grids stay off paper."""
+    context = browser_chromium.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    page = new_page(context)
+    try:
+        context.add_cookies([login_cookie(browser_server, "district_leader")])
+        load(page, browser_server)
+        expect(page.get_by_text("您好").first).to_be_visible(timeout=WAIT)
+        load(page, f"{browser_server}/kpi_report")
+        expect(page.get_by_text("平安社区建设月度通报").first).to_be_visible(timeout=WAIT)
+        page.emulate_media(media="print")
+        printed = page.locator('[class*="st-key-print_table_"] table')
+        expect(printed.first).to_be_visible(timeout=WAIT)
+        expect(page.get_by_test_id("stDataFrame").first).to_be_hidden(timeout=WAIT)
+        communities = len(json.loads(BOUNDARIES.read_text(encoding="utf-8"))["features"])
+        rows = page.locator('[class*="st-key-print_table_ranking_community"] tbody tr')
+        expect(rows).to_have_count(communities, timeout=WAIT)
+        expect(rows.last).to_be_visible(timeout=WAIT)
+        tables = '[class*="st-key-print_table_"] table'
+        page.wait_for_function(f"(selector) => ({CLIPPED})(selector).length === 0", arg=tables,
+                               timeout=WAIT)
+        assert page.evaluate(CLIPPED, tables) == []
+        pdf = page.pdf(format="A4", print_background=True)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "kpi_report.pdf").write_bytes(pdf)
+        # 48 communities, 6 streets, 40 departments and 12 categories: more than two pages.
+        assert len(re.findall(rb"/Type\s*/Page\b", pdf)) >= 3
+    finally:
+        context.close()

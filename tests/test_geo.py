@@ -323,3 +323,20 @@ def test_geo_needs_only_the_standard_library():
     lib_imports = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
                    and n.module and n.module.startswith("lib")}
     assert lib_imports == {"lib.core"}
+
+
+# ---- labels ----------------------------------------------------------------------------------
+
+
+def test_a_label_point_lies_inside_its_shape_even_where_the_centroid_does_not():
+    assert geo.label_point(SQUARE) == pytest.approx((0.5, 0.5))
+    # A U: its centroid falls in the gap between the arms, outside the shape.
+    u_shape = _feature("U", [[0, 0], [3, 0], [3, 3], [2, 3], [2, 1], [1, 1], [1, 3], [0, 3], [0, 0]])
+    x, y = geo.centroid(u_shape)
+    assert not geo.contains(u_shape, x, y)
+    assert geo.contains(u_shape, *geo.label_point(u_shape))
+
+
+def test_every_demo_community_gets_its_label_inside_it(committed):
+    for feature in committed["features"]:
+        assert geo.contains(feature, *geo.label_point(feature)), feature["properties"]["code"]

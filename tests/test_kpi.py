@@ -5,16 +5,25 @@ roll-ups kept up to date as cases move — the same on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
+import random
+import re
 from datetime import date, datetime, timedelta
 
 import pytest
+from sqlmodel import select
 
 from lib.cases.machine import UNREACHABLE
-from lib.core.db import read_session
+from lib.cases.models import Case
+from lib.core.db import read_session, write_session
+from lib.core.i18n import t
 from lib.core.workcal import CHINA_TZ, working_days_between
 from lib.kpi import figures, rollup
+from lib.org import geo
 from lib.org.units import find_unit
-from tests.factories import POLICE, move, new_case, unit_id
+from lib.ui import responsive
+from tests.factories import POLICE, app, move, new_case, unit_id
+from tests.test_pages_kpi import goto, kpi_db, ok  # noqa: F401 (a fixture)
 
 DISTRICT = "510104"
 
@@ -248,3 +257,126 @@ def test_a_report_where_a_case_of_its_category_closed_within_90_days_is_a_repeat
     assert (march.repeat, march.reported) == (1, 3)
     assert figures.evaluate(march, weights)["repeat_rate"].value == pytest.approx(1 / 3)
     assert (april.repeat, april.reported) == (0, 1)
+
+
+# ---------------------------------------------------------------- the pages' charts and map (AppTest)
+# On the small district of tests/test_pages_kpi.py (``kpi_db``), read from each chart's plotly
+# JSON as the page sends it.
+
+MONTH_TICK = re.compile(r"^\d{1,2}月(<br>\d{4})?$")
+
+
+def _charts(at) -> dict[str, dict]:
+    return {chart.proto.id: {"spec": json.loads(chart.proto.spec),
+                             "config": json.loads(chart.proto.config or "{}")}
+            for chart in at.main.get("plotly_chart")}
+
+
+@pytest.fixture
+def phone(monkeypatch):
+    """Pages drawn for a phone's User-Agent (AppTest sends no request headers)."""
+    monkeypatch.setattr(responsive, "on_phone", lambda: True)
+
+
+def test_on_a_phone_charts_drop_the_toolbar_name_months_whole_and_lay_categories_across(kpi_db,  # noqa: F811
+                                                                                       phone):
+    at = app("district_leader")
+    seen_months = seen_bars = 0
+    for key in ("kpi_overview", "kpi_closure", "kpi_satisfaction", "kpi_rankings", "kpi_map",
+                "kpi_monitoring"):
+        goto(at, key)
+        ok(at, key)
+        for chart in at.main.get("plotly_chart"):
+            spec, config = json.loads(chart.proto.spec), json.loads(chart.proto.config or "{}")
+            assert config.get("displayModeBar") is False, key
+            layout = spec["layout"]
+            xs = [x for trace in spec["data"] for x in (trace.get("x") or [])]
+            if xs and all(isinstance(x, str) and re.match(r"^\d{4}-\d{2}$", x) for x in xs):
+                seen_months += 1
+                axis = layout["xaxis"]
+                assert axis["tickvals"] == sorted(set(xs)), key
+                assert all(MONTH_TICK.match(text) for text in axis["ticktext"]), axis["ticktext"]
+                assert axis["ticktext"][0].endswith("<br>" + axis["tickvals"][0][:4])
+            bars = [trace for trace in spec["data"] if trace.get("type") == "bar"]
+            if bars and all(isinstance(v, str) for trace in bars for v in trace.get("y", [])[:1]):
+                assert all(trace.get("orientation") == "h" for trace in bars), key
+                assert layout["yaxis"].get("automargin") is True, key
+                seen_bars += 1
+    assert seen_months >= 4  # two on the overview, one each on closure and satisfaction
+    goto(at, "kpi_overview")
+    [categories] = [c for c in at.main.get("plotly_chart") if c.proto.id and
+                    any(t.get("orientation") == "h" and "社区公共消防" in t.get("y", [])
+                        for t in json.loads(c.proto.spec)["data"])]
+    assert categories
+    assert seen_bars >= 2
+    # The map's scale lies under it: at the side it took a third of a phone's width.
+    goto(at, "kpi_map")
+    spec = json.loads(at.main.get("plotly_chart")[0].proto.spec)
+    [scale] = [trace for trace in spec["data"] if trace.get("marker", {}).get("showscale")]
+    assert scale["marker"]["colorbar"]["orientation"] == "h"
+
+
+def test_on_a_wide_screen_charts_keep_their_toolbar_and_month_labels(kpi_db):  # noqa: F811
+    at = goto(app("district_leader"), "kpi_overview")
+    ok(at, "kpi_overview")
+    for chart in at.main.get("plotly_chart"):
+        spec, config = json.loads(chart.proto.spec), json.loads(chart.proto.config or "{}")
+        assert config.get("displayModeBar") is not False
+        assert "ticktext" not in spec["layout"].get("xaxis", {})
+
+
+def test_the_heat_map_table_says_what_an_empty_cell_means(kpi_db):  # noqa: F811
+    at = goto(app("district_leader"), "kpi_map")
+    ok(at, "kpi_map")
+    for figure in ("reported", "satisfaction_rate"):
+        at.selectbox(key="kpi_map_figure").set_value(figure).run()
+        ok(at, figure)
+        heat = at.main.dataframe[-1].value
+        cells = [str(v) for row in heat.values.tolist() for v in row]
+        assert not [c for c in cells if c in ("None", "nan", "NaN", "<NA>", "")], figure
+        if figure == "reported":
+            assert "0" in cells and t("kpi.map.empty_cell") not in cells
+        else:
+            assert t("kpi.map.empty_cell") in cells
+            assert t("kpi.map.empty_cell_note", empty=t("kpi.map.empty_cell")) in \
+                [c.value for c in at.main.caption]
+
+
+def test_the_district_map_names_its_communities_on_their_shapes(kpi_db):  # noqa: F811
+    at = goto(app("district_leader"), "kpi_map")
+    ok(at, "kpi_map")
+    spec = json.loads(at.main.get("plotly_chart")[0].proto.spec)
+    [labels] = [trace for trace in spec["data"] if trace.get("mode") == "text"]
+    boundaries = geo.load_boundaries("510104")
+    assert len(labels["text"]) == len(boundaries["features"])
+    assert {"红星路社区", "科甲巷社区", "书院街社区"} <= set(labels["text"])
+    fills = [trace for trace in spec["data"] if trace.get("fill") == "toself"]
+    assert len(fills) == len(boundaries["features"])
+
+
+@pytest.fixture
+def located(kpi_db):  # noqa: F811
+    """The cases of 红星路社区 given a point inside it (the factory's reports have none)."""
+    boundaries = {f["properties"]["code"]: f for f in geo.load_boundaries("510104")["features"]}
+    rng = random.Random(7)
+    with write_session(kpi_db) as s:
+        community = find_unit(s, "510104001001")
+        for case in s.exec(select(Case).where(Case.community_id == community.id)).all():
+            case.longitude, case.latitude = geo.random_point(boundaries[community.code], rng)
+            s.add(case)
+    return kpi_db
+
+
+def test_a_communitys_own_map_shows_its_cases_by_category_not_a_scale_of_one_value(located):
+    at = goto(app("community_leader"), "kpi_map")
+    ok(at, "kpi_map")
+    spec = json.loads(at.main.get("plotly_chart")[0].proto.spec)
+    traces = spec["data"]
+    assert not [trace for trace in traces if trace.get("marker", {}).get("showscale")]
+    [labels] = [trace for trace in traces if trace.get("mode") == "text"]
+    assert labels["text"][0].startswith("红星路社区")
+    points = [trace for trace in traces if trace.get("mode") == "markers"]
+    assert points and all(trace.get("showlegend") is not False for trace in points)
+    names = " ".join(trace["name"] for trace in points)
+    assert "社区公共消防" in names or "消防" in names, names
+    assert t("kpi.map.own_note") in [c.value for c in at.main.caption]

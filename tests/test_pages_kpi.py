@@ -486,7 +486,8 @@ def test_the_report_downloads_a_workbook_of_values(kpi_db, media, username):
     ok(at, "prepare")
     [button] = at.download_button
     served = media[-1].get_file(button.proto.url.rsplit("/", 1)[1])
-    assert served.filename == f"kpi-{this_period().label}.xlsx"
+    own_name = unit(READERS[username])["name_zh"]
+    assert served.filename == f"月度通报-{own_name}-{this_period().label}.xlsx"
     book = load_workbook(BytesIO(served.content))
     cells = [cell for sheet in book.worksheets for row in sheet.iter_rows() for cell in row]
     assert not [c.coordinate for c in cells if c.data_type == "f"]

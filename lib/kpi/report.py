@@ -10,8 +10,9 @@ own values.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
@@ -21,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from lib.cases.ledger import neutralise
 from lib.core.db import read_session
-from lib.core.i18n import name, t
+from lib.core.i18n import catalog, name, t
 from lib.core.models import Category, UnitKind, utcnow
 from lib.core.workcal import CHINA_TZ
 from lib.kpi import access, figures, rankings
@@ -106,6 +107,12 @@ HEADER = Font(bold=True)
 TITLE = Font(bold=True, size=14)
 RED_FILL = PatternFill("solid", fgColor="FDE2E1")
 BLACK_FILL = PatternFill("solid", fgColor="E5E7EB")
+DATE_FORMAT = "yyyy-mm-dd"
+TIME_FORMAT = "yyyy-mm-dd hh:mm"
+DECIMAL_FORMAT = "0.0"
+WHOLE_FORMAT = "#,##0"
+# Characters a file name may not hold on Windows, macOS or Linux.
+_UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 
 
 def _cell(value: object) -> object:
@@ -123,17 +130,41 @@ def _sheet_title(text: str, used: set[str]) -> str:
     return title
 
 
+def _unit(key: str, lang: str) -> str:
+    """The unit a figure's column header carries: "（%）", "（小时）", "（件）", "（次）"…: the
+    figure's own where the catalog names one, else its kind's."""
+    own = catalog(lang).get(f"kpi.report.unit.{key}")
+    return own if own is not None else t(f"kpi.report.unit.{kind_of(key)}", lang)
+
+
+def _write(sheet, row: int, column: int, value: object):  # noqa: ANN001, ANN202
+    """One cell: text neutralised, numbers and dates as themselves with a number format."""
+    cell = sheet.cell(row=row, column=column, value=_cell(value))
+    if isinstance(value, datetime):
+        cell.number_format = TIME_FORMAT
+    elif isinstance(value, date):
+        cell.number_format = DATE_FORMAT
+    elif isinstance(value, float):
+        cell.number_format = DECIMAL_FORMAT
+    elif isinstance(value, int) and not isinstance(value, bool):
+        cell.number_format = WHOLE_FORMAT
+    return cell
+
+
 def _table(sheet, top: int, header: list[str], rows: list[list[object]]) -> int:  # noqa: ANN001
-    """Write a header and rows from row ``top``; return the next free row."""
+    """The sheet's one table: a header at row ``top`` (frozen, with an autofilter over the
+    table) and its rows; return the next free row."""
     for column, text in enumerate(header, start=1):
-        cell = sheet.cell(row=top, column=column, value=_cell(text))
-        cell.font = HEADER
+        _write(sheet, top, column, text).font = HEADER
     for offset, row in enumerate(rows, start=1):
         for column, value in enumerate(row, start=1):
-            sheet.cell(row=top + offset, column=column, value=_cell(value))
+            _write(sheet, top + offset, column, value)
     for column, text in enumerate(header, start=1):
         width = max([len(str(text))] + [len(str(r[column - 1])) for r in rows if column <= len(r)])
         sheet.column_dimensions[get_column_letter(column)].width = min(40, max(10, width * 1.6))
+    sheet.freeze_panes = sheet.cell(row=top + 1, column=1)
+    last = get_column_letter(len(header))
+    sheet.auto_filter.ref = f"A{top}:{last}{top + max(1, len(rows))}"
     return top + len(rows) + 2
 
 
@@ -154,9 +185,13 @@ def _bar_chart(sheet, title: str, label_col: int, value_col: int, first: int, la
 
 
 def workbook(report: Report, lang: str) -> bytes:
-    """The report as an .xlsx file (values only, text neutralised, native charts)."""
+    """The report as an .xlsx file: values only (text neutralised, numbers as numbers, dates as
+    dates), one table a sheet with its header frozen and an autofilter, native charts."""
     def tr(key: str, **params: object) -> str:
         return t(key, lang, **params)
+
+    def headed(key: str) -> str:
+        return tr(f"kpi.figure.{key}") + _unit(key, lang)
 
     scope_name = name(report.scope_unit, lang)
     book = Workbook()
@@ -165,55 +200,52 @@ def workbook(report: Report, lang: str) -> bytes:
     summary.title = _sheet_title(tr("kpi.report.sheet_summary"), used)
     summary.cell(row=1, column=1, value=_cell(tr("kpi.report.title", unit=scope_name,
                                                   period=report.period.label))).font = TITLE
-    summary.cell(row=2, column=1, value=_cell(tr(
-        "kpi.report.range", start=report.period.start.isoformat(), end=report.period.end.isoformat(),
-        previous=report.previous.label,
-        made=report.made_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M"))))
+    made = report.made_at.astimezone(CHINA_TZ).replace(tzinfo=None, second=0, microsecond=0)
+    for column, value in enumerate((tr("kpi.report.start"), report.period.start,
+                                    tr("kpi.report.end"), report.period.end,
+                                    tr("kpi.report.previous"), report.previous.label,
+                                    tr("kpi.report.made"), made), start=1):
+        _write(summary, 2, column, value)
     rows = []
     for key in [*HEADLINE, "composite"]:
         now, before = report.values[key], report.before[key]
         kind = kind_of(key)
         change = None if now.value is None or before.value is None else \
             round((shown(now, kind) or 0) - (shown(before, kind) or 0), 1)
-        rows.append([tr(f"kpi.figure.{key}") + tr(f"kpi.unit.{kind}"), shown(now, kind),
-                     shown(before, kind), change,
+        rows.append([headed(key), shown(now, kind), shown(before, kind), change,
                      now.numerator if now.denominator is not None else None, now.denominator,
                      tr(f"kpi.def.{key}")])
     q = report.quantiles
-    rows.append([tr("kpi.closure.median_hours"), _round(q.median_hours), None, None, q.count, None,
-                 tr("kpi.def.closure_quantiles")])
-    rows.append([tr("kpi.closure.p90_hours"), _round(q.p90_hours), None, None, q.count, None,
-                 tr("kpi.def.closure_quantiles")])
-    rows.append([tr("kpi.closure.median_workdays"), _round(q.median_workdays), None, None, q.count,
-                 None, tr("kpi.def.closure_quantiles")])
+    for key, value in (("median_hours", q.median_hours), ("p90_hours", q.p90_hours),
+                       ("median_workdays", q.median_workdays)):
+        rows.append([tr(f"kpi.closure.{key}"), _round(value), None, None, q.count, None,
+                     tr("kpi.def.closure_quantiles")])
     next_row = _table(summary, 4, [tr("kpi.col.figure"), report.period.label, report.previous.label,
                                    tr("kpi.col.change"), tr("kpi.col.numerator"),
                                    tr("kpi.col.denominator"), tr("kpi.col.definition")], rows)
     summary.cell(row=next_row, column=1, value=_cell(tr("kpi.report.no_data_note")))
 
     lists = book.create_sheet(_sheet_title(tr("kpi.report.sheet_lists"), used))
-    top = 1
-    for ranking in report.rankings:
-        level = tr(f"kpi.level.{ranking.level}")
-        if ranking.own_only:
-            continue
-        for listed, key in ((ranking.red, "kpi.rank.red"), (ranking.black, "kpi.rank.black")):
-            lists.cell(row=top, column=1, value=_cell(f"{level} · {tr(key)}")).font = HEADER
-            top = _table(lists, top + 1, [tr("kpi.col.rank"), tr("kpi.col.unit"),
-                                         tr("kpi.figure.composite")],
-                         [[r.rank, name(r.unit, lang), shown(r.values["composite"], "score")]
-                          for r in listed] or [[tr("kpi.rank.none_listed"), None, None]])
+    listed_rows = [[tr(f"kpi.level.{ranking.level}"), tr(key), r.rank, name(r.unit, lang),
+                    shown(r.values["composite"], "score")]
+                   for ranking in report.rankings if not ranking.own_only
+                   for listed, key in ((ranking.red, "kpi.rank.red"), (ranking.black, "kpi.rank.black"))
+                   for r in listed]
+    _table(lists, 1, [tr("kpi.report.col_level"), tr("kpi.col.list"), tr("kpi.col.rank"),
+                      tr("kpi.col.unit"), headed("composite")], listed_rows)
 
     for ranking in report.rankings:
         sheet = book.create_sheet(_sheet_title(tr("kpi.report.sheet_ranking",
                                                   level=tr(f"kpi.level.{ranking.level}")), used))
-        header = [tr("kpi.col.rank"), tr("kpi.col.unit"),
-                  *(tr(f"kpi.figure.{k}") + tr(f"kpi.unit.{kind_of(k)}") for k in RANKED_FIGURES),
+        header = [tr("kpi.col.rank"), tr("kpi.col.unit"), *(headed(k) for k in RANKED_FIGURES),
                   tr("kpi.col.cases"), tr("kpi.col.list")]
-        body = [[r.rank if r.rank is not None else tr("kpi.rank.unranked"), name(r.unit, lang),
+        # An unranked unit has no rank (an empty cell, so the column sorts as numbers) and says
+        # so in the list column.
+        body = [[r.rank, name(r.unit, lang),
                  *(shown(r.values[k], kind_of(k)) for k in RANKED_FIGURES), r.cases,
                  tr("kpi.rank.red") if r.listed == RED else
-                 tr("kpi.rank.black") if r.listed == BLACK else ""] for r in ranking.rows]
+                 tr("kpi.rank.black") if r.listed == BLACK else
+                 tr("kpi.rank.unranked") if r.rank is None else ""] for r in ranking.rows]
         _table(sheet, 1, header, body)
         for offset, row in enumerate(ranking.rows, start=2):
             fill = RED_FILL if row.listed == RED else BLACK_FILL if row.listed == BLACK else None
@@ -225,8 +257,7 @@ def workbook(report: Report, lang: str) -> bytes:
                    f"{get_column_letter(len(header) + 2)}2")
 
     sheet = book.create_sheet(_sheet_title(tr("kpi.report.sheet_categories"), used))
-    header = [tr("kpi.col.category"),
-              *(tr(f"kpi.figure.{k}") + tr(f"kpi.unit.{kind_of(k)}") for k in CATEGORY_FIGURES)]
+    header = [tr("kpi.col.category"), *(headed(k) for k in CATEGORY_FIGURES)]
     body = [[name(c, lang), *(shown(v[k], kind_of(k)) for k in CATEGORY_FIGURES)]
             for c, v, _ in report.categories]
     _table(sheet, 1, header, body)
@@ -242,8 +273,14 @@ def _round(value: float | None) -> float | None:
     return round(value, 1) if value is not None else None
 
 
+def file_name(report: Report, lang: str) -> str:
+    """"月度通报-锦江区-2026-11.xlsx": what, whose and which month."""
+    unit = _UNSAFE_NAME.sub("_", name(report.scope_unit, lang)).strip(" .") or report.scope_unit.code
+    return f"{t('kpi.report.file_stem', lang)}-{unit}-{report.period.label}.xlsx"
+
+
 def report_file(actor: Actor | None, query: Query, lang: str,
                 engine: Engine | None = None) -> tuple[str, bytes]:
     """The file name and bytes of the monthly workbook for the reader's chosen unit."""
     report = monthly(actor, query, engine)
-    return f"kpi-{report.period.label}.xlsx", workbook(report, lang)
+    return file_name(report, lang), workbook(report, lang)

@@ -368,3 +368,27 @@ def write_demo(path: Path | None = None) -> list[Path]:
         target.write_bytes(dumps(generate(district)).encode("utf-8"))
         written.append(target)
     return written
+
+
+# ---- labels ----------------------------------------------------------------------------------
+
+
+def label_point(feature: dict) -> tuple[float, float]:
+    """Where to write the feature's name: its centroid when that lies inside it, else the middle
+    of the widest stretch of its largest polygon along the centroid's latitude (an L- or
+    U-shaped community's centroid can fall outside it, on its neighbour)."""
+    x, y = centroid(feature)
+    if contains(feature, x, y):
+        return x, y
+    outer = max((_open(rings[0]) for rings in _polygons(feature)), key=lambda r: abs(signed_area(r)))
+    ys = sorted({p[1] for p in outer})
+    if not (ys[0] < y < ys[-1]):
+        y = (ys[0] + ys[-1]) / 2
+    crossings = sorted(x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+                       for (x1, y1), (x2, y2) in zip(outer, outer[1:] + outer[:1])
+                       if (y1 > y) != (y2 > y))
+    spans = list(zip(crossings[::2], crossings[1::2]))
+    if not spans:
+        return x, y
+    left, right = max(spans, key=lambda s: s[1] - s[0])
+    return (left + right) / 2, y

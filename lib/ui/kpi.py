@@ -3,6 +3,7 @@ counts and definitions, value formatting, chart layout and the note saying when 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,16 +11,19 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lib.core.clock import china_time
+from lib.core.i18n import DEFAULT_LANGUAGE, t
 from lib.kpi import figures, views
 from lib.kpi.extras import EXTRAS
 from lib.kpi.figures import Value
 from lib.kpi.report import kind_of
 from lib.kpi.views import Options, Query
+from lib.ui import responsive
 from lib.ui.page import Page
 from lib.ui.text import md_escape, plain
 
 CHART_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 GOOD, BAD, NEUTRAL = "#2e7d32", "#c62828", "#1565c0"
+_MONTH = re.compile(r"^\d{4}-\d{2}$")
 
 
 def safe(text: str | None) -> str:
@@ -158,15 +162,77 @@ def heading(page: Page, scope_name: str, period_label: str) -> None:
     st.caption(page.t("kpi.scope_caption", unit=md_escape(scope_name), period=period_label))
 
 
-def layout(chart: go.Figure, height: int = 360) -> go.Figure:
+def layout(chart: go.Figure, height: int = 360, *, phone: bool = False) -> go.Figure:
+    """Margins, height and legend; on a phone, axes that make room for their labels and a
+    legend under the chart."""
     chart.update_layout(margin={"t": 30, "l": 10, "r": 10, "b": 10}, height=height,
                         legend={"orientation": "h", "y": -0.15})
+    if phone:
+        chart.update_xaxes(automargin=True)
+        chart.update_yaxes(automargin=True)
+        chart.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.2,
+                                    "xanchor": "left", "x": 0})
     return chart
+
+
+def _month_ticks(labels: list[str], lang: str) -> list[str]:
+    """"2026-11" as "11月" ("Nov"); the first month and each January with its year on a second
+    line, so that a phone's narrow axis shows whole labels, not "2026"."""
+    out = []
+    for n, text in enumerate(labels):
+        year, month = text.split("-")
+        name = t(f"kpi.tick.month.{month}", lang)
+        out.append(t("kpi.tick.month_year", lang, month=name, year=year)
+                   if n == 0 or month == "01" else name)
+    return out
+
+
+def _period_labels(chart: go.Figure) -> list[str]:
+    """The assessment months on the x axis, in order of first appearance."""
+    seen: list[str] = []
+    for trace in chart.data:
+        for x in getattr(trace, "x", None) or ():
+            if isinstance(x, str) and _MONTH.match(x) and x not in seen:
+                seen.append(x)
+    return seen
+
+
+def _bars_across(chart: go.Figure) -> int:
+    """On a phone, vertical bars over named categories (their labels would be clipped to
+    "社区公…") become horizontal bars, names on the left read whole. Returns the number of
+    bars a trace has (0: nothing changed)."""
+    bars = [trace for trace in chart.data if isinstance(trace, go.Bar)]
+    if not bars or len(bars) != len(chart.data) or any(
+            trace.orientation == "h" or not trace.x or not all(isinstance(x, str) for x in trace.x)
+            or _MONTH.match(str(trace.x[0])) for trace in bars):
+        return 0
+    x_title, y_title = chart.layout.xaxis.title.text, chart.layout.yaxis.title.text
+    for trace in bars:
+        trace.update(x=trace.y, y=trace.x, orientation="h")
+    chart.update_xaxes(title=y_title, type=None)
+    chart.update_yaxes(title=x_title, autorange="reversed", type="category")
+    return max(len(trace.y) for trace in bars)
 
 
 def show(chart: go.Figure, key: str, height: int = 360, *, periods: bool = False) -> None:
     """``periods``: the x axis is assessment months ("2026-03"), shown as written, not read as
-    dates (which plotly would label in English)."""
+    dates (which plotly would label in English).
+
+    On a phone (``responsive.on_phone``) the chart fits a 390-px screen: no toolbar over the
+    plot, months as "11月", vertical bars over categories turned horizontal, axes that make
+    room for their labels."""
+    phone = responsive.on_phone()
     if periods:
         chart.update_xaxes(type="category")
-    st.plotly_chart(layout(chart, height), width="stretch", config=CHART_CONFIG, key=key)
+    config = CHART_CONFIG
+    if phone:
+        config = {**CHART_CONFIG, "displayModeBar": False}
+        months = _period_labels(chart) if periods else []
+        if months:
+            lang = st.session_state.get("lang", DEFAULT_LANGUAGE)
+            chart.update_xaxes(tickmode="array", tickvals=months,
+                               ticktext=_month_ticks(months, lang), tickangle=0)
+        bars = _bars_across(chart)
+        if bars:
+            height = max(height, 34 * bars + 90)
+    st.plotly_chart(layout(chart, height, phone=phone), width="stretch", config=config, key=key)

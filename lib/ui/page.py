@@ -46,6 +46,23 @@ TILE_CSS = """<style>
 [class*="st-key-link_tile_"]:hover { background: rgba(151, 166, 195, 0.12); }
 </style>"""
 
+# Every page (our own CSS, no user text):
+# - Streamlit writes "Press Enter to submit form" / "Press Enter to apply" and a "3/40" counter
+#   under a focused text box, in English whatever the page's language; the box's label and its
+#   submit button say what to do, so the line is hidden.
+# - On a phone (Streamlit stacks columns one per row below 640 px) a row of figure cards keeps
+#   two cards a row: fourteen cards one per row were 4,900 px tall.
+GLOBAL_CSS = """<style>
+[data-testid="InputInstructions"] { display: none !important; }
+@media (max-width: 640px) {
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] > [data-testid="stVerticalBlock"]
+      > [data-testid="stElementContainer"] > [data-testid="stMetric"]) > [data-testid="stColumn"] {
+    flex: 0 0 calc(50% - 0.5rem) !important; min-width: calc(50% - 0.5rem) !important;
+    max-width: calc(50% - 0.5rem) !important;
+  }
+}
+</style>"""
+
 
 @dataclass(frozen=True)
 class Tile:
@@ -182,6 +199,7 @@ def setup_page(key: str) -> Page:
     lang = current_language()
     st.set_page_config(page_title=f"{t('page.' + key, lang)} · {t('app.title', lang)}",
                        page_icon="🛡️", layout="wide")
+    st.html(GLOBAL_CSS)
     try:
         actor = login.current_actor()
     except ConfigError as err:

@@ -12,10 +12,12 @@ it away. Where components do not run (AppTest), it answers None.
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 from streamlit_js_eval import get_geolocation
 
 from lib.ui.page import Page
+from lib.ui.text import md_escape
 
 # The drop zone (Streamlit 1.67): a button whose Markdown label is "Upload", and an
 # instructions <div> whose inner <span> says "5MB per file • JPG, …" in its own font size.
@@ -58,3 +60,27 @@ def browser_location(key: str) -> object:
     or None until it answers. Each new ``key`` asks again; lib checks the answer."""
     st.html(_FOLD_CSS.format(prefix=_css_string(key)))
     return get_geolocation(component_key=key)
+
+
+# A table drawn twice: the interactive grid on screen, a static table of every row on paper.
+# The grid is a canvas of about ten rows that scrolls inside itself, so a printed page showed
+# only those rows; the static copy is hidden on screen and the grid on paper.
+PRINT_TABLE_CSS = """<style>
+@media screen { [class*="st-key-print_table_"] { display: none !important; } }
+@media print {
+  [class*="st-key-screen_table_"] { display: none !important; }
+  [class*="st-key-print_table_"] table { page-break-inside: auto; }
+  [class*="st-key-print_table_"] tr { page-break-inside: avoid; }
+}
+</style>"""
+
+
+def printable_table(frame: pd.DataFrame, key: str) -> None:
+    """``frame`` as a data grid on screen and, for printing, as a static table with every row
+    (its text escaped: a static table renders Markdown)."""
+    with st.container(key=f"screen_table_{key}"):
+        st.dataframe(frame, hide_index=True, width="stretch")
+    shown = frame.rename(columns=lambda c: md_escape(str(c))).map(
+        lambda v: md_escape(v) if isinstance(v, str) else v)
+    with st.container(key=f"print_table_{key}"):
+        st.table(shown, hide_index=True)
