@@ -23,7 +23,7 @@ with page.guard():
     policy = screen.policy
 
     st.subheader(page.t("admin_rewards.policy"))
-    with st.form("admin_rewards_policy"):
+    with st.form("admin_rewards_policy", enter_to_submit=False):
         cols = st.columns(3)
         street_pool = cols[0].text_input(page.t("admin_rewards.street_pool"),
                                          value=str(policy.street_pool_fen / 100), max_chars=12)
@@ -58,7 +58,7 @@ with page.guard():
         page.t("admin_rewards.amount"): yuan(r.amount_fen),
         page.t("admin_rewards.since"): local_time(r.valid_from),
     } for r in screen.rules]), hide_index=True, width="stretch")
-    with st.form("admin_rewards_rule"):
+    with st.form("admin_rewards_rule", enter_to_submit=False):
         cols = st.columns(3)
         category = cols[0].selectbox(page.t("admin_rewards.category"), [None, *screen.categories],
                                      format_func=lambda c: page.t("admin_rewards.any") if c is None

@@ -30,7 +30,7 @@ with page.guard():
     st.dataframe(frame, hide_index=True, width="stretch")
 
     left, right = st.columns(2)
-    with left, st.form("admin_users_create", clear_on_submit=False):
+    with left, st.form("admin_users_create", clear_on_submit=False, enter_to_submit=False):
         st.subheader(page.t("users.create"))
         username = st.text_input(page.t("users.username"), max_chars=40)
         display_name = st.text_input(page.t("users.display_name"), max_chars=60)
@@ -48,7 +48,7 @@ with page.guard():
             except DomainError as err:
                 page.error(err)
 
-    with right, st.form("admin_users_reset", clear_on_submit=True):
+    with right, st.form("admin_users_reset", clear_on_submit=True, enter_to_submit=False):
         st.subheader(page.t("users.reset"))
         target = st.selectbox(page.t("users.username"), users,
                               format_func=lambda u: f"{u['username']} · {u['display_name']}")
@@ -60,7 +60,7 @@ with page.guard():
             except DomainError as err:
                 page.error(err)
 
-    with st.form("admin_users_phone"):
+    with st.form("admin_users_phone", enter_to_submit=False):
         st.subheader(page.t("users.phone_set"))
         st.caption(page.t("users.phone_hint"))
         holder = st.selectbox(page.t("users.username"), users, key="admin_users_phone_user",

@@ -99,7 +99,7 @@ with page.guard():
         if st.session_state.get("track_code") != link_code:
             st.session_state.pop("track_proof", None)
     st.session_state.setdefault("track_code_box", st.session_state.get("track_code", ""))
-    with st.form("track_lookup"):
+    with st.form("track_lookup", enter_to_submit=False):
         code = st.text_input(page.t("track.code"), max_chars=20, key="track_code_box")
         proof = st.text_input(page.t("track.proof"), max_chars=6, type="password")
         looked_up = st.form_submit_button(page.t("track.submit"), type="primary")

@@ -96,7 +96,7 @@ def move_form(page: Page, move: Move, *, key: str, options: dict[str, list],
     ``also``: the catalog key of a second button that sends the same form and says so
     (``Submitted.then_next``)."""
     labels = labels or {}
-    with st.form(key):
+    with st.form(key, enter_to_submit=False):
         if hint:
             st.caption(hint)
         values = {spec.name: _widget(page, move, spec, key, options, describe, prefix, labels)

@@ -154,7 +154,7 @@ def report_form(page: Page, *, staff: bool) -> None:
                                  community=community, names=names)
     sources = intake.report_sources(actor) if staff else [Source.resident]
     max_mb = limits["max_mb"]
-    with st.form(_key(prefix, "form"), clear_on_submit=False):
+    with st.form(_key(prefix, "form"), clear_on_submit=False, enter_to_submit=False):
         sub = st.selectbox(page.t("report.subcategory"), [None] + subs,
                            format_func=lambda s: page.t("report.not_sure") if s is None else page.name(s))
         description = st.text_area(page.t("report.description"), max_chars=intake.DESCRIPTION_MAX,
