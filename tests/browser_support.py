@@ -281,6 +281,31 @@ def log_in(page, base: str, username: str) -> None:
     page.get_by_role("button", name="登录").click()
 
 
+def pick(page, label: str, option: str) -> None:
+    """Choose ``option`` in the select box labelled ``label`` (typing filters the long lists)."""
+    box = page.get_by_role("combobox", name=label, exact=True)
+    box.click()
+    box.fill(option)
+    page.get_by_role("option", name=option, exact=True).click()
+    expect(box).to_have_value(option, timeout=WAIT)
+    settle(page)  # the rest of the form is drawn again for this choice
+
+
+def upload(page, where, path: Path) -> None:
+    """Put the file ``path`` into the file box inside ``where`` (a page or a locator) and wait
+    until the box names it. A rerun still under way (the form drawn again after a choice) can
+    replace the box and drop the file: the file is put in again then."""
+    deadline = time.monotonic() + WAIT / 1000
+    while True:
+        where.locator("input[type=file]").last.set_input_files(str(path))
+        try:
+            expect(where.get_by_text(path.name).first).to_be_visible(timeout=4000)
+            return
+        except AssertionError:
+            assert time.monotonic() < deadline, f"the file box never took {path.name}"
+            settle(page)
+
+
 def wait_for_cookie(context, seconds: float = WAIT / 1000) -> None:
     wait_until(lambda: any(c["name"] == COOKIE for c in context.cookies()),
                f"the login cookie {COOKIE!r} is set", seconds)

@@ -21,11 +21,13 @@ from tests.browser_support import (  # noqa: E402
     local_listener,
     log_in,
     new_page,
+    pick,
     seed_case,
     settle,
     sqlite_db,
     staff_page,
     switch,
+    upload,
     wait_for_cookie,
     wait_until,
 )
@@ -116,8 +118,7 @@ def _act(page, db, case_id: int, label: str, note: str | None = None, photo: Pat
     if choose:
         fields.get_by_text(choose, exact=True).click()
     if photo:
-        fields.locator("input[type=file]").set_input_files(str(photo))
-        expect(fields.get_by_text(photo.name)).to_be_visible(timeout=WAIT)
+        upload(page, fields, photo)
     button.click()
     deadline = time.monotonic() + 20
     while db.execute('select version from "case" where id=?', (case_id,)).fetchone()[0] == before:
@@ -143,11 +144,12 @@ def test_a_report_goes_round_the_whole_loop(browser_server, browser_chromium, tm
     page = new_page(resident)
     load(page, browser_server + "/report")
     expect(page.get_by_role("heading", name="隐患上报").first).to_be_visible(timeout=WAIT)
+    pick(page, "所在社区 *", "春熙路街道 · 红星路社区")
+    pick(page, "问题类别 *", "社区公共消防")
     page.get_by_label("问题描述 *").fill("3栋一楼楼道堆满纸箱，消防通道被堵")
     page.get_by_label("详细地址 *").fill("红星路一段35号院3栋")
     page.get_by_label("联系电话 *（用于查询和回访，不会公开）").fill("13812345678")
-    page.locator("input[type=file]").set_input_files(str(photo))
-    expect(page.get_by_text(photo.name)).to_be_visible(timeout=WAIT)
+    upload(page, page, photo)
     page.get_by_test_id("stFormSubmitButton").get_by_role("button").click()
     expect(page.get_by_text("已收到，谢谢！")).to_be_visible(timeout=WAIT)
     # The receipt is drawn line by line: read it once its last line, the PIN's warning, is there.

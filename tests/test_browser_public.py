@@ -19,8 +19,8 @@ from tests.browser_support import (  # noqa: E402
     load,
     local_listener,
     new_page,
+    pick,
     seed_case,
-    settle,
     sqlite_db,
     wait_until,
 )
@@ -48,16 +48,6 @@ def _open_report(page, base: str) -> None:
     load(page, base + "/report")
     expect(page.get_by_role("heading", name="隐患上报").first).to_be_visible(timeout=WAIT)
     expect(page.get_by_role("button", name="提交")).to_be_visible(timeout=WAIT)
-
-
-def _pick(page, label: str, option: str) -> None:
-    """Choose ``option`` in the select box labelled ``label`` (typing filters the long lists)."""
-    box = page.get_by_role("combobox", name=label, exact=True)
-    box.click()
-    box.fill(option)
-    page.get_by_role("option", name=option, exact=True).click()
-    expect(box).to_have_value(option, timeout=WAIT)
-    settle(page)  # the rest of the form is drawn again for this choice
 
 
 def _track(page, code: str, proof: str) -> None:
@@ -121,8 +111,8 @@ def test_public_form_shows_no_one_elses_case_and_fetches_nothing(browser_server,
         context = browser_chromium.new_context(viewport=PHONE, locale="zh-CN")
         page = new_page(context)
         _open_report(page, browser_server)
-        _pick(page, "所在社区 *", COMMUNITY)
-        _pick(page, "问题类别 *", "社区公共消防")
+        pick(page, "所在社区 *", COMMUNITY)
+        pick(page, "问题类别 *", "社区公共消防")
         expect(page.get_by_text(SIMILAR)).to_be_visible(timeout=WAIT)
         choice = page.get_by_role("radiogroup", name=SAME_PROBLEM)
         expect(choice.get_by_text("不是，这是一个新问题", exact=True)).to_be_visible(timeout=WAIT)
@@ -143,7 +133,7 @@ def test_public_form_shows_no_one_elses_case_and_fetches_nothing(browser_server,
         assert _after(page, "[data-testid=stFileUploaderDropzoneInstructions]").startswith(
             '"每张不超过 5 MB')
 
-        _pick(page, "问题类别 *", "社区“黄赌毒”")
+        pick(page, "问题类别 *", "社区“黄赌毒”")
         # The checkbox sits below the hint in the same run: once it shows, a hint would too.
         expect(page.get_by_text(ANONYMOUS)).to_be_visible(timeout=WAIT)
         expect(page.get_by_text(SIMILAR)).to_have_count(0, timeout=WAIT)
@@ -163,8 +153,8 @@ def test_resident_without_phone_tracks_with_the_pin_only(browser_server, browser
     context = browser_chromium.new_context(viewport=PHONE, locale="zh-CN")
     page = new_page(context)
     _open_report(page, browser_server)
-    _pick(page, "所在社区 *", COMMUNITY)
-    _pick(page, "问题类别 *", "不文明养犬")
+    pick(page, "所在社区 *", COMMUNITY)
+    pick(page, "问题类别 *", "不文明养犬")
     page.get_by_text(ANONYMOUS).click()
     page.get_by_label("问题描述 *").fill("小区花园里有大型犬不拴绳，追咬老人")
     page.get_by_label("详细地址 *").fill("红星路一段35号院花园")
