@@ -48,7 +48,8 @@ with page.guard():
 
     c = data.counters
     columns = st.columns(4)
-    kpi.card(page, columns[0], "satisfaction_rate", data.values["satisfaction_rate"], None)
+    kpi.card(page, columns[0], "satisfaction_rate", data.values["satisfaction_rate"], None,
+             partial=head.partial)
     columns[1].metric(page.t("kpi.rating.rated"), f"{c.rated:,}", border=True)
     columns[2].metric(page.t("kpi.rating.dissatisfied"), f"{c.dissatisfied:,}", border=True)
     columns[3].metric(page.t("kpi.rating.unrated"), f"{data.unrated:,}", border=True,
@@ -81,13 +82,17 @@ with page.guard():
     if data.by_unit:
         st.subheader(page.t("kpi.sat.by_unit"))
         stacked([(page.name(u), counters) for u, _, counters in data.by_unit], "sat_units")
-        st.dataframe(table([(page.name(u), v, counters) for u, v, counters in data.by_unit]),
+        st.dataframe(kpi.styled(page, table([(page.name(u), v, counters)
+                                                    for u, v, counters in data.by_unit])),
                      hide_index=True, width="stretch")
+        st.caption(page.t("kpi.nav.empty_satisfaction"))
 
     st.subheader(page.t("kpi.sat.by_category"))
     stacked([(page.name(cat), counters) for cat, _, counters in data.by_category], "sat_categories")
-    st.dataframe(table([(page.name(cat), v, counters) for cat, v, counters in data.by_category]),
+    st.dataframe(kpi.styled(page, table([(page.name(cat), v, counters)
+                                          for cat, v, counters in data.by_category])),
                  hide_index=True, width="stretch")
+    st.caption(page.t("kpi.nav.empty_satisfaction"))
 
     st.subheader(page.t("kpi.sat.reasons"))
     st.caption(page.t("kpi.sat.reasons_note"))
