@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from io import BytesIO
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
@@ -625,3 +626,131 @@ def test_the_demo_accounts_named_here_exist():
     accounts = {a.username: a for a in demo.DEMO_ACCOUNTS}
     assert set(READERS) | set(NOT_READERS) <= set(accounts)
     assert all(accounts[u].unit_code == code for u, code in READERS.items())
+
+
+# ---------------------------------------------------------------- the leader's way around
+
+
+def shown_cells(element) -> list[list[str]]:
+    """A table's cells as the reader sees them (a styled table's display values)."""
+    styler = element.proto.arrow_data.styler
+    if styler.display_values:
+        table = pa.ipc.open_stream(styler.display_values).read_all().to_pandas()
+    else:
+        table = frame(element)
+    return [[str(v) for v in row] for row in table.itertuples(index=False)]
+
+
+def test_the_pages_open_on_the_last_complete_month_and_mark_one_under_way(kpi_db, monkeypatch):
+    """On the 3rd of the month after the module's, every page and the home page open on the
+    module's month (complete); the month under way can be chosen and is marked as partial."""
+    day = DATA_PERIOD.end + timedelta(days=3)
+    monkeypatch.setattr("lib.kpi.periods.today", lambda: day)
+    monkeypatch.setattr("lib.kpi.figures.today", lambda: day)
+    under_way = figures.month_period(day)
+    at = app("district_leader")
+    ok(at, "home")
+    assert t("home.month_title", unit="锦江区", period=DATA_PERIOD.label) in [s.value for s in at.subheader]
+    for key in KPI_PAGES:
+        goto(at, key)
+        ok(at, key)
+        assert at.selectbox(key="kpi_period").value == DATA_PERIOD.label, key
+        assert at.query_params["period"] == DATA_PERIOD.label, key
+        assert t("kpi.nav.partial_note", label=DATA_PERIOD.label) not in [i.value for i in at.info]
+    goto(at, "kpi_overview")
+    period = at.selectbox(key="kpi_period")
+    assert period.options[0].endswith(t("kpi.nav.partial_mark"))  # the month under way
+    assert not period.options[1].endswith(t("kpi.nav.partial_mark"))
+    period.set_value(under_way.label).run()
+    ok(at, "under way")
+    assert t("kpi.nav.partial_note", label=under_way.label) in [i.value for i in at.info]
+    cards = [m for m in at.metric if m.delta]
+    assert cards and all(m.proto.color == m.proto.GRAY for m in cards)  # no good or bad colour
+    assert all(t("kpi.nav.partial_delta") in m.proto.help for m in cards)
+
+
+def test_the_filters_live_in_the_address_and_follow_the_reader(kpi_db):
+    """A view opened from an address shows what it names; a choice made on one page is in the
+    address and goes with the reader to the next page; a shared address opens the same view."""
+    at = app("district_leader")
+    previous = DATA_PERIOD.previous(1).label
+    at.switch_page("pages/kpi_satisfaction.py")
+    at.query_params.update({"period": previous, "unit": STREET, "category": "fire"})
+    at.run()
+    ok(at, "address")
+    assert at.selectbox(key="kpi_period").value == previous
+    assert at.selectbox(key="kpi_unit").value == unit_id(kpi_db, STREET)
+    assert at.selectbox(key="kpi_category").value is not None
+    assert t("kpi.scope_caption", unit="春熙路街道", period=previous) in [c.value for c in at.caption]
+
+    at = goto(app("district_leader"), "kpi_overview")
+    at.selectbox(key="kpi_unit").set_value(unit_id(kpi_db, OTHER_STREET)).run()
+    ok(at, "chosen")
+    assert at.query_params["unit"] == OTHER_STREET
+    for key in ("kpi_closure", "kpi_rankings", "kpi_map"):  # by the menu: no address given
+        goto(at, key)
+        ok(at, key)
+        assert at.selectbox(key="kpi_unit").value == unit_id(kpi_db, OTHER_STREET), key
+        assert at.query_params["unit"] == OTHER_STREET, key
+        assert at.query_params["period"] == DATA_PERIOD.label, key
+
+
+@pytest.mark.parametrize("params,problem", [
+    ({"period": "2026-13"}, "kpi.nav.bad_period"),
+    ({"period": "'; drop table case; --"}, "kpi.nav.bad_period"),
+    ({"unit": OTHER_STREET}, "kpi.nav.bad_unit"),  # another street's, for a street leader
+    ({"unit": "x" * 500}, "kpi.nav.bad_unit"),
+    ({"category": "<b>nope</b>"}, "kpi.nav.bad_category"),
+])
+def test_a_bad_address_falls_back_to_the_default_with_a_message(kpi_db, params, problem):
+    at = app("street_leader")
+    at.switch_page("pages/kpi_overview.py")
+    at.query_params.update(params)
+    at.run()
+    ok(at, str(params))
+    assert [w.value for w in at.warning] == [t(problem)]
+    assert at.selectbox(key="kpi_period").value == DATA_PERIOD.label
+    assert at.selectbox(key="kpi_unit").value == unit_id(kpi_db, STREET)
+    assert at.selectbox(key="kpi_category").value is None
+    assert dict(at.query_params) == {"period": DATA_PERIOD.label}  # the bad value is gone
+
+
+def test_a_change_of_zero_is_neutral():
+    """A figure that did not move shows no arrow and no colour, not a red "↑ +0.0"."""
+    def script() -> None:
+        import streamlit as st
+
+        from lib.kpi.figures import Value
+        from lib.ui import kpi
+        from lib.ui.page import Page
+
+        page = Page("kpi_overview", "zh", None)
+        left, middle, right = st.columns(3)
+        rate = "overdue_rate"  # lower is better: a rise would be red
+        kpi.card(page, left, rate, Value(rate, 0.1, 1, 10), Value(rate, 0.1, 2, 20))
+        kpi.card(page, middle, rate, Value(rate, 0.1004, 1, 10), Value(rate, 0.1, 2, 20))
+        kpi.card(page, right, rate, Value(rate, 0.2, 2, 10), Value(rate, 0.1, 2, 20))
+
+    at = AppTest.from_function(script).run()
+    assert not at.exception
+    same, rounded, worse = at.metric
+    for metric in (same, rounded):
+        assert metric.delta == t("kpi.delta_points", value="0.0")
+        assert (metric.proto.direction, metric.proto.color) == (metric.proto.NONE, metric.proto.GRAY)
+    assert worse.delta == t("kpi.delta_points", value="+10.0")
+    assert (worse.proto.direction, worse.proto.color) == (worse.proto.UP, worse.proto.RED)
+
+
+@pytest.mark.parametrize("key", ["kpi_rankings", "kpi_satisfaction", "kpi_closure", "kpi_overview"])
+def test_no_table_cell_says_none(kpi_db, key):
+    """Units and categories without rated or closed cases show "—", explained under the table,
+    never "None" or "nan"."""
+    at = goto(app("district_leader"), key)
+    ok(at, key)
+    cells = [cell for table in at.dataframe for row in shown_cells(table) for cell in row]
+    assert cells
+    assert not [c for c in cells if c in ("None", "nan", "NaN", "<NA>")], key
+    assert t("kpi.nav.empty") in cells, key
+    explained = {"kpi_rankings": "kpi.nav.empty_rank", "kpi_satisfaction": "kpi.nav.empty_satisfaction",
+                 "kpi_closure": "kpi.nav.empty_closure", "kpi_overview": "kpi.nav.empty_closure"}
+    assert t(explained[key]) in [c.value for c in at.caption], key
