@@ -89,7 +89,7 @@ with page.guard():
         st.subheader(page.t("kpi.closure.by_tier"))
         st.caption(page.t("kpi.closure.by_tier_note"))
         box(data.by_tier, lambda tier: page.t(f"kind.{tier}"), "closure_tiers")
-        st.dataframe(kpi.styled(page, groups_table(data.by_tier, lambda tier: page.t(f"kind.{tier}"))),
+        st.dataframe(kpi.readable(page, groups_table(data.by_tier, lambda tier: page.t(f"kind.{tier}"))),
                      hide_index=True, width="stretch")
     with right:
         st.subheader(page.t("kpi.closure.on_time_split"))
@@ -104,6 +104,6 @@ with page.guard():
             st.info(page.t("kpi.no_data"))
     st.subheader(page.t("kpi.closure.by_category"))
     box(data.by_category, page.name, "closure_categories")
-    st.dataframe(kpi.styled(page, groups_table(data.by_category, page.name)), hide_index=True,
+    st.dataframe(kpi.readable(page, groups_table(data.by_category, page.name)), hide_index=True,
                  width="stretch")
     st.caption(page.t("kpi.nav.empty_closure"))

@@ -75,7 +75,7 @@ with page.guard():
         page.t("kpi.closure.p90_hours_est"): None if p.p90_hours is None
                                                       else round(p.p90_hours, 1),
     } for p in data.trend])
-    st.dataframe(kpi.styled(page, trend_table), hide_index=True, width="stretch")
+    st.dataframe(kpi.readable(page, trend_table), hide_index=True, width="stretch")
     st.caption(page.t("kpi.nav.empty_closure"))
 
     st.subheader(page.t("kpi.by_category_volume"))

@@ -66,10 +66,11 @@ def rows_table(ranking: rankings.Ranking, key: str) -> None:
     """The ranking's table; a click on a street's or community's row moves the page there."""
     shown = table(ranking)
     if not any(drillable(r.unit) for r in ranking.rows):
-        st.dataframe(kpi.styled(page, shown), hide_index=True, width="stretch")
+        st.dataframe(kpi.readable(page, shown), hide_index=True, width="stretch")
     else:
-        event = st.dataframe(kpi.styled(page, shown), hide_index=True, width="stretch", on_select="rerun",
-                             selection_mode="single-row", key=f"{key}_{first.scope.code}")
+        event = st.dataframe(kpi.readable(page, shown), hide_index=True, width="stretch", on_select="rerun",
+                             selection_mode=["single-row", "single-cell"],
+                             key=f"{key}_{first.scope.code}")
         for index in kpi.picked_rows(event):
             if 0 <= index < len(ranking.rows) and drillable(ranking.rows[index].unit):
                 kpi.drill_to(head.options, query, ranking.rows[index].unit.code)
@@ -105,7 +106,7 @@ with page.guard():
                                                            total=first.ranked), border=True)
             if row.listed:
                 st.warning(page.t(f"kpi.rank.own_{row.listed}"))
-        st.dataframe(kpi.styled(page, table(first)), hide_index=True, width="stretch")
+        st.dataframe(kpi.readable(page, table(first)), hide_index=True, width="stretch")
         st.caption(page.t("kpi.nav.empty_rank"))
         st.stop()
 

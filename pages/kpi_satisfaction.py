@@ -82,14 +82,14 @@ with page.guard():
     if data.by_unit:
         st.subheader(page.t("kpi.sat.by_unit"))
         stacked([(page.name(u), counters) for u, _, counters in data.by_unit], "sat_units")
-        st.dataframe(kpi.styled(page, table([(page.name(u), v, counters)
+        st.dataframe(kpi.readable(page, table([(page.name(u), v, counters)
                                                     for u, v, counters in data.by_unit])),
                      hide_index=True, width="stretch")
         st.caption(page.t("kpi.nav.empty_satisfaction"))
 
     st.subheader(page.t("kpi.sat.by_category"))
     stacked([(page.name(cat), counters) for cat, _, counters in data.by_category], "sat_categories")
-    st.dataframe(kpi.styled(page, table([(page.name(cat), v, counters)
+    st.dataframe(kpi.readable(page, table([(page.name(cat), v, counters)
                                           for cat, v, counters in data.by_category])),
                  hide_index=True, width="stretch")
     st.caption(page.t("kpi.nav.empty_satisfaction"))

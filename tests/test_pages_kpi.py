@@ -36,6 +36,7 @@ from tests.factories import (
     POLICE,
     STREET,
     app,
+    category_id,
     everything,
     move,
     new_case,
@@ -680,7 +681,7 @@ def test_the_filters_live_in_the_address_and_follow_the_reader(kpi_db):
     ok(at, "address")
     assert at.selectbox(key="kpi_period").value == previous
     assert at.selectbox(key="kpi_unit").value == unit_id(kpi_db, STREET)
-    assert at.selectbox(key="kpi_category").value is not None
+    assert at.selectbox(key="kpi_category").value == category_id(kpi_db, "fire")
     assert t("kpi.scope_caption", unit="春熙路街道", period=previous) in [c.value for c in at.caption]
 
     at = goto(app("district_leader"), "kpi_overview")
@@ -711,7 +712,7 @@ def test_a_bad_address_falls_back_to_the_default_with_a_message(kpi_db, params, 
     assert [w.value for w in at.warning] == [t(problem)]
     assert at.selectbox(key="kpi_period").value == DATA_PERIOD.label
     assert at.selectbox(key="kpi_unit").value == unit_id(kpi_db, STREET)
-    assert at.selectbox(key="kpi_category").value is None
+    assert at.selectbox(key="kpi_category").value == 0  # all
     assert dict(at.query_params) == {"period": DATA_PERIOD.label}  # the bad value is gone
 
 

@@ -9,7 +9,6 @@ from datetime import datetime
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from pandas.io.formats.style import Styler
 
 from lib.core.clock import china_time
 from lib.kpi import figures, views
@@ -104,10 +103,25 @@ def card(page: Page, column, key: str, now: Value, before: Value | None, *,  # n
                   delta_arrow="off" if zero else "auto", help=help_text, border=True)
 
 
-def styled(page: Page, frame: pd.DataFrame, precision: int = 1) -> Styler:
-    """A table whose empty cells read "—" (never "None" or "nan"), numbers kept as numbers (the
-    columns still sort by value); the page's caption says what "—" means for it."""
-    return frame.style.format(na_rep=page.t("kpi.nav.empty"), precision=precision)
+def readable(page: Page, frame: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
+    """A table whose empty cells read "—" (the page's caption says what it means there), never
+    "None": the browser's grid shows a missing number as "None" whatever a Styler says, so a
+    column with an empty cell is written as text ("93.2", "—"); the others stay numbers."""
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.isna().any():
+            out[column] = [page.t("kpi.nav.empty") if pd.isna(v) else _text(v, digits)
+                           for v in values]
+    return out
+
+
+def _text(value: object, digits: int) -> str:
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
 
 
 def definitions(page: Page, keys: list[str]) -> None:
@@ -125,6 +139,7 @@ def as_of_note(page: Page, computed_at: datetime | None) -> None:
 
 
 SAVED = "kpi_address"  # the filters as last chosen in this session, for pages opened by the menu
+ALL = 0  # the category filter's "all"
 
 
 def _address_now(page: Page) -> dict[str, str]:
@@ -152,7 +167,7 @@ def _chosen(options: Options) -> None:
     """A widget's choice, applied before the next run: to the address and the session."""
     query = Query(label=st.session_state.get("kpi_period"),
                   unit_id=st.session_state.get("kpi_unit"),
-                  category_id=st.session_state.get("kpi_category"))
+                  category_id=st.session_state.get("kpi_category") or None)
     go_to(views.address_of(options, query))
 
 
@@ -190,13 +205,15 @@ def filters(page: Page, options: Options, *, unit: bool = True, category: bool =
                                        format_func=lambda x: unit_names.get(x, str(x)))
     category_id = None
     if category:
-        category_ids = [None] + [c.id for c in options.categories]
+        # 0 stands for all categories: a widget whose state is None shows no choice at all.
+        category_ids = [ALL] + [c.id for c in options.categories]
         category_names = {c.id: page.name(c) for c in options.categories}
-        st.session_state["kpi_category"] = query.category_id
+        st.session_state["kpi_category"] = query.category_id or ALL
         category_id = columns[2].selectbox(
             page.t("kpi.category_filter"), category_ids, key="kpi_category",
             on_change=_chosen, args=(options,),
-            format_func=lambda x: page.t("queue.all") if x is None else category_names.get(x, str(x)))
+            format_func=lambda x: page.t("queue.all") if x == ALL else category_names.get(x, str(x))) \
+            or None
     return Query(label=query.label, unit_id=unit_id, category_id=category_id)
 
 
@@ -266,12 +283,13 @@ def picked_points(event: object) -> list[int]:
 
 
 def picked_rows(event: object) -> list[int]:
-    """The rows of a dataframe selection event."""
+    """The rows of a dataframe selection event: a ticked row, or the row of a clicked cell."""
     selection = event.get("selection") if isinstance(event, dict) else getattr(event, "selection", None)
     if not selection:
         return []
     rows = selection.get("rows") if isinstance(selection, dict) else getattr(selection, "rows", [])
-    return [int(r) for r in rows or []]
+    cells = selection.get("cells") if isinstance(selection, dict) else getattr(selection, "cells", [])
+    return [int(r) for r in rows or []] + [int(cell[0]) for cell in cells or []]
 
 
 def drill_to(options: Options, query: Query, unit_code: str) -> None:
