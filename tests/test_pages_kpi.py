@@ -27,14 +27,16 @@ from lib.core.db import get_engine, write_session
 from lib.core.i18n import t
 from lib.core.models import Setting
 from lib.core.workcal import CHINA_TZ
-from lib.kpi import figures, rollup
+from lib.kpi import figures, rollup, views
 from lib.tools import demo
+from lib.ui import kpi
 from tests.factories import (
     APP,
     COMMUNITY,
     NEIGHBOUR,
     POLICE,
     STREET,
+    actor,
     app,
     category_id,
     everything,
@@ -755,3 +757,42 @@ def test_no_table_cell_says_none(kpi_db, key):
     explained = {"kpi_rankings": "kpi.nav.empty_rank", "kpi_satisfaction": "kpi.nav.empty_satisfaction",
                  "kpi_closure": "kpi.nav.empty_closure", "kpi_overview": "kpi.nav.empty_closure"}
     assert t(explained[key]) in [c.value for c in at.caption], key
+
+
+def test_a_category_bar_opens_the_ledger_with_the_cases_it_counts(kpi_db):
+    """The overview's bar of a category counts the cases reported in the period in the unit's
+    area; the ledger address its click opens (``kpi.ledger_params``) lists exactly those."""
+    at = goto(app("district_leader"), "kpi_overview")
+    ok(at, "kpi_overview")
+    [by_category] = [frame(d) for d in at.dataframe if t("kpi.col.category") in frame(d).columns]
+    counted = dict(zip(by_category[t("kpi.col.category")], by_category[t("kpi.figure.reported")],
+                       strict=True))
+    options = views.options(actor(kpi_db, "district_leader"), kpi_db)
+    head = kpi.Head(views.Query(label=DATA_PERIOD.label), None, options)
+    for key, name in (("dogs", "不文明养犬"), ("fire", None)):
+        params = kpi.ledger_params(head, DISTRICT, category_key=key)
+        assert params == {"unit": DISTRICT, "category": key, "from": DATA_PERIOD.start.isoformat(),
+                          "to": DATA_PERIOD.end.isoformat()}
+        ledger_at = app("district_leader")
+        ledger_at.switch_page("pages/ledger.py")
+        ledger_at.query_params.update(params)
+        ledger_at.run()
+        ok(ledger_at, key)
+        assert not ledger_at.warning
+        category = [c for c in options.categories if c.key == key][0]
+        expected = counted[category.name_zh]
+        assert t("ledger.total", total=expected) in [c.value for c in ledger_at.caption], key
+        assert expected or key == "fire"
+        if name:
+            assert category.name_zh == name and expected == 3  # the three reports at one place
+
+
+def test_a_click_is_read_from_the_selection_event_of_a_chart_or_a_table():
+    assert kpi.picked_points({"selection": {"points": [{"curve_number": 1, "point_index": 4},
+                                                       {"curve_number": 0, "point_index": 2}]}}) \
+        == [4, 2]
+    assert kpi.picked_points({"selection": {"points": []}}) == []
+    assert kpi.picked_points(None) == []
+    assert kpi.picked_rows({"selection": {"rows": [3], "cells": []}}) == [3]
+    assert kpi.picked_rows({"selection": {"rows": [], "cells": [[5, "单位"]]}}) == [5]
+    assert kpi.picked_rows({}) == []

@@ -260,16 +260,16 @@ def heading(page: Page, scope_name: str, period_label: str) -> None:
 
 
 def clickable(chart: go.Figure, key: str, height: int = 360) -> list[int]:
-    """A chart whose points (bars) can be clicked: drawn like ``show``; returns the indexes, in
-    the first trace, of the points clicked on this run (empty when none)."""
+    """A chart whose points (bars) can be clicked: drawn like ``show``; returns the indexes of
+    the points clicked on this run (empty when none)."""
     event = st.plotly_chart(layout(chart, height), width="stretch", config=CHART_CONFIG, key=key,
                             on_select="rerun", selection_mode="points")
     return picked_points(event)
 
 
 def picked_points(event: object) -> list[int]:
-    """The first trace's point indexes of a plotly selection event (a dict or an attribute
-    object, whichever Streamlit returns)."""
+    """The point indexes (the bars' positions, whichever trace) of a plotly selection event (a
+    dict or an attribute object, whichever Streamlit returns)."""
     selection = event.get("selection") if isinstance(event, dict) else getattr(event, "selection", None)
     if not selection:
         return []
@@ -277,7 +277,7 @@ def picked_points(event: object) -> list[int]:
     out = []
     for point in points or []:
         index = point.get("point_index", point.get("pointIndex"))
-        if point.get("curve_number", point.get("curveNumber", 0)) == 0 and index is not None:
+        if index is not None:
             out.append(int(index))
     return out
 
