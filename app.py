@@ -71,10 +71,9 @@ with page.guard():
                             period=glance.period.label))
         columns = st.columns(len(GLANCE))
         for column, key in zip(columns, GLANCE, strict=True):
-            # 超期 on a tile counts cases; this rate counts lead work orders: its own name.
+            # 超期 on a tile counts cases; this rate (工单超期率) counts lead work orders.
             kpi.card(page, column, key, glance.values[key], glance.before[key],
-                     **({"title": page.t("kpi.nav.overdue_rate_title"),
-                         "note": page.t("kpi.nav.overdue_rate_note")} if key == "overdue_rate" else {}))
+                     note=page.t("kpi.nav.overdue_rate_note") if key == "overdue_rate" else None)
         st.caption(page.t("home.month_compared", previous=glance.previous.label))
         if glance.worst:
             worst_title = page.t("kpi.nav.worst", period=glance.period.label,

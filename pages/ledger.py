@@ -32,6 +32,15 @@ def address_now() -> dict[str, str]:
     return {k: st.query_params[k] for k in ledger.ADDRESS if st.query_params.get(k)}
 
 
+def put(key: str, value: object) -> None:
+    """A select box's value; None ("all", its first option) by leaving the widget to its default:
+    a select box whose state is None shows no choice at all."""
+    if value is None:
+        st.session_state.pop(key, None)
+    else:
+        st.session_state[key] = value
+
+
 def apply_address(asked: dict[str, str]) -> None:
     """Put the address's filters into the widgets (a tile or a chart opened this view)."""
     found = ledger.from_address(page.actor, asked)
@@ -39,15 +48,14 @@ def apply_address(asked: dict[str, str]) -> None:
         st.warning(page.t(problem))
     communities = {u.id for u in options.communities}
     unit = found.unit
-    st.session_state["ledger_community"] = unit.id if unit is not None and unit.id in communities \
-        else None
+    put("ledger_community", unit.id if unit is not None and unit.id in communities else None)
     st.session_state[AREA] = (unit.id, str(unit.kind), unit.code, page.name(unit)) \
         if unit is not None and unit.id not in communities else None
-    st.session_state["ledger_category"] = found.category_id
-    st.session_state["ledger_state"] = None
-    st.session_state["ledger_severity"] = None
+    put("ledger_category", found.category_id)
+    put("ledger_state", None)
+    put("ledger_severity", None)
     st.session_state["ledger_text"] = ""
-    st.session_state["ledger_status"] = found.status
+    put("ledger_status", found.status)
     st.session_state["ledger_closed_since"] = found.closed_since
     period = found.period
     st.session_state["ledger_period"] = tuple(d for d in (period.start, period.end) if d) \

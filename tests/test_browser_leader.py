@@ -38,6 +38,11 @@ def test_one_tap_on_the_overdue_tile_opens_those_cases(browser_server, browser_c
         expect(page.get_by_role("heading", name="台账")).to_be_visible(timeout=WAIT)
         assert "status=overdue" in page.evaluate(SEARCH)
         expect(page.get_by_text(f"共 {int(count):,} 件")).to_be_visible(timeout=WAIT)
+        # The other filters read 全部 (all), not an empty "Choose an option".
+        expect(page.get_by_test_id("stSelectbox").filter(has_text="类别").first) \
+            .to_match_aria_snapshot('- combobox "类别": 全部', timeout=WAIT)
+        expect(page.get_by_test_id("stSelectbox").filter(has_text="案件范围")) \
+            .to_match_aria_snapshot('- combobox "案件范围": 超期', timeout=WAIT)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / "leader_taps.json").write_text(json.dumps(
             {"overdue_tile_to_its_cases": {"before": None, "after": 1, "cases": int(count)}}),
@@ -58,6 +63,8 @@ def test_a_click_on_a_streets_row_moves_the_rankings_to_that_street(browser_serv
         expect(page.get_by_role("tab", name="街道（乡镇）")).to_be_visible(timeout=WAIT)
         page.wait_for_function("() => location.search.includes('period=')", timeout=WAIT)
         assert "unit=" not in page.evaluate(SEARCH)
+        expect(page.get_by_test_id("stSelectbox").filter(has_text="问题类别")) \
+            .to_match_aria_snapshot('- combobox "问题类别": 全部', timeout=WAIT)
         click_grid(page, 200, 35 + 17, "a click on the first street's row")
         page.wait_for_function("() => location.search.includes('unit=510104')", timeout=WAIT)
         # The street's own ranking: its communities first; streets are no longer ranked here.

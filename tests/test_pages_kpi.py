@@ -605,11 +605,13 @@ def test_the_district_leaders_home_shows_the_month_at_a_glance(kpi_db):
     period = this_period()
     assert t("home.month_title", unit="锦江区", period=period.label) in [s.value for s in at.subheader]
     cards = {m.label: m for m in at.main.metric}
-    for key in ("satisfaction_rate", "resolution_rate", "response_rate", "on_time_rate"):
+    for key in ("satisfaction_rate", "resolution_rate", "response_rate", "on_time_rate",
+                "overdue_rate"):
         assert t(f"kpi.figure.{key}") in cards, key
-    # 超期 on the tiles counts cases; the rate of work orders has a name of its own.
-    assert t("kpi.figure.overdue_rate") not in cards
-    assert t("kpi.nav.overdue_rate_note") in cards[t("kpi.nav.overdue_rate_title")].proto.help
+    # 超期 on the tiles counts cases; the rate of work orders has a name of its own: 工单超期率.
+    assert t("kpi.figure.overdue_rate") == "工单超期率"
+    assert t("kpi.nav.overdue_rate_note") in cards[t("kpi.figure.overdue_rate")].proto.help
+    assert t("home.overdue_in_scope") == "辖区超期"
     satisfaction = cards[t("kpi.figure.satisfaction_rate")]
     assert satisfaction.value == "78.0%" and satisfaction.delta == t("kpi.delta_points", value="+78.0")
     assert t("kpi.basis", top="3.9", bottom="5") in satisfaction.proto.help
@@ -662,8 +664,8 @@ def test_the_pages_open_on_the_last_complete_month_and_mark_one_under_way(kpi_db
         assert t("kpi.nav.partial_note", label=DATA_PERIOD.label) not in [i.value for i in at.info]
     goto(at, "kpi_overview")
     period = at.selectbox(key="kpi_period")
-    assert period.options[0].endswith(t("kpi.nav.partial_mark"))  # the month under way
-    assert not period.options[1].endswith(t("kpi.nav.partial_mark"))
+    assert period.options[0].startswith(under_way.label + t("kpi.nav.partial_mark"))  # under way
+    assert not [o for o in period.options[1:] if t("kpi.nav.partial_mark") in o]
     period.set_value(under_way.label).run()
     ok(at, "under way")
     assert t("kpi.nav.partial_note", label=under_way.label) in [i.value for i in at.info]

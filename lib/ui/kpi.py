@@ -63,12 +63,12 @@ def basis(page: Page, value: Value) -> str:
 
 
 def card(page: Page, column, key: str, now: Value, before: Value | None, *,  # noqa: ANN001
-         partial: bool = False, title: str | None = None, note: str | None = None) -> None:
+         partial: bool = False, note: str | None = None) -> None:
     """A metric with the change against the previous period; its help gives the definition and
     the counts. A change that shows as zero is neutral (no arrow, no colour); against a period
     still under way (``partial``) the change is shown uncoloured, since part of a month is not
-    better or worse than a whole one. ``title`` and ``note`` replace the figure's name and add
-    to its definition where a page must tell it apart from a figure of the same word."""
+    better or worse than a whole one. ``note`` adds to the definition where a page must tell
+    the figure apart from another one beside it."""
     kind = kind_of(key)
     delta, zero = None, False
     if before is not None and now.value is not None and before.value is not None:
@@ -95,7 +95,7 @@ def card(page: Page, column, key: str, now: Value, before: Value | None, *,  # n
     if partial:
         help_text += "\n\n" + page.t("kpi.nav.partial_delta")
     shown = fmt(page, now)
-    title = title or label(page, key)
+    title = label(page, key)
     if kind == "hours" and now.value is not None:  # the unit in the title: the card is narrow
         title, shown = title + page.t("kpi.unit.hours"), f"{now.value:.1f}"
     colour = "off" if zero or partial else ("normal" if better == "higher" else "inverse")
@@ -172,10 +172,11 @@ def _chosen(options: Options) -> None:
 
 
 def period_name(page: Page, period: Period, partial: bool) -> str:
-    """"2026-11（2026-11-01 至 2026-11-30）", marked when the period is still under way."""
-    text = page.t("kpi.period_label", label=period.label, start=period.start.isoformat(),
+    """"2026-11（2026-11-01 至 2026-11-30）"; "2026-12 · 进行中（…）" while under way (the mark
+    right after the month, where a narrow select box still shows it)."""
+    label = period.label + (page.t("kpi.nav.partial_mark") if partial else "")
+    return page.t("kpi.period_label", label=label, start=period.start.isoformat(),
                   end=period.end.isoformat())
-    return text + page.t("kpi.nav.partial_mark") if partial else text
 
 
 def filters(page: Page, options: Options, *, unit: bool = True, category: bool = True) -> Query:
