@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from lib.cases.queue import home_tiles
+from lib.cases.ledger import Status
+from lib.cases.queue import home_tiles, month_start_china
+from lib.core.models import utcnow
 from lib.kpi import rankings
 from lib.org.permissions import KPI_READERS, REWARD_APPROVERS
 from lib.rewards import approval
@@ -15,8 +17,8 @@ from lib.ui.text import md_escape
 GLANCE = ["satisfaction_rate", "resolution_rate", "response_rate", "on_time_rate", "overdue_rate"]
 KPI_PAGES = ["kpi_overview", "kpi_rankings", "kpi_satisfaction", "kpi_closure", "kpi_flow",
              "kpi_map", "kpi_monitoring", "kpi_report"]
-# The page each home tile opens, and its query: a queue tile opens its tab. The ledger reads no
-# filter from the URL, so its tiles open it plainly.
+# The page each home tile opens, and its query: a queue tile opens its tab, a case tile the
+# ledger filtered to the very cases it counts (lib/cases/ledger.py ADDRESS).
 TILE_PAGE = {"home.open_in_scope": "ledger", "home.overdue_in_scope": "ledger",
              "home.closed_this_month": "ledger", "rewards.tile": "rewards"}
 
@@ -24,6 +26,13 @@ TILE_PAGE = {"home.open_in_scope": "ledger", "home.overdue_in_scope": "ledger",
 def tile_target(key: str) -> tuple[str | None, dict[str, str]]:
     if key.startswith("queue.tab."):
         return "queue", {"tab": key.removeprefix("queue.tab.")}
+    if key == "home.open_in_scope":
+        return "ledger", {"status": Status.open.value}
+    if key == "home.overdue_in_scope":
+        return "ledger", {"status": Status.overdue.value}
+    if key == "home.closed_this_month":
+        return "ledger", {"status": Status.closed.value,
+                          "closed_since": month_start_china(utcnow()).date().isoformat()}
     return TILE_PAGE.get(key), {}
 
 
@@ -51,6 +60,8 @@ with page.guard():
                 target, params = None, {}
             shown.append(Tile(page.t(key), f"{count:,}", target, params))
         page.tiles(shown)
+        if any(key == "home.overdue_in_scope" for key, _ in tiles):
+            st.caption(page.t("kpi.nav.overdue_words"))
     elif not page.actor.has(*KPI_READERS):
         st.info(page.t("home.no_case_work"))
 
@@ -60,10 +71,14 @@ with page.guard():
                             period=glance.period.label))
         columns = st.columns(len(GLANCE))
         for column, key in zip(columns, GLANCE, strict=True):
-            kpi.card(page, column, key, glance.values[key], glance.before[key])
+            # 超期 on a tile counts cases; this rate (工单超期率) counts lead work orders.
+            kpi.card(page, column, key, glance.values[key], glance.before[key],
+                     note=page.t("kpi.nav.overdue_rate_note") if key == "overdue_rate" else None)
         st.caption(page.t("home.month_compared", previous=glance.previous.label))
         if glance.worst:
-            st.markdown(f"**{page.t('home.worst', level=page.t('kpi.level.' + glance.level))}**")
+            worst_title = page.t("kpi.nav.worst", period=glance.period.label,
+                                 level=page.t("kpi.level." + glance.level))
+            st.markdown(f"**{worst_title}**")
             for row in glance.worst:
                 score = kpi.fmt(page, row.values["composite"], "score")
                 st.markdown(f"- {md_escape(page.name(row.unit))} · {page.t('kpi.col.rank')} {row.rank} · "

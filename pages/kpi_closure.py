@@ -33,7 +33,7 @@ with page.guard():
                       page.t("kpi.no_data") if value is None else f"{value:.1f}",
                       help=page.t("kpi.def.closure_quantiles") + "\n\n"
                       + page.t("kpi.closed_count", count=q.count), border=True)
-    kpi.card(page, columns[4], "on_time_rate", data.on_time, None)
+    kpi.card(page, columns[4], "on_time_rate", data.on_time, None, partial=head.partial)
 
     left, right = st.columns(2)
     with left:
@@ -65,7 +65,8 @@ with page.guard():
             page.t("kpi.closure.median_hours"): hours(g.quantiles.median_hours),
             page.t("kpi.closure.p90_hours"): hours(g.quantiles.p90_hours),
             page.t("kpi.closure.median_workdays"): hours(g.quantiles.median_workdays),
-            **({kpi.label(page, "on_time_rate") + "%": kpi.number(g.on_time)} if g.on_time else {}),
+            **({kpi.label(page, "on_time_rate") + "%": kpi.number(g.on_time)}
+               if g.on_time else {}),
         } for g in groups])
 
     def box(groups, name, key: str) -> None:
@@ -88,7 +89,7 @@ with page.guard():
         st.subheader(page.t("kpi.closure.by_tier"))
         st.caption(page.t("kpi.closure.by_tier_note"))
         box(data.by_tier, lambda tier: page.t(f"kind.{tier}"), "closure_tiers")
-        st.dataframe(groups_table(data.by_tier, lambda tier: page.t(f"kind.{tier}")),
+        st.dataframe(kpi.readable(page, groups_table(data.by_tier, lambda tier: page.t(f"kind.{tier}"))),
                      hide_index=True, width="stretch")
     with right:
         st.subheader(page.t("kpi.closure.on_time_split"))
@@ -103,4 +104,6 @@ with page.guard():
             st.info(page.t("kpi.no_data"))
     st.subheader(page.t("kpi.closure.by_category"))
     box(data.by_category, page.name, "closure_categories")
-    st.dataframe(groups_table(data.by_category, page.name), hide_index=True, width="stretch")
+    st.dataframe(kpi.readable(page, groups_table(data.by_category, page.name)), hide_index=True,
+                 width="stretch")
+    st.caption(page.t("kpi.nav.empty_closure"))

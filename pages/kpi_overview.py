@@ -24,7 +24,7 @@ with page.guard():
     for start in range(0, len(keys), 5):
         columns = st.columns(5)
         for column, key in zip(columns, keys[start:start + 5], strict=False):
-            kpi.card(page, column, key, data.values[key], data.before[key])
+            kpi.card(page, column, key, data.values[key], data.before[key], partial=head.partial)
     q = data.quantiles
     columns = st.columns(5)
     for column, key, value in ((columns[0], "median_hours", q.median_hours),
@@ -35,7 +35,8 @@ with page.guard():
                       + page.t("kpi.closed_count", count=q.count), border=True)
     for column, extra in zip(columns[2:], EXTRAS, strict=False):
         if extra.key in data.extra:
-            kpi.card(page, column, extra.key, data.extra[extra.key], data.extra_before.get(extra.key))
+            kpi.card(page, column, extra.key, data.extra[extra.key], data.extra_before.get(extra.key),
+                     partial=head.partial)
     kpi.definitions(page, [*keys, "closure_quantiles", *data.extra])
 
     labels = [p.label for p in data.trend]
@@ -69,10 +70,13 @@ with page.guard():
         page.t("kpi.figure.closed"): p.counters.closed,
         **{kpi.label(page, k): kpi.fmt(page, p.values[k]) for k in
            ("response_rate", "resolution_rate", "satisfaction_rate", "mean_closure_hours")},
-        page.t("kpi.closure.median_hours_est"): None if p.median_hours is None else round(p.median_hours, 1),
-        page.t("kpi.closure.p90_hours_est"): None if p.p90_hours is None else round(p.p90_hours, 1),
+        page.t("kpi.closure.median_hours_est"): None if p.median_hours is None
+                                                         else round(p.median_hours, 1),
+        page.t("kpi.closure.p90_hours_est"): None if p.p90_hours is None
+                                                      else round(p.p90_hours, 1),
     } for p in data.trend])
-    st.dataframe(trend_table, hide_index=True, width="stretch")
+    st.dataframe(kpi.readable(page, trend_table), hide_index=True, width="stretch")
+    st.caption(page.t("kpi.nav.empty_closure"))
 
     st.subheader(page.t("kpi.by_category_volume"))
     names = [kpi.safe(page.name(c)) for c, _ in data.categories]
@@ -81,7 +85,12 @@ with page.guard():
         go.Bar(x=names, y=[c.closed for _, c in data.categories], name=page.t("kpi.figure.closed")),
     ])
     chart.update_layout(barmode="group")
-    kpi.show(chart, "overview_categories")
+    # A click on a category's bar opens the ledger with the cases reported in it this period.
+    for index in kpi.clickable(chart, "overview_categories"):
+        if 0 <= index < len(data.categories):
+            st.switch_page("pages/ledger.py", query_params=page.query(kpi.ledger_params(
+                head, data.scope.code, category_key=data.categories[index][0].key)))
+    st.caption(page.t("kpi.nav.category_hint"))
     st.dataframe(pd.DataFrame([{
         page.t("kpi.col.category"): page.name(category),
         page.t("kpi.figure.reported"): c.reported,

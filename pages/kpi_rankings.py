@@ -1,6 +1,6 @@
 """Rankings (考核排名): streets, communities and departments by composite score with the month's
-red and black lists; a street's row drills down to its communities. A community sees its own
-place only."""
+red and black lists; a click on a street's or community's bar or row moves the page to that unit
+(its own communities' ranking, in the address). A community sees its own place only."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from lib.kpi import rankings, views
+from lib.kpi import rankings
 from lib.kpi.rankings import BLACK, RED
 from lib.kpi.report import RANKED_FIGURES, kind_of
 from lib.ui import kpi
@@ -22,12 +22,18 @@ def table(ranking: rankings.Ranking) -> pd.DataFrame:
     return pd.DataFrame([{
         page.t("kpi.col.rank"): str(row.rank) if row.rank is not None else page.t("kpi.rank.unranked"),
         page.t("kpi.col.unit"): page.name(row.unit),
-        **{kpi.label(page, k) + page.t(f"kpi.unit.{kind_of(k)}"): kpi.number(row.values[k], kind_of(k))
-           for k in RANKED_FIGURES},
+        **{kpi.label(page, k) + page.t(f"kpi.unit.{kind_of(k)}"):
+           kpi.number(row.values[k], kind_of(k)) for k in RANKED_FIGURES},
         **{kpi.label(page, k): kpi.number(row.extra[k], "count") for k in extra_keys},
         page.t("kpi.col.cases"): row.cases,
         page.t("kpi.col.list"): page.t(f"kpi.rank.{row.listed}") if row.listed else "",
     } for row in ranking.rows])
+
+
+def drillable(unit) -> bool:  # noqa: ANN001
+    """A ranked unit a click can move the page to: a street or community (not a department,
+    nor the page's own unit)."""
+    return unit.kind in ("street", "community") and unit.id != first.scope.id
 
 
 def chart(ranking: rankings.Ranking, key: str) -> None:
@@ -47,7 +53,28 @@ def chart(ranking: rankings.Ranking, key: str) -> None:
                       for n, k in enumerate(RANKED_FIGURES[1:4]))
         + "<br>" + page.t("kpi.col.cases") + " %{customdata[3]}<extra></extra>"))
     figure.update_xaxes(title=kpi.label(page, "composite"), range=[0, 100])
-    kpi.show(figure, key, height=max(260, 26 * len(ranked) + 60))
+    height = max(260, 26 * len(ranked) + 60)
+    if not any(drillable(r.unit) for r in ranked):
+        kpi.show(figure, key, height=height)
+        return
+    for index in kpi.clickable(figure, f"{key}_{first.scope.code}", height=height):
+        if 0 <= index < len(ranked) and drillable(ranked[index].unit):
+            kpi.drill_to(head.options, query, ranked[index].unit.code)
+
+
+def rows_table(ranking: rankings.Ranking, key: str) -> None:
+    """The ranking's table; a click on a street's or community's row moves the page there."""
+    shown = table(ranking)
+    if not any(drillable(r.unit) for r in ranking.rows):
+        st.dataframe(kpi.readable(page, shown), hide_index=True, width="stretch")
+    else:
+        event = st.dataframe(kpi.readable(page, shown), hide_index=True, width="stretch", on_select="rerun",
+                             selection_mode=["single-row", "single-cell"],
+                             key=f"{key}_{first.scope.code}")
+        for index in kpi.picked_rows(event):
+            if 0 <= index < len(ranking.rows) and drillable(ranking.rows[index].unit):
+                kpi.drill_to(head.options, query, ranking.rows[index].unit.code)
+    st.caption(page.t("kpi.nav.empty_rank"))
 
 
 def lists(ranking: rankings.Ranking) -> None:
@@ -79,7 +106,8 @@ with page.guard():
                                                            total=first.ranked), border=True)
             if row.listed:
                 st.warning(page.t(f"kpi.rank.own_{row.listed}"))
-        st.dataframe(table(first), hide_index=True, width="stretch")
+        st.dataframe(kpi.readable(page, table(first)), hide_index=True, width="stretch")
+        st.caption(page.t("kpi.nav.empty_rank"))
         st.stop()
 
     tabs = st.tabs([page.t(f"kpi.level.{level}") for level in first.levels])
@@ -90,17 +118,6 @@ with page.guard():
                 st.caption(page.t("kpi.rank.category_ignored"))
             lists(ranking)
             chart(ranking, f"ranking_{level}")
-            st.dataframe(table(ranking), hide_index=True, width="stretch")
-            if level == "street":
-                streets = {r.unit.id: page.name(r.unit) for r in ranking.rows}
-                chosen = st.selectbox(page.t("kpi.rank.drill"), [None, *streets], key="kpi_drill",
-                                      format_func=lambda x: page.t("kpi.rank.drill_none")
-                                      if x is None else streets[x])
-                if chosen is not None:
-                    inner = rankings.rankings(page.actor, views.Query(
-                        label=query.label, unit_id=chosen, category_id=query.category_id), "community")
-                    st.markdown(f"#### {kpi.md_escape(streets[chosen])} · "
-                                f"{page.t('kpi.level.community')}")
-                    lists(inner)
-                    chart(inner, "ranking_drill")
-                    st.dataframe(table(inner), hide_index=True, width="stretch")
+            rows_table(ranking, f"ranking_table_{level}")
+    if first.levels and first.levels[0] in ("street", "community"):
+        st.caption(page.t("kpi.nav.drill_hint"))

@@ -15,8 +15,9 @@ COLOURS = {"satisfied": "#2e7d32", "basic": "#9ccc65", "dissatisfied": "#c62828"
            "unrated": "#b0bec5"}
 
 
-def stacked(rows: list[tuple[str, object]], key: str) -> None:
-    """A horizontal stacked bar per row: satisfied, basic, dissatisfied, unrated."""
+def stacked(rows: list[tuple[str, object]], key: str, *, clickable: bool = False) -> list[int]:
+    """A horizontal stacked bar per row: satisfied, basic, dissatisfied, unrated; with
+    ``clickable``, the rows whose bar was clicked."""
     figure = go.Figure()
     names = [kpi.safe(name) for name, _ in rows]
     for part, attr in (("satisfied", "satisfied"), ("basic", "basic"),
@@ -26,7 +27,11 @@ def stacked(rows: list[tuple[str, object]], key: str) -> None:
                                 orientation="h", marker_color=COLOURS[part]))
     figure.update_layout(barmode="stack")
     figure.update_yaxes(autorange="reversed")
-    kpi.show(figure, key, height=max(240, 28 * len(rows) + 80))
+    height = max(240, 28 * len(rows) + 80)
+    if clickable:
+        return kpi.clickable(figure, key, height=height)
+    kpi.show(figure, key, height=height)
+    return []
 
 
 def table(rows: list[tuple[str, dict, object]]) -> pd.DataFrame:
@@ -48,7 +53,8 @@ with page.guard():
 
     c = data.counters
     columns = st.columns(4)
-    kpi.card(page, columns[0], "satisfaction_rate", data.values["satisfaction_rate"], None)
+    kpi.card(page, columns[0], "satisfaction_rate", data.values["satisfaction_rate"], None,
+             partial=head.partial)
     columns[1].metric(page.t("kpi.rating.rated"), f"{c.rated:,}", border=True)
     columns[2].metric(page.t("kpi.rating.dissatisfied"), f"{c.dissatisfied:,}", border=True)
     columns[3].metric(page.t("kpi.rating.unrated"), f"{data.unrated:,}", border=True,
@@ -80,14 +86,25 @@ with page.guard():
 
     if data.by_unit:
         st.subheader(page.t("kpi.sat.by_unit"))
-        stacked([(page.name(u), counters) for u, _, counters in data.by_unit], "sat_units")
-        st.dataframe(table([(page.name(u), v, counters) for u, v, counters in data.by_unit]),
-                     hide_index=True, width="stretch")
+        # A click on a unit's bar or row moves the page to that unit.
+        clicked = stacked([(page.name(u), counters) for u, _, counters in data.by_unit],
+                          f"sat_units_{data.scope.code}", clickable=True)
+        event = st.dataframe(kpi.readable(page, table([(page.name(u), v, counters)
+                                                       for u, v, counters in data.by_unit])),
+                             hide_index=True, width="stretch", on_select="rerun",
+                             selection_mode=["single-row", "single-cell"],
+                             key=f"sat_units_table_{data.scope.code}")
+        st.caption(page.t("kpi.nav.empty_satisfaction") + " " + page.t("kpi.nav.drill_hint"))
+        for index in [*clicked, *kpi.picked_rows(event)]:
+            if 0 <= index < len(data.by_unit):
+                kpi.drill_to(head.options, query, data.by_unit[index][0].code)
 
     st.subheader(page.t("kpi.sat.by_category"))
     stacked([(page.name(cat), counters) for cat, _, counters in data.by_category], "sat_categories")
-    st.dataframe(table([(page.name(cat), v, counters) for cat, v, counters in data.by_category]),
+    st.dataframe(kpi.readable(page, table([(page.name(cat), v, counters)
+                                          for cat, v, counters in data.by_category])),
                  hide_index=True, width="stretch")
+    st.caption(page.t("kpi.nav.empty_satisfaction"))
 
     st.subheader(page.t("kpi.sat.reasons"))
     st.caption(page.t("kpi.sat.reasons_note"))

@@ -14,9 +14,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlmodel import select
 
+from lib.cases import ledger
 from lib.cases.deadlines import mark_overdue
 from lib.cases.intake import Report, create_case
 from lib.cases.models import Case
+from lib.cases.queue import waiting_counts
 from lib.core import refcache
 from lib.core.db import read_session, write_session
 from lib.core.errors import PermissionDenied
@@ -786,3 +788,77 @@ def test_reward_figures_stand_beside_the_case_figures(db):
     ranking = rankings.rankings(actor(db, "street_leader"), Query(MARCH), level="department",
                                 engine=db)
     assert all(r.extra == {} for r in ranking.rows)  # departments hold no claims
+
+
+def test_the_overdue_tile_the_ledger_and_monitoring_count_the_same_cases(db, overdue):
+    """超期 is one set of cases wherever it is shown: the home tile, the ledger it opens and
+    monitoring's overdue now (the assessment's work-order rate has a name of its own)."""
+    for username in ("street_leader", "district_leader"):
+        who = actor(db, username)
+        with read_session(db) as s:
+            tiles = dict(waiting_counts(s, who, now=at(20, 12)))
+            listed = ledger.count(s, who, ledger.LedgerFilters(status="overdue"))
+            everything = ledger.count(s, who, ledger.LedgerFilters())
+        shown = sum(o.cases for o in monitoring.monitoring(who, Query(), db, now=at(20, 12)).overdue)
+        assert tiles["home.overdue_in_scope"] == listed == shown, username
+        assert everything > listed  # the filter filters: o4 (handled) is in the ledger, not late
+    rows, total = ledger.page(actor(db, "street_leader"), ledger.LedgerFilters(status="overdue"),
+                              offset=0, limit=50, engine=db, lang_name=lambda row: row.name_zh,
+                              label=lambda key: t(key))
+    assert {r["id"] for r in rows} == {overdue[k].id for k in ("o1", "o2", "o3")} and total == 3
+
+
+# ---------------------------------------------------------------- the period pages open on
+
+
+@pytest.mark.parametrize("today,start_day,expected", [
+    (date(2026, 12, 3), 1, "2026-11"),    # the issue's day: November, not three days of December
+    (date(2026, 12, 31), 1, "2026-11"),   # the last day of a month is not a complete month yet
+    (date(2027, 1, 1), 1, "2026-12"),
+    (date(2026, 3, 1), 1, "2026-02"),
+    (date(2026, 12, 3), 19, "2026-11"),   # 19 Nov – 18 Dec is "2026-12", under way
+    (date(2026, 12, 18), 19, "2026-11"),
+    (date(2026, 12, 19), 19, "2026-12"),  # 19 Nov – 18 Dec ended yesterday
+])
+def test_pages_open_on_the_last_complete_assessment_month(today, start_day, expected):
+    period = figures.default_period(start_day, today)
+    assert period.label == expected
+    assert period.end < today and not figures.is_partial(period, today)
+    assert figures.is_partial(figures.month_period(today, start_day), today)
+
+
+def test_views_default_to_the_last_complete_month(db, monkeypatch):
+    monkeypatch.setattr("lib.kpi.periods.today", lambda: date(2026, 12, 3))
+    monkeypatch.setattr("lib.kpi.figures.today", lambda: date(2026, 12, 3))
+    leader = actor(db, "district_leader")
+    assert views.overview(leader, Query(), db).period.label == "2026-11"
+    assert rankings.glance(leader, db).period.label == "2026-11"
+    options = views.options(leader, db)
+    assert (options.default, options.current) == ("2026-11", "2026-12")
+    assert options.periods[0].label == "2026-12"  # the month under way can still be chosen
+
+
+def test_an_address_is_checked_and_each_bad_value_falls_back_with_a_message(db, monkeypatch):
+    monkeypatch.setattr("lib.kpi.periods.today", lambda: date(2026, 12, 3))
+    monkeypatch.setattr("lib.kpi.figures.today", lambda: date(2026, 12, 3))
+    leader = actor(db, "street_leader")
+    options = views.options(leader, db)
+    fire = category(db, "fire")
+    good = views.from_address(options, {"period": "2026-10", "unit": COMMUNITY, "category": "fire"})
+    assert good.query == Query(label="2026-10", unit_id=unit_id(db, COMMUNITY), category_id=fire)
+    assert good.params == {"period": "2026-10", "unit": COMMUNITY, "category": "fire"}
+    assert good.problems == []
+    assert views.address_of(options, good.query) == good.params
+    own = views.from_address(options, {"unit": STREET})  # the reader's own unit: no parameter
+    assert own.query.unit_id == unit_id(db, STREET) and own.params == {"period": "2026-11"}
+    for params, problem in (({"period": "2026-13"}, "kpi.nav.bad_period"),
+                            ({"period": "1999-01"}, "kpi.nav.bad_period"),
+                            ({"period": "<script>"}, "kpi.nav.bad_period"),
+                            ({"unit": ELSEWHERE}, "kpi.nav.bad_unit"),  # another street's
+                            ({"unit": DISTRICT}, "kpi.nav.bad_unit"),  # above the reader
+                            ({"unit": "9" * 40}, "kpi.nav.bad_unit"),
+                            ({"category": "nope"}, "kpi.nav.bad_category")):
+        found = views.from_address(options, params)
+        assert found.problems == [problem], params
+        assert found.query == Query(label="2026-11"), params
+        assert found.params == {"period": "2026-11"}, params

@@ -19,7 +19,7 @@ from lib.cases.queue import Filters
 from lib.core.db import read_session
 from lib.core.errors import PermissionDenied, ValidationFailed
 from lib.core.i18n import name, t
-from tests.factories import actor, new_case
+from tests.factories import actor, closed_case, new_case
 
 HOSTILE = ['=HYPERLINK("http://127.0.0.1:9/x","点我")', "+1+1", "-2+3", "@SUM(A1)"]
 
@@ -151,3 +151,39 @@ def test_an_export_is_one_snapshot_while_reports_arrive(db):
                          chunk_size=2, progress=report_meanwhile)
     assert len(arrivals) == 3  # three pages, a new case after each
     assert {row[0] for row in _csv_rows(data)[1:]} == originals
+
+
+def test_the_workbook_holds_dates_as_dates_numbers_as_numbers_and_a_filterable_header(db):
+    """Before: every cell was text ("2026-05-01 09:00"), no frozen header, no filter."""
+    case = new_case(db, now=datetime(2026, 5, 1, 1, 0, tzinfo=timezone.utc))  # 09:00 China time
+    book = load_workbook(io.BytesIO(_export(db, "community01", "xlsx")))
+    sheet = book.active
+    header = [c.value for c in sheet[1]]
+    [row] = [r for r in sheet.iter_rows(min_row=2) if r[0].value == case.code]
+    reported = row[header.index(t("ledger.col.reported_at", "zh"))]
+    assert reported.value == datetime(2026, 5, 1, 9, 0) and reported.is_date
+    assert reported.number_format == ledger.DATE_FORMAT
+    hurries = row[header.index(t("ledger.col.hurry_count", "zh"))]
+    assert hurries.value == 0 and hurries.data_type == "n"
+    for column in ("closed_at", "handle_due_at", "closure_hours"):  # none yet: empty, not "None"
+        assert row[header.index(t(f"ledger.col.{column}", "zh"))].value is None, column
+    closed = closed_case(db)
+    book = load_workbook(io.BytesIO(_export(db, "community01", "xlsx")))
+    sheet = book.active
+    [row] = [r for r in sheet.iter_rows(min_row=2) if r[0].value == closed.code]
+    hours = row[header.index(t("ledger.col.closure_hours", "zh"))]
+    assert isinstance(hours.value, (int, float)) and hours.data_type == "n" and hours.number_format == "0.0"
+    assert row[header.index(t("ledger.col.closed_at", "zh"))].is_date
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == f"A1:{sheet.cell(1, len(header)).column_letter}{sheet.max_row}"
+
+
+def test_every_export_file_is_named_by_its_unit_and_period():
+    label = lambda key: t(key, "zh")  # noqa: E731
+    day = date(2026, 12, 3)
+    assert ledger.file_name("春熙路街道", ledger.Period(date(2026, 11, 1), date(2026, 11, 30)), "xlsx",
+                            today=day, label=label) == "台账_春熙路街道_2026-11-01至2026-11-30.xlsx"
+    assert ledger.file_name("锦江区", ledger.Period(), "csv", today=day, label=label) == \
+        "台账_锦江区_截至2026-12-03.csv"
+    assert ledger.file_name("a/b:c", ledger.Period(date(2026, 11, 1)), "csv", today=day,
+                            label=lambda key: t(key, "en")) == "ledger_a-b-c_2026-11-01 to 2026-12-03.csv"

@@ -175,8 +175,10 @@ def test_home_tiles_link_to_the_queue_tab_and_the_ledger(sqlite_db):
     assert not at.exception
     shown = tiles(at)
     assert shown[t("queue.tab.triage")] == ("queue", {"tab": "triage"})
-    for key in ("home.open_in_scope", "home.overdue_in_scope", "home.closed_this_month"):
-        assert shown[t(key)] == ("ledger", {}), key
+    # Each case tile opens the ledger filtered to its cases (tests/test_leader_navigation.py).
+    assert shown[t("home.open_in_scope")] == ("ledger", {"status": "open"})
+    assert shown[t("home.overdue_in_scope")] == ("ledger", {"status": "overdue"})
+    assert shown[t("home.closed_this_month")][1]["status"] == "closed"
     at.switch_page("pages/queue.py")
     at.query_params["tab"] = "triage"
     at.run()

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from io import BytesIO
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
@@ -26,15 +27,18 @@ from lib.core.db import get_engine, write_session
 from lib.core.i18n import t
 from lib.core.models import Setting
 from lib.core.workcal import CHINA_TZ
-from lib.kpi import figures, rollup
+from lib.kpi import figures, rollup, views
 from lib.tools import demo
+from lib.ui import kpi
 from tests.factories import (
     APP,
     COMMUNITY,
     NEIGHBOUR,
     POLICE,
     STREET,
+    actor,
     app,
+    category_id,
     everything,
     move,
     new_case,
@@ -145,8 +149,22 @@ def _called_up(engine: Engine) -> None:
         case = move(engine, username, case.id, action, **params)
 
 
+# The module's cases are reported in the month under way when it runs. The pages open on the
+# last complete month (``periods.default_period``), so the pages are read as on the first day
+# after that month ends: the module's month is then the one they open on.
+DATA_PERIOD = figures.month_period(figures.today())
+
+
 def this_period() -> figures.Period:
-    return figures.month_period(figures.today())
+    return DATA_PERIOD
+
+
+@pytest.fixture(autouse=True)
+def day_after_the_data_month(monkeypatch):
+    day = DATA_PERIOD.end + timedelta(days=1)
+    monkeypatch.setattr("lib.kpi.periods.today", lambda: day)
+    monkeypatch.setattr("lib.kpi.figures.today", lambda: day)
+    return day
 
 
 @pytest.fixture(scope="module")
@@ -370,19 +388,16 @@ def test_the_district_ranks_streets_communities_and_departments_and_drills_down(
                                                if s["kind"] == "street"}
     communities = frame(at.tabs[1].dataframe[0])
     assert {"红星路社区", "科甲巷社区", "书院街社区"} <= set(communities[t("kpi.col.unit")])
-    assert len(at.tabs[0].dataframe) == 1  # no street chosen: no drill-down table yet
-
-    drill = at.selectbox(key="kpi_drill")
-    drill.set_value(unit_id(kpi_db, STREET)).run()
-    ok(at, "drill-down")
-    tab = at.tabs[0]
-    assert f"#### 春熙路街道 · {t('kpi.level.community')}" in [m.value for m in tab.markdown]
-    inner = frame(tab.dataframe[1])
-    assert set(inner[t("kpi.col.unit")]) == names_under(STREET) - {"春熙路街道"}
-    assert "书院街社区" not in set(inner[t("kpi.col.unit")])
-    drill.set_value(unit_id(kpi_db, OTHER_STREET)).run()
-    inner = frame(at.tabs[0].dataframe[1])
-    assert set(inner[t("kpi.col.unit")]) == names_under(OTHER_STREET) - {"书院街街道"}
+    # Drilling down is a click on a street's bar or row (tests/test_browser_leader.py), which
+    # puts the street in the address; the address alone shows the street's communities.
+    for street in (STREET, OTHER_STREET):
+        at.query_params["unit"] = street
+        at.run()
+        ok(at, "drill-down")
+        assert at.selectbox(key="kpi_unit").value == unit_id(kpi_db, street)
+        assert [tab.label for tab in at.tabs][0] == t("kpi.level.community")
+        inner = frame(at.tabs[0].dataframe[0])
+        assert set(inner[t("kpi.col.unit")]) == names_under(street) - {unit(street)["name_zh"]}
 
 
 @pytest.mark.parametrize("username,sees", [("street_leader", True), ("district_leader", True),
@@ -594,11 +609,15 @@ def test_the_district_leaders_home_shows_the_month_at_a_glance(kpi_db):
     for key in ("satisfaction_rate", "resolution_rate", "response_rate", "on_time_rate",
                 "overdue_rate"):
         assert t(f"kpi.figure.{key}") in cards, key
+    # 超期 on the tiles counts cases; the rate of work orders has a name of its own: 工单超期率.
+    assert t("kpi.figure.overdue_rate") == "工单超期率"
+    assert t("kpi.nav.overdue_rate_note") in cards[t("kpi.figure.overdue_rate")].proto.help
+    assert t("home.overdue_in_scope") == "辖区超期"
     satisfaction = cards[t("kpi.figure.satisfaction_rate")]
     assert satisfaction.value == "78.0%" and satisfaction.delta == t("kpi.delta_points", value="+78.0")
     assert t("kpi.basis", top="3.9", bottom="5") in satisfaction.proto.help
     lines = [m.value for m in at.main.markdown]
-    assert t("home.worst", level=t("kpi.level.street")) in "\n".join(lines)
+    assert t("kpi.nav.worst", period=period.label, level=t("kpi.level.street")) in "\n".join(lines)
     worst = [line for line in lines if line.startswith("- ")]
     # The two ranked streets, the lowest first.
     assert [w.split(" · ")[:2] for w in worst] == [["- 春熙路街道", f"{t('kpi.col.rank')} 2"],
@@ -613,3 +632,170 @@ def test_the_demo_accounts_named_here_exist():
     accounts = {a.username: a for a in demo.DEMO_ACCOUNTS}
     assert set(READERS) | set(NOT_READERS) <= set(accounts)
     assert all(accounts[u].unit_code == code for u, code in READERS.items())
+
+
+# ---------------------------------------------------------------- the leader's way around
+
+
+def shown_cells(element) -> list[list[str]]:
+    """A table's cells as the reader sees them (a styled table's display values)."""
+    styler = element.proto.arrow_data.styler
+    if styler.display_values:
+        table = pa.ipc.open_stream(styler.display_values).read_all().to_pandas()
+    else:
+        table = frame(element)
+    return [[str(v) for v in row] for row in table.itertuples(index=False)]
+
+
+def test_the_pages_open_on_the_last_complete_month_and_mark_one_under_way(kpi_db, monkeypatch):
+    """On the 3rd of the month after the module's, every page and the home page open on the
+    module's month (complete); the month under way can be chosen and is marked as partial."""
+    day = DATA_PERIOD.end + timedelta(days=3)
+    monkeypatch.setattr("lib.kpi.periods.today", lambda: day)
+    monkeypatch.setattr("lib.kpi.figures.today", lambda: day)
+    under_way = figures.month_period(day)
+    at = app("district_leader")
+    ok(at, "home")
+    assert t("home.month_title", unit="锦江区", period=DATA_PERIOD.label) in [s.value for s in at.subheader]
+    for key in KPI_PAGES:
+        goto(at, key)
+        ok(at, key)
+        assert at.selectbox(key="kpi_period").value == DATA_PERIOD.label, key
+        assert at.query_params["period"] == DATA_PERIOD.label, key
+        assert t("kpi.nav.partial_note", label=DATA_PERIOD.label) not in [i.value for i in at.info]
+    goto(at, "kpi_overview")
+    period = at.selectbox(key="kpi_period")
+    assert period.options[0].startswith(under_way.label + t("kpi.nav.partial_mark"))  # under way
+    assert not [o for o in period.options[1:] if t("kpi.nav.partial_mark") in o]
+    period.set_value(under_way.label).run()
+    ok(at, "under way")
+    assert t("kpi.nav.partial_note", label=under_way.label) in [i.value for i in at.info]
+    cards = [m for m in at.metric if m.delta]
+    assert cards and all(m.proto.color == m.proto.GRAY for m in cards)  # no good or bad colour
+    assert all(t("kpi.nav.partial_delta") in m.proto.help for m in cards)
+
+
+def test_the_filters_live_in_the_address_and_follow_the_reader(kpi_db):
+    """A view opened from an address shows what it names; a choice made on one page is in the
+    address and goes with the reader to the next page; a shared address opens the same view."""
+    at = app("district_leader")
+    previous = DATA_PERIOD.previous(1).label
+    at.switch_page("pages/kpi_satisfaction.py")
+    at.query_params.update({"period": previous, "unit": STREET, "category": "fire"})
+    at.run()
+    ok(at, "address")
+    assert at.selectbox(key="kpi_period").value == previous
+    assert at.selectbox(key="kpi_unit").value == unit_id(kpi_db, STREET)
+    assert at.selectbox(key="kpi_category").value == category_id(kpi_db, "fire")
+    assert t("kpi.scope_caption", unit="春熙路街道", period=previous) in [c.value for c in at.caption]
+
+    at = goto(app("district_leader"), "kpi_overview")
+    at.selectbox(key="kpi_unit").set_value(unit_id(kpi_db, OTHER_STREET)).run()
+    ok(at, "chosen")
+    assert at.query_params["unit"] == OTHER_STREET
+    for key in ("kpi_closure", "kpi_rankings", "kpi_map"):  # by the menu: no address given
+        goto(at, key)
+        ok(at, key)
+        assert at.selectbox(key="kpi_unit").value == unit_id(kpi_db, OTHER_STREET), key
+        assert at.query_params["unit"] == OTHER_STREET, key
+        assert at.query_params["period"] == DATA_PERIOD.label, key
+
+
+@pytest.mark.parametrize("params,problem", [
+    ({"period": "2026-13"}, "kpi.nav.bad_period"),
+    ({"period": "'; drop table case; --"}, "kpi.nav.bad_period"),
+    ({"unit": OTHER_STREET}, "kpi.nav.bad_unit"),  # another street's, for a street leader
+    ({"unit": "x" * 500}, "kpi.nav.bad_unit"),
+    ({"category": "<b>nope</b>"}, "kpi.nav.bad_category"),
+])
+def test_a_bad_address_falls_back_to_the_default_with_a_message(kpi_db, params, problem):
+    at = app("street_leader")
+    at.switch_page("pages/kpi_overview.py")
+    at.query_params.update(params)
+    at.run()
+    ok(at, str(params))
+    assert [w.value for w in at.warning] == [t(problem)]
+    assert at.selectbox(key="kpi_period").value == DATA_PERIOD.label
+    assert at.selectbox(key="kpi_unit").value == unit_id(kpi_db, STREET)
+    assert at.selectbox(key="kpi_category").value == 0  # all
+    assert dict(at.query_params) == {"period": DATA_PERIOD.label}  # the bad value is gone
+
+
+def test_a_change_of_zero_is_neutral():
+    """A figure that did not move shows no arrow and no colour, not a red "↑ +0.0"."""
+    def script() -> None:
+        import streamlit as st
+
+        from lib.kpi.figures import Value
+        from lib.ui import kpi
+        from lib.ui.page import Page
+
+        page = Page("kpi_overview", "zh", None)
+        left, middle, right = st.columns(3)
+        rate = "overdue_rate"  # lower is better: a rise would be red
+        kpi.card(page, left, rate, Value(rate, 0.1, 1, 10), Value(rate, 0.1, 2, 20))
+        kpi.card(page, middle, rate, Value(rate, 0.1004, 1, 10), Value(rate, 0.1, 2, 20))
+        kpi.card(page, right, rate, Value(rate, 0.2, 2, 10), Value(rate, 0.1, 2, 20))
+
+    at = AppTest.from_function(script).run()
+    assert not at.exception
+    same, rounded, worse = at.metric
+    for metric in (same, rounded):
+        assert metric.delta == t("kpi.delta_points", value="0.0")
+        assert (metric.proto.direction, metric.proto.color) == (metric.proto.NONE, metric.proto.GRAY)
+    assert worse.delta == t("kpi.delta_points", value="+10.0")
+    assert (worse.proto.direction, worse.proto.color) == (worse.proto.UP, worse.proto.RED)
+
+
+@pytest.mark.parametrize("key", ["kpi_rankings", "kpi_satisfaction", "kpi_closure", "kpi_overview"])
+def test_no_table_cell_says_none(kpi_db, key):
+    """Units and categories without rated or closed cases show "—", explained under the table,
+    never "None" or "nan"."""
+    at = goto(app("district_leader"), key)
+    ok(at, key)
+    cells = [cell for table in at.dataframe for row in shown_cells(table) for cell in row]
+    assert cells
+    assert not [c for c in cells if c in ("None", "nan", "NaN", "<NA>")], key
+    assert t("kpi.nav.empty") in cells, key
+    explained = {"kpi_rankings": "kpi.nav.empty_rank", "kpi_satisfaction": "kpi.nav.empty_satisfaction",
+                 "kpi_closure": "kpi.nav.empty_closure", "kpi_overview": "kpi.nav.empty_closure"}
+    assert t(explained[key]) in [c.value for c in at.caption], key
+
+
+def test_a_category_bar_opens_the_ledger_with_the_cases_it_counts(kpi_db):
+    """The overview's bar of a category counts the cases reported in the period in the unit's
+    area; the ledger address its click opens (``kpi.ledger_params``) lists exactly those."""
+    at = goto(app("district_leader"), "kpi_overview")
+    ok(at, "kpi_overview")
+    [by_category] = [frame(d) for d in at.dataframe if t("kpi.col.category") in frame(d).columns]
+    counted = dict(zip(by_category[t("kpi.col.category")], by_category[t("kpi.figure.reported")],
+                       strict=True))
+    options = views.options(actor(kpi_db, "district_leader"), kpi_db)
+    head = kpi.Head(views.Query(label=DATA_PERIOD.label), None, options)
+    for key, name in (("dogs", "不文明养犬"), ("fire", None)):
+        params = kpi.ledger_params(head, DISTRICT, category_key=key)
+        assert params == {"unit": DISTRICT, "category": key, "from": DATA_PERIOD.start.isoformat(),
+                          "to": DATA_PERIOD.end.isoformat()}
+        ledger_at = app("district_leader")
+        ledger_at.switch_page("pages/ledger.py")
+        ledger_at.query_params.update(params)
+        ledger_at.run()
+        ok(ledger_at, key)
+        assert not ledger_at.warning
+        category = [c for c in options.categories if c.key == key][0]
+        expected = counted[category.name_zh]
+        assert t("ledger.total", total=expected) in [c.value for c in ledger_at.caption], key
+        assert expected or key == "fire"
+        if name:
+            assert category.name_zh == name and expected == 3  # the three reports at one place
+
+
+def test_a_click_is_read_from_the_selection_event_of_a_chart_or_a_table():
+    assert kpi.picked_points({"selection": {"points": [{"curve_number": 1, "point_index": 4},
+                                                       {"curve_number": 0, "point_index": 2}]}}) \
+        == [4, 2]
+    assert kpi.picked_points({"selection": {"points": []}}) == []
+    assert kpi.picked_points(None) == []
+    assert kpi.picked_rows({"selection": {"rows": [3], "cells": []}}) == [3]
+    assert kpi.picked_rows({"selection": {"rows": [], "cells": [[5, "单位"]]}}) == [5]
+    assert kpi.picked_rows({}) == []

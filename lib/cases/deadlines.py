@@ -16,7 +16,7 @@ from sqlalchemy import case as sql_case
 from sqlmodel import Session
 
 from lib.cases.models import Case
-from lib.cases.states import DUE, HANDLING, SIGN_WAIT
+from lib.cases.states import DUE, HANDLING, OPEN, SIGN_WAIT
 from lib.core.clock import time_of_day
 from lib.core.models import DeadlineRule, utcnow
 from lib.core.refcache import cached
@@ -24,7 +24,7 @@ from lib.core.settings import get_str
 from lib.core.workcal import CHINA_TZ, CLOSE_OF_DAY, add_duration
 
 # SQL wants a sequence, in a fixed order so that a statement is cached once.
-_SIGN, _HANDLE, _DUE = sorted(SIGN_WAIT), sorted(HANDLING), sorted(DUE)
+_SIGN, _HANDLE, _DUE, _OPEN = sorted(SIGN_WAIT), sorted(HANDLING), sorted(DUE), sorted(OPEN)
 DUE_SOON = timedelta(hours=4)
 # The limits a deadline rule sets (its columns ``<kind>_value`` and ``<kind>_unit``).
 SIGN_FOR, HANDLE, ANSWER_CALL = "sign_for", "handle", "answer_call"
@@ -120,6 +120,15 @@ def is_past_due(state: str, sign_due_at: datetime | None, handle_due_at: datetim
 def open_due() -> tuple:
     """SQL: a case in a state where a deadline runs, not yet marked overdue."""
     return (Case.overdue.is_(False), Case.state.in_(_DUE))
+
+
+def overdue_open() -> tuple:
+    """SQL: the cases counted as 超期 (overdue) wherever the word is shown — the home tile, the
+    ledger's filter, the queue's tab, monitoring's 当前超期: open, and flagged overdue because the
+    deadline that matters in its state passed (``past_due``; the tick flags it within a minute,
+    a move recomputes it). Not the assessment's 工单超期率, which counts lead work orders."""
+    # "= true", not "IS TRUE": PostgreSQL reads an index for equality only.
+    return (Case.overdue == True, Case.state.in_(_OPEN))  # noqa: E712
 
 
 def mark_overdue(session: Session, now: datetime) -> int:

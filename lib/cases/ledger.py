@@ -1,5 +1,10 @@
 """The ledger (台账): every case in my area, searchable, and exported to CSV or Excel.
 
+Its address holds its filters (``ADDRESS``), so that a figure elsewhere (a home tile, an
+assessment chart) opens exactly the cases it counts: ``unit`` (a unit code in the reader's
+area), ``category`` (a category key), ``overdue=1`` (``deadlines.overdue_open``, the one rule
+behind every 超期 count), ``from`` and ``to`` (days of report, ``YYYY-MM-DD``).
+
 Personal data follows lib.cases.access (masked unless this user's unit handles the case; restricted
 categories hidden, full views logged). Every text cell that a spreadsheet would read as a
 formula (starting with = + - @, tab or CR) is neutralised with a leading apostrophe.
@@ -11,17 +16,22 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
+from enum import StrEnum
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.utils import get_column_letter
 from sqlalchemy import and_, func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from lib.cases import access
 from lib.cases.access import case_scope
+from lib.cases.deadlines import overdue_open
 from lib.cases.models import AccessLog, Case
 from lib.cases.queue import Filters, filter_conditions
+from lib.cases.states import OPEN, S
 from lib.core.clock import china_time
 from lib.core.db import read_session, write_session
 from lib.core.errors import ValidationFailed
@@ -36,7 +46,15 @@ CHUNK = 5_000
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS = ["code", "category", "subcategory", "street", "community", "address", "description",
            "severity", "source", "state", "reporter_name", "reporter_phone", "reported_at",
-           "handle_due_at", "closed_at", "overdue", "rating", "reached_tier", "owner", "handler"]
+           "handle_due_at", "closed_at", "overdue", "rating", "reached_tier", "owner", "handler",
+           "closure_hours", "hurry_count"]
+# In a workbook: these columns are dates (China time, a date number format) and numbers.
+DATE_COLUMNS = {"reported_at": "reported_at_local", "handle_due_at": "handle_due_at_local",
+                "closed_at": "closed_at_local"}
+NUMBER_FORMATS = {"closure_hours": "0.0", "hurry_count": "0"}
+DATE_FORMAT = "yyyy-mm-dd hh:mm"
+WIDTHS = {"code": 18, "address": 30, "description": 40, "reported_at": 17, "handle_due_at": 17,
+          "closed_at": 17}
 
 
 def neutralise(value: object) -> object:
@@ -52,12 +70,146 @@ class Period:
     end: date | None = None
 
 
+@dataclass(frozen=True)
+class LedgerFilters(Filters):
+    """The queue's filters and the ledger's own: a status (``STATUSES``: open, overdue — 超期 by
+    ``overdue_open`` —, closed), closed since a day (China time), and the area of one unit (a
+    street, say) inside the reader's."""
+
+    status: str | None = None
+    closed_since: date | None = None
+    unit_id: int | None = None
+    unit_kind: str | None = None  # the unit's tier, which names the case's column for its area
+
+
+ADDRESS = ("unit", "category", "status", "from", "to", "closed_since")
+
+
+class Status(StrEnum):
+    """The ledger's ``status``: what a home tile counts — open (在办), overdue (超期,
+    ``overdue_open``), closed (已办结)."""
+
+    open = "open"
+    overdue = "overdue"
+    closed = "closed"
+
+
+STATUSES = tuple(s.value for s in Status)
+_AREA = {"community": Case.community_id, "street": Case.street_id, "district": Case.district_id,
+         "city": Case.city_id}
+
+
+@dataclass(frozen=True)
+class Address:
+    """The ledger's filters read from an address: the unit asked for (None: the reader's whole
+    area), the category, overdue only, the days of report, and catalog keys of the values
+    refused (each left out, with a message)."""
+
+    unit: Unit | None
+    category_id: int | None
+    status: str | None
+    closed_since: date | None
+    period: Period
+    problems: list[str]
+
+
+def _day(text: str | None) -> date | None:
+    if not text or len(text) != 10:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def from_address(actor: Actor, params: dict[str, str], engine: Engine | None = None) -> Address:
+    """The filters an address asks for, each checked: a unit outside the reader's area or
+    unknown, an unknown category, a day that is not a date, a range that ends before it starts
+    are each dropped with a message, never an error."""
+    _check(actor)
+    problems: list[str] = []
+    unit = None
+    category_id = None
+    with read_session(engine) as session:
+        raw = params.get("unit")
+        if raw:
+            found = session.exec(select(Unit).where(Unit.code == raw[:40])).first()
+            if found is None or found.kind not in _AREA or \
+                    not found.path.startswith(_path_of(session, actor)):
+                problems.append("ledger.filter.bad_unit")
+            else:
+                unit = found
+        raw = params.get("category")
+        if raw:
+            found_id = session.exec(select(Category.id).where(Category.key == raw[:40])).first()
+            if found_id is None:
+                problems.append("ledger.filter.bad_category")
+            else:
+                category_id = found_id
+    status = params.get("status") or None
+    if status is not None and status not in STATUSES:
+        problems.append("ledger.filter.bad_status")
+        status = None
+    start, end = _day(params.get("from")), _day(params.get("to"))
+    closed_since = _day(params.get("closed_since"))
+    for name, value in (("from", start), ("to", end), ("closed_since", closed_since)):
+        if params.get(name) and value is None:
+            problems.append("ledger.filter.bad_day")
+    if start and end and start > end:
+        problems.append("ledger.filter.bad_range")
+        start = end = None
+    return Address(unit, category_id, status, closed_since, Period(start, end), problems)
+
+
+def address_of(filters: Filters, period: Period, unit_code: str | None = None,
+               category_key: str | None = None) -> dict[str, str]:
+    """The address of the ledger's filters (the inverse of ``from_address``)."""
+    out: dict[str, str] = {}
+    if unit_code:
+        out["unit"] = unit_code
+    if category_key:
+        out["category"] = category_key
+    status = getattr(filters, "status", None)
+    if status:
+        out["status"] = status
+    since = getattr(filters, "closed_since", None)
+    if since:
+        out["closed_since"] = since.isoformat()
+    if period.start:
+        out["from"] = period.start.isoformat()
+    if period.end:
+        out["to"] = period.end.isoformat()
+    return out
+
+
+def _path_of(session: Session, actor: Actor) -> str:
+    unit = session.get(Unit, actor.unit_id)
+    return unit.path if unit is not None else "\0"
+
+
 def _check(actor: Actor) -> None:
     permissions.require(actor, permissions.CASE_READERS)
 
 
 def _conditions(actor: Actor, filters: Filters, period: Period) -> list:
     conditions = [case_scope(actor), *filter_conditions(actor, filters)]
+    status = getattr(filters, "status", None)
+    if status == Status.overdue:
+        conditions.extend(overdue_open())
+    elif status == Status.open:
+        conditions.append(Case.state.in_(sorted(OPEN)))
+    elif status == Status.closed:
+        conditions.append(Case.state == S.closed)
+    elif status is not None:
+        raise ValidationFailed("ledger.filter.bad_status")
+    since = getattr(filters, "closed_since", None)
+    if since is not None:
+        conditions.append(Case.closed_at >= datetime.combine(since, time(0), CHINA_TZ))
+    unit_id, kind = getattr(filters, "unit_id", None), getattr(filters, "unit_kind", None)
+    if unit_id is not None:
+        if kind not in _AREA:
+            raise ValidationFailed("error.unit_not_found")
+        conditions.append(_AREA[kind] == unit_id)
     if period.start and period.end and period.start > period.end:
         raise ValidationFailed("error.period_invalid")
     if period.start:
@@ -128,8 +280,41 @@ def rows(session: Session, actor: Actor, filters: Filters, period: Period = Peri
             "rating": label("rating." + case.rating) if case.rating else "",
             "reached_tier": label("kind." + case.reached_tier),
             "owner": names.unit(case.owner_id), "handler": names.unit(case.handler_id),
+            "closure_hours": None if case.closure_hours is None else round(case.closure_hours, 1),
+            "hurry_count": case.hurry_count or 0,
+            "reported_at_local": _local(case.reported_at),
+            "handle_due_at_local": _local(case.handle_due_at),
+            "closed_at_local": _local(case.closed_at),
         })
     return out
+
+
+def _local(moment: datetime | None) -> datetime | None:
+    """China time without a zone, as a spreadsheet holds a date."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(CHINA_TZ).replace(tzinfo=None, microsecond=0)
+
+
+def china_today() -> date:
+    return datetime.now(CHINA_TZ).date()
+
+
+def file_name(unit_name: str, period: Period, fmt: str, *, today: date, label: Callable[[str], str]) -> str:
+    """"台账_春熙路街道_2026-11-01至2026-11-30.xlsx": the unit and the days of report in every
+    file's name (without a range: up to the day it was made). Characters a file system refuses
+    are replaced."""
+    if period.start or period.end:
+        span = label("ledger.file.range").format(
+            start=period.start.isoformat() if period.start else "…",
+            end=period.end.isoformat() if period.end else today.isoformat())
+    else:
+        span = label("ledger.file.until").format(day=today.isoformat())
+    stem = "_".join([label("ledger.file.stem"), unit_name, span])
+    stem = "".join("-" if ch in '\\/:*?"<>|' or ord(ch) < 32 else ch for ch in stem)
+    return f"{stem}.{fmt}"
 
 
 def log_views(session: Session, actor: Actor, case_ids: list[int], what: str = "ledger") -> None:
@@ -183,13 +368,38 @@ def _export_excel(session: Session, actor: Actor, filters: Filters, period: Peri
                   lang_name: Callable[[object], str], label: Callable[[str], str],
                   progress: Callable[[int, int], None] | None, viewed: list[int],
                   chunk_size: int) -> bytes:
+    """Dates as dates (a date number format), numbers as numbers, text as neutralised text; the
+    header frozen and filterable."""
     book = Workbook(write_only=True)
     sheet = book.create_sheet(label("page.ledger")[:31])
+    sheet.freeze_panes = "A2"
+    for index, column in enumerate(COLUMNS, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = WIDTHS.get(column, 12)
     sheet.append([label("ledger.col." + c) for c in COLUMNS])
+    written = 1
+
+    def cell(row: dict[str, object], column: str) -> object:
+        if column in DATE_COLUMNS:
+            value = row[DATE_COLUMNS[column]]
+            if value is None:
+                return None
+            out = WriteOnlyCell(sheet, value=value)
+            out.number_format = DATE_FORMAT
+            return out
+        if column in NUMBER_FORMATS:
+            if row[column] is None:
+                return None
+            out = WriteOnlyCell(sheet, value=row[column])
+            out.number_format = NUMBER_FORMATS[column]
+            return out
+        return neutralise(row[column])
+
     for chunk in _chunks(session, actor, filters, period, lang_name=lang_name, label=label,
                          progress=progress, viewed=viewed, chunk_size=chunk_size):
         for row in chunk:
-            sheet.append([neutralise(row[c]) for c in COLUMNS])
+            sheet.append([cell(row, c) for c in COLUMNS])
+        written += len(chunk)
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{written}"
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -16,7 +16,7 @@ rules; it should be checked within the severity's answer time from the moment it
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine
@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 
 from lib.cases import access
 from lib.cases.access import case_scope, mask_name, mask_phone
-from lib.cases.deadlines import ANSWER_CALL, current_due_sql, due, status_by, status_of
+from lib.cases.deadlines import ANSWER_CALL, current_due_sql, due, overdue_open, status_by, status_of
 from lib.cases.models import Case, CaseEvent, WorkOrder
 from lib.cases.orders import OPEN_ORDER
 from lib.cases.states import CHECK, OPEN, TRIAGE, Act, S
@@ -33,6 +33,7 @@ from lib.core.errors import PermissionDenied
 from lib.core.inputs import clean_search
 from lib.core.models import Category, UnitKind, utcnow
 from lib.core.refcache import cached
+from lib.core.workcal import CHINA_TZ
 from lib.org import permissions
 from lib.org.models import Unit
 from lib.org.units import Actor
@@ -325,6 +326,13 @@ def _count(session: Session, *conditions) -> int:  # noqa: ANN002
     return session.exec(select(func.count()).select_from(Case).where(*conditions)).one()
 
 
+def month_start_china(now: datetime) -> datetime:
+    """The first moment of ``now``'s month, China time (the home tile 本月办结 counts from it,
+    and the ledger it opens filters from that day)."""
+    local = now.astimezone(CHINA_TZ)
+    return datetime.combine(local.date().replace(day=1), time(0), CHINA_TZ)
+
+
 def waiting_counts(session: Session, actor: Actor, now: datetime | None = None) -> list[tuple[str, int]]:
     """The home page's tiles for this user: (catalog key, count), most urgent first."""
     if not permissions.reads_cases(actor):
@@ -337,9 +345,8 @@ def waiting_counts(session: Session, actor: Actor, now: datetime | None = None) 
         if (k in ACTION_TABS and (n or k in ("triage", "calls", "orders"))) or (k == "supervised" and n)]
     tiles.append(("home.open_in_scope", _count(session, scope, Case.state.in_(open_states))))
     tiles.append(("home.overdue_in_scope", _count(session, case_scope(actor, indexed=False),
-                                                  Case.overdue == True,  # noqa: E712
-                                                  Case.state.in_(open_states))))
-    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+                                                  *overdue_open())))
+    month_start = month_start_china(now)
     tiles.append(("home.closed_this_month", _count(session, scope,
                                                    Case.state == S.closed,
                                                    Case.closed_at >= month_start)))

@@ -42,6 +42,8 @@ from lib.kpi.periods import (  # noqa: F401  (the figures' public names)
     Quantiles,
     closed_rows,
     closure_quantiles,
+    default_period,
+    is_partial,
     last_periods,
     month_period,
     month_start_day,

@@ -80,6 +80,19 @@ def today() -> date:
     return datetime.now(CHINA_TZ).date()
 
 
+def default_period(start_day: int = 1, day: date | None = None) -> Period:
+    """The period every assessment page, the home page and the monthly report open on: the
+    last complete assessment month before ``day`` (today, China time). The month under way is
+    never the default: on 3 December its figures cover three days and compare them with a whole
+    month. A reader may still choose it, and it is then marked as partial (``is_partial``)."""
+    return month_period(day or today(), start_day).previous(start_day)
+
+
+def is_partial(period: Period, day: date | None = None) -> bool:
+    """Whether the period has not ended yet on ``day`` (today): its figures are so far only."""
+    return period.end >= (day or today())
+
+
 def quantile(values: list[float], q: float, *, ordered: bool = False) -> float | None:
     """Linear interpolation between closest ranks (numpy's default); None for no values."""
     if not values:

@@ -7,6 +7,7 @@ chose is in their area, and returns plain data for the page to draw.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,7 +33,8 @@ PERIOD_CHOICES = 24
 
 @dataclass(frozen=True)
 class Query:
-    """A page's filters: the assessment period (its label, None: the current one), the unit
+    """A page's filters: the assessment period (its label, None: the last complete one,
+    ``periods.default_period``), the unit
     (None: the reader's own) and the category (None: all)."""
 
     label: str | None = None
@@ -52,7 +54,7 @@ class Context:
 def _context(session: Session, actor: Actor | None, query: Query) -> Context:
     scope = access.scope(session, actor, query.unit_id)
     start_day = figures.month_start_day(session)
-    label = query.label or figures.month_period(figures.today(), start_day).label
+    label = query.label or figures.default_period(start_day).label
     period = figures.period_of_label(label, start_day)
     return Context(scope, period, start_day, figures.weights(session),
                    access.category(session, query.category_id))
@@ -64,12 +66,14 @@ def _category_id(ctx: Context) -> int | None:
 
 @dataclass(frozen=True)
 class Options:
-    """What the filters offer: periods newest first, units of the reader's area, categories."""
+    """What the filters offer: periods newest first (the one under way first, partial), units
+    of the reader's area, categories; ``default`` is the label a page opens on."""
 
     periods: list[Period]
     units: list[Unit]
     categories: list[Category]
     current: str
+    default: str = ""
 
 
 def options(actor: Actor | None, engine: Engine | None = None) -> Options:
@@ -78,7 +82,74 @@ def options(actor: Actor | None, engine: Engine | None = None) -> Options:
         start_day = figures.month_start_day(session)
         current = figures.month_period(figures.today(), start_day).label
         periods = list(reversed(figures.last_periods(current, PERIOD_CHOICES, start_day)))
-        return Options(periods, units, access.categories(session), current)
+        return Options(periods, units, access.categories(session), current,
+                       figures.default_period(start_day).label)
+
+
+# The assessment pages' address: a small, fixed set, so that a view can be shared and the
+# filters follow the reader from page to page. ``period`` is a label of ``Options.periods``
+# ("2026-11"), ``unit`` a unit's code in the reader's area, ``category`` a category's key.
+ADDRESS = ("period", "unit", "category")
+
+
+@dataclass(frozen=True)
+class Address:
+    """The filters an address asked for, checked: ``query`` (what the page shows), ``params``
+    (the address to write back: only values that are valid and not the default) and
+    ``problems`` (catalog keys of the values refused, each fell back to the default)."""
+
+    query: Query
+    params: dict[str, str]
+    problems: list[str]
+
+
+def from_address(options: Options, params: Mapping[str, str]) -> Address:
+    """The filters of an address, each checked against what the reader may choose; a value
+    that is not offered (a month outside the choices, a unit outside the reader's area, an
+    unknown category) falls back to the default with a message, never an error."""
+    problems: list[str] = []
+    out: dict[str, str] = {}
+    labels = {p.label for p in options.periods}
+    label = options.default or options.current
+    raw = params.get("period")
+    if raw:
+        if raw in labels:
+            label = raw
+        else:
+            problems.append("kpi.nav.bad_period")
+    out["period"] = label
+    unit_id = None
+    raw = params.get("unit")
+    if raw:
+        by_code = {u.code: u for u in options.units}
+        if raw in by_code:
+            unit_id = by_code[raw].id
+            if options.units and by_code[raw].id != options.units[0].id:
+                out["unit"] = raw
+        else:
+            problems.append("kpi.nav.bad_unit")
+    category_id = None
+    raw = params.get("category")
+    if raw:
+        by_key = {c.key: c for c in options.categories}
+        if raw in by_key:
+            category_id = by_key[raw].id
+            out["category"] = raw
+        else:
+            problems.append("kpi.nav.bad_category")
+    return Address(Query(label=label, unit_id=unit_id, category_id=category_id), out, problems)
+
+
+def address_of(options: Options, query: Query) -> dict[str, str]:
+    """The address of a query (the inverse of ``from_address``)."""
+    out = {"period": query.label or options.default or options.current}
+    units = {u.id: u for u in options.units}
+    if query.unit_id in units and options.units and query.unit_id != options.units[0].id:
+        out["unit"] = units[query.unit_id].code
+    categories = {c.id: c for c in options.categories}
+    if query.category_id in categories:
+        out["category"] = categories[query.category_id].key
+    return out
 
 
 def refresh_if_stale(engine: Engine | None = None) -> datetime | None:

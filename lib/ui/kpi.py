@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -14,7 +15,7 @@ from lib.core.clock import china_time
 from lib.core.i18n import DEFAULT_LANGUAGE, t
 from lib.kpi import figures, views
 from lib.kpi.extras import EXTRAS
-from lib.kpi.figures import Value
+from lib.kpi.figures import Period, Value
 from lib.kpi.report import kind_of
 from lib.kpi.views import Options, Query
 from lib.ui import responsive
@@ -65,31 +66,66 @@ def basis(page: Page, value: Value) -> str:
                   bottom=f"{value.denominator:,.0f}")
 
 
-def card(page: Page, column, key: str, now: Value, before: Value | None) -> None:  # noqa: ANN001
+def card(page: Page, column, key: str, now: Value, before: Value | None, *,  # noqa: ANN001
+         partial: bool = False, note: str | None = None) -> None:
     """A metric with the change against the previous period; its help gives the definition and
-    the counts."""
+    the counts. A change that shows as zero is neutral (no arrow, no colour); against a period
+    still under way (``partial``) the change is shown uncoloured, since part of a month is not
+    better or worse than a whole one. ``note`` adds to the definition where a page must tell
+    the figure apart from another one beside it."""
     kind = kind_of(key)
-    delta = None
+    delta, zero = None, False
     if before is not None and now.value is not None and before.value is not None:
         change = now.value - before.value
         if kind in ("rate", "score"):
-            delta = page.t("kpi.delta_points", value=f"{change * 100:+.1f}")
+            shown_change = f"{change * 100:+.1f}"
+            delta = page.t("kpi.delta_points", value=shown_change)
         elif kind == "hours":
-            delta = page.t("kpi.hours", value=f"{change:+.1f}")
+            shown_change = f"{change:+.1f}"
+            delta = page.t("kpi.hours", value=shown_change)
         else:
-            delta = f"{change:+,.0f}"
+            shown_change = f"{change:+,.0f}"
+            delta = shown_change
+        zero = float(shown_change.replace(",", "")) == 0
+        if zero:
+            delta = delta.replace(shown_change, shown_change.lstrip("+-"))
     better = figures.BY_KEY[key].better if key in figures.BY_KEY else \
         next((e.better for e in EXTRAS if e.key == key), "higher")
     help_text = page.t(f"kpi.def.{key}")
+    if note:
+        help_text += "\n\n" + note
     if now.denominator is not None:
         help_text += "\n\n" + basis(page, now)
+    if partial:
+        help_text += "\n\n" + page.t("kpi.nav.partial_delta")
     shown = fmt(page, now)
     title = label(page, key)
     if kind == "hours" and now.value is not None:  # the unit in the title: the card is narrow
         title, shown = title + page.t("kpi.unit.hours"), f"{now.value:.1f}"
-    column.metric(title, shown, delta,
-                  delta_color="normal" if better == "higher" else "inverse",
-                  help=help_text, border=True)
+    colour = "off" if zero or partial else ("normal" if better == "higher" else "inverse")
+    column.metric(title, shown, delta, delta_color=colour,
+                  delta_arrow="off" if zero else "auto", help=help_text, border=True)
+
+
+def readable(page: Page, frame: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
+    """A table whose empty cells read "—" (the page's caption says what it means there), never
+    "None": the browser's grid shows a missing number as "None" whatever a Styler says, so a
+    column with an empty cell is written as text ("93.2", "—"); the others stay numbers."""
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.isna().any():
+            out[column] = [page.t("kpi.nav.empty") if pd.isna(v) else _text(v, digits)
+                           for v in values]
+    return out
+
+
+def _text(value: object, digits: int) -> str:
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
 
 
 def definitions(page: Page, keys: list[str]) -> None:
@@ -106,31 +142,84 @@ def as_of_note(page: Page, computed_at: datetime | None) -> None:
         st.caption(page.t("kpi.fresh", at=china_time(computed_at)))
 
 
+SAVED = "kpi_address"  # the filters as last chosen in this session, for pages opened by the menu
+ALL = 0  # the category filter's "all"
+
+
+def _address_now(page: Page) -> dict[str, str]:
+    """The address's filters; when it has none (a page opened from the menu), the ones this
+    session chose last, so that the period, unit and category follow the reader."""
+    asked = {k: st.query_params[k] for k in views.ADDRESS if k in st.query_params}
+    if not asked:
+        asked = dict(st.session_state.get(SAVED, {}))
+    return asked
+
+
+def go_to(params: dict[str, str]) -> None:
+    """Make ``params`` the assessment filters: in the address (other parameters stay) and in
+    this session."""
+    for name in views.ADDRESS:
+        if params.get(name):
+            if st.query_params.get(name) != params[name]:
+                st.query_params[name] = params[name]
+        elif name in st.query_params:
+            del st.query_params[name]
+    st.session_state[SAVED] = {k: v for k, v in params.items() if k in views.ADDRESS and v}
+
+
+def _chosen(options: Options) -> None:
+    """A widget's choice, applied before the next run: to the address and the session."""
+    query = Query(label=st.session_state.get("kpi_period"),
+                  unit_id=st.session_state.get("kpi_unit"),
+                  category_id=st.session_state.get("kpi_category") or None)
+    go_to(views.address_of(options, query))
+
+
+def period_name(page: Page, period: Period, partial: bool) -> str:
+    """"2026-11（2026-11-01 至 2026-11-30）"; "2026-12 · 进行中（…）" while under way (the mark
+    right after the month, where a narrow select box still shows it)."""
+    label = period.label + (page.t("kpi.nav.partial_mark") if partial else "")
+    return page.t("kpi.period_label", label=label, start=period.start.isoformat(),
+                  end=period.end.isoformat())
+
+
 def filters(page: Page, options: Options, *, unit: bool = True, category: bool = True) -> Query:
-    """Period, unit and category in one row."""
+    """Period, unit and category in one row, read from and written to the address
+    (``views.ADDRESS``); a value the reader may not choose falls back with a message."""
+    address = views.from_address(options, _address_now(page))
+    for problem in address.problems:
+        st.warning(page.t(problem))
+    go_to(address.params)
+    query = address.query
     columns = st.columns(3)
     labels = [p.label for p in options.periods]
     spans = {p.label: p for p in options.periods}
-    period = columns[0].selectbox(
-        page.t("kpi.period"), labels, key="kpi_period",
-        format_func=lambda x: page.t("kpi.period_label", label=x, start=spans[x].start.isoformat(),
-                                     end=spans[x].end.isoformat()))
-    unit_id = None
+    st.session_state["kpi_period"] = query.label
+    columns[0].selectbox(
+        page.t("kpi.period"), labels, key="kpi_period", on_change=_chosen, args=(options,),
+        format_func=lambda x: period_name(page, spans[x], figures.is_partial(spans[x])))
+    unit_id = query.unit_id
     if unit and len(options.units) > 1:
         depth = {u.id: u.path.count("/") for u in options.units}
         top = min(depth.values())
         ids = [u.id for u in options.units]
         unit_names = {u.id: "\u3000" * (depth[u.id] - top) + page.name(u) for u in options.units}
+        st.session_state["kpi_unit"] = unit_id if unit_id is not None else ids[0]
         unit_id = columns[1].selectbox(page.t("kpi.unit_filter"), ids, key="kpi_unit",
+                                       on_change=_chosen, args=(options,),
                                        format_func=lambda x: unit_names.get(x, str(x)))
     category_id = None
     if category:
-        category_ids = [None] + [c.id for c in options.categories]
+        # 0 stands for all categories: a widget whose state is None shows no choice at all.
+        category_ids = [ALL] + [c.id for c in options.categories]
         category_names = {c.id: page.name(c) for c in options.categories}
+        st.session_state["kpi_category"] = query.category_id or ALL
         category_id = columns[2].selectbox(
             page.t("kpi.category_filter"), category_ids, key="kpi_category",
-            format_func=lambda x: page.t("queue.all") if x is None else category_names.get(x, str(x)))
-    return Query(label=period, unit_id=unit_id, category_id=category_id)
+            on_change=_chosen, args=(options,),
+            format_func=lambda x: page.t("queue.all") if x == ALL else category_names.get(x, str(x))) \
+            or None
+    return Query(label=query.label, unit_id=unit_id, category_id=category_id)
 
 
 @dataclass(frozen=True)
@@ -140,6 +229,16 @@ class Head:
 
     query: Query
     computed_at: datetime | None
+    options: Options | None = None
+
+    @property
+    def partial(self) -> bool:
+        """The chosen period is still under way."""
+        if self.options is None:
+            return False
+        spans = {p.label: p for p in self.options.periods}
+        chosen = spans.get(self.query.label or self.options.default)
+        return chosen is not None and figures.is_partial(chosen)
 
 
 def page_head(page: Page, *, title: bool = True, category: bool = True) -> Head:
@@ -148,18 +247,83 @@ def page_head(page: Page, *, title: bool = True, category: bool = True) -> Head:
     if title:
         st.title(page.t("page." + page.key))
     computed_at = views.refresh_if_stale()
-    return Head(filters(page, views.options(page.actor), category=category), computed_at)
+    options = views.options(page.actor)
+    return Head(filters(page, options, category=category), computed_at, options)
 
 
 def scope_line(page: Page, head: Head, scope_name: str, period_label: str) -> None:
     """Under the head: whose figures, which period, and as of when."""
     heading(page, scope_name, period_label)
+    if head.partial:
+        st.info(page.t("kpi.nav.partial_note", label=period_label))
     as_of_note(page, head.computed_at)
 
 
 def heading(page: Page, scope_name: str, period_label: str) -> None:
     """Under the title and filters: whose figures, which period."""
     st.caption(page.t("kpi.scope_caption", unit=md_escape(scope_name), period=period_label))
+
+
+def clickable(chart: go.Figure, key: str, height: int = 360) -> list[int]:
+    """A chart whose points (bars) can be clicked: drawn like ``show``; returns the indexes of
+    the points clicked on this run (empty when none)."""
+    chart, height, config, phone = _for_screen(chart, height)
+    event = st.plotly_chart(layout(chart, height, phone=phone), width="stretch", config=config,
+                            key=key, on_select="rerun", selection_mode="points")
+    return picked_points(event)
+
+
+def picked_points(event: object) -> list[int]:
+    """The point indexes (the bars' positions, whichever trace) of a plotly selection event (a
+    dict or an attribute object, whichever Streamlit returns)."""
+    selection = event.get("selection") if isinstance(event, dict) else getattr(event, "selection", None)
+    if not selection:
+        return []
+    points = selection.get("points") if isinstance(selection, dict) else getattr(selection, "points", [])
+    out = []
+    for point in points or []:
+        index = point.get("point_index", point.get("pointIndex"))
+        if index is not None:
+            out.append(int(index))
+    return out
+
+
+def picked_rows(event: object) -> list[int]:
+    """The rows of a dataframe selection event: a ticked row, or the row of a clicked cell."""
+    selection = event.get("selection") if isinstance(event, dict) else getattr(event, "selection", None)
+    if not selection:
+        return []
+    rows = selection.get("rows") if isinstance(selection, dict) else getattr(selection, "rows", [])
+    cells = selection.get("cells") if isinstance(selection, dict) else getattr(selection, "cells", [])
+    return [int(r) for r in rows or []] + [int(cell[0]) for cell in cells or []]
+
+
+def drill_to(options: Options, query: Query, unit_code: str) -> None:
+    """A click on a unit: the page moves to that unit, the rest of the filters kept."""
+    params = views.address_of(options, query)
+    params["unit"] = unit_code
+    go_to(params)
+    st.rerun()
+
+
+def ledger_params(head: Head, data_scope_code: str, *, category_key: str | None = None,
+                  overdue: bool = False) -> dict[str, str]:
+    """The ledger's address for the cases behind a figure of this page: the unit, the period's
+    days of report, the category."""
+    query, options = head.query, head.options
+    spans = {p.label: p for p in options.periods} if options else {}
+    period = spans.get(query.label or (options.default if options else ""))
+    params = {"unit": data_scope_code}
+    if period is not None:
+        params |= {"from": period.start.isoformat(), "to": period.end.isoformat()}
+    if category_key:
+        params["category"] = category_key
+    elif options is not None and query.category_id is not None:
+        found = [c.key for c in options.categories if c.id == query.category_id]
+        params |= {"category": found[0]} if found else {}
+    if overdue:
+        params["overdue"] = "1"
+    return params
 
 
 def layout(chart: go.Figure, height: int = 360, *, phone: bool = False) -> go.Figure:
@@ -214,13 +378,9 @@ def _bars_across(chart: go.Figure) -> int:
     return max(len(trace.y) for trace in bars)
 
 
-def show(chart: go.Figure, key: str, height: int = 360, *, periods: bool = False) -> None:
-    """``periods``: the x axis is assessment months ("2026-03"), shown as written, not read as
-    dates (which plotly would label in English).
-
-    On a phone (``responsive.on_phone``) the chart fits a 390-px screen: no toolbar over the
-    plot, months as "11月", vertical bars over categories turned horizontal, axes that make
-    room for their labels."""
+def _for_screen(chart: go.Figure, height: int, *,
+                periods: bool = False) -> tuple[go.Figure, int, dict, bool]:
+    """The chart, its height and its toolbar for this screen; and whether it is a phone's."""
     phone = responsive.on_phone()
     if periods:
         chart.update_xaxes(type="category")
@@ -235,4 +395,15 @@ def show(chart: go.Figure, key: str, height: int = 360, *, periods: bool = False
         bars = _bars_across(chart)
         if bars:
             height = max(height, 34 * bars + 90)
+    return chart, height, config, phone
+
+
+def show(chart: go.Figure, key: str, height: int = 360, *, periods: bool = False) -> None:
+    """``periods``: the x axis is assessment months ("2026-03"), shown as written, not read as
+    dates (which plotly would label in English).
+
+    On a phone (``responsive.on_phone``) the chart fits a 390-px screen: no toolbar over the
+    plot, months as "11月", vertical bars over categories turned horizontal, axes that make
+    room for their labels."""
+    chart, height, config, phone = _for_screen(chart, height, periods=periods)
     st.plotly_chart(layout(chart, height, phone=phone), width="stretch", config=config, key=key)
