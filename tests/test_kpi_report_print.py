@@ -16,7 +16,14 @@ from lib.core.i18n import t
 from lib.kpi import report
 from lib.kpi.views import Query
 from tests.factories import actor, app
-from tests.test_pages_kpi import RAW_KEY, goto, kpi_db, ok, this_period  # noqa: F401 (a fixture)
+from tests.test_pages_kpi import (  # noqa: F401 (fixtures: the data, and the day after its month)
+    RAW_KEY,
+    day_after_the_data_month,
+    goto,
+    kpi_db,
+    ok,
+    this_period,
+)
 
 # A Markdown ordered-list item: "6. 春熙路街道" renders numbered by the list, not by the data.
 ORDERED_ITEM = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)
