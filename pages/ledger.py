@@ -19,6 +19,7 @@ from lib.org.units import unit_of
 from lib.ui.filters import case_filters
 from lib.ui.page import setup_page
 from lib.ui.text import md_escape, plain
+from lib.ui.widgets import DATE_FORMAT
 
 PAGE_SIZE = 100
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -103,7 +104,7 @@ with page.guard():
                             format_func=lambda s: page.t("queue.all") if s is None
                             else page.t("ledger.status." + s), key="ledger_status",
                             help=page.t("ledger.filter.status_help"))
-    dates = middle.date_input(page.t("ledger.period"), key="ledger_period")
+    dates = middle.date_input(page.t("ledger.period"), key="ledger_period", format=DATE_FORMAT)
     start, end = (tuple(dates) + (None, None))[:2] if isinstance(dates, (tuple, list)) else (dates, None)
     since: date | None = st.session_state.get("ledger_closed_since")
     if since is not None:

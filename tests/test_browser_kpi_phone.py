@@ -18,6 +18,7 @@ from tests.browser_support import (  # noqa: E402
     load,
     new_page,
     staff_page,
+    switch,
 )
 
 pytest_plugins = ["tests.browser_support"]  # the shared server, browser and context fixtures
@@ -133,5 +134,21 @@ def test_a_focused_text_box_shows_no_english_instructions(browser_server, browse
         expect(instructions.first).to_be_attached(timeout=WAIT)  # Streamlit drew it ...
         expect(instructions.first).to_be_hidden(timeout=WAIT)  # ... and nobody sees it
         expect(page.get_by_text("Press Enter").first).to_be_hidden(timeout=WAIT)
+    finally:
+        context.close()
+
+
+def test_an_empty_date_box_shows_no_english_format(browser_server, browser_chromium):
+    """The district clerk opens the ledger: its empty date boxes read 年-月-日, not yyyy-mm-dd."""
+    context, page = staff_page(browser_chromium, browser_server, "district01")
+    try:
+        switch(page, lambda: page.goto(f"{browser_server}/ledger"), "the ledger")
+        field = page.get_by_test_id("stDateInputField").first
+        expect(field).to_be_visible(timeout=WAIT)
+        shown = field.evaluate("""f => [...f.querySelectorAll('[data-placeholder="true"]')].map(
+            s => [s.dataset.type, getComputedStyle(s).fontSize,
+                  getComputedStyle(s, '::after').content])""")
+        assert shown[:3] == [["year", "0px", '"年"'], ["month", "0px", '"月"'],
+                             ["day", "0px", '"日"']], shown
     finally:
         context.close()

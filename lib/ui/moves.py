@@ -27,7 +27,7 @@ import streamlit as st
 from lib.core.errors import DomainError, StaleObject
 from lib.core.machine import Field, Move
 from lib.ui.page import Page
-from lib.ui.widgets import localise_uploader
+from lib.ui.widgets import DATE_FORMAT, localise_uploader
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "gif"]
 ONE_LINE_MAX = 200
@@ -57,7 +57,7 @@ def _widget(page: Page, move: Move, spec: Field, key: str, options: dict[str, li
             return st.text_input(label, max_chars=spec.max_len, key=f"{key}_{spec.name}")
         return st.text_area(label, max_chars=spec.max_len, key=f"{key}_{spec.name}")
     if spec.kind == "date":
-        return st.date_input(label, value=None, key=f"{key}_{spec.name}")
+        return st.date_input(label, value=None, key=f"{key}_{spec.name}", format=DATE_FORMAT)
     if spec.kind == "choice":
         # The choices lib offers this subject (a policy's payment methods), else the record's.
         choices = list(options[spec.name]) if spec.name in options else list(spec.choices)

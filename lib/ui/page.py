@@ -50,6 +50,8 @@ TILE_CSS = """<style>
 # - Streamlit writes "Press Enter to submit form" / "Press Enter to apply" and a "3/40" counter
 #   under a focused text box, in English whatever the page's language; the box's label and its
 #   submit button say what to do, so the line is hidden.
+# - An empty date box shows its format as "yyyy-mm-dd", in English: a Chinese page shows the
+#   empty parts as 年-月-日 (``_DATE_CSS``, our catalog's words).
 # - On a phone (Streamlit stacks columns one per row below 640 px) a row of figure cards keeps
 #   two cards a row: fourteen cards one per row were 4,900 px tall.
 GLOBAL_CSS = """<style>
@@ -194,12 +196,33 @@ def _choose_language() -> None:
         st.query_params.pop("lang", None)
 
 
+# The empty parts of a date box (Streamlit 1.67 draws each as a span marked data-placeholder).
+_DATE_CSS = """<style>
+[data-testid="stDateInputField"] [data-placeholder="true"] {{ font-size: 0 !important; }}
+[data-testid="stDateInputField"] [data-placeholder="true"][data-type="year"]::after {{
+  content: "{year}"; font-size: 1rem; }}
+[data-testid="stDateInputField"] [data-placeholder="true"][data-type="month"]::after {{
+  content: "{month}"; font-size: 1rem; }}
+[data-testid="stDateInputField"] [data-placeholder="true"][data-type="day"]::after {{
+  content: "{day}"; font-size: 1rem; }}
+</style>"""
+
+
+def _date_css(lang: str) -> str:
+    """The empty date box in the page's language (English keeps Streamlit's yyyy-mm-dd)."""
+    if lang == "en":
+        return ""
+    words = {part: t(f"date.empty.{part}", lang).replace('"', "").replace("\\", "")
+             for part in ("year", "month", "day")}
+    return _DATE_CSS.format(**words)
+
+
 def setup_page(key: str) -> Page:
     spec = PAGE_BY_KEY[key]
     lang = current_language()
     st.set_page_config(page_title=f"{t('page.' + key, lang)} · {t('app.title', lang)}",
                        page_icon="🛡️", layout="wide")
-    st.html(GLOBAL_CSS)
+    st.html(GLOBAL_CSS + _date_css(lang))
     try:
         actor = login.current_actor()
     except ConfigError as err:

@@ -31,6 +31,10 @@ _UPLOADER_CSS = """<style>
   content: "{button}"; font-size: 0.875rem; }}
 </style>"""
 
+# Dates are typed and shown year first, as everywhere else on our pages (2026-12-03); on a
+# Chinese page an empty box reads 年-月-日 (lib/ui/page.py's date style).
+DATE_FORMAT = "YYYY-MM-DD"
+
 
 def _css_string(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("<", "").replace(">", "")
