@@ -23,10 +23,15 @@ SAVED = "queue_saved"
 # widget key → query parameter
 PARAMS = {"queue_tab": "tab", "queue_category": "category", "queue_community": "community",
           "queue_state": "state", "queue_severity": "severity", "queue_text": "q",
-          "queue_sort": "sort"}
+          "queue_sort": "sort", "queue_columns": "cols"}
 PAGE_PARAM = "page"
 PAGE_MAX = 99_999
 TABLE_GENERATION = "queue_table_generation"  # bumped by each batch: the table starts unticked
+TABLES = "queue_tables"  # table widget key → the case ids drawn under it, the last few tables
+TABLES_KEPT = 8
+OPENED = "queue_opened"  # the case a click on a cell asked to open
+# Columns a clerk may add to the table (``queue.col.*``); the others are always shown.
+OPTIONAL_COLUMNS = ("address", "community", "reporter", "call_reason")
 
 
 def _int_in(allowed: set[int]) -> Callable[[str], int | None]:
@@ -47,6 +52,7 @@ def _validators(tabs: list[str], options: FilterOptions) -> dict[str, Callable[[
         "queue_severity": lambda raw: raw if raw in severities else None,
         "queue_text": lambda raw: raw[:TEXT_MAX] if raw else None,
         "queue_sort": lambda raw: raw if raw in SORTS else None,
+        "queue_columns": lambda raw: [c for c in OPTIONAL_COLUMNS if c in raw.split(",")] or None,
     }
 
 
@@ -85,6 +91,8 @@ def save(defaults: dict[str, object]) -> None:
     saved: dict[str, str] = {}
     for key, name in PARAMS.items():
         value = st.session_state.get(key)
+        if isinstance(value, list):  # the columns chosen: one parameter, comma-separated
+            value = ",".join(value)
         if value not in (None, "", defaults.get(key)):
             saved[name] = str(value)
     page = st.session_state.get("queue_page", 0)
@@ -132,3 +140,36 @@ def ids_at(positions: Iterable[object], ids: Sequence[int]) -> list[int]:
     the order ticked, positions outside the table dropped."""
     return [ids[p] for p in dict.fromkeys(positions)
             if isinstance(p, int) and not isinstance(p, bool) and 0 <= p < len(ids)]
+
+
+def remember(key: str, ids: Sequence[int]) -> None:
+    """Keep the case ids drawn under the table widget ``key`` (see ``picked``)."""
+    tables = st.session_state.setdefault(TABLES, {})
+    tables.pop(key, None)
+    tables[key] = list(ids)
+    while len(tables) > TABLES_KEPT:
+        tables.pop(next(iter(tables)))
+
+
+def picked(key: str) -> None:
+    """The table's ``on_select`` callback: a click on a cell asks to open the case drawn in that
+    row of *that* table.
+
+    The click used to be read in the page's next run, against the rows and under the key of
+    that run. When the clerk clicked while another widget's change was still being drawn (the
+    sort, a filter, the search box that commits as it loses focus to the click), or the rows
+    changed meanwhile (a report arrived, the tick marked a case), the next run drew the table
+    under a new key, so the click belonged to a table no longer drawn and was lost. A callback
+    runs before that run, for the table that was clicked, and the position is read against the
+    ids remembered for that table's key."""
+    state = st.session_state.get(key) or {}
+    cells = (state.get("selection") or {}).get("cells") or []
+    drawn = st.session_state.get(TABLES, {}).get(key, [])
+    clicked = ids_at([cell[0] for cell in cells[:1] if cell], drawn)
+    if clicked:
+        st.session_state[OPENED] = clicked[0]
+
+
+def opened() -> int | None:
+    """The case a click asked to open, once."""
+    return st.session_state.pop(OPENED, None)
