@@ -27,8 +27,9 @@ STATUS_ICON = {"overdue": "🔴", "due_soon": "🟠", "on_time": "🟢"}
 BATCH_WHY = {"error.stale": "queue.batch.why.stale", "error.forbidden": batch.WHY_PERMISSION}
 
 BAR_CSS = """<style>
-.st-key-queue_batch_bar { position: sticky; bottom: 0; z-index: 5; background: #fff;
-  border-top: 1px solid rgba(49, 51, 63, 0.2); padding: 0.5rem 0 0.25rem; }
+[data-testid="stLayoutWrapper"]:has(> .st-key-queue_batch_bar) { position: sticky; bottom: 0;
+  z-index: 5; background: #fff; border-top: 1px solid rgba(49, 51, 63, 0.2);
+  padding: 0.5rem 0 0.25rem; }
 </style>"""
 # The columns a clerk decides on, always drawn, narrow ones first so that 状态 and 紧急程度 are in
 # view on a 1366-px screen; the optional ones (``queue_state.OPTIONAL_COLUMNS``) follow when chosen.

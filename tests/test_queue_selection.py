@@ -34,3 +34,31 @@ def test_the_table_is_a_new_widget_when_the_view_changes_even_with_the_same_rows
     assert table_key(rows, 0, view) != table_key(rows, 0, ("triage", "filters", "oldest", 0))
     assert table_key(rows, 0, view) != table_key(rows, 0, ("triage", "other", "deadline", 0))
     assert table_key(rows, 0, view) != table_key(rows, 0, ("calls", "filters", "deadline", 0))
+
+
+def test_a_click_opens_the_case_drawn_under_it_even_after_another_table_was_drawn():
+    """The clerk clicks row 2 of the table she sees while the search she typed is being applied
+    (it commits as the box loses focus to the click): the page's next run draws another table
+    under another key, and the click still opens the case that was in row 2 of hers."""
+    import streamlit as st
+
+    from lib.ui import queue_state
+
+    for name in (queue_state.TABLES, queue_state.OPENED):
+        st.session_state.pop(name, None)
+    seen = queue_state.table_key([31, 32, 33], 0, view=("triage", "", "deadline", 0))
+    queue_state.remember(seen, [31, 32, 33])
+    filtered = queue_state.table_key([33], 0, view=("triage", "33", "deadline", 0))
+    queue_state.remember(filtered, [33])
+    st.session_state[seen] = {"selection": {"rows": [], "columns": [], "cells": [[1, "编号"]]}}
+    queue_state.picked(seen)
+    assert queue_state.opened() == 32
+    assert queue_state.opened() is None  # once
+    # A click outside the rows drawn, or on a table long gone, opens nothing.
+    st.session_state[filtered] = {"selection": {"rows": [], "columns": [], "cells": [[4, "编号"]]}}
+    queue_state.picked(filtered)
+    queue_state.picked("queue_table_0_gone")
+    assert queue_state.opened() is None
+    for i in range(queue_state.TABLES_KEPT + 2):
+        queue_state.remember(f"k{i}", [i])
+    assert len(st.session_state[queue_state.TABLES]) == queue_state.TABLES_KEPT
