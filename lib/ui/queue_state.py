@@ -162,14 +162,30 @@ def picked(key: str) -> None:
     under a new key, so the click belonged to a table no longer drawn and was lost. A callback
     runs before that run, for the table that was clicked, and the position is read against the
     ids remembered for that table's key."""
-    state = st.session_state.get(key) or {}
-    cells = (state.get("selection") or {}).get("cells") or []
+    cells = _cells(key)
     drawn = st.session_state.get(TABLES, {}).get(key, [])
     clicked = ids_at([cell[0] for cell in cells[:1] if cell], drawn)
     if clicked:
-        st.session_state[OPENED] = clicked[0]
+        st.session_state[OPENED] = (clicked[0], key)
+
+
+def _cells(key: str) -> list:
+    state = st.session_state.get(key) or {}
+    return (state.get("selection") or {}).get("cells") or []
 
 
 def opened() -> int | None:
-    """The case a click asked to open, once."""
-    return st.session_state.pop(OPENED, None)
+    """The case a click asked to open, for as long as the click stands.
+
+    Not taken once: a run that switches to the case page can be overtaken by the browser's next
+    request (the search box committing as it loses focus to the same click), and the queue runs
+    again instead. The click stands while the clicked table's widget still holds it; once the
+    case page has run, Streamlit has dropped that widget's state and the click is forgotten."""
+    held = st.session_state.get(OPENED)
+    if held is None:
+        return None
+    case_id, key = held
+    if _cells(key):
+        return case_id
+    del st.session_state[OPENED]
+    return None
