@@ -117,10 +117,9 @@ def table_key(ids: Sequence[int], generation: int, view: object = None) -> str:
     new report) or a batch ran (``generation``), the table is a new widget, unticked, and a tick
     can never land on a case nobody chose.
 
-    The view is in the key too: a table kept under its key while another widget (the sort, a
-    filter) reran the page ignores the first click on it afterwards — the clerk's click on a
-    row after changing the sort did nothing when the order came out the same. A new view draws
-    a new table, which takes the first click."""
+    The view is in the key too, so a new sort or filter draws a new, unticked table. A click
+    on a cell does not depend on the key staying the same: ``picked`` reads it against the
+    rows of the table that was clicked, whichever table the next run draws."""
     drawn = ",".join(map(str, ids)) + "|" + repr(view)
     digest = hashlib.blake2b(drawn.encode(), digest_size=8).hexdigest()
     return f"queue_table_{generation}_{digest}"
