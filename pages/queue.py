@@ -97,7 +97,12 @@ with page.guard():
         return plain(value) if value is not None else page.t("case.content_hidden")
 
     shown = [*NEEDED, *(c for c in queue_state.OPTIONAL_COLUMNS if c in (extra or []))]
-    col = {k: page.t("queue.col." + k) for k in shown}
+    # Ticks and clicks come back as row positions: they are turned into case ids against the
+    # rows drawn (``queue_state.table_for``); each column's name ends with the invisible mark of
+    # these rows, so that a click says which rows it was counted on (``queue_state.picked``).
+    drawn = [r.id for r in rows]
+    key, mark = queue_state.table_for(drawn) if not on_phone() else ("", "")
+    col = {k: page.t("queue.col." + k) + mark for k in shown}
     cell = {
         "time_left": time_left,
         "code": lambda r: r.code + (" ★" if r.supervised else ""),
@@ -119,14 +124,8 @@ with page.guard():
     styled = frame.style.apply(lambda column: [STATUS_CSS.get(s or "", "") for s in statuses],
                                subset=[col["time_left"]])
 
-    # Ticks and clicks come back as row positions: they are turned into case ids against the
-    # rows drawn under the table's key (``queue_state.table_key``, ``remember``, ``picked``).
-    drawn = [r.id for r in rows]
     selection = None
-    if not on_phone():
-        key = queue_state.table_key(drawn, queue_state.generation(),
-                                    view=(tab, filters, sort, page_no))
-        queue_state.remember(key, drawn)
+    if key:
         with st.container(key="wide_queue"):
             selection = st.dataframe(
                 styled, hide_index=True, width="stretch", key=key,

@@ -69,8 +69,9 @@ def test_a_click_on_a_row_opens_its_case_after_the_rows_changed_or_a_sort(browse
                                                                          browser_chromium):
     """A report arrives while the clerk looks at her list, and she clicks its first row: the
     case she clicked opens (the click used to be read against the rows of the next run, which
-    drew a new table, and vanished). Back in the queue she sorts newest first and clicks the
-    first row once: the newest case opens."""
+    drew a new table, and vanished). A search applied by the click itself does not lose it
+    either. Back in the queue she sorts newest first and clicks the first row once: the newest
+    case opens."""
     cases = [seed_case(browser_server, address=f"点击路{c}号") for c in "ABCD"]
     context, page = staff_page(browser_chromium, browser_server, "community01", viewport=SCREEN)
     load(page, browser_server + "/queue?q=点击路")
@@ -78,6 +79,19 @@ def test_a_click_on_a_row_opens_its_case_after_the_rows_changed_or_a_sort(browse
     arrived = seed_case(browser_server, address="点击路E号")  # not drawn yet
     _point_and_click(page, CODE_X, ROW + ROW / 2, "the click on row 1 as a report arrives")
     assert _opened_code(page) == cases[0].code  # by deadline, as seeded: row 1 was the first
+
+    # She types a search and, before pressing Enter, clicks the first row: the search applies
+    # as the box loses focus to the click, and the click opens the first row of the rows it
+    # was counted on (hers, or the ones found if the grid had them already).
+    load(page, browser_server + "/queue?q=点击路")
+    expect(page.get_by_text("显示 5 件，共 5 件")).to_be_visible(timeout=WAIT)
+    page.get_by_text("筛选").click()
+    search = page.get_by_label("搜索（编号、地址、描述）")
+    expect(search).to_be_visible(timeout=WAIT)
+    grid_box(page, "the grid under the open filters")
+    search.fill("点击路C")
+    _point_and_click(page, CODE_X, ROW + ROW / 2, "the click on row 1 as the search applies")
+    assert _opened_code(page) in (cases[0].code, cases[2].code)
 
     load(page, browser_server + "/queue?q=点击路")
     expect(page.get_by_text("显示 5 件，共 5 件")).to_be_visible(timeout=WAIT)

@@ -14,6 +14,7 @@ from lib.cases.models import Case
 from lib.cases.queue import Filters
 from lib.core.db import write_session
 from lib.core.i18n import t
+from lib.ui import queue_state
 from tests.factories import actor, category_id, move, new_case, open_page
 
 
@@ -148,6 +149,7 @@ def test_the_page_draws_the_tabs_counts_with_the_filters_and_the_needed_columns(
     assert labels[0] == "待研判 (1)" and labels[1].startswith("已受理待决定")
     frame = at.dataframe[0].value.data if hasattr(at.dataframe[0].value, "data") \
         else at.dataframe[0].value
+    frame.columns = [c.rstrip(queue_state.MARK_ALPHABET) for c in frame.columns]
     assert list(frame.columns) == ["时限", "编号", "状态", "紧急程度", "类别", "已等待", "催办", "摘要"]
     assert list(frame["编号"]) == [gas.code]
     # The clerk adds the reporter and the address; the choice lives in the address.
@@ -155,6 +157,7 @@ def test_the_page_draws_the_tabs_counts_with_the_filters_and_the_needed_columns(
     assert not at.exception
     frame = at.dataframe[0].value.data if hasattr(at.dataframe[0].value, "data") \
         else at.dataframe[0].value
+    frame.columns = [c.rstrip(queue_state.MARK_ALPHABET) for c in frame.columns]
     assert list(frame.columns)[-2:] == ["地址", "上报人"]
     cols = at.query_params["cols"]
     assert (cols if isinstance(cols, str) else cols[0]) == "address,reporter"
