@@ -58,6 +58,9 @@ def test_the_clerk_accepts_ten_in_one_batch_and_walks_the_queue(browser_server, 
                         "group by case_id", tuple(ids)).fetchall()
     assert sorted(e[1] for e in events) == ["report,accept"] * 10  # one event per case
 
+    # Accepted, they leave 待研判 for 已受理待决定 (handle them or call up).
+    expect(page.get_by_role("radio", name="待研判 (0)")).to_be_visible(timeout=WAIT)
+    switch(page, page.get_by_role("radio", name="已受理待决定 (10)").click, "the decide tab")
     # A click on any cell of the first row opens its case; 下一件 walks the queue as filtered.
     click_grid(page, 300, 35 + 17, "the row click")
     expect(page.get_by_text("队列中第 1 / 10 件")).to_be_visible(timeout=WAIT)

@@ -418,7 +418,7 @@ def test_an_unexpected_error_shows_a_friendly_message_and_no_traceback(sqlite_db
     def broken(*_args, **_kwargs):
         raise RuntimeError("secret internals of the failure")
 
-    monkeypatch.setattr(queue, "queue_rows", broken)
+    monkeypatch.setattr(queue, "view", broken)
     at = open_page("community01", "pages/queue.py")
     assert not at.exception
     assert [e.value for e in at.error] == [t("error.unexpected", "zh")]

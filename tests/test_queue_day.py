@@ -84,7 +84,10 @@ def test_a_case_back_for_the_check_has_a_deadline_status_too(sqlite_db):
     assert row.check_due is not None and row.check_due > row.reported_at
     assert row.status(row.check_due + timedelta(minutes=1)) == "overdue"
     assert row.status(row.check_due - timedelta(days=10)) == "on_time"
-    assert row.time_left(row.check_due + timedelta(hours=3)) == ("overdue_hours", 3)
+    # Late for the check reads 核查超时, not 超期: the case is not overdue by the rules, and the
+    # overdue tab does not list it.
+    assert row.time_left(row.check_due + timedelta(hours=3)) == ("check_late_hours", 3)
+    assert not row.past_due(row.check_due + timedelta(hours=3))
 
 
 def test_sorts_and_the_walk_agree_with_the_page(sqlite_db):

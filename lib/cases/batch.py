@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from lib.cases.access import can_see
+from lib.cases.machine import CASES, allowed_actions
 from lib.cases.machine import act as case_act
-from lib.cases.machine import allowed_actions
 from lib.cases.models import Case
 from lib.cases.orders import default_department
 from lib.cases.states import Act
@@ -30,13 +30,21 @@ BATCH_ACTIONS = (Act.accept, Act.dispatch, Act.close)
 BATCH_MAX = 50  # one page of the queue
 
 
+# Why a chosen case cannot take a batch move (catalog keys, ``queue.batch.why.*``).
+WHY_STATE = "queue.batch.why.state"  # its state does not take the move
+WHY_PERMISSION = "queue.batch.why.permission"  # not this user's (unit's, tier's) move
+WHY_NO_DEPARTMENT = "queue.batch.why.no_department"  # no default department to dispatch to
+
+
 @dataclass(frozen=True)
 class Offer:
-    """Which of the chosen cases each batch move may take, and the default department of each
-    case that may be dispatched in a batch."""
+    """Which of the chosen cases each batch move may take, the default department of each
+    case that may be dispatched in a batch, and for each move the chosen cases it leaves out
+    with the reason (case id → ``WHY_*``)."""
 
     eligible: dict[str, list[int]]
     default_unit: dict[int, int]
+    left_out: dict[str, dict[int, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -56,22 +64,31 @@ def offer(actor: Actor, case_ids: list[object], engine: Engine | None = None) ->
     permissions.require(actor, permissions.CASE_WORKERS)
     ids = _ids(case_ids)
     eligible: dict[str, list[int]] = {a: [] for a in BATCH_ACTIONS}
+    left_out: dict[str, dict[int, str]] = {a: {} for a in BATCH_ACTIONS}
     default_unit: dict[int, int] = {}
     now = utcnow()
     with read_session(engine) as session:
-        for case in session.exec(select(Case).where(Case.id.in_(ids)).order_by(Case.id)).all():
-            if not can_see(session, actor, case):
-                continue
-            allowed = set(allowed_actions(session, actor, case, now))
-            for action in (Act.accept, Act.close):
-                if action in allowed:
-                    eligible[action].append(case.id)
-            if Act.dispatch in allowed:
-                unit = default_department(session, case)
-                if unit is not None:
-                    eligible[Act.dispatch].append(case.id)
-                    default_unit[case.id] = unit
-    return Offer(eligible, default_unit)
+        found = {case.id: case for case in
+                 session.exec(select(Case).where(Case.id.in_(ids)).order_by(Case.id)).all()}
+        for case_id in ids:
+            case = found.get(case_id)
+            # A case the user may not see is named only as not theirs, never by its state.
+            visible = case is not None and can_see(session, actor, case)
+            allowed = set(allowed_actions(session, actor, case, now)) if visible else set()
+            for action in BATCH_ACTIONS:
+                if action not in allowed:
+                    left_out[action][case_id] = WHY_STATE if visible and \
+                        case.state not in CASES.moves[action].from_states else WHY_PERMISSION
+                elif action == Act.dispatch:
+                    unit = default_department(session, case)
+                    if unit is None:
+                        left_out[action][case_id] = WHY_NO_DEPARTMENT
+                    else:
+                        eligible[action].append(case_id)
+                        default_unit[case_id] = unit
+                else:
+                    eligible[action].append(case_id)
+    return Offer(eligible, default_unit, left_out)
 
 
 def run(actor: Actor, action: str, versions: dict[object, int], *, note: str = "",

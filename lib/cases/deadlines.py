@@ -122,13 +122,14 @@ def open_due() -> tuple:
     return (Case.overdue.is_(False), Case.state.in_(_DUE))
 
 
-def overdue_open() -> tuple:
+def overdue_open(now: datetime) -> tuple:
     """SQL: the cases counted as 超期 (overdue) wherever the word is shown — the home tile, the
-    ledger's filter, the queue's tab, monitoring's 当前超期: open, and flagged overdue because the
-    deadline that matters in its state passed (``past_due``; the tick flags it within a minute,
-    a move recomputes it). Not the assessment's 工单超期率, which counts lead work orders."""
+    ledger's filter, the queue's tab and its rows' 超期N小时, monitoring's 当前超期: open, and
+    flagged overdue by the tick or a move, or past the deadline that matters in its state now
+    and not flagged yet (``past_due``: without the tick running, a first load still agrees with
+    the rows). Not the assessment's 工单超期率, which counts lead work orders."""
     # "= true", not "IS TRUE": PostgreSQL reads an index for equality only.
-    return (Case.overdue == True, Case.state.in_(_OPEN))  # noqa: E712
+    return (Case.state.in_(_OPEN), or_(Case.overdue == True, past_due(now)))  # noqa: E712
 
 
 def mark_overdue(session: Session, now: datetime) -> int:

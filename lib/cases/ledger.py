@@ -195,7 +195,7 @@ def _conditions(actor: Actor, filters: Filters, period: Period) -> list:
     conditions = [case_scope(actor), *filter_conditions(actor, filters)]
     status = getattr(filters, "status", None)
     if status == Status.overdue:
-        conditions.extend(overdue_open())
+        conditions.extend(overdue_open(utcnow()))
     elif status == Status.open:
         conditions.append(Case.state.in_(sorted(OPEN)))
     elif status == Status.closed:

@@ -1,6 +1,7 @@
 """Per-tier queues: what my unit must act on, in tabs, sorted by deadline, with filters.
 
-Tabs: triage (a community's new reports), calls (cases called up to a street, district or
+Tabs: triage (a community's new reports), decide (a community's accepted cases: handle them
+itself or call its street up), calls (cases called up to a street, district or
 city), orders (a department's work orders, lead or co-handling), handling (cases a tier unit
 handles itself), verify (on-site check, call-back and closure), overdue and supervised (in my
 area). Rows carry the reporter masked (王*, 138****5678), and no content of a restricted case
@@ -10,7 +11,12 @@ where the read is logged). Text search runs only over what the user may read.
 A tab is walked in one order (``SORTS``); ``walk_ids`` gives the case page its 上一件 / 下一件
 in that order, as filtered. A case waiting for the check and call-back has no deadline of the
 rules; it should be checked within the severity's answer time from the moment it came back
-(``check_due``), and the verify tab colours its rows by that.
+(``check_due``), and the verify tab colours its rows by that (核查超时, never 超期: a case is
+overdue only by the rule the overdue tab counts with, ``QueueRow.past_due``).
+
+Each tab's set is defined once (``_tab_condition``, through the machine's groups); ``view``
+counts every tab and lists one from that definition, with the same filters and the same
+``now``, in one snapshot, so that a tab's count and its list always agree.
 """
 
 from __future__ import annotations
@@ -18,16 +24,24 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import func, or_
+from sqlalchemy import and_, func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from lib.cases import access
 from lib.cases.access import case_scope, mask_name, mask_phone
-from lib.cases.deadlines import ANSWER_CALL, current_due_sql, due, overdue_open, status_by, status_of
+from lib.cases.deadlines import (
+    ANSWER_CALL,
+    current_due_sql,
+    due,
+    is_past_due,
+    overdue_open,
+    status_by,
+    status_of,
+)
 from lib.cases.models import Case, CaseEvent, WorkOrder
 from lib.cases.orders import OPEN_ORDER
-from lib.cases.states import CHECK, OPEN, TRIAGE, Act, S
+from lib.cases.states import CHECK, OPEN, TO_DECIDE, TO_TRIAGE, TRIAGE, Act, S
 from lib.core.db import read_session
 from lib.core.errors import PermissionDenied
 from lib.core.inputs import clean_search
@@ -50,18 +64,24 @@ def tabs_for(actor: Actor) -> list[str]:
     if actor.unit_kind == UnitKind.department:
         return ["orders", "overdue", "supervised"]
     if actor.unit_kind == UnitKind.community:
-        return ["triage", "handling", "verify", "overdue", "supervised"]
+        return ["triage", "decide", "handling", "verify", "overdue", "supervised"]
     return ["calls", "handling", "verify", "overdue", "supervised"]
 
 
-ACTION_TABS = ("triage", "calls", "orders", "handling", "verify")
+ACTION_TABS = ("triage", "decide", "calls", "orders", "handling", "verify")
 
 
-def _tab_condition(actor: Actor, tab: str):  # noqa: ANN202
+def _tab_condition(actor: Actor, tab: str, now: datetime | None = None):  # noqa: ANN202
+    """The one definition of a tab's set of cases at ``now``."""
     me = actor.unit_id
-    if tab in ("triage", "calls"):
-        # A parked case comes back here on its review date.
-        review_due = (Case.state == S.parked) & (Case.review_at <= utcnow())
+    now = now or utcnow()
+    # A parked case comes back to be decided on its review date.
+    review_due = (Case.state == S.parked) & (Case.review_at <= now)
+    if tab == "triage":  # a community's new reports: accept, reject or merge
+        return (Case.unit_id == me) & Case.state.in_(sorted(TO_TRIAGE))
+    if tab == "decide":  # accepted by the community: handle it ourselves or call up
+        return (Case.unit_id == me) & (Case.state.in_(sorted(TO_DECIDE)) | review_due)
+    if tab == "calls":
         return (Case.unit_id == me) & (Case.state.in_(sorted(TRIAGE)) | review_due)
     if tab == "orders":
         return Case.id.in_(select(WorkOrder.case_id).where(WorkOrder.unit_id == me,
@@ -72,7 +92,9 @@ def _tab_condition(actor: Actor, tab: str):  # noqa: ANN202
         return (Case.unit_id == me) & Case.state.in_(sorted(CHECK))
     open_states = sorted(OPEN)
     if tab == "overdue":
-        return case_scope(actor, indexed=False) & (Case.overdue == True) & Case.state.in_(open_states)  # noqa: E712
+        # ``deadlines.overdue_open``: the rule of the row's 超期N小时 (``QueueRow.past_due``), so
+        # a first load before the tick agrees.
+        return and_(case_scope(actor, indexed=False), *overdue_open(now))
     if tab == "supervised":
         return case_scope(actor, indexed=False) & (Case.supervised == True) \
             & Case.state.in_(open_states)  # noqa: E712
@@ -137,11 +159,15 @@ def restricted_category_ids(session: Session) -> frozenset[int]:
         select(Category.id).where(Category.restricted.is_(True))).all()))
 
 
-def tab_counts(session: Session, actor: Actor) -> list[tuple[str, int]]:
+def tab_counts(session: Session, actor: Actor, filters: Filters = Filters(),
+               now: datetime | None = None) -> list[tuple[str, int]]:
+    """(tab, how many cases it lists with these filters at ``now``) for each of the user's tabs."""
     if not actor.has(*permissions.CASE_WORKERS):
         return []
+    now = now or utcnow()
+    extra = filter_conditions(actor, filters)
     return [(tab, session.exec(select(func.count()).select_from(Case)
-                               .where(_tab_condition(actor, tab))).one())
+                               .where(_tab_condition(actor, tab, now), *extra)).one())
             for tab in tabs_for(actor)]
 
 
@@ -180,21 +206,27 @@ class QueueRow:
             return status_by(self.check_due, now)
         return status_of(self.state, self.due_at, self.overdue, now)
 
+    def past_due(self, now: datetime) -> bool:
+        """Overdue (超期) by the overdue tab's rule: marked by the tick, or the deadline that
+        matters in its state has passed (``deadlines.is_past_due``; ``due_at`` is that one)."""
+        return self.overdue or is_past_due(self.state, self.due_at, self.due_at, now)
+
     def deadline_at(self) -> datetime | None:
         return self.check_due if self.state in CHECK else self.due_at
 
     def time_left(self, now: datetime) -> tuple[str, int] | None:
         """("overdue_days" | "overdue_hours" | "left_days" | "left_hours", n) for the deadline
-        that matters: 超期N天, 剩余N小时; None without one. Hours up to two days, then days."""
+        that matters: 超期N天, 剩余N小时; None without one. Hours up to two days, then days.
+        Overdue exactly when ``past_due``; a case back for the check past its ``check_due`` is
+        "check_late_*" (核查超时), which marks nothing and is not in the overdue tab."""
         at = self.deadline_at()
         if at is None:
             return ("overdue_hours", 0) if self.overdue else None
-        late = at < now
-        span = (now - at) if late else (at - now)
-        hours = int(span.total_seconds() // 3600)
+        kind = "overdue" if self.past_due(now) else "check_late" if at < now else "left"
+        span = at - now if kind == "left" else max(now - at, timedelta(0))
         if span >= timedelta(days=2):
-            return ("overdue_days" if late else "left_days", span.days)
-        return ("overdue_hours" if late else "left_hours", hours)
+            return f"{kind}_days", span.days
+        return f"{kind}_hours", int(span.total_seconds() // 3600)
 
     def age(self, now: datetime) -> tuple[str, int]:
         """How long since the report: ("age_days", n) from a day on, else ("age_hours", n)."""
@@ -204,19 +236,24 @@ class QueueRow:
         return "age_hours", max(int(span.total_seconds() // 3600), 0)
 
 
-def _conditions(session: Session, actor: Actor, tab: str, filters: Filters) -> list:
+def _conditions(actor: Actor, tab: str, filters: Filters, now: datetime | None = None) -> list:
     permissions.require(actor, permissions.CASE_WORKERS)
     if tab not in tabs_for(actor):
         raise PermissionDenied("error.forbidden")
-    return [_tab_condition(actor, tab), *filter_conditions(actor, filters)]
+    return [_tab_condition(actor, tab, now), *filter_conditions(actor, filters)]
 
 
 def queue_rows(session: Session, actor: Actor, tab: str, filters: Filters = Filters(), *,
-               page: int = 0, page_size: int = PAGE_SIZE,
-               sort: str = "deadline") -> tuple[list[QueueRow], int]:
+               page: int = 0, page_size: int = PAGE_SIZE, sort: str = "deadline",
+               now: datetime | None = None) -> tuple[list[QueueRow], int]:
     """One page of a tab in the chosen order, and the tab's filtered total."""
-    conditions = _conditions(session, actor, tab, filters)
+    conditions = _conditions(actor, tab, filters, now)
     total = session.exec(select(func.count()).select_from(Case).where(*conditions)).one()
+    return _page(session, conditions, page, page_size, sort), total
+
+
+def _page(session: Session, conditions: list, page: int, page_size: int,
+          sort: str) -> list[QueueRow]:
     rows = session.exec(
         select(Case.id, Case.code, Case.category_id, Case.subcategory_id, Case.community_id,
                Case.address, Case.severity, Case.state, DUE.label("due"), Case.overdue,
@@ -241,7 +278,7 @@ def queue_rows(session: Session, actor: Actor, tab: str, filters: Filters = Filt
         out.append(QueueRow(*row[:5], None if withheld else row[5], *row[6:15],
                             excerpt=None if withheld else excerpt, reporter=reporter,
                             check_due=check_due))
-    return _with_call_reasons(session, out, hidden), total
+    return _with_call_reasons(session, out, hidden)
 
 
 def _with_call_reasons(session: Session, rows: list[QueueRow],
@@ -271,9 +308,10 @@ def _with_call_reasons(session: Session, rows: list[QueueRow],
 
 
 def walk_ids(session: Session, actor: Actor, tab: str, filters: Filters = Filters(), *,
-             sort: str = "deadline", limit: int = WALK_MAX) -> list[int]:
+             sort: str = "deadline", limit: int = WALK_MAX,
+             now: datetime | None = None) -> list[int]:
     """The ids of a tab as filtered, in the page's order: what 上一件 / 下一件 walk."""
-    conditions = _conditions(session, actor, tab, filters)
+    conditions = _conditions(actor, tab, filters, now)
     return list(session.exec(select(Case.id).where(*conditions)
                              .order_by(*_order(sort if sort in SORTS else "deadline"))
                              .limit(limit)).all())
@@ -345,7 +383,7 @@ def waiting_counts(session: Session, actor: Actor, now: datetime | None = None) 
         if (k in ACTION_TABS and (n or k in ("triage", "calls", "orders"))) or (k == "supervised" and n)]
     tiles.append(("home.open_in_scope", _count(session, scope, Case.state.in_(open_states))))
     tiles.append(("home.overdue_in_scope", _count(session, case_scope(actor, indexed=False),
-                                                  *overdue_open())))
+                                                  *overdue_open(now))))
     month_start = month_start_china(now)
     tiles.append(("home.closed_this_month", _count(session, scope,
                                                    Case.state == S.closed,
@@ -357,37 +395,41 @@ def waiting_counts(session: Session, actor: Actor, now: datetime | None = None) 
 
 
 @dataclass(frozen=True)
-class Header:
-    """The queue page's tabs with their counts, and the filters' choices."""
+class View:
+    """What the queue page draws: each tab's count and one page of the chosen tab, all read in
+    one snapshot at one ``now`` from each tab's one definition, with the same filters: a tab's
+    count is its list's total."""
 
     tabs: list[str]
     counts: dict[str, int]
-    options: FilterOptions
-
-
-@dataclass(frozen=True)
-class Listing:
-    """One page of a tab: the rows, the filtered total, and the names the rows refer to."""
-
+    tab: str
+    page: int  # the page drawn (back to the first when the one asked for has emptied)
     rows: list[QueueRow]
-    total: int
     names: dict[tuple[str, int], object]
     walk: list[int]  # the ids of the whole tab as filtered, in order (up to WALK_MAX)
 
+    @property
+    def total(self) -> int:
+        return self.counts[self.tab]
 
-def header(actor: Actor, engine: Engine | None = None) -> Header:
+
+def view(actor: Actor, tab: str, filters: Filters = Filters(), page: int = 0, *,
+         sort: str = "deadline", engine: Engine | None = None,
+         now: datetime | None = None) -> View:
     permissions.require(actor, permissions.CASE_WORKERS)
-    with read_session(engine) as session:
-        return Header(tabs_for(actor), dict(tab_counts(session, actor)),
-                      filter_options(session, actor))
-
-
-def listing(actor: Actor, tab: str, filters: Filters = Filters(), page: int = 0,
-            engine: Engine | None = None, sort: str = "deadline") -> Listing:
-    with read_session(engine) as session:
-        rows, total = queue_rows(session, actor, tab, filters, page=page, sort=sort)
-        return Listing(rows, total, names_for(session, rows),
-                       walk_ids(session, actor, tab, filters, sort=sort))
+    tabs = tabs_for(actor)
+    if tab not in tabs:
+        raise PermissionDenied("error.forbidden")
+    sort = sort if sort in SORTS else "deadline"
+    now = now or utcnow()
+    with read_session(engine, snapshot=True) as session:
+        counts = dict(tab_counts(session, actor, filters, now))
+        if max(page, 0) * PAGE_SIZE >= counts[tab]:
+            page = 0
+        conditions = _conditions(actor, tab, filters, now)
+        rows = _page(session, conditions, page, PAGE_SIZE, sort)
+        return View(tabs, counts, tab, page, rows, names_for(session, rows),
+                    walk_ids(session, actor, tab, filters, sort=sort, now=now))
 
 
 def options_for(actor: Actor, engine: Engine | None = None) -> FilterOptions:

@@ -60,7 +60,11 @@ ALL = frozenset(S)
 DROPPED = frozenset({S.rejected, S.merged})  # ended without a result of its own
 FINAL = DROPPED | {S.closed}  # nothing more happens to it (a reopen aside)
 OPEN = ALL - FINAL
-TRIAGE = frozenset({S.reported, S.accepted})  # waiting at a tier for its decision
+# A community's two decisions: a new report to triage (研判: accept, reject, merge), then an
+# accepted case to decide on (handle it ourselves, or call the street up).
+TO_TRIAGE = frozenset({S.reported})
+TO_DECIDE = frozenset({S.accepted})
+TRIAGE = TO_TRIAGE | TO_DECIDE  # waiting at a tier for its decision
 HANDLING = frozenset({S.dispatched, S.acknowledged, S.in_progress})  # the work is on
 # A sign-for or answer deadline runs: the report or call waits for a tier, the order for its
 # department's signature.
@@ -72,7 +76,8 @@ RESULT = frozenset({S.handled}) | RESOLVED  # the handler's result is known: it 
 ESCALABLE = frozenset({S.reported, S.accepted, S.parked}) | HANDLING  # may be called up
 
 GROUPS: dict[str, frozenset[str]] = {
-    "open": OPEN, "final": FINAL, "dropped": DROPPED, "triage": TRIAGE, "handling": HANDLING,
+    "open": OPEN, "final": FINAL, "dropped": DROPPED, "to_triage": TO_TRIAGE,
+    "to_decide": TO_DECIDE, "triage": TRIAGE, "handling": HANDLING,
     "sign_wait": SIGN_WAIT, "due": DUE, "check": CHECK, "resolved": RESOLVED, "result": RESULT,
     "escalable": ESCALABLE,
 }

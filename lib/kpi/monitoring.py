@@ -21,9 +21,9 @@ from sqlalchemy import Integer, String, case, column, func, text, values
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from lib.cases.deadlines import current_due_sql
+from lib.cases.deadlines import current_due_sql, overdue_open
 from lib.cases.models import Case, CaseEvent, CaseState
-from lib.cases.states import OPEN, Act
+from lib.cases.states import Act
 from lib.core.db import read_session
 from lib.core.models import Category, UnitKind, utcnow
 from lib.core.settings import get_int
@@ -144,7 +144,7 @@ def monitoring(actor: Actor | None, query: Query, engine: Engine | None = None,
         categories = {c.id: c for c in access.categories(session)}
 
         stmt = select(Case.unit_id, func.count(), func.min(current_due_sql())).where(
-            Case.overdue.is_(True), Case.state.in_(sorted(OPEN)), area == scope.id) \
+            *overdue_open(now), area == scope.id) \
             .group_by(Case.unit_id)
         if category_id is not None:
             stmt = stmt.where(Case.category_id == category_id)
