@@ -51,6 +51,12 @@ def _point_and_click(page, dx: float, dy: float, what: str) -> None:
     box = grid_box(page, what)
     x, y = box["x"] + dx, box["y"] + dy
     page.mouse.move(x, y, steps=6)
+    # Then she clicks, once the grid knows the pointer is on it: its toolbar has faded in. (A
+    # click in the same millisecond as the last step of a move, which no hand makes, the grid
+    # drops 1 time in 4 before its pointer handling has caught up.)
+    toolbar = page.locator('[data-testid="stElementContainer"]:has([data-testid="stDataFrame"]) '
+                           '[data-testid="stElementToolbar"]').first
+    expect(toolbar).to_have_css("opacity", "1", timeout=WAIT)
     page.mouse.click(x, y)
     deadline = time.monotonic() + WAIT / 1000
     while counter.requested == before:
