@@ -284,11 +284,15 @@ def log_in(page, base: str, username: str) -> None:
 def pick(page, label: str, option: str) -> None:
     """Choose ``option`` in the select box labelled ``label`` (typing filters the long lists)."""
     box = page.get_by_role("combobox", name=label, exact=True)
+    if box.input_value() == option:
+        return
     box.click()
     box.fill(option)
-    page.get_by_role("option", name=option, exact=True).click()
+    # The choice runs the page again (the rest of the form is drawn for it): wait for that run
+    # itself, not only for an idle page, or text typed next can be lost to it.
+    switch(page, page.get_by_role("option", name=option, exact=True).click,
+           f"the choice of {option}")
     expect(box).to_have_value(option, timeout=WAIT)
-    settle(page)  # the rest of the form is drawn again for this choice
 
 
 def upload(page, where, path: Path) -> None:
