@@ -205,6 +205,12 @@ def test_the_approval_list_finds_a_claim_by_case_code_or_reporter_and_sorts_both
     assert found("street_approver", text=code.lower()[-6:]) == [second.id]
     assert found("street_approver", text="5601") == [first.id]
     assert found("street_approver", text="137-1234-5602") == [second.id]
+    # Only the digits the mask shows (137****5602) are searched: a guess at a hidden digit
+    # learns nothing, so the list never gives a whole number away.
+    assert found("street_approver", text="05601") == found("street_approver", text="95601") \
+        == [first.id]
+    assert found("street_approver", text="13799995602") == [second.id]
+    assert found("street_approver", text="13812345602") == []
     # A restricted tip's reporter is never found by phone, only by its case code.
     assert tip.id in found(vice) and found(vice, text="5603") == []
     with read_session(db) as s:

@@ -141,19 +141,27 @@ def _queue_condition(session: Session, actor: Actor, states: frozenset[str] = DE
     return and_(*conditions)
 
 
+# A phone is searched by what its mask shows (``access.mask_phone``: 139****7777), never by a
+# digit the mask hides: a search on hidden digits would let an approver read a whole number off
+# the list, one guessed digit at a time.
+PHONE_HEAD, PHONE_TAIL = 3, 4
+
+
 def _search_condition(text: object):  # noqa: ANN202
-    """SQL: the claims whose case code holds ``text``, or — for a text of digits — whose
-    reporter's phone ends with them; never a restricted category's reporter (their claimant is
+    """SQL: the claims whose case code holds ``text``, or — for a text of at least four digits —
+    whose reporter's phone shows those digits in its mask: its last four, and its first three
+    where a whole number is typed. Never a restricted category's reporter (their claimant is
     known by the case code alone). None for an empty text."""
     text = clean_search(text, max_len=SEARCH_MAX)
     if not text:
         return None
     found = [Case.code.like(like_pattern(text.upper()), escape="\\")]
     digits = text.replace(" ", "").replace("-", "")
-    if digits.isascii() and digits.isdigit() and len(digits) >= 4:
+    if digits.isascii() and digits.isdigit() and len(digits) >= PHONE_TAIL:
+        head = digits[:PHONE_HEAD] if len(digits) >= PHONE_HEAD + PHONE_TAIL else ""
         found.append(and_(RewardClaim.category_id.not_in(access.restricted_categories()),
                           func.replace(RewardClaim.reporter_phone, "-", "").like(
-                              "%" + digits)))
+                              head + "%" + digits[-PHONE_TAIL:])))
     return or_(*found)
 
 
