@@ -170,8 +170,10 @@ with page.guard():
             if outcome.refused:
                 page.flash("queue.batch.refused", error=True, done=len(outcome.done),
                            n=len(outcome.refused),
-                           codes="、".join(f"{codes[i]}（{page.t(BATCH_WHY.get(k, k))}）"
-                                          for i, k in outcome.refused.items()))
+                           codes=page.t("queue.batch.joiner").join(
+                               page.t("queue.batch.case_why", code=codes[i],
+                                      why=page.t(BATCH_WHY.get(k, k)))
+                               for i, k in outcome.refused.items()))
             else:
                 page.flash("queue.batch.done", done=len(outcome.done))
         queue_state.untick()
@@ -183,6 +185,10 @@ with page.guard():
         with st.container(key="queue_batch_bar"):
             offer = batch.offer(page.actor, [r.id for r in ticked])
             st.markdown("**" + md_escape(page.t("queue.batch.title", n=len(ticked))) + "**")
+            # The cases themselves, by code: a tick made as the rows were redrawn lands on the
+            # row now at its place, and the clerk sees which case that is before any move.
+            st.caption(md_escape(page.t("queue.batch.ticked", codes=page.t("queue.batch.joiner")
+                                        .join(r.code for r in ticked))))
             if not any(offer.eligible.values()):
                 st.info(page.t("queue.batch.none"))
             else:
@@ -205,8 +211,9 @@ with page.guard():
                     st.caption(md_escape(page.t(
                         "queue.batch.left_out", n=len(left_out),
                         move=page.t("queue.batch.verb." + action),
-                        cases="、".join(f"{by_id[i].code}（{why(k, by_id[i])}）"
-                                       for i, k in left_out.items()))))
+                        cases=page.t("queue.batch.joiner").join(
+                            page.t("queue.batch.case_why", code=by_id[i].code,
+                                   why=why(k, by_id[i])) for i, k in left_out.items()))))
 
     pages = max(1, -(-total // queue.PAGE_SIZE))
     if pages > 1:

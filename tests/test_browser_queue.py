@@ -144,6 +144,9 @@ def test_the_clerk_batch_accepts_five_with_the_bar_in_view_and_they_leave_triage
         _point_and_click(page, 20, ROW * (row + 1) + ROW / 2, f"ticking row {row + 1}")
         taps += 1
     expect(page.get_by_text("批量处理（已勾选 5 件）")).to_be_visible(timeout=WAIT)
+    # The bar names the cases it would move, by code, in the order ticked.
+    expect(page.get_by_text("已勾选：" + "、".join(c.code for c in cases[:5]))).to_be_visible(
+        timeout=WAIT)
     button = page.get_by_role("button", name="批量受理（5 件）")
     expect(button).to_be_visible(timeout=WAIT)
     box = button.bounding_box()
