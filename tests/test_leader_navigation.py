@@ -126,6 +126,12 @@ def test_a_bad_ledger_address_says_so_and_shows_the_whole_ledger(sqlite_db):
                        "ledger.filter.bad_status", "ledger.filter.bad_day", "ledger.filter.bad_day"))
     assert len(ledger_codes(at)) == 4
     assert not [k for k in bad if k in at.query_params]
+    # A day at the end of the calendar is no day either (the day after it overflowed).
+    far = follow(app("street_leader"), "ledger", {"from": "2026-01-01", "to": "9999-12-31",
+                                                  "closed_since": "0001-01-01"})
+    assert not far.exception and not far.error
+    assert [w.value for w in far.warning] == [t("ledger.filter.bad_day")] * 2
+    assert len(ledger_codes(far)) == 4
     backwards = follow(app("street_leader"), "ledger", {"from": "2026-05-02", "to": "2026-05-01"})
     assert [w.value for w in backwards.warning] == [t("ledger.filter.bad_range")]
     assert len(ledger_codes(backwards)) == 4

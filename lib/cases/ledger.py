@@ -35,6 +35,7 @@ from lib.cases.states import OPEN, S
 from lib.core.clock import china_time
 from lib.core.db import read_session, write_session
 from lib.core.errors import ValidationFailed
+from lib.core.inputs import YEARS
 from lib.core.models import Category, Subcategory, utcnow
 from lib.core.workcal import CHINA_TZ
 from lib.org import permissions
@@ -114,12 +115,15 @@ class Address:
 
 
 def _day(text: str | None) -> date | None:
+    """A day written ``YYYY-MM-DD`` within ``inputs.YEARS``; None for anything else (9999-12-31
+    overflowed the day after the range's end)."""
     if not text or len(text) != 10:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         return None
+    return day if YEARS[0] <= day.year <= YEARS[1] else None
 
 
 def from_address(actor: Actor, params: dict[str, str], engine: Engine | None = None) -> Address:
