@@ -6,6 +6,7 @@ empty proof box answered as such, and one proof per visit for the moves on a cas
 from __future__ import annotations
 
 import random
+import shutil
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -134,6 +135,17 @@ def test_the_boundaries_name_the_community_holding_a_point_and_none_outside():
         assert geo.community_at(longitude, latitude) == code
     assert geo.community_at(103.5, 30.2) is None
     assert intake.community_at(None, None, []) is None
+
+
+def test_a_broken_boundaries_file_beside_a_good_one_is_skipped(tmp_path):
+    """A file someone dropped into data/geo/ by mistake never fails a resident's tap."""
+    shutil.copy(geo.GEO_DIR / "510104.geojson", tmp_path / "510104.geojson")
+    (tmp_path / "510105.geojson").write_text("{not json", encoding="utf-8")
+    (tmp_path / "notes.geojson").write_text("{}", encoding="utf-8")
+    latitude, longitude = _inside(COMMUNITY)
+    assert geo.community_at(longitude, latitude, tmp_path) == COMMUNITY
+    (tmp_path / "510104.geojson").write_text('{"type": "Feature"}', encoding="utf-8")
+    assert geo.community_at(longitude, latitude, tmp_path) is None  # read again once changed
 
 
 def test_the_receipt_says_an_sms_follows_only_when_a_phone_was_given(sqlite_db):

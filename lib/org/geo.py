@@ -16,10 +16,12 @@ and centroids are planar, in degrees: good for drawing and for placing points, n
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 
 from lib.core import config
@@ -204,14 +206,27 @@ def contains(feature: dict, lon: float, lat: float) -> bool:
 
 def community_at(lon: float, lat: float, directory: Path | None = None) -> str | None:
     """The code of the community whose boundary holds the point, from every district's file;
-    None outside all of them, or where boundaries overlap there (no guess is made)."""
+    None outside all of them, or where boundaries overlap there (no guess is made). A file that
+    is not a district's boundaries is skipped with a warning in the log: a resident's tap on
+    "use my location" must not fail because of it."""
     found = set()
     for path in sorted((directory or GEO_DIR).glob("*.geojson")):
-        collection = load_boundaries(path.stem, path.parent)
+        try:
+            collection = _boundaries_file(str(path), path.stat().st_mtime_ns)
+        except (OSError, ValueError) as err:
+            logging.getLogger(__name__).warning("boundaries skipped: %s", err)
+            continue
         for feature in (collection or {}).get("features", []):
             if contains(feature, lon, lat):
                 found.add(str(feature["properties"]["code"]))
     return found.pop() if len(found) == 1 else None
+
+
+@lru_cache(maxsize=32)
+def _boundaries_file(path: str, _mtime_ns: int) -> dict | None:
+    """A district's file read once per version of it (its modification time is in the key)."""
+    where = Path(path)
+    return load_boundaries(where.stem, where.parent)
 
 
 def random_point(feature: dict, rng: random.Random, tries: int = 10_000) -> tuple[float, float]:
