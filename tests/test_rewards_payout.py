@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from lib.core.clock import china
 from lib.core.db import read_session, write_session
-from lib.core.errors import PermissionDenied, ValidationFailed
+from lib.core.errors import NotFound, PermissionDenied, ValidationFailed
 from lib.core.i18n import name, t
 from lib.core.models import utcnow
 from lib.org import auth
@@ -155,6 +155,14 @@ def test_a_batch_payout_without_a_good_reference_writes_nothing(db, reference):
     assert _state(db, claim.id) == "approved"
     with pytest.raises(ValidationFailed):  # nothing ticked
         approval.batch_pay(actor(db, "street_approver"), {}, reference="B-1", engine=db)
+    # More than a page of the list, or an id that is no number: nothing is paid.
+    too_many = {claim.id: claim.version} | {10 ** 6 + i: 1 for i in range(approval.PAGE_SIZE)}
+    with pytest.raises(ValidationFailed):
+        approval.batch_pay(actor(db, "street_approver"), too_many, reference="B-1", engine=db)
+    with pytest.raises(NotFound):
+        approval.batch_pay(actor(db, "street_approver"), {claim.id: claim.version},
+                           references={"1 OR 1=1": "B-2"}, reference="B-1", engine=db)
+    assert _state(db, claim.id) == "approved"
 
 
 def test_a_batch_payout_refuses_another_street_a_staff_report_and_a_leader(db):

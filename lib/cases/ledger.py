@@ -2,8 +2,9 @@
 
 Its address holds its filters (``ADDRESS``), so that a figure elsewhere (a home tile, an
 assessment chart) opens exactly the cases it counts: ``unit`` (a unit code in the reader's
-area), ``category`` (a category key), ``overdue=1`` (``deadlines.overdue_open``, the one rule
-behind every 超期 count), ``from`` and ``to`` (days of report, ``YYYY-MM-DD``).
+area), ``category`` (a category key), ``status`` (open, ``overdue`` — ``deadlines.overdue_open``,
+the one rule behind every 超期 count — or closed), ``from`` and ``to`` (days of report,
+``YYYY-MM-DD``) and ``closed_since``.
 
 Personal data follows lib.cases.access (masked unless this user's unit handles the case; restricted
 categories hidden, full views logged). Every text cell that a spreadsheet would read as a

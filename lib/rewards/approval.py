@@ -428,9 +428,13 @@ def batch_pay(actor: Actor, claims: dict[int, int], *, reference: object,
     anything is written; each claim's area, state, version and the approver's right to pay it
     are checked again by the move, and a claim refused says why."""
     permissions.require(actor, permissions.REWARD_APPROVERS)
+    if len(claims) > PAGE_SIZE:  # one page of the list, as the queue's batches
+        raise ValidationFailed("error.batch_too_large", max=PAGE_SIZE)
     shared = clean_text(reference, field="reference", max_len=REFERENCE_MAX, multiline=False)
     references = references or {}
-    own = {int(i): clean_text(r, field="reference", max_len=REFERENCE_MAX, multiline=False)
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in (*claims, *references)):
+        raise NotFound("error.claim_not_found")
+    own = {i: clean_text(r, field="reference", max_len=REFERENCE_MAX, multiline=False)
            for i, r in references.items()}
     missing = [i for i in claims if not (own.get(i) or shared)]
     if missing or not claims:

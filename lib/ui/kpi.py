@@ -322,7 +322,7 @@ def ledger_params(head: Head, data_scope_code: str, *, category_key: str | None 
         found = [c.key for c in options.categories if c.id == query.category_id]
         params |= {"category": found[0]} if found else {}
     if overdue:
-        params["overdue"] = "1"
+        params["status"] = "overdue"
     return params
 
 
