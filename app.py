@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from lib.cases.ledger import Status
-from lib.cases.queue import home_tiles, month_start_china
-from lib.core.models import utcnow
+from lib.cases import ledger
+from lib.cases.queue import home_tiles
 from lib.kpi import rankings
 from lib.org.permissions import KPI_READERS, REWARD_APPROVERS
 from lib.rewards import approval
@@ -17,23 +16,8 @@ from lib.ui.text import md_escape
 GLANCE = ["satisfaction_rate", "resolution_rate", "response_rate", "on_time_rate", "overdue_rate"]
 KPI_PAGES = ["kpi_overview", "kpi_rankings", "kpi_satisfaction", "kpi_closure", "kpi_flow",
              "kpi_map", "kpi_monitoring", "kpi_report"]
-# The page each home tile opens, and its query: a queue tile opens its tab, a case tile the
-# ledger filtered to the very cases it counts (lib/cases/ledger.py ADDRESS).
-TILE_PAGE = {"home.open_in_scope": "ledger", "home.overdue_in_scope": "ledger",
-             "home.closed_this_month": "ledger", "rewards.tile": "rewards"}
-
-
-def tile_target(key: str) -> tuple[str | None, dict[str, str]]:
-    if key.startswith("queue.tab."):
-        return "queue", {"tab": key.removeprefix("queue.tab.")}
-    if key == "home.open_in_scope":
-        return "ledger", {"status": Status.open.value}
-    if key == "home.overdue_in_scope":
-        return "ledger", {"status": Status.overdue.value}
-    if key == "home.closed_this_month":
-        return "ledger", {"status": Status.closed.value,
-                          "closed_since": month_start_china(utcnow()).date().isoformat()}
-    return TILE_PAGE.get(key), {}
+# The page a tile of another package opens (the case tiles' come from lib.cases.ledger).
+TILE_PAGE = {"rewards.tile": "rewards"}
 
 
 page = setup_page("home")
@@ -55,7 +39,8 @@ with page.guard():
     if tiles:
         shown = []
         for key, count in tiles:
-            target, params = tile_target(key)
+            target, params = ledger.tile_address(key)
+            target = target or TILE_PAGE.get(key)
             if target is None or not allowed(PAGE_BY_KEY[target], page.actor.roles):
                 target, params = None, {}
             shown.append(Tile(page.t(key), f"{count:,}", target, params))

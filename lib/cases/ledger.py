@@ -31,7 +31,7 @@ from lib.cases import access
 from lib.cases.access import case_scope
 from lib.cases.deadlines import overdue_open
 from lib.cases.models import AccessLog, Case
-from lib.cases.queue import Filters, filter_conditions
+from lib.cases.queue import Filters, filter_conditions, month_start_china
 from lib.cases.states import OPEN, S
 from lib.core.clock import china_time
 from lib.core.db import read_session, write_session
@@ -125,6 +125,21 @@ def _day(text: str | None) -> date | None:
     except ValueError:
         return None
     return day if YEARS[0] <= day.year <= YEARS[1] else None
+
+
+def tile_address(key: str, now: datetime | None = None) -> tuple[str | None, dict[str, str]]:
+    """The page and query a home tile (``queue.waiting_counts``) opens: a queue tile its tab, a
+    case tile this ledger filtered to exactly the cases it counts; (None, {}) for another key."""
+    if key.startswith("queue.tab."):
+        return "queue", {"tab": key.removeprefix("queue.tab.")}
+    if key == "home.open_in_scope":
+        return "ledger", {"status": Status.open.value}
+    if key == "home.overdue_in_scope":
+        return "ledger", {"status": Status.overdue.value}
+    if key == "home.closed_this_month":
+        since = month_start_china(now or utcnow()).date()
+        return "ledger", {"status": Status.closed.value, "closed_since": since.isoformat()}
+    return None, {}
 
 
 def from_address(actor: Actor, params: dict[str, str], engine: Engine | None = None) -> Address:
