@@ -23,7 +23,7 @@ from lib.ui.page import setup_page
 from lib.ui.queue_state import ids_at
 from lib.ui.text import md_escape, plain
 
-TABS = ("decide", "to_pay")
+TABS = approval.LISTS
 GENERATION = "rewards_table_generation"  # bumped by a batch or an opened claim: nothing ticked
 PENDING = "rewards_pay_pending"  # a batch payout waiting for its confirmation
 
@@ -107,14 +107,9 @@ def open_claim(claim_id: int) -> None:
 
 def claim_list() -> None:
     """The two lists; ends the run."""
-    counts = {"decide": approval.waiting_count(page.actor),
-              "to_pay": approval.to_pay_count(page.actor)}
+    counts = approval.list_counts(page.actor)
     if "rewards_tab" not in st.session_state:
-        # The address's tab, else the list with work in it: decisions first, and the payouts
-        # when nothing waits for a decision.
-        asked = st.query_params.get("tab")
-        st.session_state["rewards_tab"] = asked if asked in TABS else \
-            "to_pay" if not counts["decide"] and counts["to_pay"] else "decide"
+        st.session_state["rewards_tab"] = approval.opening_list(counts, st.query_params.get("tab"))
     tab = st.segmented_control(page.t("rewards.tabs"), TABS, key="rewards_tab",
                                format_func=lambda k: page.t("rewards.tab." + k, n=counts[k]),
                                label_visibility="collapsed") or TABS[0]

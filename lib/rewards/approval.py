@@ -244,6 +244,22 @@ def to_pay_count(actor: Actor, engine: Engine | None = None) -> int:
                             .where(_queue_condition(session, actor, TO_PAY))).one()
 
 
+# The approval page's two lists: claims to decide (待审批) and approved claims to pay (待发放).
+LISTS = ("decide", "to_pay")
+
+
+def list_counts(actor: Actor, engine: Engine | None = None) -> dict[str, int]:
+    return {"decide": waiting_count(actor, engine), "to_pay": to_pay_count(actor, engine)}
+
+
+def opening_list(counts: dict[str, int], asked: object = None) -> str:
+    """The list the page opens on: the one the address asks for, else the one with work in it —
+    decisions first, the payouts when nothing waits for a decision."""
+    if asked in LISTS:
+        return str(asked)
+    return "to_pay" if not counts["decide"] and counts["to_pay"] else "decide"
+
+
 # ---------------------------------------------------------------- one claim
 
 
