@@ -24,7 +24,6 @@ STATUS_CSS = {"overdue": "background-color:#fde2e1;color:#a4161a",
               "on_time": "background-color:#e3f4e6;color:#1d6b32"}
 STATUS_ICON = {"overdue": "🔴", "due_soon": "🟠", "on_time": "🟢"}
 # Why a case was left out of a batch that ran (the move's refusal) in the clerk's words.
-BATCH_WHY = {"error.stale": "queue.batch.why.stale", "error.forbidden": batch.WHY_PERMISSION}
 
 BAR_CSS = """<style>
 [data-testid="stLayoutWrapper"]:has(> .st-key-queue_batch_bar) { position: sticky; bottom: 0;
@@ -172,7 +171,7 @@ with page.guard():
                            n=len(outcome.refused),
                            codes=page.t("queue.batch.joiner").join(
                                page.t("queue.batch.case_why", code=codes[i],
-                                      why=page.t(BATCH_WHY.get(k, k)))
+                                      why=page.t(batch.why_refused(k)))
                                for i, k in outcome.refused.items()))
             else:
                 page.flash("queue.batch.done", done=len(outcome.done))

@@ -34,6 +34,14 @@ BATCH_MAX = 50  # one page of the queue
 WHY_STATE = "queue.batch.why.state"  # its state does not take the move
 WHY_PERMISSION = "queue.batch.why.permission"  # not this user's (unit's, tier's) move
 WHY_NO_DEPARTMENT = "queue.batch.why.no_department"  # no default department to dispatch to
+# A case a run refused, by the error it raised: the short reason shown beside its code.
+_WHY_REFUSED = {"error.stale": "queue.batch.why.stale", "error.forbidden": WHY_PERMISSION}
+
+
+def why_refused(error_key: str) -> str:
+    """The catalog key of the short reason for a case a batch run refused with ``error_key``
+    (the error's own message where there is no short one)."""
+    return _WHY_REFUSED.get(error_key, error_key)
 
 
 @dataclass(frozen=True)
