@@ -5,7 +5,7 @@ import streamlit as st
 from lib.cases import ledger
 from lib.cases.queue import home_tiles
 from lib.kpi import rankings
-from lib.org.permissions import KPI_READERS, REWARD_APPROVERS
+from lib.org.permissions import KPI_READERS
 from lib.rewards import approval
 from lib.ui import kpi
 from lib.ui.login import login_form, return_to
@@ -16,10 +16,6 @@ from lib.ui.text import md_escape
 GLANCE = ["satisfaction_rate", "resolution_rate", "response_rate", "on_time_rate", "overdue_rate"]
 KPI_PAGES = ["kpi_overview", "kpi_rankings", "kpi_satisfaction", "kpi_closure", "kpi_flow",
              "kpi_map", "kpi_monitoring", "kpi_report"]
-# The page a tile of another package opens (the case tiles' come from lib.cases.ledger).
-TILE_PAGE = {"rewards.tile": "rewards"}
-
-
 page = setup_page("home")
 with page.guard():
     if page.actor is None:
@@ -34,13 +30,13 @@ with page.guard():
 
     st.title(page.t("home.title", name=md_escape(page.actor.display_name)))
     tiles = home_tiles(page.actor)
-    if page.actor.has(*REWARD_APPROVERS):
-        tiles.append(("rewards.tile", approval.waiting_count(page.actor)))
+    tiles += approval.home_tiles(page.actor)
     if tiles:
         shown = []
         for key, count in tiles:
             target, params = ledger.tile_address(key)
-            target = target or TILE_PAGE.get(key)
+            if target is None:
+                target, params = approval.tile_address(key)
             if target is None or not allowed(PAGE_BY_KEY[target], page.actor.roles):
                 target, params = None, {}
             shown.append(Tile(page.t(key), f"{count:,}", target, params))

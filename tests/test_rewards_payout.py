@@ -22,7 +22,7 @@ from lib.core.models import utcnow
 from lib.org import auth
 from lib.rewards import approval, pools
 from lib.rewards.models import RewardClaim, RewardEvent, RewardPayout
-from tests.factories import STREET, actor, closed_case, move, new_case
+from tests.factories import STREET, actor, app, closed_case, move, new_case
 from tests.test_rewards_separation import (
     OTHER_STREET,
     _claimed,
@@ -315,3 +315,17 @@ def test_every_export_file_name_carries_the_unit_and_the_period(db):
     with pytest.raises(ValidationFailed):
         approval.export_name(actor(db, "street_leader"), approval.LedgerFilter(), fmt="exe",
                              engine=db, **LABEL)
+
+
+def test_an_approver_with_claims_to_pay_has_a_home_tile_that_opens_them(sqlite_db):
+    """On the home page: 待审批奖励 as before, and 待发放奖励 with its count once a claim is
+    approved, opening the approval page on its 待发放 list."""
+    from tests.test_links import tiles
+
+    assert tiles(app("street_approver")) == {t("rewards.tile"): ("rewards", {})}
+    _approved(sqlite_db)
+    at = app("street_approver")
+    assert tiles(at) == {t("rewards.tile"): ("rewards", {}),
+                         t("rewards.tile_to_pay"): ("rewards", {"tab": "to_pay"})}
+    counts = {m.label: m.value for m in at.metric}
+    assert counts.get(t("rewards.tile_to_pay")) == "1"

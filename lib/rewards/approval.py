@@ -260,6 +260,27 @@ def opening_list(counts: dict[str, int], asked: object = None) -> str:
     return "to_pay" if not counts["decide"] and counts["to_pay"] else "decide"
 
 
+def home_tiles(actor: Actor, engine: Engine | None = None) -> list[tuple[str, int]]:
+    """An approver's home tiles: claims to decide (always), and approved claims to pay when
+    there are any; (catalog key, count)."""
+    if not actor.has(*permissions.REWARD_APPROVERS):
+        return []
+    counts = list_counts(actor, engine)
+    tiles = [("rewards.tile", counts["decide"])]
+    if counts["to_pay"]:
+        tiles.append(("rewards.tile_to_pay", counts["to_pay"]))
+    return tiles
+
+
+def tile_address(key: str) -> tuple[str | None, dict[str, str]]:
+    """The page and query a reward tile opens: the approval page, on the list it counts."""
+    if key == "rewards.tile":
+        return "rewards", {}
+    if key == "rewards.tile_to_pay":
+        return "rewards", {"tab": "to_pay"}
+    return None, {}
+
+
 # ---------------------------------------------------------------- one claim
 
 
