@@ -7,7 +7,6 @@ reject with a reason, second approval above the threshold, and the payout."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 import pandas as pd
@@ -17,6 +16,7 @@ from lib.core.errors import DomainError
 from lib.rewards import approval, eligibility
 from lib.rewards.machine import CLAIMS, DECIDING, TO_PAY, ClaimAct
 from lib.rewards.rules import yuan
+from lib.ui import queue_state
 from lib.ui.cards import line_text, local_time, photos, say
 from lib.ui.moves import MoveForms
 from lib.ui.page import setup_page
@@ -26,14 +26,6 @@ from lib.ui.text import md_escape, plain
 TABS = approval.LISTS
 GENERATION = "rewards_table_generation"  # bumped by a batch or an opened claim: nothing ticked
 PENDING = "rewards_pay_pending"  # a batch payout waiting for its confirmation
-
-
-def table_key(tab: str, ids: list[int], view: object) -> str:
-    """The table's widget key: a new table (nothing ticked) whenever its rows, the view or the
-    generation change, so that a tick never lands on a claim nobody chose (as in the queue)."""
-    drawn = ",".join(map(str, ids)) + "|" + repr(view)
-    digest = hashlib.blake2b(drawn.encode(), digest_size=8).hexdigest()
-    return f"rewards_table_{tab}_{st.session_state.get(GENERATION, 0)}_{digest}"
 
 
 def untick() -> None:
@@ -160,7 +152,8 @@ def claim_list() -> None:
     drawn = [r.id for r in rows]
     picked = st.dataframe(pd.DataFrame(records), hide_index=True, width="stretch",
                           on_select="rerun", selection_mode=["multi-row", "single-cell"],
-                          key=table_key(tab, drawn, (view, page_no)))
+                          key=queue_state.table_key(drawn, st.session_state.get(GENERATION, 0),
+                                                    (view, page_no), prefix=f"rewards_table_{tab}"))
     st.caption(page.t("rewards.legend." + tab))
     pages = max(1, -(-total // approval.PAGE_SIZE))
     if pages > 1:

@@ -111,10 +111,11 @@ def save(defaults: dict[str, object]) -> None:
             del st.query_params[name]
 
 
-def table_key(ids: Sequence[int], generation: int, view: object = None) -> str:
-    """A widget key for a table drawn with these rows (case ids in order) for this ``view``
-    (tab, filters, sort, page). The queue page now keys its table with ``table_for``, which
-    changes the key only when rows change under ticks; this stays for other callers.
+def table_key(ids: Sequence[int], generation: int, view: object = None, *,
+              prefix: str = "queue_table") -> str:
+    """A widget key for a table drawn with these rows (ids in order) for this ``view`` (tab,
+    filters, sort, page). The queue page now keys its table with ``table_for``, which changes
+    the key only when rows change under ticks; the reward lists key theirs with this.
 
     Streamlit keeps a table's ticks as row *positions* and sends them back whatever is drawn
     next; clearing the key's session state does not untick the browser's grid. So each list of
@@ -127,7 +128,7 @@ def table_key(ids: Sequence[int], generation: int, view: object = None) -> str:
     rows of the table that was clicked, whichever table the next run draws."""
     drawn = ",".join(map(str, ids)) + "|" + repr(view)
     digest = hashlib.blake2b(drawn.encode(), digest_size=8).hexdigest()
-    return f"queue_table_{generation}_{digest}"
+    return f"{prefix}_{generation}_{digest}"
 
 
 def generation() -> int:
