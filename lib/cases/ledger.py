@@ -17,7 +17,7 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from openpyxl import Workbook
@@ -33,7 +33,7 @@ from lib.cases.deadlines import overdue_open
 from lib.cases.models import AccessLog, Case
 from lib.cases.queue import Filters, filter_conditions, month_start_china
 from lib.cases.states import OPEN, S
-from lib.core.clock import china_time
+from lib.core.clock import china_time, spreadsheet_time
 from lib.core.db import read_session, write_session
 from lib.core.errors import ValidationFailed
 from lib.core.inputs import YEARS
@@ -302,20 +302,11 @@ def rows(session: Session, actor: Actor, filters: Filters, period: Period = Peri
             "owner": names.unit(case.owner_id), "handler": names.unit(case.handler_id),
             "closure_hours": None if case.closure_hours is None else round(case.closure_hours, 1),
             "hurry_count": case.hurry_count or 0,
-            "reported_at_local": _local(case.reported_at),
-            "handle_due_at_local": _local(case.handle_due_at),
-            "closed_at_local": _local(case.closed_at),
+            "reported_at_local": spreadsheet_time(case.reported_at),
+            "handle_due_at_local": spreadsheet_time(case.handle_due_at),
+            "closed_at_local": spreadsheet_time(case.closed_at),
         })
     return out
-
-
-def _local(moment: datetime | None) -> datetime | None:
-    """China time without a zone, as a spreadsheet holds a date."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(CHINA_TZ).replace(tzinfo=None, microsecond=0)
 
 
 def china_today() -> date:

@@ -31,6 +31,12 @@ def china_day(value: datetime) -> date:
     return china(value).date()
 
 
+def spreadsheet_time(value: datetime | None) -> datetime | None:
+    """The moment in China time without a zone, to the second: a spreadsheet has no time zones,
+    and its readers read China time."""
+    return china(value).replace(tzinfo=None, microsecond=0) if value is not None else None
+
+
 def china_time(value: datetime | None) -> str:
     """``2026-03-01 01:43``; empty for none."""
     return china(value).strftime("%Y-%m-%d %H:%M") if value is not None else ""

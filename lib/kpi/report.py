@@ -21,10 +21,10 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy.engine import Engine
 
 from lib.cases.ledger import neutralise
+from lib.core.clock import spreadsheet_time
 from lib.core.db import read_session
 from lib.core.i18n import catalog, name, t
 from lib.core.models import Category, UnitKind, utcnow
-from lib.core.workcal import CHINA_TZ
 from lib.kpi import access, figures, rankings
 from lib.kpi.extras import EXTRAS
 from lib.kpi.figures import HEADLINE, Period, Quantiles, Value
@@ -200,7 +200,7 @@ def workbook(report: Report, lang: str) -> bytes:
     summary.title = _sheet_title(tr("kpi.report.sheet_summary"), used)
     summary.cell(row=1, column=1, value=_cell(tr("kpi.report.title", unit=scope_name,
                                                   period=report.period.label))).font = TITLE
-    made = report.made_at.astimezone(CHINA_TZ).replace(tzinfo=None, second=0, microsecond=0)
+    made = spreadsheet_time(report.made_at).replace(second=0)
     for column, value in enumerate((tr("kpi.report.start"), report.period.start,
                                     tr("kpi.report.end"), report.period.end,
                                     tr("kpi.report.previous"), report.previous.label,

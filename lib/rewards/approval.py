@@ -38,7 +38,7 @@ from lib.cases.models import Attachment, Case, CaseEvent
 from lib.cases.queue import like_pattern
 from lib.cases.states import Act, S
 from lib.cases.timeline import Line, move_line
-from lib.core.clock import china, china_time
+from lib.core.clock import china_time, spreadsheet_time
 from lib.core.db import read_session, write_session
 from lib.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from lib.core.inputs import clean_search, clean_text, parse_id
@@ -623,7 +623,7 @@ def _xlsx_cell(sheet, column: str, value: object) -> WriteOnlyCell:  # noqa: ANN
         cell = WriteOnlyCell(sheet, value=round(value / 100, 2))
         cell.number_format = XLSX_YUAN
     elif column in MOMENTS:
-        cell = WriteOnlyCell(sheet, value=china(value).replace(tzinfo=None) if value else None)
+        cell = WriteOnlyCell(sheet, value=spreadsheet_time(value) if value else None)
         cell.number_format = XLSX_DATE
     else:
         cell = WriteOnlyCell(sheet, value=neutralise(value))
