@@ -36,7 +36,7 @@ from lib.cases.states import OPEN, S
 from lib.core.clock import china_time, spreadsheet_time
 from lib.core.db import read_session, write_session
 from lib.core.errors import ValidationFailed
-from lib.core.inputs import YEARS
+from lib.core.inputs import YEARS, file_safe
 from lib.core.models import Category, Subcategory, utcnow
 from lib.core.workcal import CHINA_TZ
 from lib.org import permissions
@@ -324,7 +324,7 @@ def file_name(unit_name: str, period: Period, fmt: str, *, today: date, label: C
     else:
         span = label("ledger.file.until").format(day=today.isoformat())
     stem = "_".join([label("ledger.file.stem"), unit_name, span])
-    stem = "".join("-" if ch in '\\/:*?"<>|' or ord(ch) < 32 else ch for ch in stem)
+    stem = file_safe(stem)
     return f"{stem}.{fmt}"
 
 

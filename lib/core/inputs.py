@@ -121,3 +121,12 @@ def parse_id(value: object) -> int:
     if number is None:
         raise NotFound("error.case_not_found")
     return number
+
+
+# Characters a file system refuses in a name (Windows' list, and control characters).
+_FILE_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+def file_safe(text: str, replacement: str = "-") -> str:
+    """``text`` fit for a file's name: each character a file system refuses replaced."""
+    return _FILE_UNSAFE.sub(replacement, text)

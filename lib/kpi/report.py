@@ -10,7 +10,6 @@ own values.
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -24,6 +23,7 @@ from lib.cases.ledger import neutralise
 from lib.core.clock import spreadsheet_time
 from lib.core.db import read_session
 from lib.core.i18n import catalog, name, t
+from lib.core.inputs import file_safe
 from lib.core.models import Category, UnitKind, utcnow
 from lib.kpi import access, figures, rankings
 from lib.kpi.extras import EXTRAS
@@ -112,7 +112,6 @@ TIME_FORMAT = "yyyy-mm-dd hh:mm"
 DECIMAL_FORMAT = "0.0"
 WHOLE_FORMAT = "#,##0"
 # Characters a file name may not hold on Windows, macOS or Linux.
-_UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 
 
 def _cell(value: object) -> object:
@@ -275,7 +274,7 @@ def _round(value: float | None) -> float | None:
 
 def file_name(report: Report, lang: str) -> str:
     """"月度通报-锦江区-2026-11.xlsx": what, whose and which month."""
-    unit = _UNSAFE_NAME.sub("_", name(report.scope_unit, lang)).strip(" .") or report.scope_unit.code
+    unit = file_safe(name(report.scope_unit, lang), "_").strip(" .") or report.scope_unit.code
     return f"{t('kpi.report.file_stem', lang)}-{unit}-{report.period.label}.xlsx"
 
 

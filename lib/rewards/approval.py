@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,7 +40,7 @@ from lib.cases.timeline import Line, move_line
 from lib.core.clock import china_time, spreadsheet_time
 from lib.core.db import read_session, write_session
 from lib.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
-from lib.core.inputs import clean_search, clean_text, parse_id
+from lib.core.inputs import clean_search, clean_text, file_safe, parse_id
 from lib.core.models import Category, UnitKind, utcnow
 from lib.org import permissions
 from lib.org.models import Unit, User
@@ -675,7 +674,7 @@ def export_name(actor: Actor, chosen: LedgerFilter, *, fmt: str, lang_name, labe
         period = f"{period}_{label('reward_ledger.dated_short.' + chosen.dated)}"
     parts = [label("page.reward_ledger"), lang_name(unit) if unit else "", period]
     name = "_".join(p for p in parts if p)
-    return re.sub(r'[\\/:*?"<>|\s]+', "-", name) + "." + fmt
+    return file_safe(name) + "." + fmt
 
 
 @dataclass(frozen=True)
