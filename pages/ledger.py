@@ -17,7 +17,7 @@ from lib.cases.queue import options_for
 from lib.core.errors import DomainError
 from lib.org.units import unit_of
 from lib.ui.filters import case_filters
-from lib.ui.page import setup_page
+from lib.ui.page import setup_page, write_query
 from lib.ui.text import md_escape, plain
 from lib.ui.widgets import DATE_FORMAT
 
@@ -70,12 +70,7 @@ def write_address(filters: ledger.LedgerFilters, period: ledger.Period) -> None:
     params = ledger.address_of(filters, period,
                                community.code if community else (area[2] if area else None),
                                category.key if category else None)
-    for name in ledger.ADDRESS:
-        if params.get(name):
-            if st.query_params.get(name) != params[name]:
-                st.query_params[name] = params[name]
-        elif name in st.query_params:
-            del st.query_params[name]
+    write_query(ledger.ADDRESS, params)
     st.session_state[APPLIED] = params
 
 

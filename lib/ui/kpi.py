@@ -19,7 +19,7 @@ from lib.kpi.figures import Period, Value
 from lib.kpi.report import kind_of
 from lib.kpi.views import Options, Query
 from lib.ui import responsive
-from lib.ui.page import Page
+from lib.ui.page import Page, write_query
 from lib.ui.text import md_escape, plain
 
 CHART_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
@@ -158,12 +158,7 @@ def _address_now(page: Page) -> dict[str, str]:
 def go_to(params: dict[str, str]) -> None:
     """Make ``params`` the assessment filters: in the address (other parameters stay) and in
     this session."""
-    for name in views.ADDRESS:
-        if params.get(name):
-            if st.query_params.get(name) != params[name]:
-                st.query_params[name] = params[name]
-        elif name in st.query_params:
-            del st.query_params[name]
+    write_query(views.ADDRESS, params)
     st.session_state[SAVED] = {k: v for k, v in params.items() if k in views.ADDRESS and v}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
@@ -168,6 +168,17 @@ class Page:
         except Exception:
             logging.getLogger("pages." + self.key).exception("page %s failed", self.key)
             st.error(self.t("error.unexpected"))
+
+
+def write_query(names: Iterable[str], params: Mapping[str, str]) -> None:
+    """Make the address hold ``params`` for the parameters ``names`` (a filter's set): each set
+    one written where it differs, each empty one removed; other parameters stay."""
+    for param in names:
+        if params.get(param):
+            if st.query_params.get(param) != params[param]:
+                st.query_params[param] = params[param]
+        elif param in st.query_params:
+            del st.query_params[param]
 
 
 def current_language() -> str:
