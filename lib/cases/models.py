@@ -71,6 +71,11 @@ class Case(SQLModel, table=True):
         # cases closed and fall due.
         Index("ix_case_updated_at", "updated_at"),
         Index("ix_case_place", "community_id", "category_id", "address", "reported_at", "closed_at"),
+        # Repeats by place: the normalised address, and the located reports of a community.
+        Index("ix_case_place_key", "community_id", "category_id", "place_key", "reported_at",
+              "closed_at"),
+        # The assessment's resolution base: cases by the day their first commitment fell due.
+        Index("ix_case_committed_due_at", "committed_due_at"),
         Index("ix_case_closed_at", "closed_at"),
         Index("ix_case_handle_due_at", "handle_due_at"),
         # The map's points: the period's latest located cases, from the index alone.
@@ -136,6 +141,16 @@ class Case(SQLModel, table=True):
     overdue: bool = False
     sign_due_at: datetime | None = None
     handle_due_at: datetime | None = None
+    # The first commitment (首次承诺时限): the handling deadline set when the work was first
+    # taken on or dispatched, moved only by an extension granted before it expired. No later
+    # move (call-up, return, hand-back, park, reopen) clears or moves it: the assessment's
+    # resolution base (lib.kpi) is the cases whose first commitment fell in the period.
+    committed_due_at: datetime | None = None
+    # When the case was last found resolved (verified on site); None while it is not (a reopen
+    # clears it).
+    resolved_at: datetime | None = None
+    # The address normalised (lib.cases.places.place_key): where repeats are matched.
+    place_key: str | None = Field(default=None, max_length=200)
     rating: str | None = Field(default=None, max_length=24)
     reported_at: datetime = Field(default_factory=utcnow)
     closed_at: datetime | None = None
@@ -168,6 +183,30 @@ class CaseEvent(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=2000)
     # Structured facts of the move (rating, new deadline, departments), for the timeline.
     detail: dict[str, Any] | None = Field(default=None, sa_column=Column(Facts, nullable=True))
+
+
+class CaseWait(SQLModel, table=True):
+    """One wait for a unit's first action on a case, with its limit (响应): a report waiting for
+    its community's triage, an accepted case for the owner's decision, a work order for its
+    department's signature, a call for the called tier's answer. It starts when a move sets a
+    sign-for or answer deadline at a unit and ends with the next move that ends or replaces
+    that deadline; ``answered`` when that move was the waiting unit's own (a person of that
+    unit, not the tick). The assessment's response rate counts the waits begun in a period
+    and answered within their limit."""
+
+    __tablename__ = "case_wait"
+    __table_args__ = (Index("ix_case_wait_started_at", "started_at"),
+                      Index("ix_case_wait_case_id", "case_id", "ended_at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id")
+    unit_id: int = Field(foreign_key="unit.id")
+    kind: str = Field(max_length=16)  # triage | decide | sign | answer
+    started_at: datetime
+    due_at: datetime
+    ended_at: datetime | None = None
+    end_action: str | None = Field(default=None, max_length=24)
+    answered: bool = False  # ended by the waiting unit's own move
 
 
 class Attachment(SQLModel, table=True):

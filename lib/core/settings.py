@@ -104,6 +104,10 @@ DECLARED: dict[str, Declared] = {d.key: d for d in [
     _d("kpi.spike_sigma", "int", 2, "standard deviations above the 8 weeks before that make a spike"),
     _d("kpi.repeat_place_min", "int", 3, "reports at one place in 90 days that make it a repeat place"),
     _d("kpi.long_parked_days", "int", 30, "days parked after which a case is listed as long parked"),
+    _d("kpi.close_after_workdays", "int", 5,
+       "working days after an assessment month ends before its figures close and are published"),
+    _d("kpi.repeat_distance_m", "int", 50,
+       "metres within which two located reports of one category are at the same place (repeats)"),
     # Guessing secrets: fixed by the release, never by the database
     _d("login.pair_failure_limit", "int", 5,
        "failed logins for one account from one address in 15 minutes before that address is refused it",

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    Column,
     Index,
 )
 from sqlmodel import Field, SQLModel
+
+from lib.core.models import Facts
 
 # Closure-time buckets of the roll-ups (hours, inclusive upper bounds; the last is open): the
 # trend lines' median and 90th percentile are read from them; a chosen period's are exact.
@@ -24,7 +28,8 @@ class KpiCounters(SQLModel):
     closed: int = 0  # cases closed this day (and still closed)
     closed_community: int = 0  # of those, never left the community tier (小事不出村社)
     closed_street: int = 0  # of those, never reached the district (大事不出镇街)
-    closed_on_time: int = 0  # of those, closed before their handling deadline
+    closed_on_time: int = 0  # of those, closed by their first commitment (or without one)
+    closed_late: int = 0  # of those, closed after their first commitment
     closure_hours: float = 0.0  # their hours from report to closure, summed
     closure_workdays: int = 0  # their working days, summed
     # How many of them took at most 4, 8, 24 … 720 hours (CLOSURE_BUCKETS), and longer.
@@ -38,6 +43,7 @@ class KpiCounters(SQLModel):
     b7: int = 0
     b8: int = 0
     b9: int = 0
+    called_back: int = 0  # of those closed, with a call-back recorded (rated or unreachable)
     rated: int = 0  # of those closed, rated by the reporter
     satisfied: int = 0
     basic: int = 0  # 基本满意
@@ -46,8 +52,11 @@ class KpiCounters(SQLModel):
     signed_on_time: int = 0  # of those, signed for within the limit (响应)
     returned: int = 0  # of those, returned (退单)
     late: int = 0  # of those, handled after the deadline, or still open past it
-    due: int = 0  # cases whose handling deadline falls this day
-    resolved: int = 0  # of those, handled and verified (解决)
+    due: int = 0  # cases whose first commitment falls this day (Case.committed_due_at)
+    resolved: int = 0  # of those, resolved (verified) by it (解决)
+    resolved_late: int = 0  # of those, resolved after it
+    waits: int = 0  # waits for a unit's first action begun this day (case_wait)
+    responded: int = 0  # of those, answered by the waiting unit within the limit (响应)
     handled: int = 0  # handle moves this day
     reworked: int = 0  # rework moves this day (返工)
     hurried: int = 0  # hurry moves this day (催办)
@@ -147,3 +156,55 @@ class KpiRefresh(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     until: datetime  # cases moved before this are in the roll-ups
+
+
+class KpiMonth(SQLModel, table=True):
+    """An assessment month that has closed (setting ``kpi.close_after_workdays`` working days
+    after its end): its figures are read from ``kpi_month_unit`` from then on, as published,
+    and what changes them later is recorded in ``kpi_adjustment``."""
+
+    __tablename__ = "kpi_month"
+
+    label: str = Field(primary_key=True, max_length=7)  # "2026-11"
+    start: str = Field(max_length=10)
+    end: str = Field(max_length=10)
+    closed_at: datetime
+    # What the figures were computed with: weights, factors, minimum sample, list size.
+    settings: dict[str, Any] | None = Field(default=None, sa_column=Column(Facts, nullable=True))
+
+
+class KpiMonthUnit(KpiCounters, table=True):
+    """A closed month's counters for one unit (and one category of a tier unit's area;
+    ``category_id`` 0: all categories), with its exact closure quantiles and the figures from
+    outside the roll-ups (``extras``), exactly as published."""
+
+    __tablename__ = "kpi_month_unit"
+
+    label: str = Field(primary_key=True, max_length=7)
+    unit_id: int = Field(primary_key=True, foreign_key="unit.id")
+    category_id: int = Field(primary_key=True, default=0)
+    unit_name: str = Field(default="", max_length=100)
+    median_hours: float | None = None
+    p90_hours: float | None = None
+    median_workdays: float | None = None
+    p90_workdays: float | None = None
+    extras: dict[str, Any] | None = Field(default=None, sa_column=Column(Facts, nullable=True))
+
+
+class KpiAdjustment(SQLModel, table=True):
+    """A change, after a month closed, to a case that month counted (a reopen, a late rating, a
+    late call-back …): the closed month keeps its figures; the adjustment is listed, with its
+    reason, in the 通报 of the month under way when it happened (``shown_in``)."""
+
+    __tablename__ = "kpi_adjustment"
+    __table_args__ = (Index("ix_kpi_adjustment_shown_in", "shown_in", "community_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    label: str = Field(max_length=7)  # the closed month it changes
+    shown_in: str = Field(max_length=7)  # the month whose 通报 lists it
+    case_id: int = Field(foreign_key="case.id")
+    community_id: int = Field(foreign_key="unit.id")
+    at: datetime
+    action: str = Field(max_length=24)  # the move that changed it
+    reason: str | None = Field(default=None, max_length=2000)
+    changes: dict[str, Any] | None = Field(default=None, sa_column=Column(Facts, nullable=True))

@@ -72,9 +72,11 @@ class Counters:
     closed_community: int = 0
     closed_street: int = 0
     closed_on_time: int = 0
+    closed_late: int = 0
     closure_hours: float = 0.0
     closure_workdays: int = 0
     buckets: list[int] = field(default_factory=lambda: [0] * (len(CLOSURE_BUCKETS) + 1))
+    called_back: int = 0
     rated: int = 0
     satisfied: int = 0
     basic: int = 0
@@ -85,6 +87,9 @@ class Counters:
     late: int = 0
     due: int = 0
     resolved: int = 0
+    resolved_late: int = 0
+    waits: int = 0
+    responded: int = 0
     handled: int = 0
     reworked: int = 0
     hurried: int = 0
