@@ -1,5 +1,7 @@
 """Reward ledger (奖励台账): claims and payouts in my area by month — of eligibility, approval
-or payout — with totals per street and exports (amounts as numbers and dates as dates in the
+or payout — with the month's totals per street (claims made, awards, payouts, the street's pool;
+``lib.rewards.figures``' one basis, the assessment pages' too), the district's pool for a
+district reader, and exports (amounts as numbers and dates as dates in the
 workbook, formulas neutralised, phones and payment details masked, the unit and the period in
 the file name). An approver opens a claim with a click on its row."""
 
@@ -54,6 +56,7 @@ with page.guard():
 
     try:
         totals = approval.month_totals(page.actor, chosen.month) if chosen.month else []
+        district = approval.district_pool(page.actor, chosen.month) if chosen.month else None
         rows = approval.ledger_rows(page.actor, chosen, lang_name=page.name, label=label)
     except DomainError as err:
         page.error(err)
@@ -63,11 +66,14 @@ with page.guard():
         st.subheader(page.t("reward_ledger.totals", month=chosen.month))
         frame = pd.DataFrame([{
             page.t("reward_ledger.street"): page.name(total.street),
-            page.t("reward_ledger.claims"): total.claims,
+            page.t("reward_figures.claims_made"): total.claims,
+            page.t("reward_figures.awarded_count"): total.awarded,
             page.t("reward_ledger.awarded"): total.approved_fen / 100,
             page.t("reward_ledger.paid"): total.paid_fen / 100,
             page.t("reward_ledger.rejected"): total.rejected,
-            page.t("reward_ledger.pool"): f"{yuan(total.pool_committed_fen)} / {yuan(total.pool_budget_fen)}",
+            page.t("reward_figures.street_pool"): page.t(
+                "reward_figures.pool_cell", committed=yuan(total.pool.committed_fen),
+                budget=yuan(total.pool.budget_fen), left=yuan(total.pool.left_fen)),
         } for total in totals])
         chart = px.bar(frame, x=page.t("reward_ledger.street"),
                        y=[page.t("reward_ledger.awarded"), page.t("reward_ledger.paid")],
@@ -75,6 +81,19 @@ with page.guard():
         chart.update_layout(margin={"t": 10, "l": 10, "r": 10, "b": 10}, height=320)
         st.plotly_chart(chart, width="stretch")
         st.dataframe(frame, hide_index=True, width="stretch")
+    if chosen.month:
+        st.caption(page.t("reward_figures.basis"))
+    if district is not None:
+        st.subheader(page.t("reward_figures.district_pool", month=chosen.month))
+        columns = st.columns(5)
+        for column, key, fen in ((columns[0], "budget", district.budget_fen),
+                                 (columns[1], "committed", district.committed_fen),
+                                 (columns[2], "reserved", district.reserved_fen),
+                                 (columns[3], "paid_out", district.paid_fen),
+                                 (columns[4], "left", district.left_fen)):
+            column.metric(page.t("reward_figures.pool." + key), yuan(fen),
+                          help=page.t("reward_figures.pool_help." + key), border=True)
+        st.caption(page.t("reward_figures.district_pool_note"))
 
     st.subheader(page.t("reward_ledger.claims_title", count=len(rows)))
     if rows:

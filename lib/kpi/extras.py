@@ -10,15 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case as when
-from sqlalchemy import func, literal
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from lib.core.models import UnitKind
 from lib.core.workcal import CHINA_TZ
 from lib.kpi.figures import Period, Value
 from lib.org.models import Unit
-from lib.rewards.figures import AWARDED
+from lib.rewards import figures as reward_figures
 from lib.rewards.models import RewardClaim
 
 # A query: (session, scope, first moment, last moment, level or None, category) → {unit or None:
@@ -41,26 +39,26 @@ class Extra:
 
 def _claims(session: Session, scope: Unit, first: datetime, last: datetime, level: str | None,
             category_id: int | None, amount: bool) -> dict[object, tuple[float, float | None]]:
-    """Claims made in the period (count) or awarded (yuan), per unit of ``level`` or in all.
-    Both come from one query, kept for the rest of the session's work."""
+    """Claims made in the period (count, dated by the claim move) or awarded (yuan: approved in
+    full, dated by that approval), per unit of ``level`` or in all: ``lib.rewards.figures``'
+    definitions, the reward ledger's too. Kept for the rest of the session's work."""
     memo = session.info.setdefault("kpi_claims", {})
-    args = (scope.id, scope.kind, first, last, level, category_id)
+    args = (scope.id, scope.kind, first, last, level, category_id, amount)
     if args not in memo:
         area = {UnitKind.community: RewardClaim.community_id,
                 UnitKind.street: RewardClaim.street_id, UnitKind.district: RewardClaim.district_id}
         key = area[UnitKind(level)] if level is not None else None
-        awarded = func.coalesce(func.sum(when((RewardClaim.state.in_(AWARDED),
-                                                RewardClaim.amount_fen), else_=0)), 0) / 100.0
-        stmt = select(key if key is not None else literal(None), func.count(), awarded).where(
-            area[UnitKind(scope.kind)] == scope.id, RewardClaim.created_at >= first,
-            RewardClaim.created_at < last)
+        conditions = [area[UnitKind(scope.kind)] == scope.id]
         if category_id is not None:
-            stmt = stmt.where(RewardClaim.category_id == category_id)
-        if key is not None:
-            stmt = stmt.group_by(key)
-        memo[args] = {row[0]: (float(row[1]), float(row[2])) for row in session.exec(stmt).all()}
-    return {unit: ((awarded if amount else count), None)
-            for unit, (count, awarded) in memo[args].items()}
+            conditions.append(RewardClaim.category_id == category_id)
+        if amount:
+            found = {unit: fen / 100.0 for unit, (_, fen, _) in
+                     reward_figures.awarded(session, key, first, last, conditions).items()}
+        else:
+            found = {unit: float(n) for unit, n in
+                     reward_figures.claims_made(session, key, first, last, conditions).items()}
+        memo[args] = found
+    return {unit: (value, None) for unit, value in memo[args].items()}
 
 
 EXTRAS: list[Extra] = [

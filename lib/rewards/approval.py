@@ -26,7 +26,6 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils import get_column_letter
 from sqlalchemy import and_, func, or_
-from sqlalchemy import case as when
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -45,9 +44,8 @@ from lib.core.models import Category, UnitKind, utcnow
 from lib.org import permissions
 from lib.org.models import Unit, User
 from lib.org.units import Actor
-from lib.rewards import pools
+from lib.rewards import figures, pools
 from lib.rewards.machine import (
-    AWARDED,
     CLAIMS,
     DECIDING,
     REFERENCE_MAX,
@@ -61,7 +59,7 @@ from lib.rewards.machine import (
     in_scope,
     month_total,
 )
-from lib.rewards.models import ClaimState, RewardClaim, RewardEvent, RewardPayout, RewardPolicy, RewardPool
+from lib.rewards.models import ClaimState, RewardClaim, RewardEvent, RewardPayout, RewardPolicy
 from lib.rewards.rules import current_policy
 from lib.rewards.signals import signals_of
 from lib.rewards.timeline import claim_line
@@ -523,10 +521,8 @@ DATED = ("created", "approval", "payout")
 
 
 def _approved_event():  # noqa: ANN202
-    """SQL: each claim's move into the approved state (at most one: the state is never
-    entered twice), as (claim_id, at)."""
-    return select(RewardEvent.claim_id, RewardEvent.at).where(
-        RewardEvent.to_state == C.approved).subquery()
+    """SQL: each claim's approval in full (``figures.award_moves``), as (claim_id, at)."""
+    return figures.award_moves()
 
 
 def _ledger_conditions(actor: Actor, chosen: LedgerFilter) -> list:
@@ -543,9 +539,9 @@ def _ledger_conditions(actor: Actor, chosen: LedgerFilter) -> list:
         if chosen.dated == "created":
             conditions += [RewardClaim.created_at >= start, RewardClaim.created_at < end]
         elif chosen.dated == "approval":
-            conditions.append(RewardClaim.id.in_(select(RewardEvent.claim_id).where(
-                RewardEvent.to_state == C.approved, RewardEvent.at >= start,
-                RewardEvent.at < end)))
+            moved = figures.award_moves()
+            conditions.append(RewardClaim.id.in_(select(moved.c.claim_id).where(
+                moved.c.at >= start, moved.c.at < end)))
         else:
             conditions.append(RewardClaim.id.in_(select(RewardPayout.claim_id).where(
                 RewardPayout.paid_at >= start, RewardPayout.paid_at < end)))
@@ -677,42 +673,19 @@ def export_name(actor: Actor, chosen: LedgerFilter, *, fmt: str, lang_name, labe
     return file_safe(name) + "." + fmt
 
 
-@dataclass(frozen=True)
-class MonthTotal:
-    street: Unit
-    claims: int
-    approved_fen: int  # approved or paid
-    paid_fen: int
-    rejected: int
-    pool_budget_fen: int
-    pool_committed_fen: int
-
-
-def month_totals(actor: Actor, month: str, engine: Engine | None = None) -> list[MonthTotal]:
-    """Per street of the actor's area: claims created in the month, what was awarded and paid,
-    and the street's pool for the month."""
+def month_totals(actor: Actor, month: str, engine: Engine | None = None) -> list[figures.MonthTotal]:
+    """Per street of the actor's area, the month's claims made, awards, payouts, rejections
+    and the street's pool (``figures.month_totals``: one basis with the assessment pages)."""
     permissions.require(actor, permissions.REWARD_READERS)
-    start = pools.month_start_of(month)
-    end = pools.next_month_start(start)
     with read_session(engine) as session:
-        awarded = func.sum(func.coalesce(
-            _if(RewardClaim.state.in_(sorted(AWARDED)), RewardClaim.amount_fen), 0))
-        paid = func.sum(func.coalesce(_if(RewardClaim.state == C.paid, RewardClaim.amount_fen), 0))
-        rejected = func.sum(func.coalesce(_if(RewardClaim.state == C.rejected, 1), 0))
-        rows = session.exec(select(RewardClaim.street_id, func.count(), awarded, paid, rejected)
-                            .where(scope(actor), RewardClaim.created_at >= start,
-                                   RewardClaim.created_at < end)
-                            .group_by(RewardClaim.street_id)).all()
-        streets = {u.id: u for u in session.exec(select(Unit).where(
-            Unit.id.in_([r[0] for r in rows]))).all()} if rows else {}
-        pool_rows = {p.unit_id: p for p in session.exec(select(RewardPool).where(
-            RewardPool.month == month)).all()}
-    return sorted([MonthTotal(streets[s], n, a or 0, p or 0, r or 0,
-                              pool_rows[s].budget_fen if s in pool_rows else 0,
-                              pool_rows[s].committed_fen if s in pool_rows else 0)
-                   for s, n, a, p, r in rows], key=lambda t: t.street.code)
+        return figures.month_totals(session, scope(actor), month)
 
 
-def _if(condition, value):  # noqa: ANN001, ANN202
-    return when((condition, value), else_=None)
-
+def district_pool(actor: Actor, month: str, engine: Engine | None = None) -> figures.PoolFigures | None:
+    """The district's pool of the month (large awards) for a reader of a district; None for
+    anyone else (a street reader sees the street's pool on its own line)."""
+    permissions.require(actor, permissions.REWARD_READERS)
+    if actor.unit_kind != UnitKind.district:
+        return None
+    with read_session(engine) as session:
+        return figures.pool_figures(session, session.get(Unit, actor.unit_id), month)

@@ -234,6 +234,9 @@ def _approve(step: Step) -> None:
 
 def _second_approve(step: Step) -> None:
     step.subject.second_approver_id = step.actor.id
+    # The award is dated by this approval: its money moves to this month's pool if need be.
+    pools.settle(step.session, step.subject, step.session.get(RewardPolicy, step.subject.policy_id),
+                 step.now)
 
 
 def _reject(step: Step) -> None:

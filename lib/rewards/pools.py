@@ -65,7 +65,11 @@ def _pool(session: Session, unit_id: int, month: str, budget: int) -> RewardPool
 
 def commit(session: Session, claim: RewardClaim, policy: RewardPolicy, now: datetime) -> RewardPool:
     """Reserve the claim's amount in its pool for this month, or refuse: the pool is spent."""
-    unit_id = pool_unit(claim, policy)
+    return _reserve(session, claim, pool_unit(claim, policy), policy, now)
+
+
+def _reserve(session: Session, claim: RewardClaim, unit_id: int, policy: RewardPolicy,
+             now: datetime) -> RewardPool:
     budget = policy.district_pool_fen if unit_id == claim.district_id else policy.street_pool_fen
     pool = _pool(session, unit_id, month_of(now), budget)
     done = session.exec(update(RewardPool)  # type: ignore[call-overload]
@@ -77,6 +81,21 @@ def commit(session: Session, claim: RewardClaim, policy: RewardPolicy, now: date
         raise ValidationFailed("error.reward_pool_spent", month=pool.month)
     session.refresh(pool)
     return pool
+
+
+def settle(session: Session, claim: RewardClaim, policy: RewardPolicy, now: datetime) -> None:
+    """At the second approval of a large claim: an award belongs to the pool of the month it is
+    approved in full (the ledger's awarded and pool columns read one month). A reservation made
+    by the first approval in an earlier month moves into this month's pool of the same unit, or
+    the approval is refused: this month's pool is spent."""
+    if claim.pool_id is None:
+        return
+    held = session.get(RewardPool, claim.pool_id)
+    if held.month == month_of(now):
+        return
+    pool = _reserve(session, claim, held.unit_id, policy, now)
+    release(session, claim)
+    claim.pool_id = pool.id
 
 
 def take_cap(session: Session, claim: RewardClaim, policy: RewardPolicy, now: datetime) -> None:
