@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
 
 from lib.cases.deadlines import close_time
@@ -174,3 +174,30 @@ def derived_mismatches(session: Session, *, now: datetime | None = None,
             for value in compare(row, derived, waits, given.now):
                 found.add(value, row.code)
     return found
+
+
+def backfill(session: Session, *, chunk: int = CHUNK, now: datetime | None = None) -> int:
+    """Write each case's first commitment, resolution moment, normalised place and waits as its
+    events give them (a migration's data step for the cases that existed before these were
+    kept). Idempotent: a case's waits are written afresh. Returns the number of cases."""
+    given = inputs(session, now)
+    conn = session.connection()
+    update_case = Case.__table__.update().where(Case.__table__.c.id == bindparam("case_id")) \
+        .values(committed_due_at=bindparam("committed"), resolved_at=bindparam("resolved"),
+                place_key=bindparam("key"))
+    done = 0
+    for start, stop in _chunks(session, chunk):
+        changes, waits = [], []
+        for row, derived, _stored in replayed(session, start, stop, given):
+            changes.append({"case_id": row.id, "committed": derived.committed_due_at,
+                            "resolved": derived.resolved_at, "key": place_key(row.address)})
+            waits += derived.waits
+        if not changes:
+            continue
+        conn.execute(CaseWait.__table__.delete().where(CaseWait.__table__.c.case_id >= start,
+                                                       CaseWait.__table__.c.case_id < stop))
+        conn.execute(update_case, changes)
+        if waits:
+            conn.execute(CaseWait.__table__.insert(), waits)
+        done += len(changes)
+    return done
