@@ -228,7 +228,8 @@ def derive(events: list[Any], *, place: Mapping[str, int], severity: str,
             d.unit_id = to_unit
         d.committed_due_at, d.resolved_at = commitment_after(
             spec, at, d.committed_due_at, d.handle_due_at, d.resolved_at)
-        ends, starts = wait_change(before_unit, before_due, d.unit_id, d.sign_due_at)
+        ends, starts = wait_change((before_unit, before_due, from_state),
+                                   (d.unit_id, d.sign_due_at, d.state))
         if ends and open_wait is not None:
             open_wait.update(ended_at=at, end_action=action,
                              answered=actor is not None and units.get(actor) == before_unit)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
@@ -74,10 +74,12 @@ class Inputs:
     now: datetime
 
 
-def inputs(session: Session, now: datetime | None = None) -> Inputs:
+def inputs(session: Session, now: datetime | None = None, close: time | None = None) -> Inputs:
+    """``close``: the close of a working day when the caller read it (a migration, whose
+    session runs on its connection, reads the setting itself)."""
     return Inputs({r.severity: r for r in session.exec(select(DeadlineRule)).all()},
-                  close_time(session), dict(session.exec(select(User.id, User.unit_id)).all()),
-                  as_utc(now or utcnow()))
+                  close or close_time(session),
+                  dict(session.exec(select(User.id, User.unit_id)).all()), as_utc(now or utcnow()))
 
 
 def _same_moment(a: datetime | None, b: datetime | None) -> bool:
@@ -176,11 +178,12 @@ def derived_mismatches(session: Session, *, now: datetime | None = None,
     return found
 
 
-def backfill(session: Session, *, chunk: int = CHUNK, now: datetime | None = None) -> int:
+def backfill(session: Session, *, chunk: int = CHUNK, now: datetime | None = None,
+             close: time | None = None) -> int:
     """Write each case's first commitment, resolution moment, normalised place and waits as its
     events give them (a migration's data step for the cases that existed before these were
     kept). Idempotent: a case's waits are written afresh. Returns the number of cases."""
-    given = inputs(session, now)
+    given = inputs(session, now, close)
     conn = session.connection()
     update_case = Case.__table__.update().where(Case.__table__.c.id == bindparam("case_id")) \
         .values(committed_due_at=bindparam("committed"), resolved_at=bindparam("resolved"),

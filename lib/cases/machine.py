@@ -683,23 +683,24 @@ def wait_kind(spec: engine.Move, state: str) -> str:
     return spec.wait or WAIT_OF_STATE.get(state, WaitKind.decide)
 
 
-def wait_change(before_unit: int | None, before_due: datetime | None, unit: int | None,
-                sign_due: datetime | None) -> tuple[bool, bool]:
-    """(ends, starts): whether a move that left the case at ``unit`` with the response
-    deadline ``sign_due`` ends the wait that ran before it, and starts a new one. A wait runs
-    while a response deadline (``sign_due_at``) is set at one unit; a move that clears or
-    replaces the deadline, or moves the case to another unit, ends it."""
-    same = before_due is not None and sign_due is not None and unit == before_unit \
-        and as_utc(sign_due) == as_utc(before_due)
-    return before_due is not None and not same, sign_due is not None and not same
+def wait_change(before: tuple, after: tuple) -> tuple[bool, bool]:
+    """(ends, starts): whether a move that took the case from ``before`` to ``after`` (each
+    (unit, response deadline, state)) ends the wait that ran before it, and starts a new one.
+    A wait runs while a response deadline (``sign_due_at``) is set at one unit in one state; a
+    move that clears or replaces the deadline, moves the case to another unit or to another
+    state (a decision made: a triage, a dispatch) ends it."""
+    same = before[1] is not None and after[1] is not None and before[0] == after[0] \
+        and as_utc(before[1]) == as_utc(after[1]) and before[2] == after[2]
+    return before[1] is not None and not same, after[1] is not None and not same
 
 
 def _record_wait(step: Step, event: CaseEvent) -> None:
     """End the wait the move ended (answered when made by a person of the waiting unit) and
     open the one it started."""
     case, before = step.subject, step.before
-    ends, starts = wait_change(before.get("unit_id"), before.get("sign_due_at"), case.unit_id,
-                               case.sign_due_at)
+    ends, starts = wait_change(
+        (before.get("unit_id"), before.get("sign_due_at"), before.get("state")),
+        (case.unit_id, case.sign_due_at, case.state))
     if ends:
         answered = step.actor is not None and step.actor.unit_id == before.get("unit_id")
         step.session.exec(update(CaseWait).where(  # type: ignore[call-overload]
@@ -733,7 +734,8 @@ def _recorded(step: Step, event: CaseEvent) -> None:
 
 CASES = Machine(name="case", model=Case, moves=MOVES, roles=ROLES, event=_event, can_see=can_see,
                 context=context, after=_after, recorded=_recorded,
-                remember=lambda case: {"unit_id": case.unit_id, "sign_due_at": case.sign_due_at},
+                remember=lambda case: {"unit_id": case.unit_id, "sign_due_at": case.sign_due_at,
+                                       "state": case.state},
                 not_found="error.case_not_found",
                 groups=GROUPS)
 

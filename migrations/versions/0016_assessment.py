@@ -18,6 +18,9 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from lib.cases.integrity import backfill
+from lib.core.clock import time_of_day
+from lib.core.settings import parse
+from lib.core.workcal import CLOSE_OF_DAY
 
 revision: str = '0016'
 down_revision: str | None = '0015'
@@ -141,7 +144,14 @@ def upgrade() -> None:
     op.execute('DELETE FROM kpi_refresh')
     # The cases that exist: their first commitment, resolution moment, normalised place and
     # waits, as their events give them (the replay the integrity check uses), chunk by chunk.
-    backfill(Session(bind=op.get_bind()))
+    conn = op.get_bind()
+    close = conn.execute(sa.text("SELECT value FROM setting WHERE key = 'deadline.close_of_day'"))\
+        .scalar()
+    try:
+        close = time_of_day(parse('deadline.close_of_day', close)) if close else CLOSE_OF_DAY
+    except ValueError:
+        close = CLOSE_OF_DAY
+    backfill(Session(bind=conn), close=close)
 
 
 
