@@ -130,7 +130,7 @@ def derive(events: list[Any], *, place: Mapping[str, int], severity: str,
         from_state = d.state
         if action == Act.report:
             d.reported_at = at
-            d.owner_id = d.unit_id = path[0]
+            d.owner_id = d.unit_id = to_unit or path[0]  # the community it was first filed at
             d.sign_due_at = deadline(SIGN_FOR, at)
         elif action == Act.accept:
             if detail.get("severity"):
@@ -224,7 +224,7 @@ def derive(events: list[Any], *, place: Mapping[str, int], severity: str,
             if detail.get("rating"):
                 d.rating = detail["rating"]
         d.state = _get(event, "to_state")
-        if to_unit is not None and action not in (Act.report,):
+        if to_unit is not None:
             d.unit_id = to_unit
         d.committed_due_at, d.resolved_at = commitment_after(
             spec, at, d.committed_due_at, d.handle_due_at, d.resolved_at)
