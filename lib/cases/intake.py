@@ -31,6 +31,7 @@ from lib.cases.deadlines import SIGN_FOR, due
 from lib.cases.machine import CASES, act
 from lib.cases.models import Case
 from lib.cases.photos import Photo, checked_photos, photo_limits
+from lib.cases.places import distance_m, place_key
 from lib.cases.states import OPEN, Act
 from lib.core import machine as move_engine
 from lib.core import throttle
@@ -182,15 +183,6 @@ def community_at(latitude: float | None, longitude: float | None,
         return None
     code = geo.community_at(longitude, latitude)
     return next((community.id for community, _street in communities if community.code == code), None)
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres (haversine)."""
-    dlat = math.radians(lat2 - lat1)
-    dlon = math.radians(lon2 - lon1)
-    a = math.sin(dlat / 2) ** 2 + math.cos(math.radians(lat1)) * math.cos(math.radians(lat2)) \
-        * math.sin(dlon / 2) ** 2
-    return 6_371_000 * 2 * math.asin(math.sqrt(a))
 
 
 # ---------------------------------------------------------------- intake
@@ -379,10 +371,11 @@ def _insert(session: Session, checked: _Checked, *, actor: Actor | None,
         sign_due_at=due(session, values["severity"], SIGN_FOR, now), submit_key=submit_key,
         pin_hash=pin_hash(code, pin) if pin else None,
         handler_id=None, merged_into_id=None, review_at=None, handle_due_at=None, rating=None,
-        closed_at=None)).scalar_one()
+        closed_at=None, committed_due_at=None, resolved_at=None,
+        place_key=place_key(values["address"]))).scalar_one()
     case = session.get(Case, case_id)
-    # The first event, the photos and the community's notice of its new work, as the machine
-    # writes them (lib.core.machine.create).
+    # The first event, the photos, the community's notice of its new work and its wait for the
+    # community's triage, as the machine writes them (lib.core.machine.create).
     return move_engine.create(session, CASES, case, Act.report, actor=actor, now=now,
                          values={"photos": list(photos)})
 

@@ -28,13 +28,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from lib.cases import notices, orders
 from lib.cases.access import can_see
 from lib.cases.deadlines import ANSWER_CALL, HANDLE, SIGN_FOR, close_of_day, current_due, due
-from lib.cases.models import Attachment, Case, CaseEvent, WorkOrderState
+from lib.cases.models import Attachment, Case, CaseEvent, CaseWait, WorkOrderState
 from lib.cases.photos import PhotoKind, checked_photos
 from lib.cases.states import (
     ESCALABLE,
@@ -45,8 +46,10 @@ from lib.cases.states import (
     RESULT,
     TRIAGE,
     UNREACHABLE,
+    WAIT_OF_STATE,
     Act,
     S,
+    WaitKind,
 )
 from lib.core import machine as engine
 from lib.core.clock import as_utc
@@ -563,12 +566,13 @@ MOVES = {m.action: m for m in [
                  Field("category_id", "ref", options="categories"), note(required=True)],
          also_to={S.reported}),
     move(A.dispatch, {S.accepted}, S.dispatched, "owner", effect=_dispatch, guard=_dispatching_tier,
+         commits=True,
          fields=[Field("lead_unit_id", "unit", required=True, options="dispatch_targets"),
                  Field("co_unit_ids", "units", max_items=MAX_CO_HANDLERS,
                        options="dispatch_targets"), note()],
          public=True, expected=True, tells={"co_units": "work"}),
     move(A.take, {S.accepted}, S.in_progress, "owner", effect=_take, guard=_at_owner,
-         fields=[note()], public=True, expected=True),
+         fields=[note()], public=True, expected=True, commits=True),
     move(A.acknowledge, {S.dispatched}, S.acknowledged, "handler", effect=_acknowledge,
          fields=[note()], public=True, expected=True),
     move(A.give_back, HANDLING, S.accepted, "handler", effect=_return,
@@ -581,10 +585,12 @@ MOVES = {m.action: m for m in [
     move(A.request_extension, HANDLING, None, "handler", effect=_request_extension,
          guard=_department_may_ask, fields=[_until_field(), note(required=True)]),
     move(A.grant_extension, HANDLING, None, "owner", effect=_grant_extension,
-         guard=_extension_asked, fields=[note()], public=True, expected=True),
+         guard=_extension_asked, fields=[note()], public=True, expected=True,
+         extends_commitment=True),
     move(A.refuse_extension, HANDLING, None, "owner", effect=_refuse_extension,
          guard=_extension_asked, fields=[note(required=True)]),
-    move(A.verify, {S.handled}, S.verified, "checker", fields=[note()], public=True, expected=True),
+    move(A.verify, {S.handled}, S.verified, "checker", fields=[note()], public=True, expected=True,
+         resolves=True),
     move(A.rework, {S.handled}, S.in_progress, "checker", effect=_rework,
          fields=[note(required=True)], public=True, counts="reworked"),
     move(A.feedback, {S.verified}, S.feedback, "checker", effect=_feedback,
@@ -593,7 +599,7 @@ MOVES = {m.action: m for m in [
          public=True, expected=True),
     # The reporter is not satisfied: on the tracking page once handled, or by call-back.
     move(A.reopen, RESULT, S.in_progress, "checker public",
-         effect=_reopen, fields=[note(required=True)], photos=True, public=True),
+         effect=_reopen, fields=[note(required=True)], photos=True, public=True, unresolves=True),
     move(A.close, {S.verified, S.feedback}, S.closed, "checker", effect=_close, fields=[note()],
          public=True, expected=True, sms=True),
     move(A.park, {S.accepted, S.in_progress}, S.parked, "owner", effect=_park,
@@ -602,12 +608,12 @@ MOVES = {m.action: m for m in [
          expected=True),
     move(A.call_up, ESCALABLE, None, "owner system", effect=_call_up, guard=_can_call_up,
          fields=[note(required=True)], public=True, also_to={S.accepted},
-         tells={"owner": "work"}),
+         tells={"owner": "work"}, wait=WaitKind.answer),
     move(A.hand_back, ESCALABLE, None, "owner", effect=_hand_back, guard=_can_hand_back,
          fields=[note(required=True)], public=True, also_to={S.accepted},
-         tells={"owner": "work"}),
+         tells={"owner": "work"}, wait=WaitKind.answer),
     move(A.extend, HANDLING, None, "owner", effect=_extend, guard=_has_handle_deadline,
-         fields=[_until_field(), note(required=True)], public=True),
+         fields=[_until_field(), note(required=True)], public=True, extends_commitment=True),
     move(A.supervise, OPEN, None, "higher", effect=_supervise, guard=_not_supervised,
          fields=[note(required=True)], tells={"unit": "supervised", "owner": "supervised"}),
     move(A.co_acknowledge, HANDLING, None, "cohandler", effect=_co_acknowledge, fields=[note()]),
@@ -646,6 +652,65 @@ def _after(step: Step) -> None:
     case = step.subject
     next_due = current_due(case)
     case.overdue = next_due is not None and next_due < step.now
+    case.committed_due_at, case.resolved_at = commitment_after(
+        MOVES[step.action], step.now, case.committed_due_at, case.handle_due_at, case.resolved_at)
+
+
+def commitment_after(spec: engine.Move, now: datetime, committed: datetime | None,
+                     handle_due: datetime | None, resolved: datetime | None,
+                     ) -> tuple[datetime | None, datetime | None]:
+    """(committed_due_at, resolved_at) after the move ``spec`` made at ``now``, given the first
+    commitment before it and the handling deadline the move left (lib.cases.derive replays the
+    events with this same rule).
+
+    The first commitment is the handling deadline the first take-on or dispatch set; only an
+    extension made at or before it moves it (to the new handling deadline). Nothing else — a
+    call-up, a return, a hand-back, parking, a reopen, a re-dispatch — clears or moves it."""
+    if spec.commits and committed is None:
+        committed = handle_due
+    elif spec.extends_commitment and committed is not None and handle_due is not None \
+            and now <= as_utc(committed):
+        committed = handle_due
+    if spec.resolves:
+        resolved = now
+    elif spec.unresolves:
+        resolved = None
+    return committed, resolved
+
+
+def wait_kind(spec: engine.Move, state: str) -> str:
+    """The kind of wait a response deadline set by ``spec`` in ``state`` opens."""
+    return spec.wait or WAIT_OF_STATE.get(state, WaitKind.decide)
+
+
+def wait_change(before: tuple, after: tuple) -> tuple[bool, bool]:
+    """(ends, starts): whether a move that took the case from ``before`` to ``after`` (each
+    (unit, response deadline, state)) ends the wait that ran before it, and starts a new one.
+    A wait runs while a response deadline (``sign_due_at``) is set at one unit in one state; a
+    move that clears or replaces the deadline, moves the case to another unit or to another
+    state (a decision made: a triage, a dispatch) ends it."""
+    same = before[1] is not None and after[1] is not None and before[0] == after[0] \
+        and as_utc(before[1]) == as_utc(after[1]) and before[2] == after[2]
+    return before[1] is not None and not same, after[1] is not None and not same
+
+
+def _record_wait(step: Step, event: CaseEvent) -> None:
+    """End the wait the move ended (answered when made by a person of the waiting unit) and
+    open the one it started."""
+    case, before = step.subject, step.before
+    ends, starts = wait_change(
+        (before.get("unit_id"), before.get("sign_due_at"), before.get("state")),
+        (case.unit_id, case.sign_due_at, case.state))
+    if ends:
+        answered = step.actor is not None and step.actor.unit_id == before.get("unit_id")
+        step.session.exec(update(CaseWait).where(  # type: ignore[call-overload]
+            CaseWait.case_id == case.id, CaseWait.ended_at.is_(None))
+            .values(ended_at=step.now, end_action=event.action, answered=answered)
+            .execution_options(synchronize_session=False))
+    if starts:
+        step.session.add(CaseWait(case_id=case.id, unit_id=case.unit_id,
+                                  kind=wait_kind(MOVES[event.action], case.state),
+                                  started_at=step.now, due_at=case.sign_due_at))
 
 
 def _event(case: Case, seq: int, action: str, step: Step, from_state: str) -> CaseEvent:
@@ -657,6 +722,7 @@ def _event(case: Case, seq: int, action: str, step: Step, from_state: str) -> Ca
 
 
 def _recorded(step: Step, event: CaseEvent) -> None:
+    _record_wait(step, event)
     kind = PhotoKind.result if event.action in RESULT_ACTIONS else PhotoKind.report
     for photo in step.values.get("photos") or ():
         step.session.add(Attachment(case_id=step.subject.id, event_id=event.id, kind=kind,
@@ -668,7 +734,9 @@ def _recorded(step: Step, event: CaseEvent) -> None:
 
 CASES = Machine(name="case", model=Case, moves=MOVES, roles=ROLES, event=_event, can_see=can_see,
                 context=context, after=_after, recorded=_recorded,
-                remember=lambda case: {"unit_id": case.unit_id}, not_found="error.case_not_found",
+                remember=lambda case: {"unit_id": case.unit_id, "sign_due_at": case.sign_due_at,
+                                       "state": case.state},
+                not_found="error.case_not_found",
                 groups=GROUPS)
 
 

@@ -88,3 +88,17 @@ ORDER_OPEN = frozenset({W.dispatched, W.acknowledged})
 # The answers of a call-back (回访): a rating, or the reporter could not be reached.
 UNREACHABLE = "unreachable"
 FEEDBACK_ANSWERS = (*(r.value for r in Rating), UNREACHABLE)
+
+
+class WaitKind(StrEnum):
+    """What a unit's first action is awaited for (``case_wait.kind``, the response rate)."""
+
+    triage = "triage"  # a new report, by its community (研判)
+    decide = "decide"  # an accepted case, by its owner: take it on, dispatch or call up
+    sign = "sign"  # a work order, by its department (签收, or a reasoned 退单)
+    answer = "answer"  # a call-up or hand-back, by the tier it went to
+
+
+# The wait a response deadline opens, by the state it is set in (a move may name its own).
+WAIT_OF_STATE = {S.reported: WaitKind.triage, S.accepted: WaitKind.decide,
+                 S.dispatched: WaitKind.sign}

@@ -69,6 +69,7 @@ class Step:
     detail: dict[str, Any] = field(default_factory=dict)
     to_state: str | None = None  # an effect may pick the state when the move allows several
     before: dict[str, Any] = field(default_factory=dict)  # what ``Machine.remember`` kept
+    action: str = ""  # the move being made
 
 
 def nothing(step: Step) -> None:
@@ -93,6 +94,12 @@ class Move:
     tells: tuple[tuple[str, str], ...] = ()  # (who, kind) of the units told in the app
     counts: str | None = None  # the assessment counter it feeds (a ``kpi_day`` column)
     involves: bool = True  # its actor has a hand in the subject (separation of duties)
+    # What the move does to the facts the assessment reads (the machine's hooks apply them):
+    commits: bool = False  # sets the first commitment (the first handling deadline)
+    extends_commitment: bool = False  # moves it, when made before it expired
+    resolves: bool = False  # the subject is found resolved now
+    unresolves: bool = False  # it is no longer resolved
+    wait: str | None = None  # the kind of wait it opens when it sets a response deadline
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -106,12 +113,14 @@ def move(action: str, from_states: Iterable[str] | None, to_state: str | None, w
          fields: Iterable[Field] = (), photos: bool = False, public: bool = False,
          expected: bool = False, also_to: Iterable[str] = (), sms: bool = False,
          tells: dict[str, str] | None = None, counts: str | None = None,
-         involves: bool = True) -> Move:
+         involves: bool = True, commits: bool = False, extends_commitment: bool = False,
+         resolves: bool = False, unresolves: bool = False, wait: str | None = None) -> Move:
     """A move record. ``from_states`` None: a move that starts a subject's history (``create``)
     or that another move writes on it (``append``); no user makes it through ``act``."""
     return Move(str(action), frozenset(from_states or ()), to_state, frozenset(who.split()),
                 effect, guard, tuple(fields), photos, public, expected, frozenset(also_to), sms,
-                tuple((tells or {}).items()), counts, involves)
+                tuple((tells or {}).items()), counts, involves, commits, extends_commitment,
+                resolves, unresolves, wait)
 
 
 @dataclass(frozen=True)
@@ -272,7 +281,8 @@ def act(session: Session, machine: Machine, actor: Any, subject_id: object, acti
         raise PermissionDenied("error.forbidden")
     values = check_fields(move_, params, relaxed=system)
     from_state = subject.state
-    step = Step(session, subject, actor, now, values, before=machine.remember(subject))
+    step = Step(session, subject, actor, now, values, before=machine.remember(subject),
+                action=action)
     with session.no_autoflush:  # one UPDATE of the subject: its changes, version and counter
         move_.effect(step)
         to_state = step.to_state or move_.to_state or from_state
@@ -296,9 +306,9 @@ def act(session: Session, machine: Machine, actor: Any, subject_id: object, acti
 
 def _step(session: Session, machine: Machine, subject: Any, actor: Any, now: datetime,
           values: dict[str, Any] | None, detail: dict[str, Any] | None,
-          before: dict[str, Any]) -> Step:
+          before: dict[str, Any], action: str = "") -> Step:
     return Step(session, subject, actor, now, dict(values or {}), dict(detail or {}),
-                before=before)
+                before=before, action=action)
 
 
 def create(session: Session, machine: Machine, subject: Any, action: str, *, actor: Any,
@@ -322,7 +332,8 @@ def create(session: Session, machine: Machine, subject: Any, action: str, *, act
         session.flush()
     elif subject.state != state or subject.event_seq != 1:
         raise RuntimeError(f"{machine.name} {subject.id} was not inserted as {action} makes it")
-    step = _step(session, machine, subject, actor, now, values, detail, before={})
+    step = _step(session, machine, subject, actor, now, values, detail, before={},
+                 action=action)
     event = machine.event(subject, 1, action, step, None)
     session.add(event)
     session.flush()
@@ -343,7 +354,7 @@ def append(session: Session, machine: Machine, subject_id: int, action: str, *, 
     subject = session.get(machine.model, subject_id)
     session.refresh(subject)
     step = _step(session, machine, subject, actor, now, None, detail,
-                 before=machine.remember(subject))
+                 before=machine.remember(subject), action=action)
     event = machine.event(subject, seq, action, step, subject.state)
     session.add(event)
     session.flush()

@@ -9,7 +9,9 @@ load-reference     load data/*.json (categories, deadlines, org units) idempoten
 demo               demo accounts and --cases N historical cases (--if-empty: only on an empty db)
 create-user        one user with one or more roles
 list-units         the org tree with codes
-check-ledger       every case's state equals its last event's
+check-ledger       every case's state equals its last event's, and every stored derived value
+                   (closure time, tier, overdue, deadlines, first commitment, resolution, place,
+                   waits) what its events give
 make-cookie-key    write a random cookie key to .streamlit/cookie_key.local if there is none
 check-config       exit 1 with a message if the configuration is unsafe (cookie key, trusted
                    proxies) or a setting in the database is unknown, fixed or of the wrong type
@@ -39,7 +41,7 @@ from sqlalchemy import func, make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlmodel import select
 
-from lib.cases import outbox
+from lib.cases import integrity, outbox
 from lib.cases.detail import ledger_mismatches
 from lib.cases.models import Case
 from lib.cases.tick import run_tick
@@ -129,14 +131,21 @@ def cmd_list_units(_args: argparse.Namespace) -> int:
 def cmd_check_ledger(_args: argparse.Namespace) -> int:
     with read_session() as session:
         bad = ledger_mismatches(session)
+        derived = integrity.derived_mismatches(session)
         rewards = reward_figures.ledger_problems(session)
     if bad:
         print(f"cases whose state differs from their events: {bad}")
+    for value in (*integrity.VALUES, "events"):
+        if value in derived.counts:
+            print(f"cases whose stored {value} differs from their events: "
+                  f"{derived.counts[value]:,} ({', '.join(derived.codes[value])}"
+                  f"{' …' if derived.counts[value] > len(derived.codes[value]) else ''})")
     for problem in rewards:
         print(f"rewards: {problem}")
-    if bad or rewards:
+    if bad or derived or rewards:
         return 1
-    print("ledger consistent: cases, claims, pools and payouts")
+    print(f"ledger consistent: cases ({derived.checked:,}, every stored derived value as its "
+          "events give it), claims, pools and payouts")
     return 0
 
 

@@ -12,16 +12,19 @@ import json
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 from sqlalchemy import func, text
 from sqlmodel import Session, select
 
-from lib.cases.deadlines import ANSWER_CALL, HANDLE, SIGN_FOR, due_by, is_past_due
+from lib.cases.deadlines import HANDLE, close_time, due_by
+from lib.cases.derive import derive
 from lib.cases.intake import CODE_ALPHABET, CODE_LENGTH
 from lib.cases.machine import next_state
 from lib.cases.models import Case, CaseEvent
-from lib.cases.states import DROPPED, SIGN_WAIT, Act, S, W
+from lib.cases.places import place_key
+from lib.cases.states import DROPPED, Act, S
+from lib.core.clock import as_utc
 from lib.core.models import (
     Category,
     CategoryDepartmentType,
@@ -31,7 +34,7 @@ from lib.core.models import (
     UnitKind,
     utcnow,
 )
-from lib.core.workcal import working_days_between
+from lib.core.workcal import CLOSE_OF_DAY
 from lib.org import auth, geo
 from lib.org.models import Unit, User, UserRole
 
@@ -159,6 +162,8 @@ class _World:
     place: dict[int, dict[str, int]] = field(default_factory=dict)
     shapes: dict[int, dict] = field(default_factory=dict)  # community id -> its boundary
     month_weights: list[list[float]] = field(default_factory=list)
+    unit_of_user: dict[int, int] = field(default_factory=dict)  # the staff acting in the stories
+    close: time = CLOSE_OF_DAY  # the close of a working day (deadline.close_of_day)
 
 
 def _read_world(session: Session) -> _World:
@@ -182,6 +187,8 @@ def _read_world(session: Session) -> _World:
     rules = {r.severity: r for r in session.exec(select(DeadlineRule)).all()}
     world = _World(communities, parent, categories, subcategories, dept_types,
                    departments, staff_of_unit, rules)
+    world.unit_of_user = {user_id: unit_id for unit_id, user_id in staff_of_unit.items()}
+    world.close = close_time(session)
     for month in range(12):
         weights = [BASE_WEIGHT.get(c.key, 5) * SEASONAL.get(c.key, [1.0] * 12)[month]
                    for c in categories]
@@ -223,9 +230,7 @@ class _Trail:
             "case_id": self.case_id, "seq": len(self.events) + 1, "action": action, "at": self.at,
             "actor_id": actor, "from_state": self.state, "to_state": to_state,
             "from_unit_id": self.unit, "to_unit_id": to_unit, "note": note,
-            # Straight to the driver (``_bulk_insert``): the facts as the JSON text the column
-            # holds on SQLite, cast to jsonb by PostgreSQL.
-            "detail": json.dumps(detail, ensure_ascii=False) if detail else None,
+            "detail": detail or None,  # written as JSON text by ``generate_cases``
         })
         self.state, self.unit = to_state, to_unit
 
@@ -272,20 +277,30 @@ def _where(rng: random.Random, world: _World, community: Unit, source: str) -> d
 
 def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: datetime,
               now: datetime, code: str, *, community: Unit | None = None,
-              force_open: bool = False) -> tuple[dict, list[dict]]:
+              force_open: bool = False, fixed: dict | None = None) -> tuple[dict, list[dict]]:
+    """One case's row and events. ``fixed``: what is given rather than drawn (``add_cases``):
+    a category id, a resident's phone, an address; such a case is a named resident's report
+    whose story runs to its close."""
+    fixed = fixed or {}
     community = community or rng.choice(world.communities)
     place = world.place[community.id]
     category = _pick_category(rng, world, reported_at.month)
+    if "category_id" in fixed:
+        category = next(c for c in world.categories if c.id == fixed["category_id"])
     severity = rng.choice(SEVERITIES)
-    source = rng.choice(SOURCES)
+    source = "resident" if "phone" in fixed else rng.choice(SOURCES)
     subs = world.subcategories.get(category.id, [])
-    anonymous = source == "resident" and (category.restricted or rng.random() < 0.1)
+    anonymous = source == "resident" and (category.restricted or rng.random() < 0.1) \
+        and "phone" not in fixed
     name, phone = _person(rng) if source in ("resident", "hotline") and not anonymous else (None, None)
+    phone = fixed.get("phone") or phone
     staff = world.staff_of_unit
     c_id, s_id, d_id = place["community_id"], place["street_id"], place["district_id"]
     reporter = staff.get(c_id) if source in ("grid_worker", "staff") else None
     rule = world.rules[severity]
     where = _where(rng, world, community, source)
+    if "address" in fixed:
+        where = {"address": fixed["address"], "latitude": None, "longitude": None}
 
     trail = _Trail(case_id, reported_at)
     trail.move(Act.report, reporter, after=timedelta(0), to_unit=c_id)
@@ -302,6 +317,8 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
         fate = None
     if force_open:
         fate = None
+    elif fixed:
+        fate = S.closed
 
     def done() -> bool:
         return trail.at >= now or (fate is None and rng.random() < 0.22)
@@ -311,8 +328,8 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
                    after=_hours(rng, 0.2, 6),
                    note="重复或不属实" if fate == S.merged else "经核实不属于受理范围")
         row = _case_row(trail, category, subs, rng, severity, source, name, phone, anonymous,
-                        reporter, place, code, reported_at, None, c_id, now, where=where)
-        row.update(_deadlines_and_orders(trail, rule, row, now))
+                        reporter, place, code, reported_at, where=where)
+        row.update(_derived(world, trail, row, now))
         return row, trail.events
 
     trail.move(Act.accept, staff.get(c_id), after=_hours(rng, 0.1, 6))
@@ -336,7 +353,6 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
                 reached, triage_unit = "city", place["city_id"]
     handle_due = None
     handler_unit = None
-    orders: list[dict] = []
     if not done():
         if reached == "community":
             trail.move(Act.take, staff.get(c_id), after=_hours(rng, 0.1, 4))
@@ -345,32 +361,24 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
             dept = _handler(world, category, s_id, d_id)
             handler_unit = dept
             trail.move(Act.dispatch, staff.get(triage_unit), after=_hours(rng, 0.1, 8), to_unit=dept)
-            orders.append(_order(case_id, dept, triage_unit, trail.at, rule))
             if rng.random() < 0.03 and not done():
                 trail.move(Act.give_back, staff.get(dept), after=_hours(rng, 1, 12), to_unit=triage_unit,
                            note="不属于本单位职责")
-                orders[-1]["state"] = W.returned
                 trail.move(Act.dispatch, staff.get(triage_unit), after=_hours(rng, 0.5, 8), to_unit=dept)
-                orders.append(_order(case_id, dept, triage_unit, trail.at, rule))
             if not done():
                 late_sign = rng.random() < 0.04
                 trail.move(Act.acknowledge, staff.get(dept),
                            after=_hours(rng, 0.05, 30 if late_sign else 1.5))
-                orders[-1].update(state=W.acknowledged, signed_at=trail.at)
             if not done() and trail.state == S.acknowledged:
                 trail.move(Act.start, staff.get(dept), after=_hours(rng, 0.1, 6))
         dispatched_at = trail.at
-        handle_due = due_by(rule, HANDLE, dispatched_at)
-        if orders:
-            orders[-1]["handle_due_at"] = handle_due
+        handle_due = due_by(rule, HANDLE, dispatched_at)  # how long the work may take
         hours_to_due = (handle_due - dispatched_at).total_seconds() / 3600
         late = rng.random() < 0.05
         work = _hours(rng, hours_to_due * 1.05, hours_to_due * 1.6) if late else \
             _hours(rng, min(1.0, hours_to_due * 0.1), hours_to_due * 0.85)
         if trail.state == S.in_progress and not done():
             trail.move(Act.handle, staff.get(handler_unit), after=work, to_unit=c_id)
-            if orders:
-                orders[-1].update(state=W.handled, handled_at=trail.at)
             if rng.random() < 0.04 and not done():
                 trail.move(Act.rework, staff.get(c_id), after=_hours(rng, 2, 24),
                            to_unit=handler_unit, note="整改不到位，返工")
@@ -404,104 +412,42 @@ def _one_case(rng: random.Random, world: _World, case_id: int, reported_at: date
         if trail.state not in (S.feedback, S.closed):
             rating = None
     row = _case_row(trail, category, subs, rng, severity, source, name, phone, anonymous,
-                    reporter, place, code, reported_at, None, c_id, now,
-                    reached=_reached(trail, place), rating=rating, where=where)
-    row.update(_deadlines_and_orders(trail, rule, row, now))
+                    reporter, place, code, reported_at, rating=rating, where=where)
+    row.update(_derived(world, trail, row, now))
     return row, trail.events
 
 
-def _order(case_id: int, dept: int, by: int, at: datetime, rule: DeadlineRule) -> dict:
-    return {"case_id": case_id, "unit_id": dept, "lead": True, "state": W.dispatched,
-            "dispatched_by_id": by,
-            "sign_due_at": due_by(rule, SIGN_FOR, at),
-            "handle_due_at": due_by(rule, HANDLE, at),
-            "created_at": at, "signed_at": None, "handled_at": None}
-
-
-def _deadlines_and_orders(trail: _Trail, rule: DeadlineRule, row: dict, now: datetime) -> dict:
-    """Owner, handler, deadlines, overdue and work orders as the final trail leaves them."""
-    owner, handler = row["community_id"], None
-    sign_due = due_by(rule, SIGN_FOR, trail.events[0]["at"])
-    handle_due = None
-    orders: list[dict] = []
-    for e in trail.events:
-        action, at = e["action"], e["at"]
-        if action == Act.call_up:
-            owner = e["to_unit_id"]
-            sign_due = due_by(rule, ANSWER_CALL, at)
-        elif action == Act.accept:
-            sign_due = due_by(rule, ANSWER_CALL, at)
-        elif action == Act.take:
-            handler, sign_due = owner, None
-            handle_due = due_by(rule, HANDLE, at)
-        elif action == Act.dispatch:
-            handler = e["to_unit_id"]
-            orders.append(_order(row["id"], handler, owner, at, rule))
-            sign_due, handle_due = orders[-1]["sign_due_at"], orders[-1]["handle_due_at"]
-        elif action == Act.give_back:
-            orders[-1]["state"] = W.returned
-            handler = handle_due = None
-            sign_due = due_by(rule, ANSWER_CALL, at)
-        elif action == Act.acknowledge:
-            orders[-1].update(state=W.acknowledged, signed_at=at)
-            sign_due = None
-        elif action == Act.handle:
-            if orders and orders[-1]["state"] == W.acknowledged:
-                orders[-1].update(state=W.handled, handled_at=at)
-        elif action in (Act.rework, Act.reopen):
-            if orders and orders[-1]["state"] == W.handled:
-                orders[-1].update(state=W.acknowledged, handled_at=None)
-            if action == Act.reopen:
-                handle_due = due_by(rule, HANDLE, at)
-        elif action in (Act.reject, Act.merge):
-            sign_due = None
-    state = trail.state
-    if state not in SIGN_WAIT:
-        sign_due = None
-    # Late now, by the deadline that matters in the final state: the tick's own rule.
-    overdue = is_past_due(state, sign_due, handle_due, now)
-    return {"owner_id": owner, "handler_id": handler, "sign_due_at": sign_due,
-            "handle_due_at": handle_due, "overdue": bool(overdue), "_orders": orders}
-
-
-def _reached(trail: _Trail, place: dict[str, int]) -> str:
-    called = {e["to_unit_id"] for e in trail.events if e["action"] == Act.call_up}
-    for tier, key in (("city", "city_id"), ("district", "district_id"), ("street", "street_id")):
-        if place[key] in called:
-            return tier
-    return "community"
+def _derived(world: _World, trail: _Trail, row: dict, now: datetime) -> dict:
+    """Owner, handler, deadlines, overdue, first commitment, resolution, waits and work orders
+    as the final trail leaves them: the events replayed by ``lib.cases.derive``, as the
+    integrity check replays them."""
+    d = derive(trail.events, place=row, severity=row["severity"], rules=world.rules, now=now,
+               close=world.close, unit_of_user=world.unit_of_user, case_id=row["id"])
+    return {"owner_id": d.owner_id, "handler_id": d.handler_id, "sign_due_at": d.sign_due_at,
+            "handle_due_at": d.handle_due_at, "overdue": d.overdue,
+            "committed_due_at": d.committed_due_at, "resolved_at": d.resolved_at,
+            "reached_tier": d.reached_tier, "closed_at": d.closed_at,
+            "closure_hours": d.closure_hours, "closure_workdays": d.closure_workdays,
+            "_orders": d.orders, "_waits": d.waits}
 
 
 def _case_row(trail: _Trail, category: Category, subs: list[int], rng: random.Random,
               severity: str, source: str, name: str | None, phone: str | None, anonymous: bool,
               reporter: int | None, place: dict[str, int], code: str, reported_at: datetime,
-              handle_due: datetime | None, triage_unit: int, now: datetime, *,
-              reached: str = "community", rating: str | None = None,
-              where: dict | None = None) -> dict:
-    closed_at = trail.at if trail.state == S.closed else None
-    handled = [e["at"] for e in trail.events if e["action"] == Act.handle]
-    finished = handled[-1] if handled else (now if trail.state not in DROPPED else None)
-    overdue = bool(handle_due and finished and finished > handle_due)
+              *, rating: str | None = None, where: dict | None = None) -> dict:
+    """The case row's own columns; what its events give comes from ``_derived``."""
     sub_id = rng.choice(subs) if subs else None
-    where = where or {"address": f"{rng.choice(STREET_NAMES)}{rng.choice(STREET_WORDS)}"
-                                 f"{rng.randint(1, 300)}{rng.choice(PLACES)}",
-                      "latitude": None, "longitude": None}
     address = where["address"]
     return {
         "id": trail.case_id, "code": code, "category_id": category.id, "subcategory_id": sub_id,
         "description": f"{category.name_zh}：{address}附近发现隐患，请尽快处理。",
         "address": address, "latitude": where["latitude"], "longitude": where["longitude"],
-        "severity": severity,
+        "place_key": place_key(address), "severity": severity,
         "source": source, "reporter_name": name, "reporter_phone": phone,
         "anonymous": anonymous, "reported_by_id": reporter, "state": trail.state,
-        **place, "unit_id": trail.unit, "reached_tier": reached, "supervised": False,
-        "overdue": overdue, "sign_due_at": None, "handle_due_at": handle_due, "rating": rating,
-        "reported_at": reported_at, "closed_at": closed_at, "updated_at": trail.at,
+        **place, "unit_id": trail.unit, "supervised": False, "rating": rating,
+        "reported_at": reported_at, "updated_at": trail.at,
         "version": len(trail.events), "event_seq": len(trail.events),
-        # As the close move writes them (lib/cases/machine.py).
-        "closure_hours": round((closed_at - reported_at).total_seconds() / 3600, 3)
-        if closed_at else None,
-        "closure_workdays": working_days_between(reported_at, closed_at) if closed_at else None,
     }
 
 
@@ -542,7 +488,7 @@ def generate_cases(session: Session, count: int, *, seed: int = 2019, now: datet
     event_id = first_event_id
     conn = session.connection()
     for begin in range(0, count, chunk):
-        case_rows, event_rows, order_rows = [], [], []
+        made = []
         for i in range(begin, min(count, begin + chunk)):
             day_start = (start + timedelta(seconds=offsets[i])).replace(hour=0, minute=0, second=0,
                                                                        microsecond=0)
@@ -551,26 +497,71 @@ def generate_cases(session: Session, count: int, *, seed: int = 2019, now: datet
                                                 seconds=rng.randrange(60))
             if reported_at >= now:
                 reported_at = now - timedelta(minutes=rng.randrange(1, 600))
-            row, events = _one_case(rng, world, first_id + i, reported_at, now, next(codes),
-                                    community=community, force_open=force_open)
-            for event in events:
-                event["id"] = event_id
-                event_id += 1
-            order_rows.extend(row.pop("_orders"))
-            case_rows.append(row)
-            event_rows.extend(events)
-        _bulk_insert(conn, "case", case_rows)
-        _bulk_insert(conn, "case_event", event_rows)
-        _bulk_insert(conn, "work_order", order_rows)
-        made_cases += len(case_rows)
-        made_events += len(event_rows)
+            made.append(_one_case(rng, world, first_id + i, reported_at, now, next(codes),
+                                  community=community, force_open=force_open))
+        event_id = _insert_cases(conn, made, event_id)
+        made_cases += len(made)
+        made_events += sum(len(events) for _row, events in made)
         if progress:
             progress(made_cases, count)
+    _sequences(session)
+    return {"cases": made_cases, "events": made_events}
+
+
+def add_cases(session: Session, wanted: list[dict], *, seed: int = 2019,
+              now: datetime | None = None) -> list[int]:
+    """A few more closed resident reports, each told like any other, with what ``wanted`` fixes
+    (``community_id``, ``reported_at``, and optionally ``category_id``, ``phone``, ``address``):
+    the reward demo's patterns for an approver to notice. Their ids."""
+    rng = random.Random(seed)
+    now = now or utcnow()
+    world = _read_world(session)
+    communities = {c.id: c for c in world.communities}
+    first_id = (session.exec(select(func.max(Case.id))).one() or 0) + 1
+    event_id = (session.exec(select(func.max(CaseEvent.id))).one() or 0) + 1
+    codes = _codes(rng, set(session.exec(select(Case.code)).all()))
+    made = []
+    for i, spec in enumerate(wanted):
+        fixed = {k: spec[k] for k in ("category_id", "phone", "address") if k in spec}
+        fixed.setdefault("phone", _person(rng)[1])
+        made.append(_one_case(rng, world, first_id + i, as_utc(spec["reported_at"]), now,
+                              next(codes), community=communities[spec["community_id"]],
+                              fixed=fixed))
+    _insert_cases(session.connection(), made, event_id)
+    _sequences(session)
+    return [row["id"] for row, _events in made]
+
+
+def _insert_cases(conn, made: list[tuple[dict, list[dict]]], event_id: int) -> int:  # noqa: ANN001
+    """Bulk-insert generated cases with their events, lead work orders and waits; returns the
+    next event id."""
+    case_rows, event_rows, order_rows, wait_rows = [], [], [], []
+    for row, events in made:
+        for event in events:
+            event["id"] = event_id
+            event_id += 1
+            if event["detail"] is not None:
+                # Straight to the driver (``_bulk_insert``): the facts as the JSON text the
+                # column holds on SQLite, cast to jsonb by PostgreSQL.
+                event["detail"] = json.dumps(event["detail"], ensure_ascii=False)
+        order_rows.extend(row.pop("_orders"))
+        wait_rows.extend(row.pop("_waits"))
+        case_rows.append(row)
+        event_rows.extend(events)
+    _bulk_insert(conn, "case", case_rows)
+    _bulk_insert(conn, "case_event", event_rows)
+    _bulk_insert(conn, "work_order", order_rows)
+    _bulk_insert(conn, "case_wait", wait_rows)
+    return event_id
+
+
+def _sequences(session: Session) -> None:
+    """PostgreSQL: the id sequences after the rows inserted with their ids."""
     if session.get_bind().dialect.name == "postgresql":
+        conn = session.connection()
         for table in ("case", "case_event", "work_order"):
             conn.execute(text(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
                               f"(SELECT COALESCE(MAX(id), 1) FROM \"{table}\"))"))
-    return {"cases": made_cases, "events": made_events}
 
 
 def _bulk_insert(conn, table: str, rows: list[dict]) -> None:  # noqa: ANN001

@@ -12,7 +12,6 @@ import hashlib
 import random
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
 from sqlmodel import Session, select
 
 from lib.cases.models import Attachment, Case, CaseState
@@ -26,30 +25,32 @@ from lib.rewards import eligibility, rules
 from lib.rewards.machine import CLAIMS, REJECT_REASONS, ClaimAct, act
 from lib.rewards.models import ClaimState, RewardClaim
 from lib.rewards.rules import CASH
+from lib.tools import demo
 
 FRAUD_PHONE = "13900007777"
 
 
-def _plant_patterns(session: Session, rng: random.Random) -> None:
-    """A few cases rewritten into patterns an approver should notice."""
+def _plant_patterns(session: Session, rng: random.Random, now: datetime) -> None:
+    """A few patterns an approver should notice: reports told by the demo's generator like any
+    other (their events, report moments and derived values agree), with the phone, place and
+    moment of the pattern given, beside the year's latest closed resident reports."""
     closed = session.exec(select(Case).where(
         Case.source == Source.resident, Case.state == CaseState.closed,
         Case.anonymous.is_(False)).order_by(Case.id.desc()).limit(40)).all()
     if len(closed) < 12:
         return
-    first = closed[0]
-    for case in closed[:4]:  # one phone, four reports within hours
-        session.exec(text('UPDATE "case" SET reporter_phone = :p, reported_at = :at WHERE id = :i'),
-                     params={"p": FRAUD_PHONE, "at": first.reported_at - timedelta(hours=rng.randint(1, 6)),
-                             "i": case.id})
-    crowd = closed[4:8]  # several phones, one address, one day
-    for case in crowd:
-        session.exec(text('UPDATE "case" SET address = :a, community_id = :c, category_id = :k, '
-                          'street_id = :s, reported_at = :at WHERE id = :i'),
-                     params={"a": crowd[0].address, "c": crowd[0].community_id,
-                             "k": crowd[0].category_id, "s": crowd[0].street_id,
-                             "at": crowd[0].reported_at + timedelta(hours=rng.randint(1, 8)),
-                             "i": case.id})
+    first, crowd = closed[0], closed[4]
+    wanted = [  # one phone, four reports within hours
+        {"community_id": first.community_id, "phone": FRAUD_PHONE,
+         "reported_at": as_utc(first.reported_at) - timedelta(hours=rng.randint(1, 6))}
+        for _ in range(4)]
+    wanted += [  # several phones, one address, one day
+        {"community_id": crowd.community_id, "category_id": crowd.category_id,
+         "address": crowd.address,
+         "reported_at": as_utc(crowd.reported_at) + timedelta(hours=rng.randint(1, 8))}
+        for _ in range(4)]
+    demo.add_cases(session, wanted,
+                   seed=rng.randrange(10**6), now=now)
     photo = b"demo-reused-photo"
     for case in closed[8:10]:  # the same picture on two reports
         session.add(Attachment(case_id=case.id, kind=PhotoKind.report, mime="image/jpeg", size=len(photo),
@@ -62,7 +63,7 @@ def generate_claims(session: Session, *, seed: int = 2019, now: datetime | None 
     """Claims for every valid resident report so far, moved on as people would."""
     rng = random.Random(seed)
     now = now or utcnow()
-    _plant_patterns(session, rng)
+    _plant_patterns(session, rng, now)
     eligibility.open_claims(session, now, everything=True, limit=1_000_000, backfill=True)
     approvers = {}
     for user in session.exec(select(User).where(User.username.in_(

@@ -1,6 +1,8 @@
 """Assessment a unit cannot game: each case's first commitment, when it was resolved and its
 normalised place; the waits for a unit's first action (case_wait); the roll-ups' new counters;
 closed assessment months, their stored figures and the adjustments made after they closed.
+The existing cases get their first commitment, resolution moment, place key and waits from
+their events (lib.cases.integrity.backfill).
 
 Revision ID: 0016
 Revises: 0015
@@ -13,7 +15,12 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
+from sqlmodel import Session
 
+from lib.cases.integrity import backfill
+from lib.core.clock import time_of_day
+from lib.core.settings import parse
+from lib.core.workcal import CLOSE_OF_DAY
 
 revision: str = '0016'
 down_revision: str | None = '0015'
@@ -135,6 +142,16 @@ def upgrade() -> None:
                                            server_default='0'))
     # The roll-ups count by the new definitions from their next build: forget how far they were.
     op.execute('DELETE FROM kpi_refresh')
+    # The cases that exist: their first commitment, resolution moment, normalised place and
+    # waits, as their events give them (the replay the integrity check uses), chunk by chunk.
+    conn = op.get_bind()
+    close = conn.execute(sa.text("SELECT value FROM setting WHERE key = 'deadline.close_of_day'"))\
+        .scalar()
+    try:
+        close = time_of_day(parse('deadline.close_of_day', close)) if close else CLOSE_OF_DAY
+    except ValueError:
+        close = CLOSE_OF_DAY
+    backfill(Session(bind=conn), close=close)
 
 
 
