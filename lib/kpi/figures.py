@@ -130,6 +130,14 @@ BESIDE = {"satisfaction_rate": ("callback_rate", "rated_share"),
           "on_time_rate": ("overdue_rate",), "overdue_rate": ("on_time_rate",)}
 
 
+# The base each rate is shown with on the pages ("基数：本期办结 N 件"): a catalog key taking
+# ``count``, the rate's denominator.
+BASE_TEXT = {"response_rate": "kpi.base.waits", "resolution_rate": "kpi.base.due",
+             "resolved_late_rate": "kpi.base.due", "callback_rate": "kpi.base.closed",
+             "rated_share": "kpi.base.closed", "on_time_rate": "kpi.base.closed",
+             "overdue_rate": "kpi.base.closed"}
+
+
 @dataclass(frozen=True)
 class Value:
     """A figure's value with the counts behind it (``value`` None: no data)."""
@@ -138,6 +146,19 @@ class Value:
     value: float | None
     numerator: float
     denominator: float | None
+
+
+def base_of(key: str, values: dict[str, Value]) -> tuple[str, dict[str, object]] | None:
+    """The text stating a figure's base, as (catalog key, parameters), or None: the cases it
+    is counted on; for satisfaction, the rated and closed cases and the call-backs beside it."""
+    if key == "satisfaction_rate":
+        back = values["callback_rate"]
+        return "kpi.base.rated_closed", {"rated": f"{values[key].denominator or 0:,.0f}",
+                                         "closed": f"{back.denominator or 0:,.0f}",
+                                         "called": f"{back.numerator:,.0f}"}
+    if key in BASE_TEXT and key in values:
+        return BASE_TEXT[key], {"count": f"{values[key].denominator or 0:,.0f}"}
+    return None
 
 
 def weights(session: Session) -> dict[str, float]:

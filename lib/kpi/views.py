@@ -327,6 +327,7 @@ class Closure:
     by_category: list[ClosureGroup]
     on_time: Value
     trend: list[TrendPoint]
+    overdue: Value | None = None  # closed late: one base with ``on_time``
 
 
 def bucket_labels() -> list[str]:
@@ -369,7 +370,8 @@ def closure(actor: Actor | None, query: Query, engine: Engine | None = None) -> 
         return Closure(ctx.scope, ctx.period, _quantiles([(h, d) for _, _, h, d in rows]),
                        values["mean_closure_hours"], list(zip(bucket_labels(), total.buckets,
                                                                strict=True)),
-                       by_tier, by_category, values["on_time_rate"], trend(session, ctx))
+                       by_tier, by_category, values["on_time_rate"], trend(session, ctx),
+                       values["overdue_rate"])
 
 
 # ---------------------------------------------------------------- tier flow
