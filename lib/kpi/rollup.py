@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import and_, bindparam, delete, exists, insert, literal, or_, update
+from sqlalchemy import and_, bindparam, delete, exists, false, insert, literal, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -157,14 +157,15 @@ def near(metres: float, a_lat, a_lon, b_lat, b_lon):  # noqa: ANN001, ANN201
 def place_match(metres: float, a, b):  # noqa: ANN001, ANN201
     """SQL: ``a`` and ``b`` (case tables) may be at one place: the same normalised address, or
     both located within the bounding box."""
-    return or_(and_(a.c.place_key.is_not(None), b.c.place_key == a.c.place_key),
+    return or_(and_(a.c.place_key.is_not(None), a.c.place_key != "",
+                    b.c.place_key == a.c.place_key),
                near(metres, a.c.latitude, a.c.longitude, b.c.latitude, b.c.longitude))
 
 
 def same_place(metres: float, a: tuple, b: tuple) -> bool:
     """Two cases at one place, each given as (place_key, latitude, longitude): the same
     normalised address, or both located within ``metres`` of each other."""
-    if a[0] is not None and a[0] == b[0]:
+    if a[0] and a[0] == b[0]:  # no address: "" (or None before it was filled)
         return True
     if None in (a[1], a[2], b[1], b[2]):
         return False
@@ -205,11 +206,10 @@ def later_report_days(session: Session, case: Case, closed_days: Iterable[str],
     table = Case.__table__
     for closed_day in closed_days:
         first, _ = bounds(closed_day)
-        match = or_(and_(table.c.place_key.is_not(None), table.c.place_key == case.place_key),
-                    near(metres, literal(case.latitude), literal(case.longitude),
-                         table.c.latitude, table.c.longitude)) \
-            if case.latitude is not None and case.longitude is not None else \
-            and_(table.c.place_key.is_not(None), table.c.place_key == case.place_key)
+        same_key = table.c.place_key == case.place_key if case.place_key else false()
+        match = or_(same_key, near(metres, literal(case.latitude), literal(case.longitude),
+                                   table.c.latitude, table.c.longitude)) \
+            if case.latitude is not None and case.longitude is not None else same_key
         for reported_at, key, lat, lon in session.exec(
                 select(table.c.reported_at, table.c.place_key, table.c.latitude, table.c.longitude)
                 .where(table.c.community_id == case.community_id,
