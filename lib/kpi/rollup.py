@@ -4,12 +4,15 @@ over any period (``kpi_day``); the same per unit over all categories, department
 unit (``kpi_quantile``) — so that a leader's page sums a few dozen rows instead of walking a
 million cases.
 
-A day's rows are recomputed whole from the cases, never patched: what was reported, closed and
-due that day, the lead work orders made that day, and the moves of that day. ``refresh`` (the
-tick, once a minute) recomputes the days that cases moved since the last refresh touch: their
-days before and after (``kpi_case`` keeps the days each case was counted on), their work
-orders' days, the days of their new events, and the days of work orders whose deadline has just
-passed (they turn late). ``rebuild`` recomputes every day (``python -m lib kpi-rebuild``).
+A day's rows are recomputed whole from the cases, never patched: what was reported (and which
+of those repeat a closed case's place), closed, and first committed to that day, the waits for
+a first action begun that day, the lead work orders made that day, and the moves of that day
+(definitions: lib.kpi.figures; docs/decisions.md "Assessment definitions"). ``refresh`` (the
+tick, once a minute) recomputes the days that cases moved since the last refresh touch
+(``touched_days``): their days before and after (``kpi_case`` keeps the days each case was
+counted on), their work orders' and waits' days, the days of their new events, the days of the
+later reports at the place of a case whose closure changed, and the days of work orders whose
+deadline has just passed (they turn late). ``rebuild`` recomputes every day (``python -m lib kpi-rebuild``).
 """
 
 from __future__ import annotations
