@@ -33,7 +33,8 @@ with page.guard():
                       page.t("kpi.no_data") if value is None else f"{value:.1f}",
                       help=page.t("kpi.def.closure_quantiles") + "\n\n"
                       + page.t("kpi.closed_count", count=q.count), border=True)
-    kpi.card(page, columns[4], "on_time_rate", data.on_time, None, partial=head.partial)
+    kpi.card(page, columns[4], "on_time_rate", data.on_time, None, partial=head.partial,
+             note=page.t("kpi.base.closed", count=f"{data.on_time.denominator or 0:,.0f}"))
 
     left, right = st.columns(2)
     with left:
@@ -94,7 +95,10 @@ with page.guard():
     with right:
         st.subheader(page.t("kpi.closure.on_time_split"))
         on_time = data.on_time
-        late = (on_time.denominator or 0) - on_time.numerator
+        late = data.overdue.numerator  # one base: on time and late add up to the cases closed
+        st.caption(page.t("kpi.base.closed", count=f"{on_time.denominator or 0:,.0f}") + " · "
+                   + kpi.label(page, "on_time_rate") + " " + kpi.fmt(page, on_time) + " · "
+                   + kpi.label(page, "overdue_rate") + " " + kpi.fmt(page, data.overdue))
         if on_time.denominator:
             figure = go.Figure(go.Pie(labels=[page.t("kpi.closure.on_time"), page.t("kpi.closure.late")],
                                       values=[on_time.numerator, late], hole=0.5, sort=False,

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from lib.kpi import views
+from lib.kpi import figures, views
 from lib.kpi.extras import EXTRAS
 from lib.kpi.figures import HEADLINE
 from lib.ui import kpi
@@ -20,11 +20,23 @@ with page.guard():
     data = views.overview(page.actor, query)
     kpi.scope_line(page, head, page.name(data.scope), data.period.label)
 
+    # A month under way is compared with the same days of the month before: like with like.
+    if data.partial and data.current is not None:
+        st.caption(page.t("kpi.compare.same_days", label=data.period.label,
+                          first=data.current.start.day, last=data.current.end.day,
+                          prev_start=data.previous.start.isoformat(),
+                          prev_end=data.previous.end.isoformat()))
+    else:
+        st.caption(page.t("kpi.compare.whole", label=data.previous.label,
+                          start=data.previous.start.isoformat(), end=data.previous.end.isoformat()))
     keys = [*HEADLINE, "composite"]
     for start in range(0, len(keys), 5):
         columns = st.columns(5)
         for column, key in zip(columns, keys[start:start + 5], strict=False):
-            kpi.card(page, column, key, data.values[key], data.before[key], partial=head.partial)
+            base = figures.base_of(key, data.values)
+            kpi.card(page, column, key, data.values[key], data.before[key],
+                     partial=head.partial and not data.partial,
+                     note=page.t(base[0], **base[1]) if base else None)
     q = data.quantiles
     columns = st.columns(5)
     for column, key, value in ((columns[0], "median_hours", q.median_hours),

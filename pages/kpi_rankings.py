@@ -26,8 +26,17 @@ def table(ranking: rankings.Ranking) -> pd.DataFrame:
            kpi.number(row.values[k], kind_of(k)) for k in RANKED_FIGURES},
         **{kpi.label(page, k): kpi.number(row.extra[k], "count") for k in extra_keys},
         page.t("kpi.col.cases"): row.cases,
+        page.t("kpi.col.weights"): weights(row.weights),
         page.t("kpi.col.list"): page.t(f"kpi.rank.{row.listed}") if row.listed else "",
     } for row in ranking.rows])
+
+
+def weights(used: dict[str, float]) -> str:
+    """The composite's weights a unit was scored with: "响应 10% · 解决 50% · 满意 40%"."""
+    if not used:
+        return page.t("kpi.nav.empty")
+    return " · ".join(page.t("kpi.weight_part", part=page.t(f"kpi.weight.{key}"),
+                             share=f"{share * 100:.0f}") for key, share in used.items())
 
 
 def drillable(unit) -> bool:  # noqa: ANN001
@@ -96,6 +105,8 @@ with page.guard():
     first = rankings.rankings(page.actor, query)
     kpi.scope_line(page, head, page.name(first.scope), first.period.label)
     st.caption(page.t("kpi.rank.rules", count=first.min_cases))
+    st.caption(page.t("kpi.rank.tie_rule"))
+    st.caption(page.t("kpi.rank.weights_note") + " " + page.t("kpi.rank.twins_note"))
 
     if first.own_only:
         row = first.rows[0] if first.rows else None

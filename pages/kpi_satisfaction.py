@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from lib.kpi import views
+from lib.kpi import figures, views
 from lib.ui import kpi
 from lib.ui.page import setup_page
 
@@ -38,6 +38,8 @@ def table(rows: list[tuple[str, dict, object]]) -> pd.DataFrame:
     return pd.DataFrame([{
         page.t("kpi.col.unit_or_category"): name,
         kpi.label(page, "satisfaction_rate") + "%": kpi.number(values["satisfaction_rate"]),
+        kpi.label(page, "callback_rate") + "%": kpi.number(values["callback_rate"]),
+        kpi.label(page, "rated_share") + "%": kpi.number(values["rated_share"]),
         page.t("kpi.rating.satisfied"): c.satisfied, page.t("kpi.rating.basic"): c.basic,
         page.t("kpi.rating.dissatisfied"): c.dissatisfied,
         page.t("kpi.rating.unrated"): c.closed - c.rated, page.t("kpi.figure.closed"): c.closed,
@@ -52,13 +54,19 @@ with page.guard():
     kpi.scope_line(page, head, page.name(data.scope), data.period.label)
 
     c = data.counters
-    columns = st.columns(4)
-    kpi.card(page, columns[0], "satisfaction_rate", data.values["satisfaction_rate"], None,
-             partial=head.partial)
-    columns[1].metric(page.t("kpi.rating.rated"), f"{c.rated:,}", border=True)
-    columns[2].metric(page.t("kpi.rating.dissatisfied"), f"{c.dissatisfied:,}", border=True)
-    columns[3].metric(page.t("kpi.rating.unrated"), f"{data.unrated:,}", border=True,
+    # Satisfaction beside its base: how many closed cases were called back, and rated.
+    columns = st.columns(6)
+    for column, key in zip(columns[:3], ("satisfaction_rate", "callback_rate", "rated_share"),
+                           strict=True):
+        base = figures.base_of(key, data.values)
+        kpi.card(page, column, key, data.values[key], None, partial=head.partial,
+                 note=page.t(base[0], **base[1]) if base else None)
+    columns[3].metric(page.t("kpi.rating.rated"), f"{c.rated:,}", border=True)
+    columns[4].metric(page.t("kpi.rating.dissatisfied"), f"{c.dissatisfied:,}", border=True)
+    columns[5].metric(page.t("kpi.rating.unrated"), f"{data.unrated:,}", border=True,
                       help=page.t("kpi.rating.unrated_help"))
+    said, params = figures.base_of("satisfaction_rate", data.values)
+    st.caption(page.t(said, **params))
 
     left, right = st.columns(2)
     with left:

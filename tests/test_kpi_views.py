@@ -196,8 +196,13 @@ def test_the_unit_roll_up_agrees_with_the_community_and_category_roll_up(db, mon
         assert (street.rated, street.satisfied, street.basic, street.dissatisfied) == (11, 7, 3, 1)
         # Lead work orders: x2 (signed late), r1 (signed in time, returned).
         assert (street.dispatched, street.signed_on_time, street.returned, street.late) == (2, 1, 1, 0)
-        # Due in March: the ten taken cases and x2 (r1 has no deadline once returned).
-        assert (street.due, street.resolved, street.handled) == (11, 11, 11)
+        # First commitments in March: the ten taken cases, x2 and r1 (returned, it stays in the
+        # base: a return never takes a missed deadline out), all but r1 resolved.
+        assert (street.due, street.resolved, street.handled) == (12, 11, 11)
+        # Waits for a first action: two a community-closed case (triage, decision), x2 four
+        # (triage, call-up, the street's dispatch, the police's sign-for: late), r1 five (the
+        # same, then the street's decision after the return: still waiting).
+        assert (street.waits, street.responded) == (2 * 10 + 4 + 5, 2 * 10 + 3 + 4)
         assert street.closure_hours == pytest.approx(10 * 7 + 79)
         assert street.buckets == [0, 10, 0, 0, 0, 1, 0, 0, 0, 0]  # ≤8 h: ten; 72–120 h: x2
         c1 = figures.totals(s, units[COMMUNITY], MARCH_START, MARCH_END)[None]
@@ -231,11 +236,12 @@ def test_the_unit_roll_up_agrees_with_the_community_and_category_roll_up(db, mon
 
 
 # Composite = (0.1·response + 0.5·resolution + 0.4·satisfaction) / the weights of the parts the
-# unit has. Every ranked community resolved all it was due (resolution 1):
-C1_SCORE = 0.1 * 0 + 0.5 * 1 + 0.4 * (1 + 0.9) / 2  # x2 signed for late: response 0/1 → 0.88
-C2_SCORE = (0.5 * 1 + 0.4 * 1) / 0.9  # no work orders: no response part → 1.0
-C3_SCORE = (0.5 * 1 + 0.4 * 0.95) / 0.9  # 满意 + 基本满意 → 0.9778 (c4 the same)
-C5_SCORE = (0.5 * 1 + 0.4 * 0.5) / 0.9  # 满意 + 不满意 → 0.7778
+# unit has. Response counts every wait for a first action (a community-closed case: its triage
+# and its decision, both in time). Every ranked community resolved all it was due (resolution 1):
+C1_SCORE = 0.1 * 5 / 6 + 0.5 * 1 + 0.4 * (1 + 0.9) / 2  # x2 signed for late: 5/6 → 0.9633
+C2_SCORE = 0.1 * 1 + 0.5 * 1 + 0.4 * 1  # → 1.0
+C3_SCORE = 0.1 * 1 + 0.5 * 1 + 0.4 * 0.95  # 满意 + 基本满意 → 0.98 (c4 the same)
+C5_SCORE = 0.1 * 1 + 0.5 * 1 + 0.4 * 0.5  # 满意 + 不满意 → 0.8
 
 
 def test_communities_rank_by_composite_with_ties_and_lists(db, month):
@@ -247,14 +253,16 @@ def test_communities_rank_by_composite_with_ties_and_lists(db, month):
     assert set(rows) == {community(n) for n in range(1, 9)}  # every community is shown
     for n, score in ((1, C1_SCORE), (2, C2_SCORE), (3, C3_SCORE), (4, C3_SCORE), (5, C5_SCORE)):
         assert rows[community(n)].score == pytest.approx(score), n
-    assert C1_SCORE == pytest.approx(0.88)
-    # Ties share a rank and the next rank skips: 1, 2, 2, 4, 5. c6 (composite 1.0) and c7
-    # (response 1/1: 1.0) have one case each, below the minimum of 2; c8 has none.
+    assert C1_SCORE == pytest.approx(0.9633, abs=1e-4)
+    # Ties (equal composite, resolution and cases: c3, c4) share a rank and the next rank
+    # skips: 1, 2, 2, 4, 5. c6 and c7 have one case each, below the minimum of 2; c8 has none.
     assert [(r.unit.code, r.rank) for r in ranking.rows] == [
         (community(2), 1), (community(3), 2), (community(4), 2), (community(1), 4),
         (community(5), 5), (community(6), None), (community(7), None), (community(8), None)]
-    assert (rows[community(6)].score, rows[community(7)].score) == (pytest.approx(1.0),
-                                                                    pytest.approx(1.0))
+    # c7: r1's waits 4 of 5 answered, its first commitment missed (returned), no rating: the
+    # satisfaction weight spread over response and resolution.
+    assert (rows[community(6)].score, rows[community(7)].score) == (
+        pytest.approx(1.0), pytest.approx((0.1 * 4 / 5 + 0.5 * 0) / 0.6))
     assert (rows[community(6)].cases, rows[community(8)].score) == (1, None)
     assert (ranking.ranked, ranking.min_cases) == (5, 2)
     # Lists: at most half of the 5 ranked (2) each, never overlapping; the black list worst first.
@@ -301,9 +309,10 @@ def test_the_district_ranks_streets_communities_and_departments(db, month):
     assert (ranking.level, ranking.levels) == ("street", ["street", "community", "department"])
     assert len(ranking.rows) == 6
     first = ranking.rows[0]
-    # Street 510104001: response 1/2, resolution 11/11, satisfaction (7 + 0.9·3)/11.
+    # Street 510104001: response 27/29 waits, resolution 11/12 (r1 returned: still due),
+    # satisfaction (7 + 0.9·3)/11.
     assert (first.unit.code, first.rank, first.cases) == (STREET, 1, 12)
-    assert first.score == pytest.approx(0.1 * 0.5 + 0.5 * 1 + 0.4 * 9.7 / 11)
+    assert first.score == pytest.approx(0.1 * 27 / 29 + 0.5 * 11 / 12 + 0.4 * 9.7 / 11)
     other = next(r for r in ranking.rows if r.unit.code == OTHER_STREET)
     assert (other.cases, other.rank) == (1, None)  # below the minimum
     # One ranked street: lists of min(5, 1 // 2) = 0.
@@ -717,9 +726,9 @@ def test_the_monthly_workbook_holds_values_only(db, month):
                         texts.append(cell.value)
         assert "'" + evil in texts and evil not in texts
         ranking = book.worksheets[3]  # communities
-        # The first row: community 002, rank 1, composite 100.0 (per cent); c1 4th with 88.0.
+        # The first row: community 002, rank 1, composite 100.0 (per cent); c1 4th with 96.3.
         assert [ranking.cell(2, n).value for n in (1, 2, 3)] == [1, "'" + evil, 100.0]
-        assert [ranking.cell(5, n).value for n in (1, 2, 3)] == [4, t_name(db, 1, lang), 88.0]
+        assert [ranking.cell(5, n).value for n in (1, 2, 3)] == [4, t_name(db, 1, lang), 96.3]
         # One native bar chart on each ranking sheet and on the category sheet.
         assert [len(sheet._charts) for sheet in book.worksheets] == [0, 0, 1, 1, 1, 1]
         summary = book.worksheets[0]

@@ -1,23 +1,43 @@
 """The assessment figures (考核指标), from the roll-ups: definitions in one table, each computed
 with the counts behind it, for any period, part of the tree and category.
 
-Definitions (docs/decisions.md, "Assessment figures"; weights and the 基本满意 factor are settings):
+Definitions (docs/decisions.md, "Assessment definitions"; weights and the 基本满意 factor are
+settings). Each rate says its base; none of them can be improved by moving a case out of it:
 
-  response_rate      lead work orders signed for in time / lead work orders made
-  resolution_rate    cases handled and verified / cases whose handling deadline fell in it
-  satisfaction_rate  (满意 + 0.9 × 基本满意) / cases closed and rated (unreached: unrated)
-  on_time_rate       cases closed before their handling deadline / cases closed
-  overdue_rate       lead work orders handled late or open past their deadline / made
+  response_rate      waits for a unit's first action begun in the period (a community's triage
+                     of a report, an owner's decision, a department's sign-for of a work order —
+                     a prompt, reasoned 退单 answers it — a called tier's answer), answered by
+                     that unit within the limit / those waits
+  resolution_rate    cases whose first commitment (the handling deadline set when the work was
+                     taken on or dispatched, moved only by an extension granted before it
+                     expired) fell in the period, resolved (verified on site) by it / those cases.
+                     A call-up, return, hand-back, parking or reopen never takes a case out.
+  resolved_late_rate of the same base, resolved after the first commitment (lower is better;
+                     resolved late is not resolved)
+  satisfaction_rate  (满意 + 0.9 × 基本满意) / cases closed in the period and rated (unreached:
+                     unrated); shown with its base:
+  callback_rate      cases closed with a call-back recorded before closing (the checker's 回访,
+                     rated or "unreachable", or the reporter's own rating) / cases closed: a
+                     close without any call-back attempt counts against it
+  on_time_rate       cases closed in the period by their first commitment (or without one) /
+                     cases closed in the period
+  overdue_rate       cases closed in the period after their first commitment / cases closed in
+                     the period (one base with on_time_rate: together 100 %)
+  order_late_rate    lead work orders handled late or open past their deadline / made (工单)
   community_share    cases closed without leaving the community tier / closed (小事不出村社)
   street_share       cases closed without reaching the district / closed (大事不出镇街)
   return_rate        lead work orders returned / made (退单)
   rework_rate        rework moves / handle moves (返工)
-  repeat_rate        reports at a place and category closed in the 90 days before / reports
+  repeat_rate        reports where a case of the same community and category closed in the 90
+                     days before at the same place — the same normalised address, or both on
+                     the map within ``kpi.repeat_distance_m`` metres — / reports
   inspection_share   problems first found by covert inspection / reports (lower is better)
   mean_closure_hours hours from report to closure, averaged over cases closed
   hurries            催办 by reporters
-  composite          response × 0.1 + resolution × 0.5 + satisfaction × 0.4 (by the weights of
-                     the parts a unit has; none: no score)
+  composite          response × 0.1 + resolution × 0.5 + satisfaction × 0.4 over the parts a
+                     unit has data for: a part with no data (no rated case, no wait, no case
+                     due) drops out and its weight is spread over the others in proportion
+                     (``composite_weights``, shown per unit); none: no score
 
 A figure whose denominator is 0 is "no data" (None), never an error. The median and 90th
 percentile of closure time for a chosen period are exact (``closure_quantiles``, from the
@@ -49,6 +69,8 @@ from lib.kpi.periods import (  # noqa: F401  (the figures' public names)
     month_start_day,
     period_of_label,
     quantile,
+    same_days_before,
+    so_far,
     today,
 )
 from lib.kpi.rollup import Counters
@@ -71,11 +93,16 @@ def _satisfied(c: Counters, w: dict) -> float:
 
 
 FIGURES: list[Figure] = [
-    Figure("response_rate", "rate", "higher", lambda c, w: c.signed_on_time, lambda c, w: c.dispatched),
+    Figure("response_rate", "rate", "higher", lambda c, w: c.responded, lambda c, w: c.waits),
     Figure("resolution_rate", "rate", "higher", lambda c, w: c.resolved, lambda c, w: c.due),
+    Figure("resolved_late_rate", "rate", "lower", lambda c, w: c.resolved_late,
+           lambda c, w: c.due),
     Figure("satisfaction_rate", "rate", "higher", _satisfied, lambda c, w: c.rated),
+    Figure("callback_rate", "rate", "higher", lambda c, w: c.called_back, lambda c, w: c.closed),
+    Figure("rated_share", "rate", "higher", lambda c, w: c.rated, lambda c, w: c.closed),
     Figure("on_time_rate", "rate", "higher", lambda c, w: c.closed_on_time, lambda c, w: c.closed),
-    Figure("overdue_rate", "rate", "lower", lambda c, w: c.late, lambda c, w: c.dispatched),
+    Figure("overdue_rate", "rate", "lower", lambda c, w: c.closed_late, lambda c, w: c.closed),
+    Figure("order_late_rate", "rate", "lower", lambda c, w: c.late, lambda c, w: c.dispatched),
     Figure("community_share", "rate", "higher", lambda c, w: c.closed_community,
            lambda c, w: c.closed),
     Figure("street_share", "rate", "higher", lambda c, w: c.closed_street, lambda c, w: c.closed),
@@ -91,9 +118,24 @@ FIGURES: list[Figure] = [
     Figure("closed", "count", "higher", lambda c, w: c.closed),
 ]
 BY_KEY = {f.key: f for f in FIGURES}
-HEADLINE = ["response_rate", "resolution_rate", "satisfaction_rate", "on_time_rate",
-            "overdue_rate", "community_share", "street_share", "mean_closure_hours"]
+# The overview's cards: the three parts of the composite, each with the figure that shows its
+# base or its other side beside it (resolved late; the call-back rate), then closure.
+HEADLINE = ["response_rate", "resolution_rate", "resolved_late_rate", "satisfaction_rate",
+            "callback_rate", "on_time_rate", "overdue_rate", "community_share", "street_share",
+            "mean_closure_hours"]
 COMPOSITE_PARTS = ("response_rate", "resolution_rate", "satisfaction_rate")
+# Which figure sits beside which on a page to show its base (figure → its companions).
+BESIDE = {"satisfaction_rate": ("callback_rate", "rated_share"),
+          "resolution_rate": ("resolved_late_rate",),
+          "on_time_rate": ("overdue_rate",), "overdue_rate": ("on_time_rate",)}
+
+
+# The base each rate is shown with on the pages ("基数：本期办结 N 件"): a catalog key taking
+# ``count``, the rate's denominator.
+BASE_TEXT = {"response_rate": "kpi.base.waits", "resolution_rate": "kpi.base.due",
+             "resolved_late_rate": "kpi.base.due", "callback_rate": "kpi.base.closed",
+             "rated_share": "kpi.base.closed", "on_time_rate": "kpi.base.closed",
+             "overdue_rate": "kpi.base.closed"}
 
 
 @dataclass(frozen=True)
@@ -104,6 +146,19 @@ class Value:
     value: float | None
     numerator: float
     denominator: float | None
+
+
+def base_of(key: str, values: dict[str, Value]) -> tuple[str, dict[str, object]] | None:
+    """The text stating a figure's base, as (catalog key, parameters), or None: the cases it
+    is counted on; for satisfaction, the rated and closed cases and the call-backs beside it."""
+    if key == "satisfaction_rate":
+        back = values["callback_rate"]
+        return "kpi.base.rated_closed", {"rated": f"{values[key].denominator or 0:,.0f}",
+                                         "closed": f"{back.denominator or 0:,.0f}",
+                                         "called": f"{back.numerator:,.0f}"}
+    if key in BASE_TEXT and key in values:
+        return BASE_TEXT[key], {"count": f"{values[key].denominator or 0:,.0f}"}
+    return None
 
 
 def weights(session: Session) -> dict[str, float]:
@@ -127,13 +182,26 @@ def evaluate(counters: Counters, w: dict) -> dict[str, Value]:
     return out
 
 
-def composite(values: dict[str, Value], w: dict) -> Value:
-    """The weighted sum of the parts a unit has data for, over those parts' weights."""
-    parts = [(w[k], values[k].value) for k in COMPOSITE_PARTS if values[k].value is not None]
-    total = sum(weight for weight, _ in parts)
+def composite_weights(values: dict[str, Value], w: dict) -> dict[str, float]:
+    """The weights a unit's composite used: each part's setting over the total of the parts the
+    unit has data for (they add up to 1); a part with no data (e.g. no rated case) is left out,
+    its weight spread over the others in proportion. Empty: no part, no score."""
+    present = {k: w[k] for k in COMPOSITE_PARTS if values[k].value is not None}
+    total = sum(present.values())
     if not total:
+        return {}
+    return {k: weight / total for k, weight in present.items()}
+
+
+def composite(values: dict[str, Value], w: dict) -> Value:
+    """The weighted sum of the parts a unit has data for, over those parts' weights
+    (``composite_weights``)."""
+    used = composite_weights(values, w)
+    if not used:
         return Value("composite", None, 0, None)
-    return Value("composite", sum(weight * v for weight, v in parts) / total, total, None)
+    total = sum(w[k] for k in used)
+    return Value("composite", sum(weight * values[k].value for k, weight in used.items()),
+                 total, None)
 
 
 # ---------------------------------------------------------------- summing the roll-ups

@@ -93,6 +93,28 @@ def is_partial(period: Period, day: date | None = None) -> bool:
     return period.end >= (day or today())
 
 
+def so_far(period: Period, day: date | None = None) -> Period:
+    """The period's days up to ``day`` (today) when it is under way; the whole period else.
+    Keeps the label."""
+    day = day or today()
+    if period.start <= day < period.end:
+        return Period(period.start, day, period.label)
+    return period
+
+
+def same_days_before(period: Period, start_day: int = 1, day: date | None = None) -> Period:
+    """The previous period's first days, as many as the period has had up to ``day`` (today):
+    what a month under way is compared with (1–3 December against 1–3 November). A period
+    that has ended is compared with the whole previous one. The previous month's shorter end
+    caps it (31 March against 1–28 February)."""
+    before = period.previous(start_day)
+    current = so_far(period, day)
+    if current.end == period.end:
+        return before
+    last = min(before.start + (current.end - current.start), before.end)
+    return Period(before.start, last, before.label)
+
+
 def quantile(values: list[float], q: float, *, ordered: bool = False) -> float | None:
     """Linear interpolation between closest ranks (numpy's default); None for no values."""
     if not values:

@@ -4,31 +4,37 @@ over any period (``kpi_day``); the same per unit over all categories, department
 unit (``kpi_quantile``) — so that a leader's page sums a few dozen rows instead of walking a
 million cases.
 
-A day's rows are recomputed whole from the cases, never patched: what was reported, closed and
-due that day, the lead work orders made that day, and the moves of that day. ``refresh`` (the
-tick, once a minute) recomputes the days that cases moved since the last refresh touch: their
-days before and after (``kpi_case`` keeps the days each case was counted on), their work
-orders' days, the days of their new events, and the days of work orders whose deadline has just
-passed (they turn late). ``rebuild`` recomputes every day (``python -m lib kpi-rebuild``).
+A day's rows are recomputed whole from the cases, never patched: what was reported (and which
+of those repeat a closed case's place), closed, and first committed to that day, the waits for
+a first action begun that day, the lead work orders made that day, and the moves of that day
+(definitions: lib.kpi.figures; docs/decisions.md "Assessment definitions"). ``refresh`` (the
+tick, once a minute) recomputes the days that cases moved since the last refresh touch
+(``touched_days``): their days before and after (``kpi_case`` keeps the days each case was
+counted on), their work orders' and waits' days, the days of their new events, the days of the
+later reports at the place of a case whose closure changed, and the days of work orders whose
+deadline has just passed (they turn late). ``rebuild`` recomputes every day (``python -m lib kpi-rebuild``).
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, update
+from sqlalchemy import and_, bindparam, delete, exists, false, insert, literal, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from lib.cases import places
 from lib.cases.machine import CASES
-from lib.cases.models import Case, CaseEvent, WorkOrder, WorkOrderState
-from lib.cases.states import DROPPED, RESOLVED, S
+from lib.cases.models import Case, CaseEvent, CaseWait, WorkOrder, WorkOrderState
+from lib.cases.states import DROPPED, RESOLVED, Act, S
 from lib.core import jobs
 from lib.core.db import read_session, write_session
 from lib.core.models import Category, Rating, Source, Tier, UnitKind, utcnow
+from lib.core.settings import get_int
 from lib.core.workcal import CHINA_TZ, working_days_between
 from lib.kpi import periods
 from lib.kpi.models import (
@@ -132,6 +138,92 @@ def outcome(state: str, owner_tier: str | None) -> str:
     return OPEN
 
 
+DEGREE_M = 111_195.0  # metres in a degree of latitude (and of longitude at the equator)
+BOX_LATITUDE = 60.0  # the bounding box's width holds up to this latitude (China: below 54°)
+
+
+def repeat_distance(session: Session) -> float:
+    """How close two located reports must be to be one place (setting, metres)."""
+    return float(max(0, get_int(session, "kpi.repeat_distance_m")))
+
+
+def near(metres: float, a_lat, a_lon, b_lat, b_lon):  # noqa: ANN001, ANN201
+    """SQL: both points known and within the bounding box of ``metres`` around each other
+    (the exact distance is checked in Python, ``same_place``)."""
+    d_lat = metres / DEGREE_M
+    d_lon = d_lat / math.cos(math.radians(BOX_LATITUDE))
+    return and_(a_lat.is_not(None), a_lon.is_not(None), b_lat.is_not(None), b_lon.is_not(None),
+                b_lat >= a_lat - d_lat, b_lat <= a_lat + d_lat,
+                b_lon >= a_lon - d_lon, b_lon <= a_lon + d_lon)
+
+
+def place_match(metres: float, a, b):  # noqa: ANN001, ANN201
+    """SQL: ``a`` and ``b`` (case tables) may be at one place: the same normalised address, or
+    both located within the bounding box."""
+    return or_(and_(a.c.place_key.is_not(None), a.c.place_key != "",
+                    b.c.place_key == a.c.place_key),
+               near(metres, a.c.latitude, a.c.longitude, b.c.latitude, b.c.longitude))
+
+
+def same_place(metres: float, a: tuple, b: tuple) -> bool:
+    """Two cases at one place, each given as (place_key, latitude, longitude): the same
+    normalised address, or both located within ``metres`` of each other."""
+    if a[0] and a[0] == b[0]:  # no address: "" (or None before it was filled)
+        return True
+    if None in (a[1], a[2], b[1], b[2]):
+        return False
+    return places.distance_m(a[1], a[2], b[1], b[2]) <= metres
+
+
+def repeats(session: Session, start: datetime, end: datetime, metres: float) -> list[tuple[int, int]]:
+    """(community, category) of each report made in [start, end) where a case of the same
+    community and category closed in the 90 days before it, at the same place: matched in SQL by
+    normalised address or bounding box, the distance then checked exactly."""
+    table = Case.__table__
+    later, earlier = table.alias("later"), table.alias("earlier")
+    found = session.exec(
+        select(later.c.id, later.c.community_id, later.c.category_id, later.c.reported_at,
+               later.c.place_key, later.c.latitude, later.c.longitude, earlier.c.closed_at,
+               earlier.c.place_key, earlier.c.latitude, earlier.c.longitude)
+        .join(earlier, (earlier.c.community_id == later.c.community_id)
+              & (earlier.c.category_id == later.c.category_id) & (earlier.c.id != later.c.id)
+              & place_match(metres, later, earlier))
+        .where(later.c.reported_at >= start, later.c.reported_at < end,
+               earlier.c.closed_at >= start - REPEAT_WINDOW, earlier.c.closed_at < end)).all()
+    out: dict[int, tuple[int, int]] = {}
+    for case_id, community, category, reported_at, key, lat, lon, closed_at, e_key, e_lat, e_lon \
+            in found:
+        if case_id in out or not reported_at - REPEAT_WINDOW <= closed_at < reported_at:
+            continue
+        if same_place(metres, (key, lat, lon), (e_key, e_lat, e_lon)):
+            out[case_id] = (community, category)
+    return list(out.values())
+
+
+def later_report_days(session: Session, case: Case, closed_days: Iterable[str],
+                      metres: float) -> set[str]:
+    """The days of the reports at the case's place (same community and category) made within
+    90 days after any of ``closed_days`` (its old and new closure): whether they are repeats
+    depends on its closure."""
+    days: set[str] = set()
+    table = Case.__table__
+    for closed_day in closed_days:
+        first, _ = bounds(closed_day)
+        same_key = table.c.place_key == case.place_key if case.place_key else false()
+        match = or_(same_key, near(metres, literal(case.latitude), literal(case.longitude),
+                                   table.c.latitude, table.c.longitude)) \
+            if case.latitude is not None and case.longitude is not None else same_key
+        for reported_at, key, lat, lon in session.exec(
+                select(table.c.reported_at, table.c.place_key, table.c.latitude, table.c.longitude)
+                .where(table.c.community_id == case.community_id,
+                       table.c.category_id == case.category_id, table.c.id != case.id,
+                       table.c.reported_at >= first,
+                       table.c.reported_at < first + REPEAT_WINDOW + timedelta(days=1), match)).all():
+            if same_place(metres, (case.place_key, case.latitude, case.longitude), (key, lat, lon)):
+                days.add(day_of(reported_at))
+    return days
+
+
 def compute_day(session: Session, day: str, now: datetime) -> DayRows:
     """Every community and category's counters for one day, from the cases; and every
     department's, for the work orders it led and the cases it handled."""
@@ -150,49 +242,55 @@ def compute_day(session: Session, day: str, now: datetime) -> DayRows:
         row.resident_reported += source == Source.resident
         row.inspection_found += source == Source.inspection
         out.flow[(community, category, source, reached, outcome(state, tier_of.get(owner)))] += 1
-    # The day's reports against the earlier reports at their place (community, category,
-    # address), in one join: repeats (a case there closed within 90 days before) and monitoring's
-    # repeat-place candidates (a report there within 90 days before; open categories only).
+    # Monitoring's repeat-place candidates: the day's reports at an address (same community,
+    # category and address text) reported before within 90 days (open categories only).
     earlier = Case.__table__.alias("earlier")
     window = start - REPEAT_WINDOW
     pairs = session.exec(
         select(Case.id, Case.community_id, Case.category_id, Case.address, Case.reported_at,
-               Category.restricted, earlier.c.closed_at, earlier.c.reported_at)
+               earlier.c.reported_at)
         .join(Category, Category.id == Case.category_id)
         .join(earlier, (earlier.c.community_id == Case.community_id)
               & (earlier.c.category_id == Case.category_id) & (earlier.c.address == Case.address)
               & (earlier.c.id != Case.id))
-        .where(Case.reported_at >= start, Case.reported_at < end,
-               or_(and_(earlier.c.closed_at >= window, earlier.c.closed_at < end),
-                   and_(earlier.c.reported_at >= window, earlier.c.reported_at < end)))).all()
-    repeated: set[int] = set()
+        .where(Case.reported_at >= start, Case.reported_at < end, Category.restricted.is_(False),
+               earlier.c.reported_at >= window, earlier.c.reported_at < end)).all()
     placed: set[int] = set()
-    for case_id, community, category, address, reported_at, restricted, closed_at, earlier_at \
-            in pairs:
-        since = reported_at - REPEAT_WINDOW
-        if case_id not in repeated and closed_at is not None and since <= closed_at < reported_at:
-            repeated.add(case_id)
-            rows[(community, category)].repeat += 1
-        if case_id not in placed and not restricted and since <= earlier_at < reported_at:
+    for case_id, community, category, address, reported_at, earlier_at in pairs:
+        if case_id not in placed and reported_at - REPEAT_WINDOW <= earlier_at < reported_at:
             placed.add(case_id)
             out.places[(community, category, address)] += 1
+    # Repeats: the day's reports where a case of the same community and category closed in the
+    # 90 days before, at the same place (``same_place``).
+    metres = repeat_distance(session)
+    for community, category in repeats(session, start, end, metres):
+        rows[(community, category)].repeat += 1
 
     def targets(key: tuple[int, int], unit_id: int | None) -> list[Counters]:
         """The area's row, and the department's when a department did the work."""
         return [rows[key], out.departments[unit_id]] if unit_id in departments else [rows[key]]
 
-    for community, category, handler, tier, closed_at, due_at, hours, workdays, rating in \
-            session.exec(select(Case.community_id, Case.category_id, Case.handler_id,
-                                Case.reached_tier, Case.closed_at, Case.handle_due_at,
-                                Case.closure_hours, Case.closure_workdays, Case.rating)
-                         .where(Case.state == S.closed, Case.closed_at >= start,
-                                Case.closed_at < end)).all():
+    # A call-back recorded before closing: the checker's call-back (rated, or the reporter could
+    # not be reached) or the reporter's own rating.
+    called = exists().where(CaseEvent.case_id == Case.id,
+                            CaseEvent.action.in_([Act.feedback, Act.rate]),
+                            CaseEvent.at <= Case.closed_at)
+    for community, category, handler, tier, closed_at, committed, hours, workdays, rating, \
+            called_back in session.exec(
+                select(Case.community_id, Case.category_id, Case.handler_id, Case.reached_tier,
+                       Case.closed_at, Case.committed_due_at, Case.closure_hours,
+                       Case.closure_workdays, Case.rating, called.label("called_back"))
+                .where(Case.state == S.closed, Case.closed_at >= start,
+                       Case.closed_at < end)).all():
         hours = hours or 0.0
+        on_time = committed is None or closed_at <= committed
         for row in targets((community, category), handler):
             row.closed += 1
             row.closed_community += tier == Tier.community
             row.closed_street += tier in (Tier.community, Tier.street)
-            row.closed_on_time += due_at is None or closed_at <= due_at
+            row.closed_on_time += on_time
+            row.closed_late += not on_time
+            row.called_back += bool(called_back)
             row.closure_hours += hours
             row.closure_workdays += workdays or 0
             row.buckets[bucket_of(hours)] += 1
@@ -220,12 +318,29 @@ def compute_day(session: Session, day: str, now: datetime) -> DayRows:
             row.returned += state == WorkOrderState.returned
             row.late += late
 
-    for community, category, handler, state in session.exec(
-            select(Case.community_id, Case.category_id, Case.handler_id, Case.state)
-            .where(Case.handle_due_at >= start, Case.handle_due_at < end)).all():
+    # Resolution against the first commitment: the cases whose committed deadline falls on the
+    # day, resolved (verified on site) by it, or later.
+    for community, category, handler, state, committed, resolved_at in session.exec(
+            select(Case.community_id, Case.category_id, Case.handler_id, Case.state,
+                   Case.committed_due_at, Case.resolved_at)
+            .where(Case.committed_due_at >= start, Case.committed_due_at < end)).all():
+        resolved = state in RESOLVED and resolved_at is not None
         for row in targets((community, category), handler):
             row.due += 1
-            row.resolved += state in RESOLVED
+            row.resolved += resolved and resolved_at <= committed
+            row.resolved_late += resolved and resolved_at > committed
+
+    # Response: every wait for a unit's first action begun on the day, answered by that unit
+    # within its limit (the area's row; the department's too when it was the one waiting).
+    for community, category, unit, answered, ended_at, due_at in session.exec(
+            select(Case.community_id, Case.category_id, CaseWait.unit_id, CaseWait.answered,
+                   CaseWait.ended_at, CaseWait.due_at)
+            .join(Case, Case.id == CaseWait.case_id)
+            .where(CaseWait.started_at >= start, CaseWait.started_at < end)).all():
+        responded = bool(answered) and ended_at is not None and ended_at <= due_at
+        for row in targets((community, category), unit):
+            row.waits += 1
+            row.responded += responded
 
     for community, category, handler, action in session.exec(
             select(Case.community_id, Case.category_id, Case.handler_id, CaseEvent.action)
@@ -310,7 +425,43 @@ def store_quantiles(engine: Engine | None, days: set[str]) -> int:
 def _counted_days(case: Case) -> dict[str, str | None]:
     return {"reported_day": day_of(case.reported_at),
             "closed_day": day_of(case.closed_at) if case.state == S.closed else None,
-            "due_day": day_of(case.handle_due_at)}
+            "due_day": day_of(case.committed_due_at)}
+
+
+def touched_days(session: Session, moved: list[Case], since: datetime, now: datetime) -> set[str]:
+    """The days whose rows depend on the cases that moved since ``since``: each case's days as
+    last counted (``kpi_case``: reported, closed, committed due) and as they are now, its work
+    orders' days, the days of its new events, the days its waits began; when its closure
+    changed (closed, or reopened), the days of the later reports at its place within 90 days
+    after its old and its new closure (they are repeats of it, or no longer); and the days of
+    work orders whose deadline has just passed (they turn late on the day they were made)."""
+    ids = [c.id for c in moved]
+    days: set[str | None] = set()
+    old_closed: dict[int, str | None] = {}
+    for chunk in range(0, len(ids), 500):
+        part = ids[chunk:chunk + 500]
+        for old in session.exec(select(KpiCase).where(KpiCase.case_id.in_(part))).all():
+            days |= {old.reported_day, old.closed_day, old.due_day}
+            old_closed[old.case_id] = old.closed_day
+        days |= {day_of(at) for at in session.exec(select(WorkOrder.created_at).where(
+            WorkOrder.case_id.in_(part))).all()}
+        days |= {day_of(at) for at in session.exec(select(CaseEvent.at).where(
+            CaseEvent.case_id.in_(part), CaseEvent.at >= since)).all()}
+        days |= {day_of(at) for at in session.exec(select(CaseWait.started_at).where(
+            CaseWait.case_id.in_(part))).all()}
+    metres = None
+    for case in moved:
+        counted = _counted_days(case)
+        days |= set(counted.values())
+        before, after = old_closed.get(case.id), counted["closed_day"]
+        if before != after:
+            metres = repeat_distance(session) if metres is None else metres
+            days |= later_report_days(session, case, {d for d in (before, after) if d}, metres)
+    days |= {day_of(at) for at in session.exec(select(WorkOrder.created_at).where(
+        WorkOrder.lead.is_(True), WorkOrder.handle_due_at >= since,
+        WorkOrder.handle_due_at < now)).all()}
+    days.discard(None)
+    return days  # type: ignore[return-value]
 
 
 def refresh(engine: Engine | None = None, now: datetime | None = None) -> dict[str, int]:
@@ -322,22 +473,7 @@ def refresh(engine: Engine | None = None, now: datetime | None = None) -> dict[s
             return {"kpi_days": rebuild(engine, now)}
         since = mark.until
         moved = session.exec(select(Case).where(Case.updated_at >= since)).all()
-        ids = [c.id for c in moved]
-        days: set[str] = set()
-        for chunk in range(0, len(ids), 500):
-            part = ids[chunk:chunk + 500]
-            for old in session.exec(select(KpiCase).where(KpiCase.case_id.in_(part))).all():
-                days |= {old.reported_day, old.closed_day, old.due_day}
-            days |= {day_of(at) for at in session.exec(select(WorkOrder.created_at).where(
-                WorkOrder.case_id.in_(part))).all()}
-            days |= {day_of(at) for at in session.exec(select(CaseEvent.at).where(
-                CaseEvent.case_id.in_(part), CaseEvent.at >= since)).all()}
-        for case in moved:
-            days |= set(_counted_days(case).values())
-        # Work orders whose deadline passed since: they turn late on the day they were made.
-        days |= {day_of(at) for at in session.exec(select(WorkOrder.created_at).where(
-            WorkOrder.lead.is_(True), WorkOrder.handle_due_at >= since,
-            WorkOrder.handle_due_at < now)).all()}
+        days = touched_days(session, moved, since, now)
     days.discard(None)
     count = replace_days(engine, days, now)
     with write_session(engine) as session:
@@ -398,8 +534,9 @@ def rebuild(engine: Engine | None = None, now: datetime | None = None) -> int:
             _mark(session, now - SAFETY)
         return 0
     with read_session(engine) as session:
-        latest_due = session.exec(select(Case.handle_due_at).where(Case.handle_due_at.is_not(None))
-                                  .order_by(Case.handle_due_at.desc()).limit(1)).first()
+        latest_due = session.exec(select(Case.committed_due_at)
+                                  .where(Case.committed_due_at.is_not(None))
+                                  .order_by(Case.committed_due_at.desc()).limit(1)).first()
     day = first.astimezone(CHINA_TZ).date()
     horizon = max(latest_due, now) if latest_due else now  # deadlines run ahead of today
     last = horizon.astimezone(CHINA_TZ).date()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
@@ -49,15 +49,27 @@ class Context:
     start_day: int
     weights: dict[str, float]
     category: Category | None
+    day: date | None = None  # today (None: the clock's)
+
+    @property
+    def so_far(self) -> Period:
+        """The period's days up to today (the whole period once it has ended): a month under way
+        counts no deadline that has not come yet."""
+        return figures.so_far(self.period, self.day)
+
+    @property
+    def partial(self) -> bool:
+        return self.so_far.end != self.period.end
 
 
-def _context(session: Session, actor: Actor | None, query: Query) -> Context:
+def _context(session: Session, actor: Actor | None, query: Query, *,
+             day: date | None = None) -> Context:
     scope = access.scope(session, actor, query.unit_id)
     start_day = figures.month_start_day(session)
-    label = query.label or figures.default_period(start_day).label
+    label = query.label or figures.default_period(start_day, day).label
     period = figures.period_of_label(label, start_day)
     return Context(scope, period, start_day, figures.weights(session),
-                   access.category(session, query.category_id))
+                   access.category(session, query.category_id), day)
 
 
 def _category_id(ctx: Context) -> int | None:
@@ -172,6 +184,11 @@ class TrendPoint:
 
 @dataclass
 class Overview:
+    """The overview's cards: ``values`` for ``current`` against ``before`` for ``previous``.
+    While the chosen period is under way (``partial``), ``current`` is its days so far and
+    ``previous`` the same days of the period before (1–3 December against 1–3 November), so
+    that the change compares like with like."""
+
     scope: Unit
     period: Period
     previous: Period
@@ -182,35 +199,59 @@ class Overview:
     categories: list[tuple[Category, Counters]]
     extra: dict[str, Value]
     extra_before: dict[str, Value]
+    current: Period | None = None
+    partial: bool = False
 
 
 def trend(session: Session, ctx: Context, count: int = TREND_PERIODS) -> list[TrendPoint]:
+    """The last ``count`` periods, the chosen one last (its days so far while under way)."""
     periods = figures.last_periods(ctx.period.label, count, ctx.start_day)
+    periods[-1] = ctx.so_far
     sums = figures.by_period(session, ctx.scope, periods, category_id=_category_id(ctx))
     return [TrendPoint(p.label, figures.evaluate(sums[p.label], ctx.weights), sums[p.label],
                        figures.bucket_quantile(sums[p.label].buckets, 0.5),
                        figures.bucket_quantile(sums[p.label].buckets, 0.9)) for p in periods]
 
 
-def overview(actor: Actor | None, query: Query, engine: Engine | None = None) -> Overview:
+def compared(session: Session, ctx: Context) -> tuple[Period, Period, dict[str, Value],
+                                                       dict[str, Value]]:
+    """The chosen period's figures (so far) and the ones they are compared with: the whole
+    previous period, or — while the chosen one is under way — the previous period's same days
+    (read from the roll-ups, like the month under way)."""
+    current = ctx.so_far
+    previous = figures.same_days_before(ctx.period, ctx.start_day, ctx.day)
+    category_id = _category_id(ctx)
+    now = figures.totals(session, ctx.scope, current.start, current.end,
+                         category_id=category_id)[None]
+    before = figures.totals(session, ctx.scope, previous.start, previous.end,
+                            category_id=category_id)[None]
+    return current, previous, figures.evaluate(now, ctx.weights), \
+        figures.evaluate(before, ctx.weights)
+
+
+def overview(actor: Actor | None, query: Query, engine: Engine | None = None, *,
+             day: date | None = None) -> Overview:
     with read_session(engine) as session:
-        ctx = _context(session, actor, query)
-        previous = ctx.period.previous(ctx.start_day)
+        ctx = _context(session, actor, query, day=day)
         category_id = _category_id(ctx)
         points = trend(session, ctx)
-        current = points[-1]
-        before = points[-2] if len(points) > 1 else None
-        by_category = figures.totals(session, ctx.scope, ctx.period.start, ctx.period.end,
+        if ctx.partial:
+            current, previous, values, before_values = compared(session, ctx)
+        else:
+            current, previous = ctx.period, ctx.period.previous(ctx.start_day)
+            values = points[-1].values
+            before_values = points[-2].values if len(points) > 1 \
+                else figures.evaluate(Counters(), ctx.weights)
+        by_category = figures.totals(session, ctx.scope, current.start, current.end,
                                      by="category", category_id=category_id)
         categories = [(c, by_category.get(c.id, Counters())) for c in access.categories(session)
                       if category_id is None or c.id == category_id]
         quantiles = figures.closure_quantiles(session, ctx.scope, ctx.period.start,
                                               ctx.period.end, category_id=category_id)
-        extra = extras.values(session, ctx.scope, ctx.period, category_id)
+        extra = extras.values(session, ctx.scope, current, category_id)
         extra_before = extras.values(session, ctx.scope, previous, category_id)
-        return Overview(ctx.scope, ctx.period, previous, current.values,
-                        before.values if before else figures.evaluate(Counters(), ctx.weights),
-                        quantiles, points, categories, extra, extra_before)
+        return Overview(ctx.scope, ctx.period, previous, values, before_values, quantiles,
+                        points, categories, extra, extra_before, current, ctx.partial)
 
 
 # ---------------------------------------------------------------- satisfaction
@@ -286,6 +327,7 @@ class Closure:
     by_category: list[ClosureGroup]
     on_time: Value
     trend: list[TrendPoint]
+    overdue: Value | None = None  # closed late: one base with ``on_time``
 
 
 def bucket_labels() -> list[str]:
@@ -328,7 +370,8 @@ def closure(actor: Actor | None, query: Query, engine: Engine | None = None) -> 
         return Closure(ctx.scope, ctx.period, _quantiles([(h, d) for _, _, h, d in rows]),
                        values["mean_closure_hours"], list(zip(bucket_labels(), total.buckets,
                                                                strict=True)),
-                       by_tier, by_category, values["on_time_rate"], trend(session, ctx))
+                       by_tier, by_category, values["on_time_rate"], trend(session, ctx),
+                       values["overdue_rate"])
 
 
 # ---------------------------------------------------------------- tier flow
@@ -417,7 +460,7 @@ def where(actor: Actor | None, query: Query, figure: str = "reported",
     with read_session(engine) as session:
         ctx = _context(session, actor, query)
         category_id = _category_id(ctx)
-        start, end = ctx.period.start, ctx.period.end
+        start, end = ctx.so_far.start, ctx.so_far.end
         communities = list(session.exec(select(Unit).where(
             Unit.kind == UnitKind.community, Unit.active.is_(True),
             Unit.path.startswith(ctx.scope.path, autoescape=True)).order_by(Unit.code)).all())
