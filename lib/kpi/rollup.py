@@ -30,7 +30,7 @@ from lib.core import jobs
 from lib.core.db import read_session, write_session
 from lib.core.models import Category, Rating, Source, Tier, UnitKind, utcnow
 from lib.core.workcal import CHINA_TZ, working_days_between
-from lib.kpi import periods
+from lib.kpi import periods, published
 from lib.kpi.models import (
     CLOSURE_BUCKETS,
     KpiCase,
@@ -339,7 +339,7 @@ def refresh(engine: Engine | None = None, now: datetime | None = None) -> dict[s
             WorkOrder.lead.is_(True), WorkOrder.handle_due_at >= since,
             WorkOrder.handle_due_at < now)).all()}
     days.discard(None)
-    count = replace_days(engine, days, now)
+    count = published.recomputing(engine, moved, since, lambda: replace_days(engine, days, now))
     with write_session(engine) as session:
         _remember(session, moved)
         _mark(session, now - SAFETY)
