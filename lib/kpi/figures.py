@@ -165,7 +165,7 @@ def _sum_columns(table) -> list:  # noqa: ANN001
            for n in range(len(CLOSURE_BUCKETS) + 1)]
 
 
-def _counters_of(values: dict) -> Counters:
+def counters_of(values: dict) -> Counters:
     """Counters from a stored closed month's columns (the same names as a summed row's)."""
     counters = Counters(**{name: values.get(name, 0) for name in COUNTER_NAMES})
     counters.buckets = [int(values.get(f"b{n}", 0)) for n in range(len(CLOSURE_BUCKETS) + 1)]
@@ -195,7 +195,7 @@ def totals(session: Session, scope: Unit, start: date, end: date, *, by: str | N
         raise ValueError("departments are rolled up over all categories")
     stored = published.rows(session, scope, start, end, by=by, category_id=category_id)
     if stored is not None:  # a closed month: as published (docs/decisions.md, "Months that close")
-        out = {key: _counters_of(values) for key, values in stored.items()}
+        out = {key: counters_of(values) for key, values in stored.items()}
         return out if by is not None or None in out else {None: Counters()}
     by_category = category_id is not None or by in ("category", "cell")
     table = KpiDay if by_category else KpiUnitDay
@@ -240,7 +240,7 @@ def by_period(session: Session, scope: Unit, periods: list[Period], *,
     for label, values in published.by_labels(session, scope, [(p.start, p.end, p.label)
                                                               for p in periods],
                                              category_id=category_id).items():
-        out[label] = _counters_of(values) if values is not None else Counters()
+        out[label] = counters_of(values) if values is not None else Counters()
     return out
 
 

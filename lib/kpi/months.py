@@ -34,7 +34,9 @@ from lib.core.workcal import CHINA_TZ, next_workday
 from lib.kpi import extras, figures, periods, published, rankings, rollup
 from lib.kpi.figures import Period, Value
 from lib.kpi.models import KpiDay, KpiMonth, KpiMonthUnit, KpiUnitDay
+from lib.kpi.views import Query, _context
 from lib.org.models import Unit
+from lib.org.units import Actor
 
 COLUMNS = published.COLUMNS
 TIER_KINDS = [str(k) for k in periods.TIER_KINDS]
@@ -233,23 +235,31 @@ def close_month(engine: Engine | None, period: Period, now: datetime) -> int:
 @dataclass(frozen=True)
 class Status:
     """Whether the chosen month is closed: when, and how many adjustments were recorded to it
-    since (in the reader's area)."""
+    since in the reader's area; or, open, when it will close."""
 
     label: str
     closed_at: datetime | None
     adjustments: int
+    closes_at: datetime | None = None
 
 
-def status(session: Session, scope: Unit, period: Period) -> Status:
-    month = published.month_of(session, period.start, period.end)
-    if month is None:
-        return Status(period.label, None, 0)
-    return Status(period.label, month.closed_at,
-                  published.adjustments_since(session, month.label, _communities(session, scope)))
+def status(actor: Actor | None, query: Query, engine: Engine | None = None) -> Status:
+    """The chosen month's status for the reader (the unit and month checked as every page's)."""
+    with read_session(engine) as session:
+        ctx = _context(session, actor, query)
+        month = published.month_of(session, ctx.period.start, ctx.period.end)
+        if month is None:
+            return Status(ctx.period.label, None, 0,
+                          closes_at(ctx.period, get_int(session, "kpi.close_after_workdays")))
+        return Status(ctx.period.label, month.closed_at, published.adjustments_since(
+            session, month.label, _communities(session, ctx.scope)))
 
 
-def _communities(session: Session, scope: Unit) -> list[int]:
+def _communities(session: Session, scope: Unit) -> list[int] | None:
+    """The communities whose adjustments the scope sees (None: a department sees all)."""
     if scope.kind == UnitKind.community:
         return [scope.id]
+    if scope.kind == UnitKind.department:
+        return None
     return list(session.exec(select(Unit.id).where(
         Unit.kind == UnitKind.community, Unit.path.startswith(scope.path, autoescape=True))).all())
