@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from lib.cases.machine import act
 from lib.cases.models import Case
+from lib.core import refcache, settings
 from lib.core.db import read_session, write_session
 from lib.core.workcal import CHINA_TZ
 from lib.kpi import figures, months, rankings, report, rollup, views
@@ -156,6 +157,13 @@ def test_a_closed_month_reads_as_published_after_a_reopen_a_late_rating_and_a_re
     for key in before:
         assert after[key] == before[key], key
     assert after["sums"][None][None].closed == live_before[0]
+    # New weights, minimum sample and list size apply from the month under way, not to November.
+    with write_session(db) as s:
+        for key, value in (("kpi.weight_resolution", 0.2), ("kpi.weight_satisfaction", 0.7),
+                           ("kpi.min_cases_to_rank", 8), ("kpi.list_size", 1)):
+            settings.store(s, key, value)
+    refcache.clear()  # settings are cached per process for a while
+    assert _published(db) == before
     rollup.rebuild(db, now=at(12, 11, 9))
     assert _published(db) == before
 
