@@ -172,7 +172,7 @@ def _settings(session: Session, period: Period) -> dict[str, Any]:
     return {"weights": figures.weights(session), "min_cases": min_cases, "list_size": size,
             "month_start_day": periods.month_start_day(session),
             "close_after_workdays": get_int(session, "kpi.close_after_workdays"),
-            "start": period.start.isoformat(), "end": period.end.isoformat()}
+            "first_day": period.start.isoformat(), "last_day": period.end.isoformat()}
 
 
 def month_rows(session: Session, period: Period) -> list[dict[str, Any]]:
