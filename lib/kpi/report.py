@@ -377,8 +377,15 @@ def workbook(report: Report, lang: str) -> bytes:
     _bar_chart(sheet, tr("kpi.figure.reported"), 1, 2, 2, 1 + len(body),
                f"{get_column_letter(len(header) + 2)}2")
 
-    sheet = book.create_sheet(_sheet_title(tr("kpi.months.sheet_adjustments"), used))
-    _table(sheet, 1, adjustment_header(lang), adjustment_rows(report, lang))
+    # 上月结账后的调整, under the summary's table (the summary's own table keeps the filter).
+    top = next_row + 2
+    summary.cell(row=top, column=1, value=_cell(tr("kpi.months.sheet_adjustments"))).font = HEADER
+    rows = adjustment_rows(report, lang)
+    for column, text in enumerate(adjustment_header(lang), start=1):
+        _write(summary, top + 1, column, text).font = HEADER
+    for offset, row in enumerate(rows or [[tr("kpi.months.adjustments_none")]], start=2):
+        for column, value in enumerate(row, start=1):
+            _write(summary, top + offset, column, value)
     return _saved(book, report.made_at)
 
 
