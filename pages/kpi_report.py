@@ -10,7 +10,7 @@ from lib.core.errors import DomainError
 from lib.kpi import report
 from lib.kpi.figures import HEADLINE
 from lib.kpi.report import CATEGORY_FIGURES, RANKED_FIGURES, kind_of
-from lib.ui import kpi
+from lib.ui import kpi, months
 from lib.ui.cards import local_time
 from lib.ui.page import setup_page
 from lib.ui.widgets import PRINT_TABLE_CSS, printable_table
@@ -40,7 +40,10 @@ with page.guard():
     st.caption(page.t("kpi.report.range", start=data.period.start.isoformat(),
                       end=data.period.end.isoformat(), previous=data.previous.label,
                       made=local_time(data.made_at)))
-    kpi.as_of_note(page, head.computed_at)
+    if data.closed_at is not None:  # as published when the month closed, whatever came after
+        months.month_note(page, query)
+    else:
+        kpi.as_of_note(page, head.computed_at)
 
     if st.button(page.t("kpi.report.prepare"), key="kpi_report_prepare", icon=":material/table:"):
         try:
@@ -97,3 +100,12 @@ with page.guard():
         page.t("kpi.col.category"): page.name(c),
         **{kpi.label(page, k): kpi.fmt(page, v[k], kind_of(k)) for k in CATEGORY_FIGURES},
     } for c, v, _ in data.categories]), "categories")
+
+    st.subheader(page.t("kpi.months.sheet_adjustments"))
+    st.caption(page.t("kpi.months.adjustments_note"))
+    if data.adjustments:
+        printable_table(pd.DataFrame(report.adjustment_rows(data, page.lang),
+                                     columns=report.adjustment_header(page.lang)).astype(str),
+                        "adjustments")
+    else:
+        st.caption(page.t("kpi.months.adjustments_none"))

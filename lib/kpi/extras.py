@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from lib.core.models import UnitKind
 from lib.core.workcal import CHINA_TZ
+from lib.kpi import published
 from lib.kpi.figures import Period, Value
 from lib.org.models import Unit
 from lib.rewards import figures as reward_figures
@@ -86,6 +87,10 @@ def _value(key: str, pair: tuple[float, float | None] | None) -> Value:
 def values(session: Session, scope: Unit, period: Period, category_id: int | None) -> dict[str, Value]:
     """Every extra figure for the scope (figures that do not apply to it are left out)."""
     first, last = _bounds(period)
+    kept = published.extras(session, period.start, period.end, scope, None, category_id)
+    if kept is not None:  # a closed month: as published
+        return {e.key: _value(e.key, kept.get(scope.id, {}).get(e.key)) for e in EXTRAS
+                if e.applies(scope)}
     out = {}
     for extra in EXTRAS:
         if extra.applies(scope):
@@ -99,6 +104,10 @@ def by_unit(session: Session, scope: Unit, period: Period, level: str,
     """Every extra figure that applies, per unit of ``level`` below the scope:
     {figure: {unit: value}}; a unit with nothing counted is absent (its value is ``zero``)."""
     first, last = _bounds(period)
+    kept = published.extras(session, period.start, period.end, scope, level, category_id)
+    if kept is not None:  # a closed month: as published
+        return {e.key: {unit: _value(e.key, found[e.key]) for unit, found in kept.items()
+                        if e.key in found} for e in EXTRAS if e.applies(scope, level)}
     out: dict[str, dict[int, Value]] = {}
     for extra in EXTRAS:
         if extra.applies(scope, level):

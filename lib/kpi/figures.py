@@ -56,6 +56,7 @@ from sqlmodel import Session, select
 
 from lib.core.models import UnitKind
 from lib.core.settings import get_float
+from lib.kpi import published
 from lib.kpi.models import CLOSURE_BUCKETS, KpiDay, KpiUnitDay
 from lib.kpi.periods import (  # noqa: F401  (the figures' public names)
     Period,
@@ -232,6 +233,13 @@ def _sum_columns(table) -> list:  # noqa: ANN001
            for n in range(len(CLOSURE_BUCKETS) + 1)]
 
 
+def counters_of(values: dict) -> Counters:
+    """Counters from a stored closed month's columns (the same names as a summed row's)."""
+    counters = Counters(**{name: values.get(name, 0) for name in COUNTER_NAMES})
+    counters.buckets = [int(values.get(f"b{n}", 0)) for n in range(len(CLOSURE_BUCKETS) + 1)]
+    return counters
+
+
 def _counters(row) -> Counters:  # noqa: ANN001
     values = dict(row._mapping)
     counters = Counters(**{name: values[name] for name in COUNTER_NAMES})
@@ -253,6 +261,10 @@ def totals(session: Session, scope: Unit, start: date, end: date, *, by: str | N
     and-category one; either way a row per unit and day (and category)."""
     if by == "department" and category_id is not None:
         raise ValueError("departments are rolled up over all categories")
+    stored = published.rows(session, scope, start, end, by=by, category_id=category_id)
+    if stored is not None:  # a closed month: as published (docs/decisions.md, "Months that close")
+        out = {key: counters_of(values) for key, values in stored.items()}
+        return out if by is not None or None in out else {None: Counters()}
     by_category = category_id is not None or by in ("category", "cell")
     table = KpiDay if by_category else KpiUnitDay
     level = "community" if by == "cell" else by if by in UNIT_GROUPS else None
@@ -292,6 +304,11 @@ def by_period(session: Session, scope: Unit, periods: list[Period], *,
     for row in session.exec(stmt).all():
         if row._mapping["key"] in out:
             out[row._mapping["key"]] = _counters(row)
+    # Closed months as published, whatever the live roll-ups say now.
+    for label, values in published.by_labels(session, scope, [(p.start, p.end, p.label)
+                                                              for p in periods],
+                                             category_id=category_id).items():
+        out[label] = counters_of(values) if values is not None else Counters()
     return out
 
 

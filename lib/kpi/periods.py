@@ -19,7 +19,7 @@ from lib.core.inputs import parse_month
 from lib.core.models import UnitKind
 from lib.core.settings import get_int
 from lib.core.workcal import CHINA_TZ
-from lib.kpi.models import KpiQuantile
+from lib.kpi.models import KpiMonth, KpiMonthUnit, KpiQuantile
 from lib.org.models import Unit
 
 TIER_KINDS = (UnitKind.city, UnitKind.district, UnitKind.street, UnitKind.community)
@@ -170,7 +170,15 @@ def closure_quantiles(session: Session, scope: Unit, start: date, end: date, *,
                       category_id: int | None = None) -> Quantiles:
     """Exact median and 90th percentile of closure time of the cases closed in the period: for
     a whole period of a unit as stored by the last refresh (``kpi_quantile``), else from the
-    cases."""
+    cases; for a closed month as published (``kpi_month_unit``), whatever the cases say now."""
+    month = session.exec(select(KpiMonth.label).where(KpiMonth.start == start.isoformat(),
+                                                      KpiMonth.end == end.isoformat())).first()
+    if month is not None:
+        kept = session.get(KpiMonthUnit, (month, scope.id, category_id or 0))
+        if kept is None:
+            return Quantiles(0, None, None, None, None)
+        return Quantiles(kept.closed, kept.median_hours, kept.p90_hours, kept.median_workdays,
+                         kept.p90_workdays)
     if category_id is None:
         stored = session.get(KpiQuantile, (scope.id, start.isoformat()))
         if stored is not None and stored.end == end.isoformat():

@@ -35,7 +35,7 @@ from sqlmodel import Session, select
 from lib.core.db import read_session
 from lib.core.models import UnitKind
 from lib.core.settings import get_int
-from lib.kpi import access, extras, figures
+from lib.kpi import access, extras, figures, published
 from lib.kpi.figures import Period, Value
 from lib.kpi.rollup import Counters
 from lib.kpi.views import Context, Query, _context, compared
@@ -80,8 +80,12 @@ class Ranking:
     category_ignored: bool = False  # departments are ranked over all categories
 
 
-def settings(session: Session) -> tuple[int, int]:
-    """The minimum number of cases to be ranked, and the length of each list."""
+def settings(session: Session, period: Period | None = None) -> tuple[int, int]:
+    """The minimum number of cases to be ranked, and the length of each list (for a closed
+    month, those it was published with)."""
+    kept = published.month_settings(session, period.start, period.end) if period else None
+    if kept and "min_cases" in kept and "list_size" in kept:
+        return int(kept["min_cases"]), int(kept["list_size"])
     return (max(0, get_int(session, "kpi.min_cases_to_rank")),
             max(1, get_int(session, "kpi.list_size")))
 
@@ -117,7 +121,7 @@ def named(session: Session, units: list[Unit]) -> dict[int, Unit]:
 
 def rank(session: Session, ctx: Context, peers: Unit, level: str) -> Ranking:
     """Every unit of ``level`` below ``peers`` with its figures and rank for the period."""
-    min_cases, size = settings(session)
+    min_cases, size = settings(session, ctx.period)
     category_id = None if level == "department" or ctx.category is None else ctx.category.id
     units = session.exec(select(Unit).where(
         Unit.kind == level, Unit.active.is_(True),

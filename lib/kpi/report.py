@@ -10,25 +10,30 @@ own values.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timezone
+from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
 
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.writer.excel import ExcelWriter
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 from lib.cases.ledger import neutralise
-from lib.core.clock import spreadsheet_time
+from lib.cases.models import Case
+from lib.core.clock import china, spreadsheet_time
 from lib.core.db import read_session
 from lib.core.i18n import catalog, name, t
 from lib.core.inputs import file_safe
 from lib.core.models import Category, UnitKind, utcnow
-from lib.kpi import access, figures, rankings
+from lib.kpi import access, figures, published, rankings
 from lib.kpi.extras import EXTRAS
 from lib.kpi.figures import HEADLINE, Period, Quantiles, Value
-from lib.kpi.rankings import BLACK, RED, Ranking
+from lib.kpi.models import KpiAdjustment, KpiMonth, KpiMonthUnit
+from lib.kpi.rankings import BLACK, RED, Ranking, RankRow
 from lib.kpi.rollup import Counters
 from lib.kpi.views import Query, _context
 from lib.org.models import Unit
@@ -37,6 +42,20 @@ from lib.org.units import Actor
 RANKED_FIGURES = ["composite", "response_rate", "resolution_rate", "satisfaction_rate",
                   "on_time_rate", "overdue_rate"]
 CATEGORY_FIGURES = ["reported", "closed", "on_time_rate", "satisfaction_rate", "mean_closure_hours"]
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """A change, after its month closed, to a case that month counted (``kpi_adjustment``):
+    ``effect`` is what it would change in the published figures of the case's community (or the
+    department that handled it): (unit name, figure, as published, with the change)."""
+
+    case_code: str
+    label: str  # the closed month it changes
+    action: str
+    at: datetime
+    reason: str | None
+    effect: list[tuple[str, str, Value, Value]]
 
 
 @dataclass
@@ -50,9 +69,18 @@ class Report:
     rankings: list[Ranking]
     categories: list[tuple[Category, dict[str, Value], Counters]]
     made_at: datetime
+    closed_at: datetime | None = None  # when the month closed (None: still open)
+    adjustments: list[Adjustment] = field(default_factory=list)  # shown in this month
+
+
+EFFECT_FIGURES = [*HEADLINE, "composite"]
 
 
 def monthly(actor: Actor | None, query: Query, engine: Engine | None = None) -> Report:
+    """The 通报 of the chosen month: for a closed month read from what it published alone (its
+    counters, quantiles, names and settings; made at the moment it closed), so that it stays
+    the same byte for byte whatever happens after; with the adjustments to closed months
+    recorded in this month, in the reader's area."""
     with read_session(engine) as session:
         ctx = _context(session, actor, query)
         previous = ctx.period.previous(ctx.start_day)
@@ -71,10 +99,96 @@ def monthly(actor: Actor | None, query: Query, engine: Engine | None = None) -> 
         categories = [(c, figures.evaluate(by_category.get(c.id, Counters()), ctx.weights),
                        by_category.get(c.id, Counters())) for c in access.categories(session)
                       if category_id is None or c.id == category_id]
+        month = published.month_of(session, ctx.period.start, ctx.period.end)
+        if month is not None:
+            lists = [_as_published(session, month.label, r) for r in lists]
         return Report(ctx.scope, ctx.period, previous,
                       figures.evaluate(sums[ctx.period.label], ctx.weights),
                       figures.evaluate(sums[previous.label], ctx.weights), quantiles, lists,
-                      categories, utcnow())
+                      categories, month.closed_at if month is not None else utcnow(),
+                      month.closed_at if month is not None else None,
+                      adjustments(session, ctx.scope, ctx.period.label))
+
+
+def _as_published(session: Session, label: str, ranking: Ranking) -> Ranking:
+    """The ranking with each unit under the name it had when the month closed."""
+    names = {unit: (zh, (stored or {}).get("name_en")) for unit, zh, stored in session.exec(
+        select(KpiMonthUnit.unit_id, KpiMonthUnit.unit_name, KpiMonthUnit.extras).where(
+            KpiMonthUnit.label == label, KpiMonthUnit.category_id == 0,
+            KpiMonthUnit.unit_id.in_([r.unit.id for r in ranking.rows]))).all()}
+
+    def renamed(row: RankRow) -> RankRow:
+        zh, en = names.get(row.unit.id, (None, None))
+        if not zh:
+            return row
+        unit = Unit(**{**row.unit.model_dump(), "name_zh": zh, "name_en": en or row.unit.name_en})
+        return replace(row, unit=unit)
+
+    rows = [renamed(r) for r in ranking.rows]
+    by_id = {r.unit.id: r for r in rows}
+    return replace(ranking, rows=rows, red=[by_id.get(r.unit.id, r) for r in ranking.red],
+                   black=[by_id.get(r.unit.id, r) for r in ranking.black])
+
+
+def adjustments(session: Session, scope: Unit, label: str) -> list[Adjustment]:
+    """The adjustments shown in month ``label`` for the cases of the scope's area (a community:
+    its own cases; a department: the cases whose change touched its figures), oldest first,
+    each with its effect on the published figures of the units it changed."""
+    stmt = select(KpiAdjustment, Case.code).join(Case, Case.id == KpiAdjustment.case_id).where(
+        KpiAdjustment.shown_in == label).order_by(KpiAdjustment.at, KpiAdjustment.id)
+    if scope.kind == UnitKind.department:
+        found = [(a, code) for a, code in session.exec(stmt).all()
+                 if str(scope.id) in ((a.changes or {}).get("units") or {})]
+    else:
+        if scope.kind != UnitKind.community:
+            stmt = stmt.where(KpiAdjustment.community_id.in_(select(Unit.id).where(
+                Unit.kind == UnitKind.community, Unit.path.startswith(scope.path, autoescape=True))))
+        else:
+            stmt = stmt.where(KpiAdjustment.community_id == scope.id)
+        found = list(session.exec(stmt).all())
+    out = []
+    for adjustment, code in found:
+        month = session.get(KpiMonth, adjustment.label)
+        w = (month.settings or {}).get("weights") if month is not None else None
+        w = w or figures.weights(session)
+        effect = []
+        for unit_id, delta in ((adjustment.changes or {}).get("units") or {}).items():
+            if scope.kind == UnitKind.department and unit_id != str(scope.id):
+                continue
+            if scope.kind != UnitKind.department and int(unit_id) != adjustment.community_id:
+                continue
+            kept = session.get(KpiMonthUnit, (adjustment.label, int(unit_id), 0))
+            if kept is None:
+                continue
+            base = published.values(kept)
+            moved = {k: v + delta.get(k, 0) for k, v in base.items()}
+            old = figures.evaluate(figures.counters_of(base), w)
+            new = figures.evaluate(figures.counters_of(moved), w)
+            effect += [(kept.unit_name, key, old[key], new[key]) for key in EFFECT_FIGURES
+                       if old[key].value != new[key].value]
+        out.append(Adjustment(code, adjustment.label, adjustment.action, adjustment.at,
+                              adjustment.reason, effect))
+    return out
+
+
+def effect_text(adjustment: Adjustment, lang: str) -> str:
+    """"红星路社区 解决率 95.0% → 92.5%；…", or that no published figure changes."""
+    parts = []
+    for unit_name, key, old, new in adjustment.effect:
+        kind = kind_of(key)
+        suffix = "%" if kind == "rate" else ""
+        parts.append(t("kpi.months.effect_line", lang, unit=unit_name,
+                       figure=t(f"kpi.figure.{key}", lang),
+                       before=_shown_text(old, kind, lang) + suffix if old.value is not None
+                       else t("kpi.no_data", lang),
+                       after=_shown_text(new, kind, lang) + suffix if new.value is not None
+                       else t("kpi.no_data", lang)))
+    return "；".join(parts) or t("kpi.months.effect_none", lang)
+
+
+def _shown_text(value: Value, kind: str, lang: str) -> str:
+    number = shown(value, kind) or 0
+    return f"{number:,.0f}" if kind == "count" else f"{number:.1f}"
 
 
 # ---------------------------------------------------------------- formatting shared with pages
@@ -263,8 +377,46 @@ def workbook(report: Report, lang: str) -> bytes:
     _bar_chart(sheet, tr("kpi.figure.reported"), 1, 2, 2, 1 + len(body),
                f"{get_column_letter(len(header) + 2)}2")
 
+    # 上月结账后的调整, under the summary's table (the summary's own table keeps the filter).
+    top = next_row + 2
+    summary.cell(row=top, column=1, value=_cell(tr("kpi.months.sheet_adjustments"))).font = HEADER
+    rows = adjustment_rows(report, lang)
+    for column, text in enumerate(adjustment_header(lang), start=1):
+        _write(summary, top + 1, column, text).font = HEADER
+    for offset, row in enumerate(rows or [[tr("kpi.months.adjustments_none")]], start=2):
+        for column, value in enumerate(row, start=1):
+            _write(summary, top + offset, column, value)
+    return _saved(book, report.made_at)
+
+
+def adjustment_header(lang: str) -> list[str]:
+    return [t(f"kpi.months.col_{key}", lang) for key in ("case", "month", "at", "move", "reason",
+                                                          "effect")]
+
+
+def adjustment_rows(report: Report, lang: str) -> list[list[object]]:
+    """上月结账后的调整: one row per adjustment shown in this month."""
+    return [[a.case_code, a.label, spreadsheet_time(a.at), t(f"action.{a.action}", lang),
+             a.reason or "", effect_text(a, lang)] for a in report.adjustments]
+
+
+def _saved(book: Workbook, at: datetime) -> bytes:
+    """The workbook's bytes, the same for the same content: its properties say it was made and
+    last changed ``at`` (a closed month: when it closed), and so does each part of the file."""
+    stamp = (at.astimezone(timezone.utc) if at.tzinfo else at).replace(tzinfo=None, microsecond=0)
+    book.properties.created = stamp
+    book.properties.modified = stamp
+    raw = io.BytesIO()
+    with ZipFile(raw, "w", ZIP_DEFLATED, allowZip64=True) as archive:
+        ExcelWriter(book, archive).save()
+    local = china(at).timetuple()[:6]
     out = io.BytesIO()
-    book.save(out)
+    with ZipFile(raw) as source, ZipFile(out, "w", ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            entry = ZipInfo(item.filename, date_time=max(local, (1980, 1, 1, 0, 0, 0)))
+            entry.compress_type = ZIP_DEFLATED
+            entry.external_attr = item.external_attr
+            target.writestr(entry, source.read(item.filename))
     return out.getvalue()
 
 

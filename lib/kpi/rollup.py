@@ -36,7 +36,7 @@ from lib.core.db import read_session, write_session
 from lib.core.models import Category, Rating, Source, Tier, UnitKind, utcnow
 from lib.core.settings import get_int
 from lib.core.workcal import CHINA_TZ, working_days_between
-from lib.kpi import periods
+from lib.kpi import periods, published
 from lib.kpi.models import (
     CLOSURE_BUCKETS,
     KpiCase,
@@ -475,7 +475,7 @@ def refresh(engine: Engine | None = None, now: datetime | None = None) -> dict[s
         moved = session.exec(select(Case).where(Case.updated_at >= since)).all()
         days = touched_days(session, moved, since, now)
     days.discard(None)
-    count = replace_days(engine, days, now)
+    count = published.recomputing(engine, moved, since, lambda: replace_days(engine, days, now))
     with write_session(engine) as session:
         _remember(session, moved)
         _mark(session, now - SAFETY)

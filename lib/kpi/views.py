@@ -19,7 +19,7 @@ from lib.cases.models import Case
 from lib.core.db import read_session
 from lib.core.models import Category, Source, Tier, UnitKind
 from lib.core.workcal import CHINA_TZ
-from lib.kpi import access, extras, figures, reasons, rollup
+from lib.kpi import access, extras, figures, published, reasons, rollup
 from lib.kpi.figures import Period, Quantiles, Value
 from lib.kpi.models import CLOSURE_BUCKETS, KpiFlow
 from lib.kpi.rollup import Counters
@@ -68,7 +68,8 @@ def _context(session: Session, actor: Actor | None, query: Query, *,
     start_day = figures.month_start_day(session)
     label = query.label or figures.default_period(start_day, day).label
     period = figures.period_of_label(label, start_day)
-    return Context(scope, period, start_day, figures.weights(session),
+    kept = published.month_settings(session, period.start, period.end) or {}  # a closed month's
+    return Context(scope, period, start_day, kept.get("weights") or figures.weights(session),
                    access.category(session, query.category_id), day)
 
 

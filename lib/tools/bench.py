@@ -6,7 +6,7 @@ community user whose community has ``HOT_OPEN`` open cases; the same reads in li
 public intake latency with concurrent writers (and how many reports were lost: must be 0); the
 home-page counts of a district user; one tick; the assessment pages of the district leader
 (each against its floor: the same page drawing the same charts from data already in memory)
-and the district's monthly Excel report.
+and the district's monthly Excel report; closing the last complete assessment month.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, text
+from sqlalchemy import create_engine, delete, func, text
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
@@ -36,7 +36,8 @@ from lib.core import config, jobs
 from lib.core.db import get_engine, read_session, write_session
 from lib.core.migrate import migrate
 from lib.core.models import Category
-from lib.kpi import rankings, report, rollup, views
+from lib.kpi import figures, months, rankings, report, rollup, views
+from lib.kpi.models import KpiMonth, KpiMonthUnit
 from lib.org.auth import actor_by_username
 from lib.org.models import Unit
 from lib.rewards import approval
@@ -339,6 +340,27 @@ def kpi_timings(url: str, runs: int = 5) -> dict[str, object]:
     return out
 
 
+def close_timing(url: str) -> dict[str, object]:
+    """Closing the last complete assessment month (结账): storing every unit's and category's
+    counters, quantiles and extras from the roll-ups brought up to date just before. The bench
+    database's earlier close of that month is removed first, so that each run closes it whole."""
+    engine = get_engine(url)
+    with read_session(engine) as session:
+        period = figures.default_period(figures.month_start_day(session))
+    with write_session(engine) as session:
+        session.exec(delete(KpiMonthUnit).where(KpiMonthUnit.label == period.label))
+        session.exec(delete(KpiMonth).where(KpiMonth.label == period.label))
+    rollup.refresh(engine)
+    started = time.perf_counter()
+    closed = months.close_month(engine, period, datetime.now(timezone.utc))
+    elapsed = time.perf_counter() - started
+    with read_session(engine) as session:
+        rows = session.exec(select(func.count()).select_from(KpiMonthUnit).where(
+            KpiMonthUnit.label == period.label)).one()
+    return {"kpi_close_month_s": round(elapsed, 2), "kpi_close_month": period.label,
+            "kpi_close_month_rows": rows if closed else 0}
+
+
 def tick_timing(url: str) -> dict[str, float]:
     engine = get_engine(url)
     started = time.perf_counter()
@@ -360,6 +382,7 @@ def run(cases_wanted: int, db: str, url: str | None = None, writers: int = 8,
         result.update(page_timings(url))
         return result
     result.update(kpi_timings(url))
+    result.update(close_timing(url))
     if only == "kpi":
         return result
     result.update(tick_timing(url))

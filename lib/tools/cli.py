@@ -17,11 +17,14 @@ check-config       exit 1 with a message if the configuration is unsafe (cookie 
                    proxies) or a setting in the database is unknown, fixed or of the wrong type
 tick               mark overdue cases, call up where a tier's settings say so, tell units of
                    near and missed deadlines, send due SMS notices, open and expire reward
-                   claims, bring the KPI roll-ups up to date (cron: every minute)
+                   claims, bring the KPI roll-ups up to date, close the assessment months that
+                   are due (cron: every minute)
 notices-send       send the SMS notices that are due (retries with back-off, holds SMS during
                    quiet hours); the gateway is SMS_GATEWAY=module:factory, else NOTICE_LOG
 kpi-rebuild        recompute every day of the KPI roll-ups from the cases
 kpi-refresh        bring the KPI roll-ups up to date (a rebuild the first time)
+kpi-close          close the assessment months due (kpi.close_after_workdays working days after
+                   their end); --month YYYY-MM closes that month and those before it now
 bench              build or reuse a demo database of --cases N and print timings as JSON
 """
 
@@ -49,7 +52,7 @@ from lib.core import config, netaddr, settings, throttle
 from lib.core.db import checkpoint, get_engine, read_session, write_session
 from lib.core.errors import DomainError
 from lib.core.i18n import t
-from lib.kpi import rollup
+from lib.kpi import months, rollup
 from lib.org import auth
 from lib.org.units import all_units, find_unit
 from lib.rewards import eligibility
@@ -240,7 +243,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_tick(_args: argparse.Namespace) -> int:
-    print(json.dumps({**run_tick(), **outbox.send_due(), **eligibility.run(), **rollup.refresh()}))
+    print(json.dumps({**run_tick(), **outbox.send_due(), **eligibility.run(), **rollup.refresh(),
+                      **months.close_due()}))
     return 0
 
 
@@ -258,6 +262,12 @@ def cmd_kpi_rebuild(_args: argparse.Namespace) -> int:
 
 def cmd_kpi_refresh(_args: argparse.Namespace) -> int:
     print(json.dumps(rollup.refresh()))
+    return 0
+
+
+def cmd_kpi_close(args: argparse.Namespace) -> int:
+    result = months.close_until(None, args.month) if args.month else months.close_due()
+    print(json.dumps(result))
     return 0
 
 
@@ -311,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_notices_send)
     sub.add_parser("kpi-rebuild").set_defaults(func=cmd_kpi_rebuild)
     sub.add_parser("kpi-refresh").set_defaults(func=cmd_kpi_refresh)
+    p = sub.add_parser("kpi-close", help="close the assessment months that are due")
+    p.add_argument("--month", help="close this month (YYYY-MM) and the ones before it now")
+    p.set_defaults(func=cmd_kpi_close)
     p = sub.add_parser("bench")
     p.add_argument("--cases", type=int, default=1_000_000)
     p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")

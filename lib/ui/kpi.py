@@ -19,6 +19,7 @@ from lib.kpi.figures import Period, Value
 from lib.kpi.report import kind_of
 from lib.kpi.views import Options, Query
 from lib.ui import responsive
+from lib.ui.months import month_note
 from lib.ui.page import Page, write_query
 from lib.ui.text import md_escape, plain
 
@@ -251,6 +252,7 @@ def scope_line(page: Page, head: Head, scope_name: str, period_label: str) -> No
     heading(page, scope_name, period_label)
     if head.partial:
         st.info(page.t("kpi.nav.partial_note", label=period_label))
+    month_note(page, head.query, partial=head.partial)  # closed: as published (lib.ui.months)
     as_of_note(page, head.computed_at)
 
 
