@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import func, select
+from sqlmodel import select
 
 from lib.cases import ledger
 from lib.cases.machine import UNREACHABLE, act
 from lib.cases.models import Case, CaseWait
-from lib.core.db import read_session, write_session
+from lib.core.db import get_engine, read_session, write_session
 from lib.core.i18n import name, t
 from lib.core.workcal import CHINA_TZ
 from lib.kpi import behind, figures, rollup
 from lib.org.units import find_unit
+from tests.conftest import _postgres_engine, need, postgres_available
 from tests.factories import (
     COMMUNITY,
     NEIGHBOUR,
@@ -33,6 +35,7 @@ from tests.factories import (
     unit_id,
 )
 
+pytestmark = pytest.mark.xdist_group("kpi_behind")  # one worker builds the month once
 DISTRICT = "510104"
 OTHER_STREET_COMMUNITY = "510104002001"
 MARCH, APRIL = "2026-03", "2026-04"
@@ -177,48 +180,79 @@ def build_month(db) -> dict:
     return {"late": late, "called": called}
 
 
-@pytest.fixture
-def month(db) -> dict:
-    return build_month(db)
-
-
 _AGREEMENT: dict[str, dict[str, tuple[list, int]]] = {}
 
 
-UNITS = [COMMUNITY, NEIGHBOUR, STREET, DISTRICT, POLICE, OTHER_STREET_COMMUNITY]
+UNITS = [COMMUNITY, NEIGHBOUR, STREET, POLICE, OTHER_STREET_COMMUNITY]
 
 
-def _mismatches(db, counter: str) -> tuple[list, int]:
-    wrong, found = [], 0
+def _agreement(db) -> dict[str, tuple[list, int]]:
+    """For every counter: where the drill-down's number differs from the roll-up's (unit,
+    period, category, listed, rolled up), and how many it listed in all."""
+    out: dict[str, tuple[list, int]] = {c: ([], 0) for c in COUNTERS}
     with read_session(db) as s:
-        start_day = figures.month_start_day(s)
         distance = behind.distance_setting(s)
         fire = s.exec(select(behind.Category.id).where(behind.Category.key == "fire")).one()
         for code in UNITS:
             unit = find_unit(s, code)
             for label in (MARCH, APRIL):
-                period = figures.period_of_label(label, start_day)
+                period = figures.period_of_label(label)
                 for category in (None, fire):
-                    if category is not None and unit.kind == "department":
+                    if category is not None and (unit.kind == "department" or label == APRIL):
                         continue
-                    rolled = getattr(figures.totals(s, unit, period.start, period.end,
-                                                    category_id=category)[None], counter)
+                    rolled = figures.totals(s, unit, period.start, period.end,
+                                            category_id=category)[None]
                     scope = behind.scope_of(unit, period.start, period.end, category, BUILT_AT)
-                    listed = behind.counter_rows(s, counter, scope, distance)
-                    found += listed
-                    if listed != rolled:
-                        wrong.append((code, label, category, listed, rolled))
-    return wrong, found
+                    for counter in COUNTERS:
+                        listed = behind.counter_rows(s, counter, scope, distance)
+                        wrong, found = out[counter]
+                        if listed != getattr(rolled, counter):
+                            wrong.append((code, label, category, listed, getattr(rolled, counter)))
+                        out[counter] = (wrong, found + listed)
+    return out
 
 
-@pytest.mark.parametrize("counter", COUNTERS)
-def test_the_cases_listed_are_what_the_roll_up_counted(db, counter):
-    # The month is built and every counter compared once per database, then read here.
-    backend = db.dialect.name
-    if backend not in _AGREEMENT:
+# The month is built once per database (and worker) and every check run on it then; each test
+# below reads its own check's outcome (the database is reset between tests).
+_MONTH: dict[str, dict[str, object]] = {}
+
+
+def month_checks(request, backend: str) -> dict[str, object]:
+    if backend not in _MONTH:
+        db = _database(request, backend)  # only for the first test that needs it
         build_month(db)
-        _AGREEMENT[backend] = {c: _mismatches(db, c) for c in COUNTERS}
-    wrong, found = _AGREEMENT[backend][counter]
+        out: dict[str, object] = {"agreement": _agreement(db)}
+        for check in CHECKS:
+            try:
+                check(db)
+                out[check.__name__] = None
+            except Exception as err:  # re-raised by the check's own test
+                out[check.__name__] = err
+        if backend == "sqlite":
+            db.dispose()
+            get_engine.cache_clear()
+        _MONTH[backend] = out
+    return _MONTH[backend]
+
+
+BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+
+
+def _database(request, backend: str):
+    """The ``db`` fixture's database, made only when a test needs it (not for each test)."""
+    if backend == "postgres":
+        need(postgres_available())
+        return _postgres_engine()
+    path = request.getfixturevalue("tmp_path") / "month.db"
+    shutil.copy(request.getfixturevalue("sqlite_template"), path)
+    get_engine.cache_clear()
+    return get_engine(f"sqlite:///{path}")
+
+
+@BACKENDS
+@pytest.mark.parametrize("counter", COUNTERS)
+def test_the_cases_listed_are_what_the_roll_up_counted(request, backend, counter):
+    wrong, found = month_checks(request, backend)["agreement"][counter]
     if wrong and counter in NEEDS_CONTRACT:
         pytest.skip(f"needs the contract's compute_day ({counter}: {wrong[:2]})")
     assert wrong == []
@@ -240,7 +274,7 @@ def _drill(db, username: str, **params):
         return behind.from_address(s, actor(db, username), params)
 
 
-def test_each_part_lists_the_figures_counts_and_missed_is_base_minus_counted(db, month):
+def _each_part_lists_the_figures_counts_and_missed_is_base_minus_counted(db):
     with read_session(db) as s:
         street = find_unit(s, STREET)
         period = figures.period_of_label(MARCH)
@@ -255,8 +289,10 @@ def test_each_part_lists_the_figures_counts_and_missed_is_base_minus_counted(db,
             assert found.problems == [] and found.drill is not None, (key, part)
             with read_session(db) as s:
                 tally = behind.tally(s, actor(db, "street01"), found.drill)
-            listed, total = _ledger(db, "street01", found.drill)
-            assert total == tally.cases == len({row["id"] for row in listed}), (key, part)
+            with read_session(db) as s:
+                total = ledger.count(s, actor(db, "street01"),
+                                     ledger.LedgerFilters(drill=found.drill))
+            assert total == tally.cases, (key, part)
             numbers[part] = tally.number
         value = values[key]
         top, bottom = behind.figure_counters(key)
@@ -274,7 +310,7 @@ NEEDS_CONTRACT_FIGURES = {key for key in behind.drillable_figures()
                           if set(sum(behind.figure_counters(key), [])) & NEEDS_CONTRACT}
 
 
-def test_the_banner_names_unit_period_figure_and_part_with_the_cards_number(db, month):
+def _the_banner_names_unit_period_figure_and_part_with_the_cards_number(db):
     found = _drill(db, "district_leader", figure="satisfaction_rate", part="base", period=MARCH,
                    unit=STREET)
     with read_session(db) as s:
@@ -296,7 +332,7 @@ def test_the_banner_names_unit_period_figure_and_part_with_the_cards_number(db, 
     assert total == 1 and listed[0]["rating"] == t("rating.dissatisfied", "zh")
 
 
-def test_a_community_cannot_open_another_communitys_cases_by_editing_the_address(db, month):
+def _a_community_cannot_open_another_communitys_cases_by_editing_the_address(db):
     found = _drill(db, "community01", figure="resolution_rate", part="base", period=MARCH,
                    unit=NEIGHBOUR)
     assert found.refused and found.drill is None and "behind.bad_unit" in found.problems
@@ -314,7 +350,7 @@ def test_a_community_cannot_open_another_communitys_cases_by_editing_the_address
     assert whole > total
 
 
-def test_a_street_leader_sees_only_their_street(db, month):
+def _a_street_leader_sees_only_their_street(db):
     refused = _drill(db, "street01", figure="closed", part="counted", period=MARCH,
                      unit=OTHER_STREET_COMMUNITY)
     assert refused.refused and refused.drill is None
@@ -328,7 +364,7 @@ def test_a_street_leader_sees_only_their_street(db, month):
     assert 0 < total < whole
 
 
-@pytest.mark.parametrize("params,problem", [
+BAD = [
     ({"figure": "no_such_figure", "part": "base", "period": MARCH}, "behind.bad_figure"),
     ({"figure": "<script>", "part": "base", "period": MARCH}, "behind.bad_figure"),
     ({"figure": "mean_closure_hours", "part": "counted", "period": MARCH}, "behind.bad_part"),
@@ -339,11 +375,14 @@ def test_a_street_leader_sees_only_their_street(db, month):
     ({"figure": "resolution_rate", "part": "base"}, "behind.bad_period"),
     ({"figure": "resolution_rate", "part": "base", "period": MARCH, "category": "nope"},
      "behind.bad_category"),
-])
-def test_a_bad_address_drops_the_drill_down_with_a_message(db, params, problem):
-    found = _drill(db, "street01", unit=STREET, **params)
-    assert found.drill is None and problem in found.problems and not found.refused
-    assert t(problem, "zh") != problem and t(problem, "en") != problem
+]
+
+
+def test_a_bad_address_drops_the_drill_down_with_a_message(db):
+    for params, problem in BAD:
+        found = _drill(db, "street01", unit=STREET, **params)
+        assert found.drill is None and problem in found.problems and not found.refused, params
+        assert t(problem, "zh") != problem and t(problem, "en") != problem
 
 
 def test_an_unknown_unit_is_refused_and_a_plain_ledger_address_is_no_drill_down(db):
@@ -354,7 +393,7 @@ def test_an_unknown_unit_is_refused_and_a_plain_ledger_address_is_no_drill_down(
     assert _drill(db, "street01", unit=STREET).problems == []
 
 
-def test_a_departments_drill_down_lists_the_work_it_did(db, month):
+def _a_departments_drill_down_lists_the_work_it_did(db):
     found = _drill(db, "district_leader", figure="return_rate", part="counted", period=MARCH,
                    unit=POLICE)
     with read_session(db) as s:
@@ -367,7 +406,7 @@ def test_a_departments_drill_down_lists_the_work_it_did(db, month):
     assert (tally.number, tally.cases) == (3, 2)  # three orders on two cases
 
 
-def test_the_export_keeps_the_drill_down(db, month):
+def _the_export_keeps_the_drill_down(db):
     found = _drill(db, "street01", figure="satisfaction_rate", part="missed", period=MARCH,
                    unit=STREET)
     data = ledger.export(actor(db, "street01"), ledger.LedgerFilters(drill=found.drill),
@@ -377,7 +416,7 @@ def test_the_export_keeps_the_drill_down(db, month):
     assert len(rows) == 2  # the header and the one dissatisfied case
 
 
-def test_the_workbooks_sheets_add_up_to_each_figures_counts(db, month):
+def _the_workbooks_sheets_add_up_to_each_figures_counts(db):
     with read_session(db) as s:
         street = find_unit(s, STREET)
         period = figures.period_of_label(MARCH)
@@ -404,3 +443,21 @@ def test_the_workbooks_sheets_add_up_to_each_figures_counts(db, month):
         codes = {r[0] for _, _, rows in own for r in rows}
         communities = set(s.exec(select(Case.community_id).where(Case.code.in_(codes))).all())
     assert communities == {mine}
+
+
+CHECKS = [_each_part_lists_the_figures_counts_and_missed_is_base_minus_counted,
+          _the_banner_names_unit_period_figure_and_part_with_the_cards_number,
+          _a_departments_drill_down_lists_the_work_it_did, _the_export_keeps_the_drill_down,
+          _a_community_cannot_open_another_communitys_cases_by_editing_the_address,
+          _a_street_leader_sees_only_their_street,
+          _the_workbooks_sheets_add_up_to_each_figures_counts]
+
+
+@BACKENDS
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__.strip("_"))
+def test_on_the_month(request, backend, check):
+    """Every part of every figure in the ledger with its banner, a department's, the export,
+    each reader's scope, the workbook's sheets."""
+    failed = month_checks(request, backend)[check.__name__]
+    if failed is not None:
+        raise failed
