@@ -461,3 +461,24 @@ def test_on_the_month(request, backend, check):
     failed = month_checks(request, backend)[check.__name__]
     if failed is not None:
         raise failed
+
+
+def test_the_ledger_page_names_the_figure_and_refuses_another_communitys(sqlite_db):
+    from tests.factories import everything, open_page
+
+    _self_handled(sqlite_db, at(2, 9), at(3, 9), "dissatisfied")
+    _self_handled(sqlite_db, at(4, 9), at(5, 9), "satisfied")
+    rollup.rebuild(sqlite_db, now=BUILT_AT)
+    page = open_page("street01", "pages/ledger.py", figure="satisfaction_rate", part="missed",
+                     period=MARCH, unit=COMMUNITY)
+    assert not page.exception
+    assert "红星路社区 · 2026年3月 · 满意率 · 不满意 1 件（基数 2 件）" in [i.value for i in page.info]
+    assert page.dataframe[0].value.shape[0] == 1
+    refused = open_page("community01", "pages/ledger.py", figure="satisfaction_rate",
+                        part="missed", period=MARCH, unit=NEIGHBOUR)
+    assert not refused.exception and not refused.dataframe
+    assert t("behind.bad_unit", "zh") in [e.value for e in refused.error]
+    bad = open_page("street01", "pages/ledger.py", figure="nope", part="missed", period=MARCH,
+                    unit=COMMUNITY)
+    assert not bad.exception and t("behind.bad_figure", "zh") in everything(bad)
+    assert bad.dataframe[0].value.shape[0] == 2  # the filter dropped: the street's cases
