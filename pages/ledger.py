@@ -14,7 +14,6 @@ import streamlit as st
 
 from lib.cases import ledger
 from lib.cases.queue import options_for
-from lib.core.db import read_session
 from lib.core.errors import DomainError
 from lib.kpi import behind
 from lib.org.units import unit_of
@@ -52,8 +51,7 @@ def apply_address(asked: dict[str, str]) -> None:
     """Put the address's filters into the widgets (a tile or a chart opened this view)."""
     drill = None
     if behind.wanted(asked):  # a figure's cases: its unit and category belong to the figure
-        with read_session() as session:
-            drill = behind.from_address(session, page.actor, asked)
+        drill = behind.open_address(page.actor, asked)
         for problem in drill.problems:
             (st.error if drill.refused else st.warning)(page.t(problem))
         if drill.drill is not None or drill.refused:
@@ -117,9 +115,7 @@ with page.guard():
         st.stop()
     drill = drilled.drill if drilled is not None else None
     if drill is not None:
-        with read_session() as session:
-            tally = behind.tally(session, page.actor, drill)
-            line = behind.banner(session, drill, tally, lang=page.lang)
+        _, line = behind.describe(page.actor, drill, page.lang)
         left, right = st.columns([4, 1])
         left.info(md_escape(line))
         if right.button(page.t("behind.clear"), key="ledger_drill_clear"):

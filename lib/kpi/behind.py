@@ -31,6 +31,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import DateTime, and_, exists, false, func, literal, not_, or_, true
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
@@ -41,6 +42,7 @@ from lib.cases.machine import CASES
 from lib.cases.models import Case, CaseEvent, CaseWait, WorkOrder
 from lib.cases.states import RESOLVED, Act, S, W
 from lib.core.clock import china_time
+from lib.core.db import read_session
 from lib.core.errors import ValidationFailed
 from lib.core.i18n import name as lang_name
 from lib.core.i18n import t
@@ -639,3 +641,19 @@ def _per_case(session: Session, actor: Actor, s: Scope, measures: list[Measure],
                 .where(*area, _row_where(s, measure, distance)).group_by(table.case_id)).all():
             out[case_id] = out.get(case_id, 0) + int(n)
     return out
+
+
+# ---------------------------------------------------------------- for the ledger page
+
+
+def open_address(actor: Actor, params: dict[str, str], engine: Engine | None = None) -> Found:
+    """``from_address`` in a read session of its own."""
+    with read_session(engine) as session:
+        return from_address(session, actor, params)
+
+
+def describe(actor: Actor, drill: Drill, lang: str, engine: Engine | None = None) -> tuple[Tally, str]:
+    """The drill-down's numbers and its banner line, in a read session of its own."""
+    with read_session(engine) as session:
+        found = tally(session, actor, drill)
+        return found, banner(session, drill, found, lang=lang)
