@@ -22,6 +22,7 @@ with page.guard():
     query = head.query
     data = views.closure(page.actor, query)
     kpi.scope_line(page, head, page.name(data.scope), data.period.label)
+    kpi.link_cards(page, head, data.scope.code)  # each card opens its cases
 
     q = data.quantiles
     columns = st.columns(5)

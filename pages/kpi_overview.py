@@ -19,6 +19,7 @@ with page.guard():
     query = head.query
     data = views.overview(page.actor, query)
     kpi.scope_line(page, head, page.name(data.scope), data.period.label)
+    kpi.link_cards(page, head, data.scope.code)  # each card opens its cases
 
     # A month under way is compared with the same days of the month before: like with like.
     if data.partial and data.current is not None:

@@ -80,6 +80,8 @@ def rows_table(ranking: rankings.Ranking, key: str) -> None:
         event = st.dataframe(kpi.readable(page, shown), hide_index=True, width="stretch", on_select="rerun",
                              selection_mode=["single-row", "single-cell"],
                              key=f"{key}_{first.scope.code}")
+        kpi.ranking_cell(page, event, ranking.rows, [(kpi.label(page, k) + page.t(
+            f"kpi.unit.{kind_of(k)}"), k) for k in RANKED_FIGURES], head)  # a figure's cell: its cases
         for index in kpi.picked_rows(event):
             if 0 <= index < len(ranking.rows) and drillable(ranking.rows[index].unit):
                 kpi.drill_to(head.options, query, ranking.rows[index].unit.code)

@@ -52,6 +52,7 @@ with page.guard():
     query = head.query
     data = views.satisfaction(page.actor, query)
     kpi.scope_line(page, head, page.name(data.scope), data.period.label)
+    kpi.link_cards(page, head, data.scope.code)  # each card opens its cases
 
     c = data.counters
     # Satisfaction beside its base: how many closed cases were called back, and rated.

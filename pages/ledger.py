@@ -15,6 +15,7 @@ import streamlit as st
 from lib.cases import ledger
 from lib.cases.queue import options_for
 from lib.core.errors import DomainError
+from lib.kpi import behind
 from lib.org.units import unit_of
 from lib.ui.filters import case_filters
 from lib.ui.page import setup_page, write_query
@@ -29,8 +30,12 @@ APPLIED = "ledger_applied"  # the address whose filters the widgets hold
 AREA = "ledger_area"  # (id, kind, code, name) of a unit above a community the address chose
 
 
+DRILL = "ledger_drill"  # the figure's cases the address asked for: behind.Found
+
+
 def address_now() -> dict[str, str]:
-    return {k: st.query_params[k] for k in ledger.ADDRESS if st.query_params.get(k)}
+    return {k: st.query_params[k] for k in (*ledger.ADDRESS, *ledger.DRILL_ADDRESS)
+            if st.query_params.get(k)}
 
 
 def put(key: str, value: object) -> None:
@@ -44,6 +49,15 @@ def put(key: str, value: object) -> None:
 
 def apply_address(asked: dict[str, str]) -> None:
     """Put the address's filters into the widgets (a tile or a chart opened this view)."""
+    drill = None
+    if behind.wanted(asked):  # a figure's cases: its unit and category belong to the figure
+        drill = behind.open_address(page.actor, asked)
+        for problem in drill.problems:
+            (st.error if drill.refused else st.warning)(page.t(problem))
+        if drill.drill is not None or drill.refused:
+            asked = {k: v for k, v in asked.items() if k not in ("unit", "category")}
+    st.session_state[DRILL] = drill if drill is not None and (drill.drill or drill.refused) \
+        else None
     found = ledger.from_address(page.actor, asked)
     for problem in found.problems:
         st.warning(page.t(problem))
@@ -70,6 +84,11 @@ def write_address(filters: ledger.LedgerFilters, period: ledger.Period) -> None:
     params = ledger.address_of(filters, period,
                                community.code if community else (area[2] if area else None),
                                category.key if category else None)
+    drill = st.session_state.get(DRILL)
+    if drill is not None and drill.drill is not None:
+        params = {k: v for k, v in params.items() if k not in ("unit", "category")} \
+            | drill.drill.params()
+    write_query(ledger.DRILL_ADDRESS, params)
     write_query(ledger.ADDRESS, params)
     st.session_state[APPLIED] = params
 
@@ -86,6 +105,31 @@ with page.guard():
     elif "ledger_category" not in st.session_state:  # from the menu: the last view, if any
         apply_address(st.session_state.get(APPLIED) or {})
 
+    drilled = st.session_state.get(DRILL)
+    if drilled is not None and drilled.refused:  # another unit's cases: nothing is listed
+        st.info(page.t("behind.refused_note"))
+        if st.button(page.t("behind.clear"), key="ledger_drill_clear"):
+            st.session_state[DRILL] = None
+            write_query(ledger.DRILL_ADDRESS, {})
+            st.rerun()
+        st.stop()
+    drill = drilled.drill if drilled is not None else None
+    if drill is not None:
+        _, line = behind.describe(page.actor, drill, page.lang)
+        left, right = st.columns([4, 1])
+        left.info(md_escape(line))
+        if right.button(page.t("behind.clear"), key="ledger_drill_clear"):
+            st.session_state[DRILL] = None
+            write_query(ledger.DRILL_ADDRESS, {})
+            st.rerun()
+        others = [p for p in behind.parts_of(drill.figure) if p != drill.part]
+        if others:
+            row = st.columns(len(others) + 1)
+            row[0].caption(page.t("behind.switch"))
+            for column, part in zip(row[1:], others, strict=True):
+                page.link("ledger", label=behind.part_name(drill.figure, part, page.lang),
+                          icon=":material/list:", params=drill.params(part), where=column)
+        st.caption(page.t("behind.note"))
     area = st.session_state.get(AREA)
     if area is not None:
         left, right = st.columns([4, 1])
@@ -110,7 +154,7 @@ with page.guard():
     filters = ledger.LedgerFilters(
         category_id=filters.category_id, community_id=filters.community_id, state=filters.state,
         severity=filters.severity, text=filters.text, status=status, closed_since=since,
-        unit_id=area[0] if area else None, unit_kind=area[1] if area else None)
+        unit_id=area[0] if area else None, unit_kind=area[1] if area else None, drill=drill)
     period = ledger.Period(start, end)
     write_address(filters, period)
     signature = (filters, period)

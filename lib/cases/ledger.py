@@ -82,9 +82,14 @@ class LedgerFilters(Filters):
     closed_since: date | None = None
     unit_id: int | None = None
     unit_kind: str | None = None  # the unit's tier, which names the case's column for its area
+    # The cases behind a figure (lib.kpi.behind.Drill, opened from an assessment page): any
+    # value with ``conditions()``, SQL on ``case`` added to the others.
+    drill: object | None = None
 
 
 ADDRESS = ("unit", "category", "status", "from", "to", "closed_since")
+# A figure's cases (lib.kpi.behind.ADDRESS): with ``unit`` and ``category``, read by the page.
+DRILL_ADDRESS = ("figure", "part", "period")
 
 
 class Status(StrEnum):
@@ -222,6 +227,9 @@ def _conditions(actor: Actor, filters: Filters, period: Period) -> list:
         conditions.append(Case.state == S.closed)
     elif status is not None:
         raise ValidationFailed("ledger.filter.bad_status")
+    drill = getattr(filters, "drill", None)
+    if drill is not None:
+        conditions.extend(drill.conditions())
     since = getattr(filters, "closed_since", None)
     if since is not None:
         conditions.append(Case.closed_at >= datetime.combine(since, time(0), CHINA_TZ))

@@ -13,7 +13,7 @@ import streamlit as st
 
 from lib.core.clock import china_time
 from lib.core.i18n import DEFAULT_LANGUAGE, t
-from lib.kpi import figures, views
+from lib.kpi import behind, figures, views
 from lib.kpi.extras import EXTRAS
 from lib.kpi.figures import Period, Value
 from lib.kpi.report import kind_of
@@ -106,6 +106,77 @@ def card(page: Page, column, key: str, now: Value, before: Value | None, *,  # n
     colour = "off" if zero or partial else ("normal" if better == "higher" else "inverse")
     column.metric(title, shown, delta, delta_color=colour,
                   delta_arrow="off" if zero else "auto", help=help_text, border=True)
+    case_links(page, column, key, now)
+
+
+CARD_DRILL = "kpi_card_drill"  # (page key, the ledger's address of this page's unit and period)
+
+
+def link_cards(page: Page, head: Head, unit_code: str) -> None:
+    """The cards drawn next on this page open their cases: the ledger filtered by this unit,
+    the period and category chosen, the figure and a part of it (``lib.kpi.behind``)."""
+    params = {"period": head.query.label or (head.options.default if head.options else ""),
+              "unit": unit_code}
+    if head.options is not None and head.query.category_id is not None:
+        params |= {"category": c.key for c in head.options.categories
+                   if c.id == head.query.category_id}
+    st.session_state[CARD_DRILL] = (page.key, params)
+
+
+def drill_params(page: Page, key: str, part: str) -> dict[str, str] | None:
+    """The ledger's address of a figure's part on this page (None: the page set no unit)."""
+    found = st.session_state.get(CARD_DRILL)
+    if not found or found[0] != page.key or part not in behind.parts_of(key):
+        return None
+    return {**found[1], "figure": key, "part": part}
+
+
+def case_links(page: Page, column, key: str, value: Value) -> None:  # noqa: ANN001
+    """Under a card: "未按期解决 3" (the cases that missed it, or for a figure where lower is
+    better the ones it counts) and "全部 40" (its base), each opening the ledger."""
+    if key == "composite":
+        for part_key in figures.COMPOSITE_PARTS:
+            params = drill_params(page, part_key, behind.problem_part(part_key) or behind.BASE)
+            if params:
+                page.link("ledger", label=label(page, part_key), icon=":material/list:",
+                          params=params, where=column)
+        return
+    links = []
+    problem = behind.problem_part(key) if key in figures.BY_KEY else None
+    if problem is not None and value.denominator is not None:
+        count = value.denominator - value.numerator if problem == behind.MISSED else value.numerator
+        links.append((problem, page.t("behind.link.missed", part=behind.part_name(
+            key, problem, page.lang), count=f"{count:,.0f}")))
+    if key in figures.BY_KEY and behind.BASE in behind.parts_of(key) and value.denominator:
+        links.append((behind.BASE, page.t("behind.link.base", count=f"{value.denominator:,.0f}")))
+    elif key in figures.BY_KEY and behind.parts_of(key) == [behind.COUNTED]:
+        links.append((behind.COUNTED, page.t("behind.link.cases")))
+    for part, text in links:
+        params = drill_params(page, key, part)
+        if params:
+            page.link("ledger", label=text, icon=":material/list:", params=params, where=column)
+
+
+def ranking_cell(page: Page, event: object, rows: list, columns: list[str], head: Head) -> None:
+    """A click on a figure's cell of a ranking table opens the cases behind that unit's figure
+    (``columns``: the figure key of each column, None where a column is no figure)."""
+    selection = event.get("selection") if isinstance(event, dict) else getattr(event, "selection", None)
+    cells = (selection.get("cells") if isinstance(selection, dict)
+             else getattr(selection, "cells", [])) if selection else []
+    for cell in cells or []:
+        row, column = int(cell[0]), cell[1]
+        names = dict(columns) if columns and isinstance(columns[0], tuple) else {}
+        key = names.get(column)
+        if key is None or not 0 <= row < len(rows) or not behind.parts_of(key):
+            continue
+        part = behind.problem_part(key) or behind.BASE
+        params = {"period": head.query.label or (head.options.default if head.options else ""),
+                  "unit": rows[row].unit.code, "figure": key, "part": part}
+        if head.options is not None and head.query.category_id is not None and \
+                rows[row].unit.kind != "department":
+            params |= {"category": c.key for c in head.options.categories
+                       if c.id == head.query.category_id}
+        st.switch_page("pages/ledger.py", query_params=page.query(params))
 
 
 def readable(page: Page, frame: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
