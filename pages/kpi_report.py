@@ -54,6 +54,16 @@ with page.guard():
         name, content = st.session_state["kpi_report_file"]
         st.download_button(page.t("kpi.report.download"), content, file_name=name, mime=XLSX,
                            key="kpi_report_download", on_click="ignore")
+    if st.button(page.t("behind.cases_file.prepare"), key="kpi_cases_prepare",
+                 icon=":material/list_alt:", help=page.t("behind.cases_file.hint")):
+        try:
+            st.session_state["kpi_cases_file"] = report.cases_workbook(page.actor, query, page.lang)
+        except DomainError as err:
+            page.error(err)
+    if "kpi_cases_file" in st.session_state:
+        name, content = st.session_state["kpi_cases_file"]
+        st.download_button(page.t("behind.cases_file.download"), content, file_name=name,
+                           mime=XLSX, key="kpi_cases_download", on_click="ignore")
     st.caption(page.t("kpi.report.print_hint"))
 
     st.subheader(page.t("kpi.report.sheet_summary"))

@@ -40,10 +40,6 @@ DISTRICT = "510104"
 OTHER_STREET_COMMUNITY = "510104002001"
 MARCH, APRIL = "2026-03", "2026-04"
 BUILT_AT = datetime(2026, 5, 20, 12, tzinfo=CHINA_TZ)
-# Counters whose meaning the assessment's contract changes (first commitment, call-backs, waits,
-# repeats by place): their roll-up agrees with the drill-down once compute_day implements it.
-NEEDS_CONTRACT = {"due", "resolved", "resolved_late", "closed_on_time", "closed_late",
-                  "called_back", "waits", "responded", "repeat"}
 # Every counter a figure reads (and the contract's new ones, before a figure reads them).
 COUNTERS = sorted({c for key in behind.drillable_figures() for part in behind.figure_counters(key)
                    for c in part if c in behind.MEASURES} | set(behind.MEASURES))
@@ -253,8 +249,6 @@ def _database(request, backend: str):
 @pytest.mark.parametrize("counter", COUNTERS)
 def test_the_cases_listed_are_what_the_roll_up_counted(request, backend, counter):
     wrong, found = month_checks(request, backend)["agreement"][counter]
-    if wrong and counter in NEEDS_CONTRACT:
-        pytest.skip(f"needs the contract's compute_day ({counter}: {wrong[:2]})")
     assert wrong == []
     assert found > 0, f"the month has no {counter} to list"
 
@@ -296,18 +290,14 @@ def _each_part_lists_the_figures_counts_and_missed_is_base_minus_counted(db):
             numbers[part] = tally.number
         value = values[key]
         top, bottom = behind.figure_counters(key)
-        if behind.COUNTED in parts and len(top) == 1 and key not in NEEDS_CONTRACT_FIGURES:
+        if behind.COUNTED in parts and len(top) == 1:
             assert numbers[behind.COUNTED] == value.numerator, key
-        if behind.BASE in parts and key not in NEEDS_CONTRACT_FIGURES:
+        if behind.BASE in parts:
             assert numbers[behind.BASE] == value.denominator, key
         if behind.MISSED in parts:
             assert numbers[behind.MISSED] == numbers[behind.BASE] - numbers[behind.COUNTED], key
         checked += 1
     assert checked >= 10
-
-
-NEEDS_CONTRACT_FIGURES = {key for key in behind.drillable_figures()
-                          if set(sum(behind.figure_counters(key), [])) & NEEDS_CONTRACT}
 
 
 def _the_banner_names_unit_period_figure_and_part_with_the_cards_number(db):
@@ -432,9 +422,8 @@ def _the_workbooks_sheets_add_up_to_each_figures_counts(db):
         header, rows = by_title[t(f"kpi.figure.{key}", "zh")]
         base = sum(r[-2] for r in rows)
         counted = sum(r[-1] for r in rows)
-        if key not in NEEDS_CONTRACT_FIGURES:
-            assert base == values[key].denominator, key
-        if key != "satisfaction_rate" and key not in NEEDS_CONTRACT_FIGURES:
+        assert base == values[key].denominator, key
+        if key != "satisfaction_rate":
             assert counted == values[key].numerator, key
         assert len(header) == len(rows[0])
     # A community's reader gets only its own cases, whatever unit it asks for.
@@ -445,12 +434,42 @@ def _the_workbooks_sheets_add_up_to_each_figures_counts(db):
     assert communities == {mine}
 
 
+def _the_case_lists_workbook_has_a_sheet_per_figure_in_the_readers_scope(db):
+    """The monthly report's companion download: the same case lists, one sheet per figure."""
+    from openpyxl import load_workbook
+
+    from lib.kpi import report
+    from lib.kpi.views import Query
+
+    name_, content = report.cases_workbook(actor(db, "street01"), Query(MARCH), "zh", db,
+                                           now=BUILT_AT)
+    assert name_.endswith(f"-{MARCH}.xlsx")
+    book = load_workbook(io.BytesIO(content))
+    title = t("kpi.figure.satisfaction_rate", "zh")
+    assert title in book.sheetnames and t("kpi.figure.resolution_rate", "zh") in book.sheetnames
+    with read_session(db) as s:
+        street = find_unit(s, STREET)
+        period = figures.period_of_label(MARCH)
+        rated = figures.totals(s, street, period.start, period.end)[None].rated
+    sheet = book[title]
+    assert sum(row[-2] for row in sheet.iter_rows(min_row=2, values_only=True)) == rated
+    _, own = report.cases_workbook(actor(db, "community01"), Query(MARCH), "zh", db,
+                                   now=BUILT_AT)
+    codes = {row[0] for ws in load_workbook(io.BytesIO(own)).worksheets[:-1]
+             for row in ws.iter_rows(min_row=2, values_only=True)}
+    with read_session(db) as s:
+        mine = find_unit(s, COMMUNITY).id
+        communities = set(s.exec(select(Case.community_id).where(Case.code.in_(codes))).all())
+    assert communities == {mine}
+
+
 CHECKS = [_each_part_lists_the_figures_counts_and_missed_is_base_minus_counted,
           _the_banner_names_unit_period_figure_and_part_with_the_cards_number,
           _a_departments_drill_down_lists_the_work_it_did, _the_export_keeps_the_drill_down,
           _a_community_cannot_open_another_communitys_cases_by_editing_the_address,
           _a_street_leader_sees_only_their_street,
-          _the_workbooks_sheets_add_up_to_each_figures_counts]
+          _the_workbooks_sheets_add_up_to_each_figures_counts,
+          _the_case_lists_workbook_has_a_sheet_per_figure_in_the_readers_scope]
 
 
 @BACKENDS

@@ -185,12 +185,13 @@ def test_the_adjustment_shows_in_the_next_months_report_with_its_reason(db, nove
     assert [r[0] for r in listed] == [november["reopened"].code, november["unrated"].code]
     assert listed[0][1] == "2026-11" and listed[0][4] == "居民反映问题复发"
     assert "满意率" in listed[1][5] and "→" in listed[1][5]
-    # The workbook carries the section; November's own 通报 lists nothing of it.
+    # The workbook carries them on a sheet of their own, second after the summary; November's
+    # own 通报 lists nothing of it.
     book = load_workbook(io.BytesIO(report.workbook(data, "zh")))
-    cells = [[c.value for c in row] for row in book.worksheets[0].iter_rows()]
-    title = next(n for n, row in enumerate(cells) if row[0] == "上月结账后的调整")
-    assert cells[title + 2][0] == november["reopened"].code
-    assert cells[title + 2][4] == "居民反映问题复发"
+    assert book.sheetnames[1] == "上月结账后的调整"
+    cells = [[c.value for c in row] for row in book.worksheets[1].iter_rows()]
+    assert cells[1][0] == november["reopened"].code
+    assert cells[1][4] == "居民反映问题复发"
     assert report.monthly(_leader(db), NOVEMBER, db).adjustments == []
     # Scope: the neighbour community sees none of these; the case's own community both.
     own = report.monthly(actor(db, "community01"), DECEMBER, db)

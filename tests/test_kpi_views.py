@@ -713,7 +713,8 @@ def test_the_monthly_workbook_holds_values_only(db, month):
         book = load_workbook(io.BytesIO(report.workbook(monthly, lang)))
         levels = [t(f"kpi.level.{level}", lang) for level in ("street", "community", "department")]
         assert book.sheetnames == [
-            t("kpi.report.sheet_summary", lang), t("kpi.report.sheet_lists", lang),
+            t("kpi.report.sheet_summary", lang), t("kpi.months.sheet_adjustments", lang),
+            t("kpi.report.sheet_lists", lang),
             *(t("kpi.report.sheet_ranking", lang, level=level) for level in levels),
             t("kpi.report.sheet_categories", lang)]
         texts = []
@@ -725,12 +726,12 @@ def test_the_monthly_workbook_holds_values_only(db, month):
                         assert not cell.value.startswith(("=", "+", "-", "@")), cell.value
                         texts.append(cell.value)
         assert "'" + evil in texts and evil not in texts
-        ranking = book.worksheets[3]  # communities
+        ranking = book.worksheets[4]  # communities
         # The first row: community 002, rank 1, composite 100.0 (per cent); c1 4th with 96.3.
         assert [ranking.cell(2, n).value for n in (1, 2, 3)] == [1, "'" + evil, 100.0]
         assert [ranking.cell(5, n).value for n in (1, 2, 3)] == [4, t_name(db, 1, lang), 96.3]
         # One native bar chart on each ranking sheet and on the category sheet.
-        assert [len(sheet._charts) for sheet in book.worksheets] == [0, 0, 1, 1, 1, 1]
+        assert [len(sheet._charts) for sheet in book.worksheets] == [0, 0, 0, 1, 1, 1, 1]
         summary = book.worksheets[0]
         assert summary.cell(1, 1).value == t("kpi.report.title", lang, unit=t_name(db, 0, lang),
                                              period=MARCH)

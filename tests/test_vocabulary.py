@@ -45,6 +45,9 @@ ALLOWED: dict[str, dict[str, str]] = {
     "lib/kpi/report.py": {"rate": "a figure's kind (a percentage)", "reported": FIGURE,
                           "closed": FIGURE},
     "lib/kpi/views.py": {"reported": FIGURE},
+    "lib/kpi/behind.py": {name: "a roll-up counter's name (a column of kpi_day)"
+                          for name in ("reported", "closed", "dispatched", "returned", "handled")}
+    | {"rate": "a figure's kind (a percentage)"},
     "lib/ui/kpi.py": {"rate": "a figure's kind (a percentage)"},
     "lib/kpi/rollup.py": {"open": "an outcome of the flow chart"},
     "lib/kpi/periods.py": {"start": "a period's first day (a column of the quantile rows)"},

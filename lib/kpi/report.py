@@ -29,7 +29,7 @@ from lib.core.db import read_session
 from lib.core.i18n import catalog, name, t
 from lib.core.inputs import file_safe
 from lib.core.models import Category, UnitKind, utcnow
-from lib.kpi import access, figures, published, rankings
+from lib.kpi import access, behind, figures, published, rankings
 from lib.kpi.extras import EXTRAS
 from lib.kpi.figures import HEADLINE, Period, Quantiles, Value
 from lib.kpi.models import KpiAdjustment, KpiMonth, KpiMonthUnit
@@ -338,6 +338,12 @@ def workbook(report: Report, lang: str) -> bytes:
                                    tr("kpi.col.denominator"), tr("kpi.col.definition")], rows)
     summary.cell(row=next_row, column=1, value=_cell(tr("kpi.report.no_data_note")))
 
+    # 上月结账后的调整: what changed in closed months since, on a sheet of its own (every sheet
+    # is one filterable table), beside the summary.
+    sheet = book.create_sheet(_sheet_title(tr("kpi.months.sheet_adjustments"), used))
+    _table(sheet, 1, adjustment_header(lang),
+           adjustment_rows(report, lang) or [[tr("kpi.months.adjustments_none")]])
+
     lists = book.create_sheet(_sheet_title(tr("kpi.report.sheet_lists"), used))
     listed_rows = [[tr(f"kpi.level.{ranking.level}"), tr(key), r.rank, name(r.unit, lang),
                     shown(r.values["composite"], "score")]
@@ -377,15 +383,6 @@ def workbook(report: Report, lang: str) -> bytes:
     _bar_chart(sheet, tr("kpi.figure.reported"), 1, 2, 2, 1 + len(body),
                f"{get_column_letter(len(header) + 2)}2")
 
-    # 上月结账后的调整, under the summary's table (the summary's own table keeps the filter).
-    top = next_row + 2
-    summary.cell(row=top, column=1, value=_cell(tr("kpi.months.sheet_adjustments"))).font = HEADER
-    rows = adjustment_rows(report, lang)
-    for column, text in enumerate(adjustment_header(lang), start=1):
-        _write(summary, top + 1, column, text).font = HEADER
-    for offset, row in enumerate(rows or [[tr("kpi.months.adjustments_none")]], start=2):
-        for column, value in enumerate(row, start=1):
-            _write(summary, top + offset, column, value)
     return _saved(book, report.made_at)
 
 
@@ -435,3 +432,32 @@ def report_file(actor: Actor | None, query: Query, lang: str,
     """The file name and bytes of the monthly workbook for the reader's chosen unit."""
     report = monthly(actor, query, engine)
     return file_name(report, lang), workbook(report, lang)
+
+
+def cases_workbook(actor: Actor | None, query: Query, lang: str, engine: Engine | None = None,
+                   now: datetime | None = None) -> tuple[str, bytes]:
+    """The cases behind the month's figures, a sheet per figure (lib.kpi.behind.case_sheets):
+    each case with what it counts for, so that a unit can check every point of its score. Read
+    from the cases as they stand now, in the reader's scope; the 通报 itself stays as published
+    when its month has closed, and what changed since is in its adjustments."""
+    now = now or utcnow()
+    with read_session(engine) as session:
+        ctx = _context(session, actor, query)
+        sheets = behind.case_sheets(session, actor, ctx.scope, ctx.period, ctx.category,
+                                    lang=lang, now=now)
+        scope_name = name(ctx.scope, lang)
+    book = Workbook()
+    book.remove(book.active)
+    used: set[str] = set()
+    stamp = spreadsheet_time(now).replace(second=0, microsecond=0)
+    for title, header, rows in sheets:
+        sheet = book.create_sheet(_sheet_title(title, used))
+        _table(sheet, 1, header, rows or [[t("behind.cases_file.none", lang)]])
+    note = book.create_sheet(_sheet_title(t("behind.cases_file.about_sheet", lang), used))
+    _table(note, 1, [t("behind.cases_file.about_col", lang)],
+           [[t("behind.cases_file.about", lang, unit=scope_name, period=ctx.period.label)],
+            [stamp]])
+    raw = io.BytesIO()
+    book.save(raw)
+    unit = file_safe(scope_name, "_").strip(" .") or ctx.scope.code
+    return f"{t('behind.cases_file.stem', lang)}-{unit}-{ctx.period.label}.xlsx", raw.getvalue()
