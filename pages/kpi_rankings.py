@@ -107,8 +107,9 @@ with page.guard():
     first = rankings.rankings(page.actor, query)
     kpi.scope_line(page, head, page.name(first.scope), first.period.label)
     st.caption(page.t("kpi.rank.rules", count=first.min_cases))
-    st.caption(page.t("kpi.rank.tie_rule"))
-    st.caption(page.t("kpi.rank.weights_note") + " " + page.t("kpi.rank.twins_note"))
+    with st.expander(page.t("kpi.rank.how")):
+        st.caption(page.t("kpi.rank.tie_rule"))
+        st.caption(page.t("kpi.rank.weights_note") + " " + page.t("kpi.rank.twins_note"))
 
     if first.own_only:
         row = first.rows[0] if first.rows else None

@@ -235,6 +235,7 @@ def grid_box(page, what: str) -> dict:
     box = None
     while True:
         settle(page)
+        grid.scroll_into_view_if_needed(timeout=WAIT)  # as a reader scrolls to it
         previous, box = box, grid.bounding_box()
         if box is not None and box == previous:
             return box
