@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, delete, func, text
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from lib.cases import detail, intake
+from lib.cases import detail, intake, ledger
 from lib.cases.models import Case
 from lib.cases.queue import queue_rows, tab_counts, waiting_counts
 from lib.cases.states import OPEN
@@ -36,7 +36,7 @@ from lib.core import config, jobs
 from lib.core.db import get_engine, read_session, write_session
 from lib.core.migrate import migrate
 from lib.core.models import Category
-from lib.kpi import figures, months, rankings, report, rollup, views
+from lib.kpi import behind, figures, months, rankings, report, rollup, views
 from lib.kpi.models import KpiMonth, KpiMonthUnit
 from lib.org.auth import actor_by_username
 from lib.org.models import Unit
@@ -361,6 +361,39 @@ def close_timing(url: str) -> dict[str, object]:
             "kpi_close_month_rows": rows if closed else 0}
 
 
+# The drill-downs timed: the cases a leader opens from a card (figure, part).
+DRILLS = (("resolution_rate", "missed"), ("response_rate", "missed"),
+          ("satisfaction_rate", "missed"), ("repeat_rate", "counted"), ("on_time_rate", "base"))
+
+
+def drill_timings(url: str, runs: int = 5) -> dict[str, object]:
+    """The cases behind a figure, as the ledger opens them from a card: the district leader's
+    last complete month, the banner's counts (``behind.tally``) and the first screen of rows
+    (``ledger.page``), each drill-down timed apart; the slowest is reported too."""
+    engine = get_engine(url)
+    with read_session(engine) as session:
+        leader = actor_by_username(session, KPI_USER)
+        period = figures.default_period(figures.month_start_day(session))
+        district = session.get(Unit, leader.unit_id)
+    out: dict[str, object] = {}
+    for key, part in DRILLS:
+        params = {"figure": key, "part": part, "period": period.label, "unit": district.code}
+        with read_session(engine) as session:
+            found = behind.from_address(session, leader, params)
+        if found.drill is None:
+            raise RuntimeError(f"drill-down {key}/{part} refused: {found.problems}")
+
+        def open_list(drill: object = found.drill) -> None:
+            with read_session(engine) as session:
+                behind.tally(session, leader, drill)
+            ledger.page(leader, ledger.LedgerFilters(drill=drill), offset=0, limit=50,
+                        lang_name=lambda row: getattr(row, "name_zh", ""), label=str,
+                        engine=engine)
+        out[f"drill_{key}_{part}_ms"] = _median_ms(open_list, runs)
+    out["drill_slowest_ms"] = max(v for v in out.values() if isinstance(v, float))
+    return out
+
+
 def tick_timing(url: str) -> dict[str, float]:
     engine = get_engine(url)
     started = time.perf_counter()
@@ -383,6 +416,7 @@ def run(cases_wanted: int, db: str, url: str | None = None, writers: int = 8,
         return result
     result.update(kpi_timings(url))
     result.update(close_timing(url))
+    result.update(drill_timings(url))
     if only == "kpi":
         return result
     result.update(tick_timing(url))
