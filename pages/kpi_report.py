@@ -45,25 +45,23 @@ with page.guard():
     else:
         kpi.as_of_note(page, head.computed_at)
 
-    if st.button(page.t("kpi.report.prepare"), key="kpi_report_prepare", icon=":material/table:"):
-        try:
-            st.session_state["kpi_report_file"] = report.report_file(page.actor, query, page.lang)
-        except DomainError as err:
-            page.error(err)
-    if "kpi_report_file" in st.session_state:
-        name, content = st.session_state["kpi_report_file"]
-        st.download_button(page.t("kpi.report.download"), content, file_name=name, mime=XLSX,
-                           key="kpi_report_download", on_click="ignore")
-    if st.button(page.t("behind.cases_file.prepare"), key="kpi_cases_prepare",
-                 icon=":material/list_alt:", help=page.t("behind.cases_file.hint")):
-        try:
-            st.session_state["kpi_cases_file"] = report.cases_workbook(page.actor, query, page.lang)
-        except DomainError as err:
-            page.error(err)
-    if "kpi_cases_file" in st.session_state:
-        name, content = st.session_state["kpi_cases_file"]
-        st.download_button(page.t("behind.cases_file.download"), content, file_name=name,
-                           mime=XLSX, key="kpi_cases_download", on_click="ignore")
+    def offer(key: str, prepare: str, download: str, make, icon: str, hint: str | None = None):
+        """A button that makes a workbook, then its download (kept for the page's next runs)."""
+        if st.button(page.t(prepare), key=f"{key}_prepare", icon=icon,
+                     help=page.t(hint) if hint else None):
+            try:
+                st.session_state[f"{key}_file"] = make(page.actor, query, page.lang)
+            except DomainError as err:
+                page.error(err)
+        if f"{key}_file" in st.session_state:
+            name, content = st.session_state[f"{key}_file"]
+            st.download_button(page.t(download), content, file_name=name, mime=XLSX,
+                               key=f"{key}_download", on_click="ignore")
+
+    offer("kpi_report", "kpi.report.prepare", "kpi.report.download", report.report_file,
+          ":material/table:")
+    offer("kpi_cases", "behind.cases_file.prepare", "behind.cases_file.download",
+          report.cases_workbook, ":material/list_alt:", "behind.cases_file.hint")
     st.caption(page.t("kpi.report.print_hint"))
 
     st.subheader(page.t("kpi.report.sheet_summary"))

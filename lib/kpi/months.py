@@ -76,6 +76,11 @@ def close_due(engine: Engine | None = None, now: datetime | None = None) -> dict
     now = now or utcnow()
     with read_session(engine) as session:
         months = due(session, now)
+    return _close_all(engine, months, now)
+
+
+def _close_all(engine: Engine | None, months: list[periods.Period], now: datetime) -> dict[str, int]:
+    """Close ``months`` in order, the roll-ups brought up to date first."""
     closed = 0
     if months:
         rollup.refresh(engine, now)
@@ -105,12 +110,7 @@ def close_until(engine: Engine | None, label: str, now: datetime | None = None) 
         period = periods.month_period(period.end + timedelta(days=1), start_day)
     if target.label not in closed and target not in months:
         months.append(target)
-    done = 0
-    if months:
-        rollup.refresh(engine, now)
-        for period in months:
-            done += close_month(engine, period, now)
-    return {"kpi_months_closed": done}
+    return _close_all(engine, months, now)
 
 
 # ---------------------------------------------------------------- what a month stores

@@ -366,6 +366,21 @@ def picked_rows(event: object) -> list[int]:
     return [int(r) for r in rows or []] + [int(cell[0]) for cell in cells or []]
 
 
+def rows_open(page: Page, frame: pd.DataFrame, key: str,
+              targets: list[tuple[str, dict[str, str]] | None]) -> None:
+    """A table whose click on a row opens what that row counts: ``targets[i]`` is the page
+    file and its address for row ``i`` (None: the row opens nothing)."""
+    if not any(targets):
+        st.dataframe(frame, hide_index=True, width="stretch")
+        return
+    event = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun",
+                         selection_mode=["single-row", "single-cell"], key=key)
+    for index in picked_rows(event):
+        if 0 <= index < len(targets) and targets[index] is not None:
+            target, params = targets[index]
+            st.switch_page(target, query_params=page.query(params))
+
+
 def drill_to(options: Options, query: Query, unit_code: str) -> None:
     """A click on a unit: the page moves to that unit, the rest of the filters kept."""
     params = views.address_of(options, query)
