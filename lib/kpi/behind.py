@@ -135,8 +135,10 @@ def _repeat(s: Scope, distance: float):  # noqa: ANN202
 def _called_back():  # noqa: ANN202
     """SQL: the case has a call-back recorded before it closed: a feedback event (a rating or
     "unreachable"), or the reporter's own rating."""
+    # The action in a function, so that SQLite reads the case's own events (case_id, seq), not
+    # every feedback of the year by the (action, at) index for each case.
     return exists().where(CaseEvent.case_id == Case.id,
-                          CaseEvent.action.in_([str(Act.feedback), str(Act.rate)]),
+                          func.lower(CaseEvent.action).in_([str(Act.feedback), str(Act.rate)]),
                           CaseEvent.at <= Case.closed_at)
 
 

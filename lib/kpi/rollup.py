@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import and_, bindparam, delete, exists, false, insert, literal, or_, update
+from sqlalchemy import and_, bindparam, delete, exists, false, func, insert, literal, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -272,8 +272,11 @@ def compute_day(session: Session, day: str, now: datetime) -> DayRows:
 
     # A call-back recorded before closing: the checker's call-back (rated, or the reporter could
     # not be reached) or the reporter's own rating.
+    # (The action wrapped in a function: SQLite would otherwise walk every feedback event of
+    # the year by the (action, at) index for each case, 8 s a day at 100,000 cases, instead of
+    # the case's own few events by (case_id, seq).)
     called = exists().where(CaseEvent.case_id == Case.id,
-                            CaseEvent.action.in_([Act.feedback, Act.rate]),
+                            func.lower(CaseEvent.action).in_([Act.feedback, Act.rate]),
                             CaseEvent.at <= Case.closed_at)
     for community, category, handler, tier, closed_at, committed, hours, workdays, rating, \
             called_back in session.exec(
